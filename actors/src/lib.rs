@@ -1,0 +1,13 @@
+//! The understudy engine.
+//!
+//! - [`model`]: the pure core: configuration schema and validation, ids and
+//!   states, activation plans, the failure ladder, the alert catalog. No I/O,
+//!   no actix.
+//! - [`resource`]: one folder per group resource kind (config struct + driver).
+//! - [`coordinator`], [`group`]: the actor shell that feeds facts to the model
+//!   and carries out the actions it returns.
+//! - [`notify`]: the alert log.
+//! - [`control`]: the local control socket and its request/response types.
+
+pub mod model;
+pub mod resource;

@@ -1,0 +1,302 @@
+//! The configuration schema (one RON file for the whole cluster) and its loader.
+//!
+//! Loading never stops at the first semantic problem: syntax and type errors
+//! are reported as `FILE:line:col: message` (RON cannot be read past them),
+//! then every unknown field and every semantic problem is collected with its
+//! field path (see [`super::validate`]).
+
+use serde::{Deserialize, Serialize};
+
+use super::problems::{Problem, Problems};
+use crate::resource::ResourceKind;
+
+/// Default start/stop script timeout of an exec resource, seconds.
+pub const DEFAULT_SCRIPT_TIMEOUT: u32 = 1800;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename = "Cluster")]
+pub struct ClusterConfig {
+    /// Cluster name, shown in status and alerts.
+    pub name: String,
+    /// Servers in priority order: the first has the highest priority.
+    pub servers: Vec<ServerConfig>,
+    #[serde(default)]
+    pub groups: Vec<GroupConfig>,
+    /// Commands run for the final actions "shut down OS" / "reboot OS".
+    #[serde(default)]
+    pub os_actions: OsActions,
+    /// Who may use the control socket.
+    #[serde(default)]
+    pub control: ControlConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename = "Server")]
+pub struct ServerConfig {
+    pub name: String,
+    /// Interconnect addresses of this server (dedicated interconnect first,
+    /// then public LAN). Used by LAN heartbeats once there are several servers.
+    #[serde(default)]
+    pub interconnects: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum StartupAttribute {
+    /// Started when the cluster starts, on the first available server of its order.
+    #[default]
+    Auto,
+    /// Started only by an operator.
+    Manual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum FailbackAttribute {
+    /// Stays where it runs until an operator moves it.
+    #[default]
+    Manual,
+    /// Returns to the highest-priority server when that server comes back.
+    Auto,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename = "Group")]
+pub struct GroupConfig {
+    pub name: String,
+    /// Servers that may run the group, in failover order. Absent: every
+    /// server, in server priority order.
+    #[serde(default)]
+    pub servers: Option<Vec<String>>,
+    #[serde(default)]
+    pub startup: StartupAttribute,
+    #[serde(default)]
+    pub failback: FailbackAttribute,
+    #[serde(default)]
+    pub resources: Vec<ResourceConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename = "Resource")]
+pub struct ResourceConfig {
+    pub name: String,
+    pub kind: ResourceKind,
+    /// Resources (of the same group) that must be active before this one.
+    /// Absent: the kind's default dependency (an exec resource depends on the
+    /// group's floating IPs). `Some([])`: no dependency at all.
+    #[serde(default)]
+    pub depends: Option<Vec<String>>,
+    #[serde(default)]
+    pub activation: ActivationRecovery,
+    #[serde(default)]
+    pub deactivation: DeactivationRecovery,
+}
+
+/// What to do after a group resource failed to activate or deactivate and its
+/// retries (and, at activation, failovers) are used up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FinalAction {
+    /// No operation; go on with the next resource.
+    NoOperationNextResource,
+    /// No operation; do not go on with the next resource.
+    NoOperation,
+    /// Stop the group (activation only).
+    StopGroup,
+    /// Stop the cluster service on this server.
+    StopClusterService,
+    /// Stop the cluster service, then shut down the OS.
+    StopClusterServiceAndShutdownOs,
+    /// Stop the cluster service, then reboot the OS.
+    StopClusterServiceAndRebootOs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "ActivationRecovery")]
+pub struct ActivationRecovery {
+    /// Activation attempts after the first failure on the same server (0-99).
+    #[serde(default)]
+    pub retry: u32,
+    /// Failovers of the group this resource's failure may cause (0-99).
+    #[serde(default = "default_failover_threshold")]
+    pub failover_threshold: u32,
+    #[serde(default = "default_activation_final")]
+    pub final_action: FinalAction,
+}
+
+fn default_failover_threshold() -> u32 {
+    1
+}
+fn default_activation_final() -> FinalAction {
+    FinalAction::NoOperation
+}
+
+impl Default for ActivationRecovery {
+    fn default() -> Self {
+        ActivationRecovery {
+            retry: 0,
+            failover_threshold: default_failover_threshold(),
+            final_action: default_activation_final(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "DeactivationRecovery")]
+pub struct DeactivationRecovery {
+    /// Deactivation attempts after the first failure (0-99).
+    #[serde(default)]
+    pub retry: u32,
+    #[serde(default = "default_deactivation_final")]
+    pub final_action: FinalAction,
+}
+
+fn default_deactivation_final() -> FinalAction {
+    FinalAction::StopClusterServiceAndShutdownOs
+}
+
+impl Default for DeactivationRecovery {
+    fn default() -> Self {
+        DeactivationRecovery {
+            retry: 0,
+            final_action: default_deactivation_final(),
+        }
+    }
+}
+
+/// Commands (argv) for the OS-level final actions. Tests point them at
+/// recorders; production keeps the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "OsActions")]
+pub struct OsActions {
+    #[serde(default = "default_shutdown")]
+    pub shutdown: Vec<String>,
+    #[serde(default = "default_reboot")]
+    pub reboot: Vec<String>,
+}
+
+fn default_shutdown() -> Vec<String> {
+    ["shutdown", "-h", "now"].map(String::from).to_vec()
+}
+fn default_reboot() -> Vec<String> {
+    ["shutdown", "-r", "now"].map(String::from).to_vec()
+}
+
+impl Default for OsActions {
+    fn default() -> Self {
+        OsActions {
+            shutdown: default_shutdown(),
+            reboot: default_reboot(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Control")]
+pub struct ControlConfig {
+    /// Members of this group may run mutating commands (root always may).
+    #[serde(default)]
+    pub admin_group: Option<String>,
+    /// Group owning the control socket (mode 0660): its members may connect
+    /// and read status. Absent: root's group.
+    #[serde(default)]
+    pub socket_group: Option<String>,
+}
+
+/// Parses RON text into a config and validates it, collecting every problem.
+/// `file` is used only in messages.
+pub fn parse(file: &str, text: &str) -> Result<ClusterConfig, Vec<Problem>> {
+    let (config, unknown) = read(file, text).map_err(|p| vec![p])?;
+    let mut problems = Problems::default();
+    for path in unknown {
+        problems.push(path, "unknown field (not part of the configuration schema)");
+    }
+    super::validate::validate(&config, &mut problems);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems.into_vec())
+    }
+}
+
+/// Reads RON text without semantic validation. Returns the config and the
+/// paths of unknown fields; a syntax or type error is `FILE:line:col`.
+pub fn read(file: &str, text: &str) -> Result<(ClusterConfig, Vec<String>), Problem> {
+    let options = ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES)
+        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+    let mut de = ron::Deserializer::from_str_with_options(text, &options)
+        .map_err(|e| spanned_problem(file, &e))?;
+    let mut unknown = Vec::new();
+    let result: Result<ClusterConfig, _> =
+        serde_ignored::deserialize(&mut de, |path| unknown.push(path.to_string()));
+    let config = result.map_err(|code| spanned_problem(file, &de.span_error(code)))?;
+    de.end()
+        .map_err(|code| spanned_problem(file, &de.span_error(code)))?;
+    let unknown = unknown.iter().map(|p| readable_path(&config, p)).collect();
+    Ok((config, unknown))
+}
+
+fn spanned_problem(file: &str, e: &ron::error::SpannedError) -> Problem {
+    Problem {
+        path: format!("{}:{}:{}", file, e.span.start.line, e.span.start.col),
+        message: e.code.to_string(),
+    }
+}
+
+/// Turns serde_ignored's `groups.0.resources.1.foo` into
+/// `groups[web].resources[app].foo`, using names where the config has them.
+fn readable_path(config: &ClusterConfig, raw: &str) -> String {
+    let parts: Vec<&str> = raw.split('.').collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let mut group: Option<&GroupConfig> = None;
+    while i < parts.len() {
+        let key = parts[i];
+        let index = parts.get(i + 1).and_then(|p| p.parse::<usize>().ok());
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(key);
+        if let Some(idx) = index {
+            let name = match key {
+                "servers" if group.is_none() => config.servers.get(idx).map(|s| s.name.clone()),
+                "groups" => {
+                    group = config.groups.get(idx);
+                    group.map(|g| g.name.clone())
+                }
+                "resources" => group.and_then(|g| g.resources.get(idx)).map(|r| r.name.clone()),
+                _ => None,
+            };
+            out.push_str(&format!("[{}]", name.unwrap_or_else(|| idx.to_string())));
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+impl ClusterConfig {
+    pub fn group(&self, name: &str) -> Option<&GroupConfig> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    pub fn server_names(&self) -> Vec<String> {
+        self.servers.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// The group's servers in failover order (explicit list, or every server).
+    pub fn group_servers(&self, group: &GroupConfig) -> Vec<String> {
+        group.servers.clone().unwrap_or_else(|| self.server_names())
+    }
+
+    /// A stable digest of the configuration (FNV-1a over its canonical RON),
+    /// shown in status; heartbeats will carry it to detect mismatched peers.
+    pub fn digest(&self) -> String {
+        let canonical = ron::to_string(self).unwrap_or_default();
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in canonical.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        format!("{h:016x}")
+    }
+}

@@ -1,0 +1,435 @@
+//! Semantic validation of a parsed configuration. Every problem is recorded
+//! with its field path; nothing stops at the first one.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+
+use super::config::{ClusterConfig, FinalAction, GroupConfig};
+use super::plan::{activation_order, PlanError};
+use super::problems::Problems;
+use crate::resource::ResourceKind;
+
+/// Longest server, group or resource name, in bytes (as in the product).
+pub const MAX_NAME_LEN: usize = 31;
+/// Highest retry count / threshold.
+pub const MAX_COUNT: u32 = 99;
+
+pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
+    check_name("name", &config.name, problems);
+
+    if config.servers.is_empty() {
+        problems.push("servers", "at least one server is required");
+    }
+    let mut server_names = HashSet::new();
+    for (i, server) in config.servers.iter().enumerate() {
+        let path = format!("servers[{}]", label(&server.name, i));
+        check_name(&format!("{path}.name"), &server.name, problems);
+        if !server_names.insert(server.name.as_str()) {
+            problems.push(
+                format!("{path}.name"),
+                format!("duplicate server name \"{}\"", server.name),
+            );
+        }
+        for (j, addr) in server.interconnects.iter().enumerate() {
+            if addr.parse::<IpAddr>().is_err() {
+                problems.push(
+                    format!("{path}.interconnects[{j}]"),
+                    format!("\"{addr}\" is not an IP address"),
+                );
+            }
+        }
+    }
+
+    let mut group_names = HashSet::new();
+    // resource name -> group it was first seen in; names are cluster-wide so
+    // that monitors can name a resource without its group.
+    let mut resource_owner: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut fip_owner: BTreeMap<String, String> = BTreeMap::new();
+    for (i, group) in config.groups.iter().enumerate() {
+        let gpath = format!("groups[{}]", label(&group.name, i));
+        check_name(&format!("{gpath}.name"), &group.name, problems);
+        if !group_names.insert(group.name.as_str()) {
+            problems.push(
+                format!("{gpath}.name"),
+                format!("duplicate group name \"{}\"", group.name),
+            );
+        }
+        check_group_servers(&gpath, group, &server_names, problems);
+
+        for (j, res) in group.resources.iter().enumerate() {
+            let rpath = format!("{gpath}.resources[{}]", label(&res.name, j));
+            check_name(&format!("{rpath}.name"), &res.name, problems);
+            match resource_owner.get(res.name.as_str()) {
+                Some(owner) if *owner == group.name => problems.push(
+                    format!("{rpath}.name"),
+                    format!("duplicate resource name \"{}\"", res.name),
+                ),
+                Some(owner) => problems.push(
+                    format!("{rpath}.name"),
+                    format!(
+                        "duplicate resource name \"{}\" (also in group \"{owner}\"); resource names are cluster-wide",
+                        res.name
+                    ),
+                ),
+                None => {
+                    resource_owner.insert(&res.name, &group.name);
+                }
+            }
+            res.kind.validate(&format!("{rpath}.kind"), problems);
+            if let ResourceKind::Fip(fip) = &res.kind {
+                if let Some((ip, _)) = fip.parsed() {
+                    let here = format!("{}/{}", group.name, res.name);
+                    if let Some(prev) = fip_owner.insert(ip.to_string(), here) {
+                        problems.push(
+                            format!("{rpath}.kind.address"),
+                            format!("address {ip} is already used by resource {prev}"),
+                        );
+                    }
+                }
+            }
+            problems.range(
+                &format!("{rpath}.activation.retry"),
+                res.activation.retry,
+                0,
+                MAX_COUNT,
+            );
+            problems.range(
+                &format!("{rpath}.activation.failover_threshold"),
+                res.activation.failover_threshold,
+                0,
+                MAX_COUNT,
+            );
+            problems.range(
+                &format!("{rpath}.deactivation.retry"),
+                res.deactivation.retry,
+                0,
+                MAX_COUNT,
+            );
+            if res.deactivation.final_action == FinalAction::StopGroup {
+                problems.push(
+                    format!("{rpath}.deactivation.final_action"),
+                    "StopGroup is only possible at activation failure (the group is already stopping)",
+                );
+            }
+            if let Some(deps) = &res.depends {
+                let mut seen = HashSet::new();
+                for dep in deps {
+                    let dpath = format!("{rpath}.depends");
+                    if dep == &res.name {
+                        problems.push(dpath, format!("resource \"{dep}\" depends on itself"));
+                    } else if !group.resources.iter().any(|r| &r.name == dep) {
+                        problems.push(
+                            dpath,
+                            format!("unknown resource \"{dep}\" (not in group \"{}\")", group.name),
+                        );
+                    } else if !seen.insert(dep) {
+                        problems.push(dpath, format!("\"{dep}\" is listed twice"));
+                    }
+                }
+            }
+        }
+        // Unknown names and self-dependencies are reported above; only a real
+        // cycle is worth a second message.
+        if let Err(PlanError::Cycle(cycle)) = activation_order(group) {
+            if cycle.len() > 2 {
+                problems.push(
+                    format!("{gpath}.resources"),
+                    format!("dependency cycle: {}", cycle.join(" -> ")),
+                );
+            }
+        }
+    }
+
+    for (name, argv) in [
+        ("shutdown", &config.os_actions.shutdown),
+        ("reboot", &config.os_actions.reboot),
+    ] {
+        if argv.is_empty() || argv[0].trim().is_empty() {
+            problems.push(
+                format!("os_actions.{name}"),
+                "the command is empty (give a program and its arguments)",
+            );
+        }
+    }
+    for (field, value) in [
+        ("admin_group", &config.control.admin_group),
+        ("socket_group", &config.control.socket_group),
+    ] {
+        if let Some(g) = value {
+            if g.is_empty() || g.contains([':', ' ', '/']) {
+                problems.push(
+                    format!("control.{field}"),
+                    format!("\"{g}\" is not a valid group name"),
+                );
+            }
+        }
+    }
+}
+
+fn check_group_servers(
+    gpath: &str,
+    group: &GroupConfig,
+    servers: &HashSet<&str>,
+    problems: &mut Problems,
+) {
+    let Some(list) = &group.servers else { return };
+    if list.is_empty() {
+        problems.push(
+            format!("{gpath}.servers"),
+            "no server may run this group (leave the field out to allow every server)",
+        );
+    }
+    let mut seen = HashSet::new();
+    for s in list {
+        if !servers.contains(s.as_str()) {
+            problems.push(format!("{gpath}.servers"), format!("unknown server \"{s}\""));
+        } else if !seen.insert(s) {
+            problems.push(format!("{gpath}.servers"), format!("server \"{s}\" is listed twice"));
+        }
+    }
+}
+
+/// Names are 1-31 bytes of letters, digits, `_`, `-` and `.`, and do not start
+/// with `-` or `.` (they appear in paths, logs and command lines).
+fn check_name(path: &str, name: &str, problems: &mut Problems) {
+    if name.is_empty() {
+        problems.push(path, "name is empty");
+        return;
+    }
+    if name.len() > MAX_NAME_LEN {
+        problems.push(
+            path,
+            format!("\"{name}\" is longer than {MAX_NAME_LEN} bytes"),
+        );
+    }
+    let bad = name
+        .chars()
+        .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')));
+    if bad || name.starts_with(['-', '.']) {
+        problems.push(
+            path,
+            format!("\"{name}\" may only hold letters, digits, '_', '-' and '.', and may not start with '-' or '.'"),
+        );
+    }
+}
+
+/// The name to show in a path: the object's name, or its index when unnamed.
+fn label(name: &str, index: usize) -> String {
+    if name.is_empty() {
+        index.to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::config::parse;
+
+    /// Parses `text` and returns the problems as `path: message` lines.
+    fn problems(text: &str) -> Vec<String> {
+        match parse("c.ron", text) {
+            Ok(_) => vec![],
+            Err(p) => p.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    fn with_groups(groups: &str) -> String {
+        format!(
+            r#"Cluster(name: "c", servers: [Server(name: "s1", interconnects: ["198.51.100.1"]), Server(name: "s2")],
+               groups: [{groups}])"#
+        )
+    }
+
+    fn has(list: &[String], needle: &str) -> bool {
+        list.iter().any(|l| l.contains(needle))
+    }
+
+    #[test]
+    fn a_good_config_passes() {
+        let p = problems(&with_groups(
+            r#"Group(name: "web", servers: ["s2", "s1"], startup: Manual, failback: Auto, resources: [
+                 Resource(name: "vip", kind: Fip(address: "198.51.100.10/24", interface: "eth0")),
+                 Resource(name: "app", kind: Exec(start: "/bin/true", stop: "/bin/true", start_mode: Async),
+                          activation: (retry: 2, failover_threshold: 0, final_action: StopGroup),
+                          deactivation: (retry: 1, final_action: StopClusterService)),
+               ])"#,
+        ));
+        assert!(p.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let p = problems("Cluster(\n  name: \"c\",\n  servers: [Server(name: \"s1\"]\n)");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("c.ron:3:"), "{p:?}");
+    }
+
+    #[test]
+    fn type_error_has_line_and_column() {
+        let p = problems(&with_groups(
+            r#"Group(name: "g", resources: [Resource(name: "a", kind: Exec(start: "/a"), activation: (retry: "x"))])"#,
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("c.ron:2:"), "{p:?}");
+        assert!(p[0].contains("Expected integer"), "{p:?}");
+    }
+
+    #[test]
+    fn every_unknown_field_is_reported_with_its_path() {
+        let p = problems(&with_groups(
+            r#"Group(name: "web", colour: "red", resources: [
+                 Resource(name: "app", kind: Exec(start: "/a", strat_mode: Async), retries: 3)])"#,
+        ));
+        assert!(has(&p, "groups[web].colour: unknown field"), "{p:?}");
+        assert!(has(&p, "groups[web].resources[app].retries: unknown field"), "{p:?}");
+        assert!(has(&p, "groups[web].resources[app].kind.strat_mode: unknown field") || has(&p, "strat_mode: unknown field"), "{p:?}");
+        assert_eq!(p.len(), 3, "{p:?}");
+    }
+
+    #[test]
+    fn unknown_dependency() {
+        let p = problems(&with_groups(
+            r#"Group(name: "web", resources: [Resource(name: "app", kind: Exec(start: "/a"), depends: ["db"])])"#,
+        ));
+        assert_eq!(
+            p,
+            vec!["groups[web].resources[app].depends: unknown resource \"db\" (not in group \"web\")"]
+        );
+    }
+
+    #[test]
+    fn self_and_twice_listed_dependencies() {
+        let p = problems(&with_groups(
+            r#"Group(name: "g", resources: [
+                 Resource(name: "a", kind: Exec(start: "/a"), depends: ["a"]),
+                 Resource(name: "b", kind: Exec(start: "/b"), depends: ["c", "c"]),
+                 Resource(name: "c", kind: Exec(start: "/c"), depends: [])])"#,
+        ));
+        assert!(has(&p, "groups[g].resources[a].depends: resource \"a\" depends on itself"), "{p:?}");
+        assert!(has(&p, "groups[g].resources[b].depends: \"c\" is listed twice"), "{p:?}");
+    }
+
+    #[test]
+    fn dependency_cycle() {
+        let p = problems(&with_groups(
+            r#"Group(name: "g", resources: [
+                 Resource(name: "a", kind: Exec(start: "/a"), depends: ["b"]),
+                 Resource(name: "b", kind: Exec(start: "/b"), depends: ["a"])])"#,
+        ));
+        assert_eq!(p, vec!["groups[g].resources: dependency cycle: a -> b -> a"]);
+    }
+
+    #[test]
+    fn duplicate_names() {
+        let text = r#"Cluster(name: "c", servers: [Server(name: "s1"), Server(name: "s1")],
+            groups: [
+              Group(name: "g", resources: [Resource(name: "a", kind: Exec(start: "/a")), Resource(name: "a", kind: Exec(start: "/a"))]),
+              Group(name: "g", resources: [Resource(name: "a", kind: Exec(start: "/a"))]),
+            ])"#;
+        let p = problems(text);
+        assert!(has(&p, "servers[s1].name: duplicate server name \"s1\""), "{p:?}");
+        assert!(has(&p, "groups[g].name: duplicate group name \"g\""), "{p:?}");
+        assert!(has(&p, "groups[g].resources[a].name: duplicate resource name \"a\""), "{p:?}");
+        assert!(has(&p, "(also in group \"g\")") || p.iter().filter(|l| l.contains("duplicate resource")).count() == 2, "{p:?}");
+    }
+
+    #[test]
+    fn out_of_range_values() {
+        let p = problems(&with_groups(
+            r#"Group(name: "g", resources: [Resource(name: "a",
+                 kind: Exec(start: "/a", start_timeout: 0, stop_timeout: 10000),
+                 activation: (retry: 100, failover_threshold: 150),
+                 deactivation: (retry: 1000))])"#,
+        ));
+        for field in [
+            "kind.start_timeout: 0 is out of range (1-9999)",
+            "kind.stop_timeout: 10000 is out of range (1-9999)",
+            "activation.retry: 100 is out of range (0-99)",
+            "activation.failover_threshold: 150 is out of range (0-99)",
+            "deactivation.retry: 1000 is out of range (0-99)",
+        ] {
+            assert!(has(&p, &format!("groups[g].resources[a].{field}")), "{field}: {p:?}");
+        }
+        assert_eq!(p.len(), 5, "{p:?}");
+    }
+
+    #[test]
+    fn unknown_and_repeated_group_servers() {
+        let p = problems(&with_groups(r#"Group(name: "g", servers: ["s1", "s9", "s1"])"#));
+        assert!(has(&p, "groups[g].servers: unknown server \"s9\""), "{p:?}");
+        assert!(has(&p, "groups[g].servers: server \"s1\" is listed twice"), "{p:?}");
+        let p = problems(&with_groups(r#"Group(name: "g", servers: [])"#));
+        assert!(has(&p, "groups[g].servers: no server may run this group"), "{p:?}");
+    }
+
+    #[test]
+    fn bad_names_and_addresses() {
+        let text = r#"Cluster(name: "my cluster", servers: [Server(name: "-s1", interconnects: ["300.1.1.1"])],
+            groups: [Group(name: "a-very-long-group-name-that-goes-on", resources: [
+               Resource(name: "vip", kind: Fip(address: "198.51.100.400/24", interface: "this-is-too-long0")),
+               Resource(name: "vip2", kind: Fip(address: "198.51.100.7/33"))])])"#;
+        let p = problems(text);
+        assert!(has(&p, "name: \"my cluster\" may only hold"), "{p:?}");
+        assert!(has(&p, "servers[-s1].name: \"-s1\" may only hold"), "{p:?}");
+        assert!(has(&p, "servers[-s1].interconnects[0]: \"300.1.1.1\" is not an IP address"), "{p:?}");
+        assert!(has(&p, "is longer than 31 bytes"), "{p:?}");
+        assert!(has(&p, "resources[vip].kind.address: \"198.51.100.400/24\" is not an IPv4 address"), "{p:?}");
+        assert!(has(&p, "resources[vip].kind.interface: \"this-is-too-long0\" is not a valid interface name"), "{p:?}");
+        assert!(has(&p, "resources[vip2].kind.address"), "{p:?}");
+    }
+
+    #[test]
+    fn duplicate_floating_ip() {
+        let p = problems(&with_groups(
+            r#"Group(name: "g1", resources: [Resource(name: "v1", kind: Fip(address: "198.51.100.10/24"))]),
+               Group(name: "g2", resources: [Resource(name: "v2", kind: Fip(address: "198.51.100.10"))])"#,
+        ));
+        assert_eq!(
+            p,
+            vec!["groups[g2].resources[v2].kind.address: address 198.51.100.10 is already used by resource g1/v1"]
+        );
+    }
+
+    #[test]
+    fn stop_group_is_not_a_deactivation_action() {
+        let p = problems(&with_groups(
+            r#"Group(name: "g", resources: [Resource(name: "a", kind: Exec(start: "/a"), deactivation: (final_action: StopGroup))])"#,
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("groups[g].resources[a].deactivation.final_action: StopGroup"), "{p:?}");
+    }
+
+    #[test]
+    fn empty_things() {
+        let p = problems(
+            r#"Cluster(name: "", servers: [], os_actions: (shutdown: [], reboot: [""]),
+                       control: (admin_group: "a b"),
+                       groups: [Group(name: "g", resources: [Resource(name: "a", kind: Exec(start: " ", stop: ""))])])"#,
+        );
+        for needle in [
+            "name: name is empty",
+            "servers: at least one server is required",
+            "os_actions.shutdown: the command is empty",
+            "os_actions.reboot: the command is empty",
+            "control.admin_group: \"a b\" is not a valid group name",
+            "groups[g].resources[a].kind.start: script path is empty",
+            "groups[g].resources[a].kind.stop: script path is empty",
+            "groups[g].servers",
+        ] {
+            if needle == "groups[g].servers" {
+                continue; // an absent list means every server; nothing to report
+            }
+            assert!(has(&p, needle), "{needle}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn many_problems_are_reported_together() {
+        let p = problems(&with_groups(
+            r#"Group(name: "web", servers: ["nope"], resources: [
+                 Resource(name: "app", kind: Exec(start: "/a", start_timeout: 0), depends: ["db"], bogus: 1)])"#,
+        ));
+        assert_eq!(p.len(), 4, "{p:?}");
+    }
+}
