@@ -1,0 +1,243 @@
+//! The alert catalog: every event the supervisor reports, with its module,
+//! event id and level, in one place.
+//!
+//! Module names and ids follow ExpressCluster where the product defines the
+//! event (`rc 32`: resource activation failed, ...). Ids of 1000 and above are
+//! understudy's own, for events the product has no id for.
+
+use serde::{Deserialize, Serialize};
+
+use super::config::FinalAction;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "INFO",
+            Level::Warning => "WARN",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
+/// One alert as stored in the alert log and shown by `understudy alerts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// RFC 3339, UTC, millisecond precision.
+    pub time: String,
+    pub server: String,
+    pub module: String,
+    pub event_id: u32,
+    pub level: Level,
+    pub message: String,
+}
+
+/// Every event, with the facts its message needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    ClusterStarting { server: String, config_digest: String },
+    ClusterStopping { reason: String },
+    StopRequested { by: String },
+    SystemWillShutDown,
+    SystemWillReboot,
+    OsActionFailed { action: String, error: String },
+
+    GroupStarting { group: String, by: String },
+    GroupStarted { group: String },
+    GroupStartFailed { group: String, detail: String },
+    GroupStopping { group: String, by: String },
+    GroupStopped { group: String },
+    GroupStopFailed { group: String, detail: String },
+
+    ResourceStarting { resource: String },
+    ResourceStarted { resource: String },
+    ResourceStartFailed { resource: String, error: String },
+    ResourceStopping { resource: String },
+    ResourceStopped { resource: String },
+    ResourceStopFailed { resource: String, error: String },
+    AsyncProcessExited { resource: String, pid: u32, status: String },
+
+    NoDestination { group: String, reason: String },
+    ActivationRetry { resource: String, attempt: u32 },
+    ActivationFailover { group: String, resource: String, to: String },
+    ActivationContinuesAfterFailedFailover { group: String },
+    ActivationFinalAction { group: String, resource: String, action: FinalAction },
+    DeactivationRetry { resource: String, attempt: u32 },
+    DeactivationFinalAction { group: String, resource: String, action: FinalAction },
+}
+
+impl Event {
+    /// Module, event id, level.
+    pub fn id(&self) -> (&'static str, u32, Level) {
+        use Event::*;
+        use FinalAction::*;
+        use Level::*;
+        match self {
+            ClusterStarting { .. } => ("pm", 1, Info),
+            ClusterStopping { .. } => ("pm", 2, Info),
+            StopRequested { .. } => ("pm", 31, Info),
+            SystemWillShutDown => ("pm", 23, Info),
+            SystemWillReboot => ("pm", 25, Info),
+            OsActionFailed { .. } => ("pm", 1001, Error),
+
+            GroupStarting { .. } => ("rc", 10, Info),
+            GroupStarted { .. } => ("rc", 11, Info),
+            GroupStartFailed { .. } => ("rc", 12, Error),
+            GroupStopping { .. } => ("rc", 20, Info),
+            GroupStopped { .. } => ("rc", 21, Info),
+            GroupStopFailed { .. } => ("rc", 22, Error),
+
+            ResourceStarting { .. } => ("rc", 30, Info),
+            ResourceStarted { .. } => ("rc", 31, Info),
+            ResourceStartFailed { .. } => ("rc", 32, Error),
+            ResourceStopping { .. } => ("rc", 40, Info),
+            ResourceStopped { .. } => ("rc", 41, Info),
+            ResourceStopFailed { .. } => ("rc", 42, Error),
+            AsyncProcessExited { .. } => ("rc", 1040, Warning),
+
+            NoDestination { .. } => ("rc", 65, Error),
+            ActivationRetry { .. } => ("rc", 200, Info),
+            ActivationFailover { .. } => ("rc", 201, Info),
+            ActivationContinuesAfterFailedFailover { .. } => ("rc", 206, Info),
+            ActivationFinalAction { action, .. } => match action {
+                StopGroup => ("rc", 202, Info),
+                StopClusterService => ("rc", 203, Info),
+                StopClusterServiceAndShutdownOs => ("rc", 204, Info),
+                StopClusterServiceAndRebootOs => ("rc", 205, Info),
+                NoOperation => ("rc", 1207, Warning),
+                NoOperationNextResource => ("rc", 1208, Warning),
+            },
+            DeactivationRetry { .. } => ("rc", 220, Info),
+            DeactivationFinalAction { action, .. } => match action {
+                StopGroup => ("rc", 222, Info),
+                StopClusterService => ("rc", 223, Info),
+                StopClusterServiceAndShutdownOs => ("rc", 224, Info),
+                StopClusterServiceAndRebootOs => ("rc", 225, Info),
+                NoOperation => ("rc", 1227, Warning),
+                NoOperationNextResource => ("rc", 1228, Warning),
+            },
+        }
+    }
+
+    /// The message text (our own words).
+    pub fn message(&self) -> String {
+        use Event::*;
+        match self {
+            ClusterStarting { server, config_digest } => {
+                format!("cluster service starting on server {server} (configuration {config_digest})")
+            }
+            ClusterStopping { reason } => format!("cluster service stopping: {reason}"),
+            StopRequested { by } => format!("request to stop the cluster service from {by}"),
+            SystemWillShutDown => "the operating system is about to be shut down".into(),
+            SystemWillReboot => "the operating system is about to be rebooted".into(),
+            OsActionFailed { action, error } => {
+                format!("could not {action} the operating system: {error}")
+            }
+            GroupStarting { group, by } => format!("group {group}: activation started ({by})"),
+            GroupStarted { group } => format!("group {group}: activation completed"),
+            GroupStartFailed { group, detail } => {
+                format!("group {group}: activation failed ({detail})")
+            }
+            GroupStopping { group, by } => format!("group {group}: stop started ({by})"),
+            GroupStopped { group } => format!("group {group}: stop completed"),
+            GroupStopFailed { group, detail } => format!("group {group}: stop failed ({detail})"),
+            ResourceStarting { resource } => format!("resource {resource}: activation started"),
+            ResourceStarted { resource } => format!("resource {resource}: activation completed"),
+            ResourceStartFailed { resource, error } => {
+                format!("resource {resource}: activation failed: {error}")
+            }
+            ResourceStopping { resource } => format!("resource {resource}: stop started"),
+            ResourceStopped { resource } => format!("resource {resource}: stop completed"),
+            ResourceStopFailed { resource, error } => {
+                format!("resource {resource}: stop failed: {error}")
+            }
+            AsyncProcessExited { resource, pid, status } => format!(
+                "resource {resource}: asynchronous start script (pid {pid}) exited: {status}"
+            ),
+            NoDestination { group, reason } => {
+                format!("group {group}: no server can take over ({reason})")
+            }
+            ActivationRetry { resource, attempt } => format!(
+                "resource {resource}: activation failed, trying again (attempt {attempt})"
+            ),
+            ActivationFailover { group, resource, to } => format!(
+                "group {group}: moving to server {to} because resource {resource} could not be activated"
+            ),
+            ActivationContinuesAfterFailedFailover { group } => format!(
+                "group {group}: failover was not possible; continuing with the final action here"
+            ),
+            ActivationFinalAction { group, resource, action } => format!(
+                "group {group}: resource {resource} could not be activated; final action: {}",
+                describe(*action, true)
+            ),
+            DeactivationRetry { resource, attempt } => format!(
+                "resource {resource}: stop failed, trying again (attempt {attempt})"
+            ),
+            DeactivationFinalAction { group, resource, action } => format!(
+                "group {group}: resource {resource} could not be stopped; final action: {}",
+                describe(*action, false)
+            ),
+        }
+    }
+
+    pub fn to_alert(&self, time: String, server: &str) -> Alert {
+        let (module, event_id, level) = self.id();
+        Alert {
+            time,
+            server: server.to_string(),
+            module: module.to_string(),
+            event_id,
+            level,
+            message: self.message(),
+        }
+    }
+}
+
+/// A final action in words, for alert messages.
+pub fn describe(action: FinalAction, activation: bool) -> &'static str {
+    use FinalAction::*;
+    match (action, activation) {
+        (NoOperationNextResource, true) => "none, activating the next resource",
+        (NoOperationNextResource, false) => "none, stopping the next resource",
+        (NoOperation, true) => "none, the remaining resources are not activated",
+        (NoOperation, false) => "none, the remaining resources are left running",
+        (StopGroup, _) => "stop the group",
+        (StopClusterService, _) => "stop the cluster service",
+        (StopClusterServiceAndShutdownOs, _) => "stop the cluster service and shut down the OS",
+        (StopClusterServiceAndRebootOs, _) => "stop the cluster service and reboot the OS",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_ids_where_the_product_has_them() {
+        let e = Event::ResourceStartFailed {
+            resource: "app".into(),
+            error: "exit status 1".into(),
+        };
+        assert_eq!(e.id(), ("rc", 32, Level::Error));
+        let a = e.to_alert("2026-11-22T00:00:00.000Z".into(), "s1");
+        assert_eq!(a.module, "rc");
+        assert_eq!(a.event_id, 32);
+        assert!(a.message.contains("app") && a.message.contains("exit status 1"));
+        assert_eq!(
+            Event::ActivationFinalAction {
+                group: "g".into(),
+                resource: "r".into(),
+                action: FinalAction::StopClusterServiceAndRebootOs
+            }
+            .id()
+            .1,
+            205
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! Netlink + ARP side of the floating IP resource (in progress).
