@@ -1,1 +1,107 @@
-fn main() {}
+//! `understudy`: the one binary. `understudy run` is the daemon; every other
+//! subcommand is a client of the daemon's control socket, or works offline
+//! (`config check`).
+
+mod client;
+mod config_check;
+mod daemon;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use understudy_actors::control::protocol::Command as Ctl;
+
+pub const DEFAULT_SOCKET: &str = "/run/understudy/understudy.sock";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/understudy";
+
+#[derive(Parser)]
+#[command(name = "understudy", version, about = "High-availability cluster supervisor")]
+struct Cli {
+    /// Control socket of the daemon.
+    #[arg(long, global = true, env = "UNDERSTUDY_SOCKET", default_value = DEFAULT_SOCKET)]
+    socket: PathBuf,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the supervisor daemon for this server.
+    Run {
+        /// Cluster configuration (RON).
+        #[arg(long)]
+        config: PathBuf,
+        /// This server's name in the configuration (default: the host name).
+        #[arg(long)]
+        server: Option<String>,
+        /// Where the alert log and script logs are kept.
+        #[arg(long, default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+    },
+    /// Show the cluster, its servers, groups and resources.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start or stop a failover group.
+    Group {
+        #[command(subcommand)]
+        action: GroupCmd,
+    },
+    /// Cluster-wide operations.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterCmd,
+    },
+    /// Show the newest alerts.
+    Alerts {
+        /// How many alerts to show.
+        #[arg(short = 'n', default_value_t = 20)]
+        count: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCmd {
+    /// Start (activate) a group on this server.
+    Start { name: String },
+    /// Stop (deactivate) a group.
+    Stop { name: String },
+}
+
+#[derive(Subcommand)]
+enum ClusterCmd {
+    /// Stop every group and the cluster service on this server.
+    Stop,
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Check a configuration file and print every problem in it.
+    Check { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Run { config, server, state_dir } => daemon::run(&config, server, &state_dir, &cli.socket),
+        Cmd::Config { action: ConfigCmd::Check { file } } => config_check::check(&file),
+        Cmd::Status { json } => client::status(&cli.socket, json),
+        Cmd::Alerts { count, json } => client::alerts(&cli.socket, count, json),
+        Cmd::Group { action: GroupCmd::Start { name } } => client::command(&cli.socket, Ctl::GroupStart { group: name }),
+        Cmd::Group { action: GroupCmd::Stop { name } } => client::command(&cli.socket, Ctl::GroupStop { group: name }),
+        Cmd::Cluster { action: ClusterCmd::Stop } => client::command(&cli.socket, Ctl::ClusterStop),
+    }
+}

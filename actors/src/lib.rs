@@ -9,5 +9,8 @@
 //! - [`notify`]: the alert log.
 //! - [`control`]: the local control socket and its request/response types.
 
+pub mod control;
+pub mod coordinator;
 pub mod model;
+pub mod notify;
 pub mod resource;

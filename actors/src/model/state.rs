@@ -81,4 +81,6 @@ pub struct ClusterStatus {
     pub stopping: bool,
     pub servers: Vec<ServerStatus>,
     pub groups: Vec<GroupStatus>,
+    /// Garbled or oversized control requests dropped since the daemon started.
+    pub malformed_requests: u64,
 }

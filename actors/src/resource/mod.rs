@@ -1,6 +1,7 @@
 //! Group resource kinds. Each kind has its own folder holding its config
 //! struct (pure) next to its driver (I/O); [`ResourceKind`] registers them.
 
+pub mod actor;
 pub mod exec;
 pub mod fip;
 

@@ -1,0 +1,487 @@
+//! The group actor: one per failover group. It runs activation and
+//! deactivation by feeding resource results to the pure ladder machines of
+//! [`crate::model::ladder`] and reporting every state change to the
+//! coordinator, which keeps the cluster view.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::{ClusterFinalAction, Coordinator, FindFailoverDestination, GetGroup, GroupUpdate, ResourceUpdate};
+use crate::model::catalog::Event;
+use crate::model::config::{ClusterConfig, FinalAction, GroupConfig};
+use crate::model::ladder::{
+    ActivationAction, ActivationOutcome, ActivationRun, DeactivationAction, DeactivationOutcome,
+    DeactivationRun,
+};
+use crate::model::placement;
+use crate::model::plan;
+use crate::model::state::RunState;
+use crate::notify::alert_log::Alerter;
+use crate::resource::actor::{Activate, Deactivate, ResourceActor, ScriptContext};
+
+/// `CLP_EVENT` of a start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartEvent {
+    Start,
+    Failover,
+}
+
+impl StartEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartEvent::Start => "START",
+            StartEvent::Failover => "FAILOVER",
+        }
+    }
+}
+
+/// `CLP_FACTOR` of a stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopFactor {
+    GroupStop,
+    GroupMove,
+    GroupFailover,
+    ResourceRestart,
+    ClusterShutdown,
+    ServerShutdown,
+}
+
+impl StopFactor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopFactor::GroupStop => "GROUPSTOP",
+            StopFactor::GroupMove => "GROUPMOVE",
+            StopFactor::GroupFailover => "GROUPFAILOVER",
+            StopFactor::ResourceRestart => "RESOURCERESTART",
+            StopFactor::ClusterShutdown => "CLUSTERSHUTDOWN",
+            StopFactor::ServerShutdown => "SERVERSHUTDOWN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum GroupOp {
+    Start(StartEvent),
+    Stop(StopFactor),
+}
+
+/// Start or stop the group on this server. `wait`: queue behind a running
+/// operation instead of refusing (used when the cluster service stops).
+#[derive(Message)]
+#[rtype(result = "Result<String, String>")]
+pub struct RunGroup {
+    pub op: GroupOp,
+    pub by: String,
+    pub wait: bool,
+    /// An operator command: resets the failover counters.
+    pub operator: bool,
+}
+
+pub struct GroupActor {
+    shared: Rc<Shared>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What an operation needs, shared with its future.
+struct Shared {
+    group: GroupConfig,
+    order: Vec<String>,
+    local: String,
+    resources: BTreeMap<String, Addr<ResourceActor>>,
+    coordinator: Addr<Coordinator>,
+    alerter: Alerter,
+    /// Failovers caused by each resource's activation failure; reset by an
+    /// operator's start or stop of the group.
+    failovers: RefCell<BTreeMap<String, u32>>,
+}
+
+impl GroupActor {
+    pub fn new(
+        config: &ClusterConfig,
+        group: &GroupConfig,
+        local: &str,
+        resources: BTreeMap<String, Addr<ResourceActor>>,
+        coordinator: Addr<Coordinator>,
+        alerter: Alerter,
+    ) -> Self {
+        GroupActor {
+            shared: Rc::new(Shared {
+                group: group.clone(),
+                order: config.group_servers(group),
+                local: local.to_string(),
+                resources,
+                coordinator,
+                alerter,
+                failovers: RefCell::new(BTreeMap::new()),
+            }),
+            lock: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+}
+
+impl Actor for GroupActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<RunGroup> for GroupActor {
+    type Result = ResponseFuture<Result<String, String>>;
+
+    fn handle(&mut self, msg: RunGroup, _: &mut Context<Self>) -> Self::Result {
+        let shared = self.shared.clone();
+        let lock = self.lock.clone();
+        Box::pin(async move {
+            let name = shared.group.name.clone();
+            let _guard = if msg.wait {
+                lock.lock_owned().await
+            } else {
+                lock.try_lock_owned().map_err(|_| {
+                    format!("group {name} is busy with another operation; try again when it has finished")
+                })?
+            };
+            if msg.operator {
+                shared.failovers.borrow_mut().clear();
+            }
+            let outcome = match msg.op {
+                GroupOp::Start(event) => shared.start(event, &msg.by).await,
+                GroupOp::Stop(factor) => shared.stop(factor, &msg.by, !msg.wait).await,
+            };
+            drop(_guard);
+            // Cluster-level final actions are carried out once this group's
+            // operation has let go of the group, so stopping the cluster can
+            // stop this group too.
+            if let Some((resource, action)) = outcome.cluster_action {
+                shared.coordinator.do_send(ClusterFinalAction {
+                    group: name,
+                    resource,
+                    action,
+                });
+            }
+            outcome.result
+        })
+    }
+}
+
+struct Outcome {
+    result: Result<String, String>,
+    cluster_action: Option<(String, FinalAction)>,
+}
+
+impl Outcome {
+    fn ok(msg: String) -> Self {
+        Outcome { result: Ok(msg), cluster_action: None }
+    }
+    fn err(msg: String) -> Self {
+        Outcome { result: Err(msg), cluster_action: None }
+    }
+}
+
+fn is_cluster_action(a: FinalAction) -> bool {
+    matches!(
+        a,
+        FinalAction::StopClusterService
+            | FinalAction::StopClusterServiceAndShutdownOs
+            | FinalAction::StopClusterServiceAndRebootOs
+    )
+}
+
+impl Shared {
+    fn name(&self) -> &str {
+        &self.group.name
+    }
+
+    fn set_group(&self, state: RunState, current: Option<String>) {
+        self.coordinator.do_send(GroupUpdate {
+            group: self.name().to_string(),
+            state,
+            current,
+        });
+    }
+
+    fn set_resource(&self, resource: &str, state: RunState, pid: Option<u32>, error: Option<String>) {
+        self.coordinator.do_send(ResourceUpdate {
+            group: self.name().to_string(),
+            resource: resource.to_string(),
+            state,
+            pid,
+            error,
+        });
+    }
+
+    fn script_context(&self, event: &'static str, factor: Option<&'static str>) -> ScriptContext {
+        ScriptContext {
+            event,
+            factor,
+            priority: placement::priority(&self.order, &self.local).unwrap_or(self.order.len() + 1),
+        }
+    }
+
+    async fn start(&self, event: StartEvent, by: &str) -> Outcome {
+        let name = self.name().to_string();
+        let view = self.coordinator.send(GetGroup(name.clone())).await.ok().flatten();
+        if let Some(v) = &view {
+            if matches!(v.state, RunState::Online | RunState::OnlinePending) {
+                return Outcome::err(format!(
+                    "group {name} is already {} on {}",
+                    v.state.as_str().to_lowercase(),
+                    v.current.as_deref().unwrap_or("?")
+                ));
+            }
+        }
+        if placement::priority(&self.order, &self.local).is_none() {
+            return Outcome::err(format!(
+                "server {} is not among the servers that may run group {name} ({})",
+                self.local,
+                self.order.join(", ")
+            ));
+        }
+        let order = match plan::activation_order(&self.group) {
+            Ok(o) => o,
+            Err(e) => return Outcome::err(format!("group {name}: no activation plan: {e:?}")),
+        };
+        let policies = self
+            .group
+            .resources
+            .iter()
+            .map(|r| (r.name.clone(), r.activation))
+            .collect();
+        let mut run = ActivationRun::new(order, policies, self.failovers.borrow().clone());
+        self.alerter.raise(Event::GroupStarting { group: name.clone(), by: by.to_string() });
+        self.set_group(RunState::OnlinePending, Some(self.local.clone()));
+
+        let ctx = self.script_context(event.as_str(), None);
+        let mut queue: std::collections::VecDeque<ActivationAction> = run.begin().into();
+        let mut halted_final = None;
+        while let Some(action) = queue.pop_front() {
+            match action {
+                ActivationAction::Start { resource, attempt } => {
+                    if attempt > 1 {
+                        self.alerter.raise(Event::ActivationRetry { resource: resource.clone(), attempt });
+                    }
+                    let ok = self.activate_resource(&resource, &ctx).await;
+                    queue.extend(run.on_result(ok));
+                }
+                ActivationAction::Failover { resource } => {
+                    *self.failovers.borrow_mut().entry(resource.clone()).or_insert(0) += 1;
+                    let dest = self
+                        .coordinator
+                        .send(FindFailoverDestination(name.clone()))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("coordinator unavailable: {e}")));
+                    match dest {
+                        Ok(to) => {
+                            // Moving a group between servers arrives with the
+                            // multi-server cluster; until then no destination
+                            // is ever returned.
+                            self.alerter.raise(Event::ActivationFailover {
+                                group: name.clone(),
+                                resource,
+                                to,
+                            });
+                        }
+                        Err(reason) => {
+                            self.alerter.raise(Event::NoDestination { group: name.clone(), reason });
+                            self.alerter.raise(Event::ActivationContinuesAfterFailedFailover {
+                                group: name.clone(),
+                            });
+                            // The failed failover was counted above.
+                            queue.clear();
+                            queue.extend(run.failover_impossible());
+                        }
+                    }
+                }
+                ActivationAction::FinalAction { resource, action } => {
+                    self.alerter.raise(Event::ActivationFinalAction {
+                        group: name.clone(),
+                        resource: resource.clone(),
+                        action,
+                    });
+                    halted_final = Some((resource, action));
+                }
+                ActivationAction::Finished(outcome) => {
+                    return self.finish_start(outcome, halted_final.take()).await;
+                }
+            }
+        }
+        Outcome::err(format!("group {name}: activation ended without an outcome"))
+    }
+
+    async fn finish_start(&self, outcome: ActivationOutcome, final_action: Option<(String, FinalAction)>) -> Outcome {
+        let name = self.name().to_string();
+        match outcome {
+            ActivationOutcome::Online => {
+                self.set_group(RunState::Online, Some(self.local.clone()));
+                self.alerter.raise(Event::GroupStarted { group: name.clone() });
+                Outcome::ok(format!("group {name} is online on {}", self.local))
+            }
+            ActivationOutcome::Partial { failed } => {
+                self.set_group(RunState::OnlineFailure, Some(self.local.clone()));
+                let detail = format!("resources not activated: {}", failed.join(", "));
+                self.alerter.raise(Event::GroupStartFailed { group: name.clone(), detail: detail.clone() });
+                Outcome::err(format!("group {name} started on {} with failures ({detail})", self.local))
+            }
+            ActivationOutcome::FailingOver { resource } => {
+                self.set_group(RunState::OnlineFailure, Some(self.local.clone()));
+                Outcome::err(format!("group {name}: resource {resource} failed; the group is failing over"))
+            }
+            ActivationOutcome::Halted { resource, action } => {
+                self.set_group(RunState::OnlineFailure, Some(self.local.clone()));
+                let detail = format!(
+                    "resource {resource} could not be activated; final action: {}",
+                    crate::model::catalog::describe(action, true)
+                );
+                self.alerter.raise(Event::GroupStartFailed { group: name.clone(), detail: detail.clone() });
+                let mut out = Outcome::err(format!("group {name}: {detail}"));
+                if action == FinalAction::StopGroup {
+                    let stopped = self.stop(StopFactor::GroupStop, "final action", false).await;
+                    if let Err(e) = stopped.result {
+                        out.result = Err(format!("group {name}: {detail}; stopping it failed too: {e}"));
+                    }
+                    out.cluster_action = stopped.cluster_action;
+                } else if is_cluster_action(action) {
+                    out.cluster_action = final_action.or(Some((resource, action)));
+                }
+                out
+            }
+        }
+    }
+
+    async fn activate_resource(&self, resource: &str, ctx: &ScriptContext) -> bool {
+        let Some(addr) = self.resources.get(resource) else {
+            return false;
+        };
+        self.alerter.raise(Event::ResourceStarting { resource: resource.to_string() });
+        self.set_resource(resource, RunState::OnlinePending, None, None);
+        let result = addr
+            .send(Activate(ctx.clone()))
+            .await
+            .unwrap_or_else(|e| Err(format!("resource actor unavailable: {e}")));
+        match result {
+            Ok(a) => {
+                self.set_resource(resource, RunState::Online, a.pid, None);
+                self.alerter.raise(Event::ResourceStarted { resource: resource.to_string() });
+                true
+            }
+            Err(e) => {
+                self.set_resource(resource, RunState::OnlineFailure, None, Some(e.clone()));
+                self.alerter.raise(Event::ResourceStartFailed { resource: resource.to_string(), error: e });
+                false
+            }
+        }
+    }
+
+    /// Stops every resource that may be active, in reverse dependency order.
+    /// `refuse_if_offline`: an operator's stop of an offline group is an error.
+    async fn stop(&self, factor: StopFactor, by: &str, refuse_if_offline: bool) -> Outcome {
+        let name = self.name().to_string();
+        let view = self.coordinator.send(GetGroup(name.clone())).await.ok().flatten();
+        let Some(view) = view else {
+            return Outcome::err(format!("group {name} is unknown"));
+        };
+        if !view.state.may_be_active() && view.resources.iter().all(|r| !r.state.may_be_active()) {
+            return if refuse_if_offline {
+                Outcome::err(format!("group {name} is already offline"))
+            } else {
+                Outcome::ok(format!("group {name} is offline"))
+            };
+        }
+        let active: Vec<&str> = view
+            .resources
+            .iter()
+            .filter(|r| r.state.may_be_active())
+            .map(|r| r.name.as_str())
+            .collect();
+        let order: Vec<String> = match plan::deactivation_order(&self.group) {
+            Ok(o) => o.into_iter().filter(|r| active.contains(&r.as_str())).collect(),
+            Err(e) => return Outcome::err(format!("group {name}: no stop plan: {e:?}")),
+        };
+        let policies = self
+            .group
+            .resources
+            .iter()
+            .map(|r| (r.name.clone(), r.deactivation))
+            .collect();
+        let mut run = DeactivationRun::new(order, policies);
+        self.alerter.raise(Event::GroupStopping { group: name.clone(), by: by.to_string() });
+        self.set_group(RunState::OfflinePending, view.current.clone());
+        let event = if factor == StopFactor::GroupFailover {
+            StartEvent::Failover
+        } else {
+            StartEvent::Start
+        };
+        let ctx = self.script_context(event.as_str(), Some(factor.as_str()));
+        let mut queue: std::collections::VecDeque<DeactivationAction> = run.begin().into();
+        let mut cluster_action = None;
+        while let Some(action) = queue.pop_front() {
+            match action {
+                DeactivationAction::Stop { resource, attempt } => {
+                    if attempt > 1 {
+                        self.alerter.raise(Event::DeactivationRetry { resource: resource.clone(), attempt });
+                    }
+                    let ok = self.deactivate_resource(&resource, &ctx).await;
+                    queue.extend(run.on_result(ok));
+                }
+                DeactivationAction::FinalAction { resource, action } => {
+                    self.alerter.raise(Event::DeactivationFinalAction {
+                        group: name.clone(),
+                        resource: resource.clone(),
+                        action,
+                    });
+                    if is_cluster_action(action) && cluster_action.is_none() {
+                        cluster_action = Some((resource, action));
+                    }
+                }
+                DeactivationAction::Finished(outcome) => {
+                    let result = match outcome {
+                        DeactivationOutcome::Offline => {
+                            self.set_group(RunState::Offline, None);
+                            self.alerter.raise(Event::GroupStopped { group: name.clone() });
+                            Ok(format!("group {name} is offline"))
+                        }
+                        DeactivationOutcome::Partial { failed } => {
+                            self.set_group(RunState::OfflineFailure, view.current.clone());
+                            let detail = format!("could not stop: {}", failed.join(", "));
+                            self.alerter.raise(Event::GroupStopFailed { group: name.clone(), detail: detail.clone() });
+                            Err(format!("group {name}: {detail}"))
+                        }
+                        DeactivationOutcome::Halted { resource } => {
+                            self.set_group(RunState::OfflineFailure, view.current.clone());
+                            let detail = format!("could not stop {resource}; the resources after it are left running");
+                            self.alerter.raise(Event::GroupStopFailed { group: name.clone(), detail: detail.clone() });
+                            Err(format!("group {name}: {detail}"))
+                        }
+                    };
+                    return Outcome { result, cluster_action };
+                }
+            }
+        }
+        Outcome::err(format!("group {name}: stop ended without an outcome"))
+    }
+
+    async fn deactivate_resource(&self, resource: &str, ctx: &ScriptContext) -> bool {
+        let Some(addr) = self.resources.get(resource) else {
+            return false;
+        };
+        self.alerter.raise(Event::ResourceStopping { resource: resource.to_string() });
+        self.set_resource(resource, RunState::OfflinePending, None, None);
+        let result = addr
+            .send(Deactivate(ctx.clone()))
+            .await
+            .unwrap_or_else(|e| Err(format!("resource actor unavailable: {e}")));
+        match result {
+            Ok(()) => {
+                self.set_resource(resource, RunState::Offline, None, None);
+                self.alerter.raise(Event::ResourceStopped { resource: resource.to_string() });
+                true
+            }
+            Err(e) => {
+                self.set_resource(resource, RunState::OfflineFailure, None, Some(e.clone()));
+                self.alerter.raise(Event::ResourceStopFailed { resource: resource.to_string(), error: e });
+                false
+            }
+        }
+    }
+}

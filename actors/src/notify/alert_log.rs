@@ -1,0 +1,236 @@
+//! The alert log: every alert, kept in the state directory.
+//!
+//! Storage: `alerts.jsonl` (one JSON alert per line), appended with a single
+//! `write` of a whole line followed by `fdatasync`, so a crash can at worst
+//! leave a torn last line, which loading skips. When the file passes
+//! `max_bytes` it is renamed to `alerts.1.jsonl` (the older generation is
+//! dropped), so the log is bounded at about twice `max_bytes`. The actor runs
+//! on its own thread (a `SyncArbiter`), so disk writes never stall the others.
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use actix::prelude::*;
+
+use crate::model::catalog::{Alert, Event};
+
+/// Default size at which the log rotates.
+pub const DEFAULT_MAX_BYTES: u64 = 4 * 1024 * 1024;
+/// Alerts kept in memory for `understudy alerts`.
+pub const MEMORY_ALERTS: usize = 10_000;
+
+pub struct AlertLog {
+    dir: PathBuf,
+    max_bytes: u64,
+    file: Option<File>,
+    size: u64,
+    recent: VecDeque<Alert>,
+}
+
+impl AlertLog {
+    /// Opens (creating if needed) the log in `dir` and loads the newest alerts.
+    pub fn open(dir: &Path, max_bytes: u64) -> std::io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        let mut recent = VecDeque::new();
+        for name in ["alerts.1.jsonl", "alerts.jsonl"] {
+            if let Ok(f) = File::open(dir.join(name)) {
+                for line in BufReader::new(f).lines() {
+                    let Ok(line) = line else { break };
+                    // A torn or foreign line is skipped, never fatal.
+                    if let Ok(a) = serde_json::from_str::<Alert>(&line) {
+                        if recent.len() == MEMORY_ALERTS {
+                            recent.pop_front();
+                        }
+                        recent.push_back(a);
+                    }
+                }
+            }
+        }
+        let mut log = AlertLog {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            file: None,
+            size: 0,
+            recent,
+        };
+        log.reopen()?;
+        Ok(log)
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("alerts.jsonl")
+    }
+
+    fn reopen(&mut self) -> std::io::Result<()> {
+        let mut f = OpenOptions::new().create(true).append(true).open(self.path())?;
+        self.size = f.metadata()?.len();
+        // A torn last line from a crash would glue onto the next alert: end it.
+        if self.size > 0 {
+            let content = fs::read(self.path())?;
+            if content.last() != Some(&b'\n') {
+                f.write_all(b"\n")?;
+                self.size += 1;
+            }
+        }
+        self.file = Some(f);
+        Ok(())
+    }
+
+    fn append(&mut self, alert: &Alert) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(alert).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        if self.size > 0 && self.size + line.len() as u64 > self.max_bytes {
+            self.file = None;
+            fs::rename(self.path(), self.dir.join("alerts.1.jsonl"))?;
+            self.reopen()?;
+        }
+        if self.file.is_none() {
+            self.reopen()?;
+        }
+        let f = self.file.as_mut().expect("reopened above");
+        f.write_all(&line)?;
+        f.sync_data()?;
+        self.size += line.len() as u64;
+        Ok(())
+    }
+
+    pub fn record(&mut self, alert: Alert) {
+        let line = format!(
+            "{} {} {} {}: {}",
+            alert.level.as_str(),
+            alert.module,
+            alert.event_id,
+            alert.server,
+            alert.message
+        );
+        match alert.level {
+            crate::model::catalog::Level::Error => tracing::error!("{line}"),
+            crate::model::catalog::Level::Warning => tracing::warn!("{line}"),
+            crate::model::catalog::Level::Info => tracing::info!("{line}"),
+        }
+        if let Err(e) = self.append(&alert) {
+            tracing::error!("alert log {}: {e}", self.path().display());
+            self.file = None;
+        }
+        if self.recent.len() == MEMORY_ALERTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(alert);
+    }
+
+    pub fn newest(&self, n: usize) -> Vec<Alert> {
+        let skip = self.recent.len().saturating_sub(n);
+        self.recent.iter().skip(skip).cloned().collect()
+    }
+}
+
+impl Actor for AlertLog {
+    type Context = SyncContext<Self>;
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Record(pub Alert);
+
+impl Handler<Record> for AlertLog {
+    type Result = ();
+    fn handle(&mut self, msg: Record, _: &mut Self::Context) {
+        self.record(msg.0);
+    }
+}
+
+/// The newest `n` alerts, oldest first.
+#[derive(Message)]
+#[rtype(result = "Vec<Alert>")]
+pub struct Newest(pub usize);
+
+impl Handler<Newest> for AlertLog {
+    type Result = Vec<Alert>;
+    fn handle(&mut self, msg: Newest, _: &mut Self::Context) -> Vec<Alert> {
+        self.newest(msg.0)
+    }
+}
+
+/// A cheap handle every actor uses to raise alerts.
+#[derive(Clone)]
+pub struct Alerter {
+    pub log: Addr<AlertLog>,
+    pub server: String,
+}
+
+impl Alerter {
+    pub fn raise(&self, event: Event) {
+        let alert = event.to_alert(now_rfc3339(), &self.server);
+        self.log.do_send(Record(alert));
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::catalog::Level;
+
+    fn alert(i: usize) -> Alert {
+        Alert {
+            time: now_rfc3339(),
+            server: "s1".into(),
+            module: "rc".into(),
+            event_id: 31,
+            level: Level::Info,
+            message: format!("alert number {i}"),
+        }
+    }
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("us-alertlog-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn survives_reopen_and_skips_a_torn_line() {
+        let d = tmpdir("torn");
+        let mut log = AlertLog::open(&d, DEFAULT_MAX_BYTES).unwrap();
+        log.record(alert(1));
+        log.record(alert(2));
+        drop(log);
+        // Simulate a crash in the middle of a write.
+        let mut f = OpenOptions::new().append(true).open(d.join("alerts.jsonl")).unwrap();
+        f.write_all(b"{\"time\":\"2026-").unwrap();
+        drop(f);
+        let mut log = AlertLog::open(&d, DEFAULT_MAX_BYTES).unwrap();
+        log.record(alert(3));
+        let got: Vec<String> = log.newest(10).into_iter().map(|a| a.message).collect();
+        assert_eq!(got, vec!["alert number 1", "alert number 2", "alert number 3"]);
+        drop(log);
+        let log = AlertLog::open(&d, DEFAULT_MAX_BYTES).unwrap();
+        assert_eq!(log.newest(10).len(), 3);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn rotates_and_stays_bounded() {
+        let d = tmpdir("rotate");
+        let mut log = AlertLog::open(&d, 2_000).unwrap();
+        for i in 0..200 {
+            log.record(alert(i));
+        }
+        let cur = fs::metadata(d.join("alerts.jsonl")).unwrap().len();
+        let old = fs::metadata(d.join("alerts.1.jsonl")).unwrap().len();
+        assert!(cur <= 2_000 && old <= 2_000, "{cur} {old}");
+        assert_eq!(log.newest(1)[0].message, "alert number 199");
+        drop(log);
+        // After a restart the newest alerts are still there, in order.
+        let log = AlertLog::open(&d, 2_000).unwrap();
+        let newest = log.newest(3);
+        assert_eq!(newest[2].message, "alert number 199");
+        assert_eq!(newest[0].message, "alert number 197");
+        fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -1,0 +1,101 @@
+//! The control-socket client used by every operator command.
+
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::ExitCode;
+
+use understudy_actors::control::protocol::{Command, Request, Response, PROTOCOL_VERSION};
+
+use crate::render;
+
+/// Sends one command and returns the daemon's response, or a one-line
+/// explanation of why the daemon could not be asked.
+pub fn request(socket: &Path, command: Command) -> Result<Response, String> {
+    let mut stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
+        ErrorKind::NotFound | ErrorKind::ConnectionRefused => format!(
+            "the understudy daemon is not running (nothing listens on {}; start it with `understudy run --config FILE`)",
+            socket.display()
+        ),
+        ErrorKind::PermissionDenied => format!(
+            "permission denied on {}: you must be root or in the socket's group to talk to the daemon",
+            socket.display()
+        ),
+        _ => format!("cannot connect to {}: {e}", socket.display()),
+    })?;
+    let mut line = serde_json::to_vec(&Request { version: PROTOCOL_VERSION, command })
+        .map_err(|e| format!("cannot encode the request: {e}"))?;
+    line.push(b'\n');
+    stream
+        .write_all(&line)
+        .map_err(|e| format!("sending to the daemon failed: {e}"))?;
+    let mut reply = String::new();
+    BufReader::new(stream)
+        .read_line(&mut reply)
+        .map_err(|e| format!("reading the daemon's answer failed: {e}"))?;
+    if reply.is_empty() {
+        return Err("the daemon closed the connection without answering (is it stopping?)".into());
+    }
+    serde_json::from_str(&reply).map_err(|e| format!("the daemon's answer is not understood ({e}); is it another version?"))
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("understudy: {message}");
+    ExitCode::FAILURE
+}
+
+/// Prints an error or denial and returns the exit code for it.
+fn unexpected(resp: Response) -> ExitCode {
+    match resp {
+        Response::Error { message } => fail(&message),
+        Response::Denied { message } => {
+            eprintln!("understudy: {message}");
+            ExitCode::from(4)
+        }
+        other => fail(&format!("unexpected answer from the daemon: {other:?}")),
+    }
+}
+
+pub fn status(socket: &Path, json: bool) -> ExitCode {
+    match request(socket, Command::Status) {
+        Ok(Response::Status { status }) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
+            } else {
+                print!("{}", render::status(&status));
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(other) => unexpected(other),
+        Err(e) => fail(&e),
+    }
+}
+
+pub fn alerts(socket: &Path, count: usize, json: bool) -> ExitCode {
+    match request(socket, Command::Alerts { count }) {
+        Ok(Response::Alerts { alerts }) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&alerts).unwrap_or_default());
+            } else {
+                for a in &alerts {
+                    println!("{}", render::alert(a));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(other) => unexpected(other),
+        Err(e) => fail(&e),
+    }
+}
+
+/// A command whose answer is a sentence.
+pub fn command(socket: &Path, command: Command) -> ExitCode {
+    match request(socket, command) {
+        Ok(Response::Done { message }) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Ok(other) => unexpected(other),
+        Err(e) => fail(&e),
+    }
+}

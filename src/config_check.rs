@@ -1,0 +1,72 @@
+//! `understudy config check FILE`, and the loading the daemon shares with it.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use understudy_actors::model::config::{self, ClusterConfig};
+use understudy_actors::model::plan;
+use understudy_actors::model::problems::Problem;
+
+/// Reads and validates a configuration file; on failure, every problem as a
+/// printable line.
+pub fn load(file: &Path) -> Result<ClusterConfig, Vec<String>> {
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| vec![format!("{shown}: cannot read: {e}")])?;
+    config::parse(&shown, &text).map_err(|problems| problems.iter().map(line).collect())
+}
+
+/// `FILE:line:col: message` already names the file; field paths get it prefixed.
+fn line(p: &Problem) -> String {
+    p.to_string()
+}
+
+pub fn print_problems(file: &Path, problems: &[String]) {
+    for p in problems {
+        eprintln!("{p}");
+    }
+    eprintln!(
+        "{}: {} problem{} found; nothing was changed",
+        file.display(),
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+}
+
+pub fn check(file: &Path) -> ExitCode {
+    match load(file) {
+        Err(problems) => {
+            print_problems(file, &problems);
+            ExitCode::from(2)
+        }
+        Ok(c) => {
+            print!("{}", summary(&c));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// One screen describing what the configuration sets up.
+fn summary(c: &ClusterConfig) -> String {
+    let mut out = format!("cluster {}: configuration is valid (digest {})\n", c.name, c.digest());
+    out += &format!(
+        "servers ({}, by priority): {}\n",
+        c.servers.len(),
+        c.servers.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    out += &format!("groups ({}):\n", c.groups.len());
+    for g in &c.groups {
+        let order = plan::activation_order(g).unwrap_or_default();
+        out += &format!(
+            "  {} [startup {:?}, failback {:?}] on {}\n    start order: {}\n",
+            g.name,
+            g.startup,
+            g.failback,
+            c.group_servers(g).join(" > "),
+            if order.is_empty() { "(no resources)".to_string() } else { order.join(" -> ") }
+        );
+    }
+    if let Some(g) = &c.control.admin_group {
+        out += &format!("admin group: {g}\n");
+    }
+    out
+}

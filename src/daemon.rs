@@ -1,0 +1,162 @@
+//! `understudy run`: checks everything that can be checked before starting,
+//! then runs the actix system until the cluster service stops.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use understudy_actors::control::server::{self, Access};
+use understudy_actors::coordinator::group::StopFactor;
+use understudy_actors::coordinator::{Coordinator, CoordinatorSettings, StopClusterService};
+use understudy_actors::notify::alert_log::{AlertLog, Newest, DEFAULT_MAX_BYTES};
+
+use crate::config_check;
+
+/// After the cluster service has stopped, how long in-flight control
+/// connections get to receive their answers.
+const DRAIN: Duration = Duration::from_secs(5);
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("understudy: {message}");
+    ExitCode::FAILURE
+}
+
+fn group_id(field: &str, name: &Option<String>) -> Result<Option<(String, u32)>, String> {
+    let Some(name) = name else { return Ok(None) };
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(g)) => Ok(Some((name.clone(), g.gid.as_raw()))),
+        Ok(None) => Err(format!("control.{field}: group \"{name}\" does not exist on this machine")),
+        Err(e) => Err(format!("control.{field}: cannot look up group \"{name}\": {e}")),
+    }
+}
+
+pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path, socket: &Path) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("UNDERSTUDY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let config = match config_check::load(config_path) {
+        Ok(c) => Arc::new(c),
+        Err(problems) => {
+            config_check::print_problems(config_path, &problems);
+            return ExitCode::from(2);
+        }
+    };
+    let local = match server {
+        Some(s) => s,
+        None => nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    if !config.servers.iter().any(|s| s.name == local) {
+        return fail(&format!(
+            "server \"{local}\" is not in {} (servers: {}); pass --server NAME",
+            config_path.display(),
+            config.server_names().join(", ")
+        ));
+    }
+    let access = match (
+        group_id("socket_group", &config.control.socket_group),
+        group_id("admin_group", &config.control.admin_group),
+    ) {
+        (Ok(s), Ok(a)) => Access { socket_gid: s.map(|(_, g)| g), admin: a },
+        (Err(e), _) | (_, Err(e)) => return fail(&e),
+    };
+    if let Err(e) = std::fs::create_dir_all(state_dir) {
+        return fail(&format!("cannot create state directory {}: {e}", state_dir.display()));
+    }
+    // A socket that answers belongs to a running daemon; one that does not is
+    // left over from a crash and may go.
+    if socket.exists() {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            return fail(&format!("another understudy daemon is already running on {}", socket.display()));
+        }
+        let _ = std::fs::remove_file(socket);
+    }
+    let alert_log = match AlertLog::open(state_dir, DEFAULT_MAX_BYTES) {
+        Ok(log) => log,
+        Err(e) => return fail(&format!("cannot open the alert log in {}: {e}", state_dir.display())),
+    };
+    let base_dir = config_path
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+
+    let sys = System::new();
+    let started = sys.block_on(async {
+        let listener = server::bind(socket, &access)
+            .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+        // One thread: the factory runs once, so the opened log moves into it.
+        let alert_log = std::sync::Mutex::new(Some(alert_log));
+        let log_addr = SyncArbiter::start(1, move || {
+            alert_log
+                .lock()
+                .ok()
+                .and_then(|mut l| l.take())
+                .expect("the alert log runs on exactly one thread")
+        });
+        let coordinator = Coordinator::new(CoordinatorSettings {
+            config: config.clone(),
+            local: local.clone(),
+            base_dir,
+            state_dir: state_dir.to_path_buf(),
+            alert_log: log_addr.clone(),
+        });
+        let stopped = coordinator.stopped_signal();
+        let coordinator = coordinator.start();
+        let (inflight_tx, inflight_rx) = watch::channel(0usize);
+        server::serve(listener, coordinator.clone(), access, inflight_tx, socket.to_path_buf());
+        watch_signals(coordinator);
+        exit_when_stopped(stopped, inflight_rx, log_addr);
+        Ok::<(), String>(())
+    });
+    if let Err(e) = started {
+        return fail(&e);
+    }
+    let code = sys.run_with_code().unwrap_or(1);
+    let _ = std::fs::remove_file(socket);
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// SIGTERM and SIGINT stop the cluster service on this server.
+fn watch_signals(coordinator: Addr<Coordinator>) {
+    actix_rt::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        let reason = tokio::select! {
+            _ = term.recv() => "SIGTERM received",
+            _ = int.recv() => "SIGINT received",
+        };
+        coordinator.do_send(StopClusterService { reason: reason.into(), factor: StopFactor::ServerShutdown });
+    });
+}
+
+/// Whatever stopped the cluster service (a signal, `cluster stop`, a final
+/// action), the daemon exits once it has stopped, after the control
+/// connections still being served have had their answers.
+fn exit_when_stopped(
+    mut stopped: watch::Receiver<bool>,
+    mut inflight: watch::Receiver<usize>,
+    alert_log: Addr<AlertLog>,
+) {
+    actix_rt::spawn(async move {
+        let _ = stopped.wait_for(|done| *done).await;
+        let _ = tokio::time::timeout(DRAIN, inflight.wait_for(|n| *n == 0)).await;
+        // The alert log handles messages in order: once this query is
+        // answered, every alert raised before it is on disk.
+        let _ = alert_log.send(Newest(0)).await;
+        System::current().stop_with_code(0);
+    });
+}

@@ -1,0 +1,69 @@
+//! Text rendering of status and alerts for people.
+
+use std::fmt::Write;
+
+use understudy_actors::model::catalog::Alert;
+use understudy_actors::model::state::{ClusterStatus, ServerState};
+
+pub fn status(s: &ClusterStatus) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "cluster {}    server {}    config {}{}",
+        s.cluster,
+        s.server,
+        s.config_digest,
+        if s.stopping { "    (stopping)" } else { "" }
+    );
+    let _ = writeln!(out, "servers");
+    for srv in &s.servers {
+        let state = match srv.state {
+            ServerState::Online => "Online",
+            ServerState::Offline => "Offline",
+            ServerState::Unknown => "Unknown",
+        };
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<16}{}",
+            srv.name,
+            state,
+            if srv.local { "(this server)" } else { "" }
+        );
+    }
+    let _ = writeln!(out, "groups");
+    for g in &s.groups {
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<16} current: {}",
+            g.name,
+            g.state.as_str(),
+            g.current.as_deref().unwrap_or("-")
+        );
+        for r in &g.resources {
+            let mut line = format!("    {:<18} {:<5} {:<16}", r.name, r.kind, r.state.as_str());
+            if let Some(pid) = r.pid {
+                let _ = write!(line, " pid {pid}");
+            }
+            if let Some(e) = &r.last_error {
+                let _ = write!(line, " error: {e}");
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    if s.malformed_requests > 0 {
+        let _ = writeln!(out, "malformed control requests dropped: {}", s.malformed_requests);
+    }
+    out
+}
+
+pub fn alert(a: &Alert) -> String {
+    format!(
+        "{}  {:<10} {:<5} {} {:<4} {}",
+        a.time,
+        a.server,
+        a.level.as_str(),
+        a.module,
+        a.event_id,
+        a.message
+    )
+}
