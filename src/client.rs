@@ -23,8 +23,11 @@ pub fn request(socket: &Path, command: Command) -> Result<Response, String> {
         ),
         _ => format!("cannot connect to {}: {e}", socket.display()),
     })?;
-    let mut line = serde_json::to_vec(&Request { version: PROTOCOL_VERSION, command })
-        .map_err(|e| format!("cannot encode the request: {e}"))?;
+    let mut line = serde_json::to_vec(&Request {
+        version: PROTOCOL_VERSION,
+        command,
+    })
+    .map_err(|e| format!("cannot encode the request: {e}"))?;
     line.push(b'\n');
     stream
         .write_all(&line)
@@ -36,7 +39,8 @@ pub fn request(socket: &Path, command: Command) -> Result<Response, String> {
     if reply.is_empty() {
         return Err("the daemon closed the connection without answering (is it stopping?)".into());
     }
-    serde_json::from_str(&reply).map_err(|e| format!("the daemon's answer is not understood ({e}); is it another version?"))
+    serde_json::from_str(&reply)
+        .map_err(|e| format!("the daemon's answer is not understood ({e}); is it another version?"))
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -60,7 +64,10 @@ pub fn status(socket: &Path, json: bool) -> ExitCode {
     match request(socket, Command::Status) {
         Ok(Response::Status { status }) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).unwrap_or_default()
+                );
             } else {
                 print!("{}", render::status(&status));
             }
@@ -75,7 +82,10 @@ pub fn alerts(socket: &Path, count: usize, json: bool) -> ExitCode {
     match request(socket, Command::Alerts { count }) {
         Ok(Response::Alerts { alerts }) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&alerts).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&alerts).unwrap_or_default()
+                );
             } else {
                 for a in &alerts {
                     println!("{}", render::alert(a));

@@ -11,7 +11,8 @@ use understudy_actors::model::problems::Problem;
 /// printable line.
 pub fn load(file: &Path) -> Result<ClusterConfig, Vec<String>> {
     let shown = file.display().to_string();
-    let text = std::fs::read_to_string(file).map_err(|e| vec![format!("{shown}: cannot read: {e}")])?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| vec![format!("{shown}: cannot read: {e}")])?;
     config::parse(&shown, &text).map_err(|problems| problems.iter().map(line).collect())
 }
 
@@ -47,11 +48,19 @@ pub fn check(file: &Path) -> ExitCode {
 
 /// One screen describing what the configuration sets up.
 fn summary(c: &ClusterConfig) -> String {
-    let mut out = format!("cluster {}: configuration is valid (digest {})\n", c.name, c.digest());
+    let mut out = format!(
+        "cluster {}: configuration is valid (digest {})\n",
+        c.name,
+        c.digest()
+    );
     out += &format!(
         "servers ({}, by priority): {}\n",
         c.servers.len(),
-        c.servers.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+        c.servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     out += &format!("groups ({}):\n", c.groups.len());
     for g in &c.groups {
@@ -62,7 +71,11 @@ fn summary(c: &ClusterConfig) -> String {
             g.startup,
             g.failback,
             c.group_servers(g).join(" > "),
-            if order.is_empty() { "(no resources)".to_string() } else { order.join(" -> ") }
+            if order.is_empty() {
+                "(no resources)".to_string()
+            } else {
+                order.join(" -> ")
+            }
         );
     }
     if let Some(g) = &c.control.admin_group {

@@ -30,12 +30,21 @@ fn group_id(field: &str, name: &Option<String>) -> Result<Option<(String, u32)>,
     let Some(name) = name else { return Ok(None) };
     match nix::unistd::Group::from_name(name) {
         Ok(Some(g)) => Ok(Some((name.clone(), g.gid.as_raw()))),
-        Ok(None) => Err(format!("control.{field}: group \"{name}\" does not exist on this machine")),
-        Err(e) => Err(format!("control.{field}: cannot look up group \"{name}\": {e}")),
+        Ok(None) => Err(format!(
+            "control.{field}: group \"{name}\" does not exist on this machine"
+        )),
+        Err(e) => Err(format!(
+            "control.{field}: cannot look up group \"{name}\": {e}"
+        )),
     }
 }
 
-pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path, socket: &Path) -> ExitCode {
+pub fn run(
+    config_path: &Path,
+    server: Option<String>,
+    state_dir: &Path,
+    socket: &Path,
+) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("UNDERSTUDY_LOG")
@@ -68,23 +77,37 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path, socket:
         group_id("socket_group", &config.control.socket_group),
         group_id("admin_group", &config.control.admin_group),
     ) {
-        (Ok(s), Ok(a)) => Access { socket_gid: s.map(|(_, g)| g), admin: a },
+        (Ok(s), Ok(a)) => Access {
+            socket_gid: s.map(|(_, g)| g),
+            admin: a,
+        },
         (Err(e), _) | (_, Err(e)) => return fail(&e),
     };
     if let Err(e) = std::fs::create_dir_all(state_dir) {
-        return fail(&format!("cannot create state directory {}: {e}", state_dir.display()));
+        return fail(&format!(
+            "cannot create state directory {}: {e}",
+            state_dir.display()
+        ));
     }
     // A socket that answers belongs to a running daemon; one that does not is
     // left over from a crash and may go.
     if socket.exists() {
         if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return fail(&format!("another understudy daemon is already running on {}", socket.display()));
+            return fail(&format!(
+                "another understudy daemon is already running on {}",
+                socket.display()
+            ));
         }
         let _ = std::fs::remove_file(socket);
     }
     let alert_log = match AlertLog::open(state_dir, DEFAULT_MAX_BYTES) {
         Ok(log) => log,
-        Err(e) => return fail(&format!("cannot open the alert log in {}: {e}", state_dir.display())),
+        Err(e) => {
+            return fail(&format!(
+                "cannot open the alert log in {}: {e}",
+                state_dir.display()
+            ))
+        }
     };
     let base_dir = config_path
         .canonicalize()
@@ -115,7 +138,13 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path, socket:
         let stopped = coordinator.stopped_signal();
         let coordinator = coordinator.start();
         let (inflight_tx, inflight_rx) = watch::channel(0usize);
-        server::serve(listener, coordinator.clone(), access, inflight_tx, socket.to_path_buf());
+        server::serve(
+            listener,
+            coordinator.clone(),
+            access,
+            inflight_tx,
+            socket.to_path_buf(),
+        );
         watch_signals(coordinator);
         exit_when_stopped(stopped, inflight_rx, log_addr);
         Ok::<(), String>(())
@@ -131,7 +160,10 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path, socket:
 /// SIGTERM and SIGINT stop the cluster service on this server.
 fn watch_signals(coordinator: Addr<Coordinator>) {
     actix_rt::spawn(async move {
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             tracing::error!("cannot install signal handlers");
             return;
         };
@@ -139,7 +171,10 @@ fn watch_signals(coordinator: Addr<Coordinator>) {
             _ = term.recv() => "SIGTERM received",
             _ = int.recv() => "SIGINT received",
         };
-        coordinator.do_send(StopClusterService { reason: reason.into(), factor: StopFactor::ServerShutdown });
+        coordinator.do_send(StopClusterService {
+            reason: reason.into(),
+            factor: StopFactor::ServerShutdown,
+        });
     });
 }
 

@@ -18,7 +18,11 @@ pub const DEFAULT_SOCKET: &str = "/run/understudy/understudy.sock";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/understudy";
 
 #[derive(Parser)]
-#[command(name = "understudy", version, about = "High-availability cluster supervisor")]
+#[command(
+    name = "understudy",
+    version,
+    about = "High-availability cluster supervisor"
+)]
 struct Cli {
     /// Control socket of the daemon.
     #[arg(long, global = true, env = "UNDERSTUDY_SOCKET", default_value = DEFAULT_SOCKET)]
@@ -96,12 +100,24 @@ enum ConfigCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Run { config, server, state_dir } => daemon::run(&config, server, &state_dir, &cli.socket),
-        Cmd::Config { action: ConfigCmd::Check { file } } => config_check::check(&file),
+        Cmd::Run {
+            config,
+            server,
+            state_dir,
+        } => daemon::run(&config, server, &state_dir, &cli.socket),
+        Cmd::Config {
+            action: ConfigCmd::Check { file },
+        } => config_check::check(&file),
         Cmd::Status { json } => client::status(&cli.socket, json),
         Cmd::Alerts { count, json } => client::alerts(&cli.socket, count, json),
-        Cmd::Group { action: GroupCmd::Start { name } } => client::command(&cli.socket, Ctl::GroupStart { group: name }),
-        Cmd::Group { action: GroupCmd::Stop { name } } => client::command(&cli.socket, Ctl::GroupStop { group: name }),
-        Cmd::Cluster { action: ClusterCmd::Stop } => client::command(&cli.socket, Ctl::ClusterStop),
+        Cmd::Group {
+            action: GroupCmd::Start { name },
+        } => client::command(&cli.socket, Ctl::GroupStart { group: name }),
+        Cmd::Group {
+            action: GroupCmd::Stop { name },
+        } => client::command(&cli.socket, Ctl::GroupStop { group: name }),
+        Cmd::Cluster {
+            action: ClusterCmd::Stop,
+        } => client::command(&cli.socket, Ctl::ClusterStop),
     }
 }

@@ -51,7 +51,11 @@ pub fn status(s: &ClusterStatus) -> String {
         }
     }
     if s.malformed_requests > 0 {
-        let _ = writeln!(out, "malformed control requests dropped: {}", s.malformed_requests);
+        let _ = writeln!(
+            out,
+            "malformed control requests dropped: {}",
+            s.malformed_requests
+        );
     }
     out
 }

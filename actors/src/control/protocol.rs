@@ -48,11 +48,21 @@ impl Command {
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum Response {
     /// The command was carried out; `message` says what happened.
-    Done { message: String },
-    Status { status: ClusterStatus },
-    Alerts { alerts: Vec<Alert> },
+    Done {
+        message: String,
+    },
+    Status {
+        status: ClusterStatus,
+    },
+    Alerts {
+        alerts: Vec<Alert>,
+    },
     /// The command was refused or failed.
-    Error { message: String },
+    Error {
+        message: String,
+    },
     /// The caller may not run this command.
-    Denied { message: String },
+    Denied {
+        message: String,
+    },
 }

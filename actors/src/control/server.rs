@@ -104,14 +104,20 @@ fn supplementary_groups(pid: i32) -> Vec<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Groups:"))
-                .map(|g| g.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+            s.lines().find_map(|l| l.strip_prefix("Groups:")).map(|g| {
+                g.split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect()
+            })
         })
         .unwrap_or_default()
 }
 
-async fn handle(stream: UnixStream, coordinator: &Addr<Coordinator>, access: &Access) -> std::io::Result<()> {
+async fn handle(
+    stream: UnixStream,
+    coordinator: &Addr<Coordinator>,
+    access: &Access,
+) -> std::io::Result<()> {
     let cred = stream.peer_cred()?;
     let caller = Caller {
         uid: cred.uid(),

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::{ClusterFinalAction, Coordinator, FindFailoverDestination, GetGroup, GroupUpdate, ResourceUpdate};
+use super::{
+    ClusterFinalAction, Coordinator, FindFailoverDestination, GetGroup, GroupUpdate, ResourceUpdate,
+};
 use crate::model::catalog::Event;
 use crate::model::config::{ClusterConfig, FinalAction, GroupConfig};
 use crate::model::ladder::{
@@ -172,10 +174,16 @@ struct Outcome {
 
 impl Outcome {
     fn ok(msg: String) -> Self {
-        Outcome { result: Ok(msg), cluster_action: None }
+        Outcome {
+            result: Ok(msg),
+            cluster_action: None,
+        }
     }
     fn err(msg: String) -> Self {
-        Outcome { result: Err(msg), cluster_action: None }
+        Outcome {
+            result: Err(msg),
+            cluster_action: None,
+        }
     }
 }
 
@@ -201,7 +209,13 @@ impl Shared {
         });
     }
 
-    fn set_resource(&self, resource: &str, state: RunState, pid: Option<u32>, error: Option<String>) {
+    fn set_resource(
+        &self,
+        resource: &str,
+        state: RunState,
+        pid: Option<u32>,
+        error: Option<String>,
+    ) {
         self.coordinator.do_send(ResourceUpdate {
             group: self.name().to_string(),
             resource: resource.to_string(),
@@ -221,7 +235,12 @@ impl Shared {
 
     async fn start(&self, event: StartEvent, by: &str) -> Outcome {
         let name = self.name().to_string();
-        let view = self.coordinator.send(GetGroup(name.clone())).await.ok().flatten();
+        let view = self
+            .coordinator
+            .send(GetGroup(name.clone()))
+            .await
+            .ok()
+            .flatten();
         if let Some(v) = &view {
             if matches!(v.state, RunState::Online | RunState::OnlinePending) {
                 return Outcome::err(format!(
@@ -249,7 +268,10 @@ impl Shared {
             .map(|r| (r.name.clone(), r.activation))
             .collect();
         let mut run = ActivationRun::new(order, policies, self.failovers.borrow().clone());
-        self.alerter.raise(Event::GroupStarting { group: name.clone(), by: by.to_string() });
+        self.alerter.raise(Event::GroupStarting {
+            group: name.clone(),
+            by: by.to_string(),
+        });
         self.set_group(RunState::OnlinePending, Some(self.local.clone()));
 
         let ctx = self.script_context(event.as_str(), None);
@@ -259,13 +281,20 @@ impl Shared {
             match action {
                 ActivationAction::Start { resource, attempt } => {
                     if attempt > 1 {
-                        self.alerter.raise(Event::ActivationRetry { resource: resource.clone(), attempt });
+                        self.alerter.raise(Event::ActivationRetry {
+                            resource: resource.clone(),
+                            attempt,
+                        });
                     }
                     let ok = self.activate_resource(&resource, &ctx).await;
                     queue.extend(run.on_result(ok));
                 }
                 ActivationAction::Failover { resource } => {
-                    *self.failovers.borrow_mut().entry(resource.clone()).or_insert(0) += 1;
+                    *self
+                        .failovers
+                        .borrow_mut()
+                        .entry(resource.clone())
+                        .or_insert(0) += 1;
                     let dest = self
                         .coordinator
                         .send(FindFailoverDestination(name.clone()))
@@ -283,10 +312,14 @@ impl Shared {
                             });
                         }
                         Err(reason) => {
-                            self.alerter.raise(Event::NoDestination { group: name.clone(), reason });
-                            self.alerter.raise(Event::ActivationContinuesAfterFailedFailover {
+                            self.alerter.raise(Event::NoDestination {
                                 group: name.clone(),
+                                reason,
                             });
+                            self.alerter
+                                .raise(Event::ActivationContinuesAfterFailedFailover {
+                                    group: name.clone(),
+                                });
                             // The failed failover was counted above.
                             queue.clear();
                             queue.extend(run.failover_impossible());
@@ -309,23 +342,37 @@ impl Shared {
         Outcome::err(format!("group {name}: activation ended without an outcome"))
     }
 
-    async fn finish_start(&self, outcome: ActivationOutcome, final_action: Option<(String, FinalAction)>) -> Outcome {
+    async fn finish_start(
+        &self,
+        outcome: ActivationOutcome,
+        final_action: Option<(String, FinalAction)>,
+    ) -> Outcome {
         let name = self.name().to_string();
         match outcome {
             ActivationOutcome::Online => {
                 self.set_group(RunState::Online, Some(self.local.clone()));
-                self.alerter.raise(Event::GroupStarted { group: name.clone() });
+                self.alerter.raise(Event::GroupStarted {
+                    group: name.clone(),
+                });
                 Outcome::ok(format!("group {name} is online on {}", self.local))
             }
             ActivationOutcome::Partial { failed } => {
                 self.set_group(RunState::OnlineFailure, Some(self.local.clone()));
                 let detail = format!("resources not activated: {}", failed.join(", "));
-                self.alerter.raise(Event::GroupStartFailed { group: name.clone(), detail: detail.clone() });
-                Outcome::err(format!("group {name} started on {} with failures ({detail})", self.local))
+                self.alerter.raise(Event::GroupStartFailed {
+                    group: name.clone(),
+                    detail: detail.clone(),
+                });
+                Outcome::err(format!(
+                    "group {name} started on {} with failures ({detail})",
+                    self.local
+                ))
             }
             ActivationOutcome::FailingOver { resource } => {
                 self.set_group(RunState::OnlineFailure, Some(self.local.clone()));
-                Outcome::err(format!("group {name}: resource {resource} failed; the group is failing over"))
+                Outcome::err(format!(
+                    "group {name}: resource {resource} failed; the group is failing over"
+                ))
             }
             ActivationOutcome::Halted { resource, action } => {
                 self.set_group(RunState::OnlineFailure, Some(self.local.clone()));
@@ -333,12 +380,19 @@ impl Shared {
                     "resource {resource} could not be activated; final action: {}",
                     crate::model::catalog::describe(action, true)
                 );
-                self.alerter.raise(Event::GroupStartFailed { group: name.clone(), detail: detail.clone() });
+                self.alerter.raise(Event::GroupStartFailed {
+                    group: name.clone(),
+                    detail: detail.clone(),
+                });
                 let mut out = Outcome::err(format!("group {name}: {detail}"));
                 if action == FinalAction::StopGroup {
-                    let stopped = self.stop(StopFactor::GroupStop, "final action", false).await;
+                    let stopped = self
+                        .stop(StopFactor::GroupStop, "final action", false)
+                        .await;
                     if let Err(e) = stopped.result {
-                        out.result = Err(format!("group {name}: {detail}; stopping it failed too: {e}"));
+                        out.result = Err(format!(
+                            "group {name}: {detail}; stopping it failed too: {e}"
+                        ));
                     }
                     out.cluster_action = stopped.cluster_action;
                 } else if is_cluster_action(action) {
@@ -353,7 +407,9 @@ impl Shared {
         let Some(addr) = self.resources.get(resource) else {
             return false;
         };
-        self.alerter.raise(Event::ResourceStarting { resource: resource.to_string() });
+        self.alerter.raise(Event::ResourceStarting {
+            resource: resource.to_string(),
+        });
         self.set_resource(resource, RunState::OnlinePending, None, None);
         let result = addr
             .send(Activate(ctx.clone()))
@@ -362,12 +418,17 @@ impl Shared {
         match result {
             Ok(a) => {
                 self.set_resource(resource, RunState::Online, a.pid, None);
-                self.alerter.raise(Event::ResourceStarted { resource: resource.to_string() });
+                self.alerter.raise(Event::ResourceStarted {
+                    resource: resource.to_string(),
+                });
                 true
             }
             Err(e) => {
                 self.set_resource(resource, RunState::OnlineFailure, None, Some(e.clone()));
-                self.alerter.raise(Event::ResourceStartFailed { resource: resource.to_string(), error: e });
+                self.alerter.raise(Event::ResourceStartFailed {
+                    resource: resource.to_string(),
+                    error: e,
+                });
                 false
             }
         }
@@ -377,7 +438,12 @@ impl Shared {
     /// `refuse_if_offline`: an operator's stop of an offline group is an error.
     async fn stop(&self, factor: StopFactor, by: &str, refuse_if_offline: bool) -> Outcome {
         let name = self.name().to_string();
-        let view = self.coordinator.send(GetGroup(name.clone())).await.ok().flatten();
+        let view = self
+            .coordinator
+            .send(GetGroup(name.clone()))
+            .await
+            .ok()
+            .flatten();
         let Some(view) = view else {
             return Outcome::err(format!("group {name} is unknown"));
         };
@@ -395,7 +461,10 @@ impl Shared {
             .map(|r| r.name.as_str())
             .collect();
         let order: Vec<String> = match plan::deactivation_order(&self.group) {
-            Ok(o) => o.into_iter().filter(|r| active.contains(&r.as_str())).collect(),
+            Ok(o) => o
+                .into_iter()
+                .filter(|r| active.contains(&r.as_str()))
+                .collect(),
             Err(e) => return Outcome::err(format!("group {name}: no stop plan: {e:?}")),
         };
         let policies = self
@@ -405,7 +474,10 @@ impl Shared {
             .map(|r| (r.name.clone(), r.deactivation))
             .collect();
         let mut run = DeactivationRun::new(order, policies);
-        self.alerter.raise(Event::GroupStopping { group: name.clone(), by: by.to_string() });
+        self.alerter.raise(Event::GroupStopping {
+            group: name.clone(),
+            by: by.to_string(),
+        });
         self.set_group(RunState::OfflinePending, view.current.clone());
         let event = if factor == StopFactor::GroupFailover {
             StartEvent::Failover
@@ -419,7 +491,10 @@ impl Shared {
             match action {
                 DeactivationAction::Stop { resource, attempt } => {
                     if attempt > 1 {
-                        self.alerter.raise(Event::DeactivationRetry { resource: resource.clone(), attempt });
+                        self.alerter.raise(Event::DeactivationRetry {
+                            resource: resource.clone(),
+                            attempt,
+                        });
                     }
                     let ok = self.deactivate_resource(&resource, &ctx).await;
                     queue.extend(run.on_result(ok));
@@ -438,23 +513,34 @@ impl Shared {
                     let result = match outcome {
                         DeactivationOutcome::Offline => {
                             self.set_group(RunState::Offline, None);
-                            self.alerter.raise(Event::GroupStopped { group: name.clone() });
+                            self.alerter.raise(Event::GroupStopped {
+                                group: name.clone(),
+                            });
                             Ok(format!("group {name} is offline"))
                         }
                         DeactivationOutcome::Partial { failed } => {
                             self.set_group(RunState::OfflineFailure, view.current.clone());
                             let detail = format!("could not stop: {}", failed.join(", "));
-                            self.alerter.raise(Event::GroupStopFailed { group: name.clone(), detail: detail.clone() });
+                            self.alerter.raise(Event::GroupStopFailed {
+                                group: name.clone(),
+                                detail: detail.clone(),
+                            });
                             Err(format!("group {name}: {detail}"))
                         }
                         DeactivationOutcome::Halted { resource } => {
                             self.set_group(RunState::OfflineFailure, view.current.clone());
                             let detail = format!("could not stop {resource}; the resources after it are left running");
-                            self.alerter.raise(Event::GroupStopFailed { group: name.clone(), detail: detail.clone() });
+                            self.alerter.raise(Event::GroupStopFailed {
+                                group: name.clone(),
+                                detail: detail.clone(),
+                            });
                             Err(format!("group {name}: {detail}"))
                         }
                     };
-                    return Outcome { result, cluster_action };
+                    return Outcome {
+                        result,
+                        cluster_action,
+                    };
                 }
             }
         }
@@ -465,7 +551,9 @@ impl Shared {
         let Some(addr) = self.resources.get(resource) else {
             return false;
         };
-        self.alerter.raise(Event::ResourceStopping { resource: resource.to_string() });
+        self.alerter.raise(Event::ResourceStopping {
+            resource: resource.to_string(),
+        });
         self.set_resource(resource, RunState::OfflinePending, None, None);
         let result = addr
             .send(Deactivate(ctx.clone()))
@@ -474,12 +562,17 @@ impl Shared {
         match result {
             Ok(()) => {
                 self.set_resource(resource, RunState::Offline, None, None);
-                self.alerter.raise(Event::ResourceStopped { resource: resource.to_string() });
+                self.alerter.raise(Event::ResourceStopped {
+                    resource: resource.to_string(),
+                });
                 true
             }
             Err(e) => {
                 self.set_resource(resource, RunState::OfflineFailure, None, Some(e.clone()));
-                self.alerter.raise(Event::ResourceStopFailed { resource: resource.to_string(), error: e });
+                self.alerter.raise(Event::ResourceStopFailed {
+                    resource: resource.to_string(),
+                    error: e,
+                });
                 false
             }
         }

@@ -20,7 +20,7 @@ use crate::model::placement;
 use crate::model::state::{
     ClusterStatus, GroupStatus, ResourceStatus, RunState, ServerState, ServerStatus,
 };
-use crate::notify::alert_log::{Alerter, AlertLog, Newest};
+use crate::notify::alert_log::{AlertLog, Alerter, Newest};
 use crate::resource::actor::{ProcessExited, ResourceActor};
 use group::{GroupActor, GroupOp, RunGroup, StartEvent, StopFactor};
 
@@ -141,7 +141,9 @@ impl Coordinator {
         self.stopping = true;
         let tx = self.stopped.clone();
         self.view.stopping = true;
-        self.alerter.raise(Event::ClusterStopping { reason: reason.clone() });
+        self.alerter.raise(Event::ClusterStopping {
+            reason: reason.clone(),
+        });
         let groups: Vec<Addr<GroupActor>> = self.groups.values().cloned().collect();
         let alerter = self.alerter.clone();
         let os = self.settings.config.os_actions.clone();
@@ -192,9 +194,15 @@ async fn run_os_action(argv: &[String]) -> Result<(), String> {
     let mut child = cmd.spawn().map_err(|e| format!("{prog}: {e}"))?;
     match tokio::time::timeout(OS_ACTION_TIMEOUT, child.wait()).await {
         Ok(Ok(s)) if s.success() => Ok(()),
-        Ok(Ok(s)) => Err(format!("{prog}: {}", crate::resource::exec::driver::describe_status(s))),
+        Ok(Ok(s)) => Err(format!(
+            "{prog}: {}",
+            crate::resource::exec::driver::describe_status(s)
+        )),
         Ok(Err(e)) => Err(format!("{prog}: {e}")),
-        Err(_) => Err(format!("{prog}: no result after {} s", OS_ACTION_TIMEOUT.as_secs())),
+        Err(_) => Err(format!(
+            "{prog}: no result after {} s",
+            OS_ACTION_TIMEOUT.as_secs()
+        )),
     }
 }
 
@@ -225,7 +233,15 @@ impl Actor for Coordinator {
                     (r.name.clone(), actor.start())
                 })
                 .collect();
-            let addr = GroupActor::new(&config, g, &local, resources, me.clone(), self.alerter.clone()).start();
+            let addr = GroupActor::new(
+                &config,
+                g,
+                &local,
+                resources,
+                me.clone(),
+                self.alerter.clone(),
+            )
+            .start();
             self.groups.insert(g.name.clone(), addr);
         }
         // Groups with startup attribute Auto start on the first server of
@@ -415,21 +431,26 @@ impl Handler<Control> for Coordinator {
     fn handle(&mut self, msg: Control, ctx: &mut Context<Self>) -> Self::Result {
         let ready = |r: Response| -> Self::Result { Box::pin(actix::fut::ready(r)) };
         match msg.command {
-            Command::Status => ready(Response::Status { status: self.view.clone() }),
+            Command::Status => ready(Response::Status {
+                status: self.view.clone(),
+            }),
             Command::Alerts { count } => {
                 let log = self.settings.alert_log.clone();
                 Box::pin(
                     async move {
                         match log.send(Newest(count)).await {
                             Ok(alerts) => Response::Alerts { alerts },
-                            Err(e) => Response::Error { message: format!("alert log unavailable: {e}") },
+                            Err(e) => Response::Error {
+                                message: format!("alert log unavailable: {e}"),
+                            },
                         }
                     }
                     .into_actor(self),
                 )
             }
             Command::ClusterStop => {
-                self.alerter.raise(Event::StopRequested { by: msg.by.clone() });
+                self.alerter
+                    .raise(Event::StopRequested { by: msg.by.clone() });
                 let mut rx = self.stop_cluster(
                     format!("requested by {}", msg.by),
                     StopFactor::ClusterShutdown,
@@ -446,7 +467,9 @@ impl Handler<Control> for Coordinator {
                     .into_actor(self),
                 )
             }
-            Command::GroupStart { group } | Command::GroupStop { group } if !self.groups.contains_key(&group) => {
+            Command::GroupStart { group } | Command::GroupStop { group }
+                if !self.groups.contains_key(&group) =>
+            {
                 let known: Vec<&str> = self.groups.keys().map(|s| s.as_str()).collect();
                 ready(Response::Error {
                     message: format!("no group named \"{group}\" (groups: {})", known.join(", ")),
@@ -455,21 +478,40 @@ impl Handler<Control> for Coordinator {
             _ if self.stopping => ready(Response::Error {
                 message: "the cluster service is stopping; no new group operations".into(),
             }),
-            Command::GroupStart { group } => self.run_group(&group, GroupOp::Start(StartEvent::Start), msg.by),
-            Command::GroupStop { group } => self.run_group(&group, GroupOp::Stop(StopFactor::GroupStop), msg.by),
+            Command::GroupStart { group } => {
+                self.run_group(&group, GroupOp::Start(StartEvent::Start), msg.by)
+            }
+            Command::GroupStop { group } => {
+                self.run_group(&group, GroupOp::Stop(StopFactor::GroupStop), msg.by)
+            }
         }
     }
 }
 
 impl Coordinator {
-    fn run_group(&mut self, group: &str, op: GroupOp, by: String) -> ResponseActFuture<Self, Response> {
+    fn run_group(
+        &mut self,
+        group: &str,
+        op: GroupOp,
+        by: String,
+    ) -> ResponseActFuture<Self, Response> {
         let addr = self.groups[group].clone();
         Box::pin(
             async move {
-                match addr.send(RunGroup { op, by, wait: false, operator: true }).await {
+                match addr
+                    .send(RunGroup {
+                        op,
+                        by,
+                        wait: false,
+                        operator: true,
+                    })
+                    .await
+                {
                     Ok(Ok(message)) => Response::Done { message },
                     Ok(Err(message)) => Response::Error { message },
-                    Err(e) => Response::Error { message: format!("group actor unavailable: {e}") },
+                    Err(e) => Response::Error {
+                        message: format!("group actor unavailable: {e}"),
+                    },
                 }
             }
             .into_actor(self),

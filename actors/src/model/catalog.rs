@@ -41,35 +41,102 @@ pub struct Alert {
 /// Every event, with the facts its message needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    ClusterStarting { server: String, config_digest: String },
-    ClusterStopping { reason: String },
-    StopRequested { by: String },
+    ClusterStarting {
+        server: String,
+        config_digest: String,
+    },
+    ClusterStopping {
+        reason: String,
+    },
+    StopRequested {
+        by: String,
+    },
     SystemWillShutDown,
     SystemWillReboot,
-    OsActionFailed { action: String, error: String },
+    OsActionFailed {
+        action: String,
+        error: String,
+    },
 
-    GroupStarting { group: String, by: String },
-    GroupStarted { group: String },
-    GroupStartFailed { group: String, detail: String },
-    GroupStopping { group: String, by: String },
-    GroupStopped { group: String },
-    GroupStopFailed { group: String, detail: String },
+    GroupStarting {
+        group: String,
+        by: String,
+    },
+    GroupStarted {
+        group: String,
+    },
+    GroupStartFailed {
+        group: String,
+        detail: String,
+    },
+    GroupStopping {
+        group: String,
+        by: String,
+    },
+    GroupStopped {
+        group: String,
+    },
+    GroupStopFailed {
+        group: String,
+        detail: String,
+    },
 
-    ResourceStarting { resource: String },
-    ResourceStarted { resource: String },
-    ResourceStartFailed { resource: String, error: String },
-    ResourceStopping { resource: String },
-    ResourceStopped { resource: String },
-    ResourceStopFailed { resource: String, error: String },
-    AsyncProcessExited { resource: String, pid: u32, status: String },
+    ResourceStarting {
+        resource: String,
+    },
+    ResourceStarted {
+        resource: String,
+    },
+    ResourceStartFailed {
+        resource: String,
+        error: String,
+    },
+    ResourceStopping {
+        resource: String,
+    },
+    ResourceStopped {
+        resource: String,
+    },
+    ResourceStopFailed {
+        resource: String,
+        error: String,
+    },
+    AsyncProcessExited {
+        resource: String,
+        pid: u32,
+        status: String,
+    },
 
-    NoDestination { group: String, reason: String },
-    ActivationRetry { resource: String, attempt: u32 },
-    ActivationFailover { group: String, resource: String, to: String },
-    ActivationContinuesAfterFailedFailover { group: String },
-    ActivationFinalAction { group: String, resource: String, action: FinalAction },
-    DeactivationRetry { resource: String, attempt: u32 },
-    DeactivationFinalAction { group: String, resource: String, action: FinalAction },
+    NoDestination {
+        group: String,
+        reason: String,
+    },
+    ActivationRetry {
+        resource: String,
+        attempt: u32,
+    },
+    ActivationFailover {
+        group: String,
+        resource: String,
+        to: String,
+    },
+    ActivationContinuesAfterFailedFailover {
+        group: String,
+    },
+    ActivationFinalAction {
+        group: String,
+        resource: String,
+        action: FinalAction,
+    },
+    DeactivationRetry {
+        resource: String,
+        attempt: u32,
+    },
+    DeactivationFinalAction {
+        group: String,
+        resource: String,
+        action: FinalAction,
+    },
 }
 
 impl Event {

@@ -262,7 +262,9 @@ fn readable_path(config: &ClusterConfig, raw: &str) -> String {
                     group = config.groups.get(idx);
                     group.map(|g| g.name.clone())
                 }
-                "resources" => group.and_then(|g| g.resources.get(idx)).map(|r| r.name.clone()),
+                "resources" => group
+                    .and_then(|g| g.resources.get(idx))
+                    .map(|r| r.name.clone()),
                 _ => None,
             };
             out.push_str(&format!("[{}]", name.unwrap_or_else(|| idx.to_string())));

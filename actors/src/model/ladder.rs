@@ -19,7 +19,10 @@ pub enum ActivationAction {
     /// [`ActivationRun::failover_impossible`].
     Failover { resource: String },
     /// Retries and failovers are used up: carry out `action`.
-    FinalAction { resource: String, action: FinalAction },
+    FinalAction {
+        resource: String,
+        action: FinalAction,
+    },
     /// Nothing more to do.
     Finished(ActivationOutcome),
 }
@@ -32,7 +35,10 @@ pub enum ActivationOutcome {
     /// over (final action "no operation, next resource").
     Partial { failed: Vec<String> },
     /// The run stopped at `resource`; resources after it were not activated.
-    Halted { resource: String, action: FinalAction },
+    Halted {
+        resource: String,
+        action: FinalAction,
+    },
     /// The group is being moved to another server.
     FailingOver { resource: String },
 }
@@ -168,12 +174,18 @@ impl ActivationRun {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeactivationAction {
-    Stop { resource: String, attempt: u32 },
+    Stop {
+        resource: String,
+        attempt: u32,
+    },
     /// Retries are used up: carry out `action`. For the cluster-level actions
     /// (stop the cluster service, shut down or reboot the OS) the run goes on
     /// stopping the remaining resources first, so the caller carries the
     /// action out once the run has finished.
-    FinalAction { resource: String, action: FinalAction },
+    FinalAction {
+        resource: String,
+        action: FinalAction,
+    },
     Finished(DeactivationOutcome),
 }
 
@@ -181,10 +193,14 @@ pub enum DeactivationAction {
 pub enum DeactivationOutcome {
     Offline,
     /// Every resource was visited; these could not be stopped.
-    Partial { failed: Vec<String> },
+    Partial {
+        failed: Vec<String>,
+    },
     /// Stopped at `resource` (final action "no operation"); the resources
     /// after it are still active.
-    Halted { resource: String },
+    Halted {
+        resource: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -321,7 +337,11 @@ mod tests {
         assert_eq!(run.on_result(true), vec![start("app", 1)]);
         assert_eq!(run.on_result(true), vec![A::Finished(O::Online)]);
         assert_eq!(run.current(), None);
-        assert_eq!(run.on_result(true), vec![], "a finished run ignores stray results");
+        assert_eq!(
+            run.on_result(true),
+            vec![],
+            "a finished run ignores stray results"
+        );
     }
 
     #[test]
@@ -332,7 +352,11 @@ mod tests {
 
     #[test]
     fn retries_come_first_and_a_success_resets_them() {
-        let mut run = act(&["a", "b"], &[("a", 2, 0, NoOperation), ("b", 1, 0, NoOperation)], &[]);
+        let mut run = act(
+            &["a", "b"],
+            &[("a", 2, 0, NoOperation), ("b", 1, 0, NoOperation)],
+            &[],
+        );
         run.begin();
         assert_eq!(run.on_result(false), vec![start("a", 2)]);
         assert_eq!(run.on_result(false), vec![start("a", 3)]);
@@ -349,8 +373,12 @@ mod tests {
         assert_eq!(
             run.on_result(false),
             vec![
-                A::Failover { resource: "a".into() },
-                A::Finished(O::FailingOver { resource: "a".into() })
+                A::Failover {
+                    resource: "a".into()
+                },
+                A::Finished(O::FailingOver {
+                    resource: "a".into()
+                })
             ]
         );
     }
@@ -359,12 +387,23 @@ mod tests {
     fn no_destination_counts_as_a_failed_failover_then_final_action() {
         let mut run = act(&["a", "b"], &[("a", 0, 1, StopGroup)], &[]);
         run.begin();
-        assert_eq!(run.on_result(false)[0], A::Failover { resource: "a".into() });
+        assert_eq!(
+            run.on_result(false)[0],
+            A::Failover {
+                resource: "a".into()
+            }
+        );
         assert_eq!(
             run.failover_impossible(),
             vec![
-                A::FinalAction { resource: "a".into(), action: StopGroup },
-                A::Finished(O::Halted { resource: "a".into(), action: StopGroup })
+                A::FinalAction {
+                    resource: "a".into(),
+                    action: StopGroup
+                },
+                A::Finished(O::Halted {
+                    resource: "a".into(),
+                    action: StopGroup
+                })
             ]
         );
     }
@@ -377,8 +416,14 @@ mod tests {
         assert_eq!(
             run.on_result(false),
             vec![
-                A::FinalAction { resource: "a".into(), action: StopClusterService },
-                A::Finished(O::Halted { resource: "a".into(), action: StopClusterService })
+                A::FinalAction {
+                    resource: "a".into(),
+                    action: StopClusterService
+                },
+                A::Finished(O::Halted {
+                    resource: "a".into(),
+                    action: StopClusterService
+                })
             ]
         );
     }
@@ -389,25 +434,37 @@ mod tests {
         run.begin();
         assert_eq!(
             run.on_result(false)[0],
-            A::FinalAction { resource: "a".into(), action: StopClusterServiceAndRebootOs }
+            A::FinalAction {
+                resource: "a".into(),
+                action: StopClusterServiceAndRebootOs
+            }
         );
     }
 
     #[test]
     fn no_operation_next_resource_goes_on_and_reports_partial() {
-        let mut run = act(&["a", "b", "c"], &[("b", 0, 0, NoOperationNextResource)], &[]);
+        let mut run = act(
+            &["a", "b", "c"],
+            &[("b", 0, 0, NoOperationNextResource)],
+            &[],
+        );
         run.begin();
         assert_eq!(run.on_result(true), vec![start("b", 1)]);
         assert_eq!(
             run.on_result(false),
             vec![
-                A::FinalAction { resource: "b".into(), action: NoOperationNextResource },
+                A::FinalAction {
+                    resource: "b".into(),
+                    action: NoOperationNextResource
+                },
                 start("c", 1)
             ]
         );
         assert_eq!(
             run.on_result(true),
-            vec![A::Finished(O::Partial { failed: vec!["b".into()] })]
+            vec![A::Finished(O::Partial {
+                failed: vec!["b".into()]
+            })]
         );
     }
 
@@ -418,8 +475,13 @@ mod tests {
         assert_eq!(
             run.on_result(false),
             vec![
-                A::FinalAction { resource: "a".into(), action: NoOperationNextResource },
-                A::Finished(O::Partial { failed: vec!["a".into()] })
+                A::FinalAction {
+                    resource: "a".into(),
+                    action: NoOperationNextResource
+                },
+                A::Finished(O::Partial {
+                    failed: vec!["a".into()]
+                })
             ]
         );
     }
@@ -428,12 +490,23 @@ mod tests {
     fn default_policy_is_one_failover_then_no_operation() {
         let mut run = act(&["a", "b"], &[], &[]);
         run.begin();
-        assert_eq!(run.on_result(false)[0], A::Failover { resource: "a".into() });
+        assert_eq!(
+            run.on_result(false)[0],
+            A::Failover {
+                resource: "a".into()
+            }
+        );
         assert_eq!(
             run.failover_impossible(),
             vec![
-                A::FinalAction { resource: "a".into(), action: NoOperation },
-                A::Finished(O::Halted { resource: "a".into(), action: NoOperation })
+                A::FinalAction {
+                    resource: "a".into(),
+                    action: NoOperation
+                },
+                A::Finished(O::Halted {
+                    resource: "a".into(),
+                    action: NoOperation
+                })
             ]
         );
     }
@@ -453,7 +526,10 @@ mod tests {
             assert_eq!(out.len(), 2, "{fa:?}");
             assert_eq!(
                 out[1],
-                A::Finished(O::Halted { resource: "a".into(), action: fa }),
+                A::Finished(O::Halted {
+                    resource: "a".into(),
+                    action: fa
+                }),
                 "{fa:?}"
             );
         }
@@ -489,24 +565,35 @@ mod tests {
         let mut run = deact(&["app", "ip"], &[]);
         assert_eq!(run.begin(), vec![stop("app", 1)]);
         assert_eq!(run.on_result(true), vec![stop("ip", 1)]);
-        assert_eq!(run.on_result(true), vec![D::Finished(DeactivationOutcome::Offline)]);
+        assert_eq!(
+            run.on_result(true),
+            vec![D::Finished(DeactivationOutcome::Offline)]
+        );
     }
 
     #[test]
     fn deactivation_retries_then_final_action_and_goes_on() {
-        let mut run = deact(&["app", "ip"], &[("app", 1, StopClusterServiceAndShutdownOs)]);
+        let mut run = deact(
+            &["app", "ip"],
+            &[("app", 1, StopClusterServiceAndShutdownOs)],
+        );
         run.begin();
         assert_eq!(run.on_result(false), vec![stop("app", 2)]);
         assert_eq!(
             run.on_result(false),
             vec![
-                D::FinalAction { resource: "app".into(), action: StopClusterServiceAndShutdownOs },
+                D::FinalAction {
+                    resource: "app".into(),
+                    action: StopClusterServiceAndShutdownOs
+                },
                 stop("ip", 1)
             ]
         );
         assert_eq!(
             run.on_result(true),
-            vec![D::Finished(DeactivationOutcome::Partial { failed: vec!["app".into()] })]
+            vec![D::Finished(DeactivationOutcome::Partial {
+                failed: vec!["app".into()]
+            })]
         );
     }
 
@@ -517,8 +604,13 @@ mod tests {
         assert_eq!(
             run.on_result(false),
             vec![
-                D::FinalAction { resource: "app".into(), action: NoOperation },
-                D::Finished(DeactivationOutcome::Halted { resource: "app".into() })
+                D::FinalAction {
+                    resource: "app".into(),
+                    action: NoOperation
+                },
+                D::Finished(DeactivationOutcome::Halted {
+                    resource: "app".into()
+                })
             ]
         );
     }
@@ -529,7 +621,10 @@ mod tests {
         run.begin();
         assert_eq!(
             run.on_result(false)[0],
-            D::FinalAction { resource: "app".into(), action: StopClusterServiceAndShutdownOs }
+            D::FinalAction {
+                resource: "app".into(),
+                action: StopClusterServiceAndShutdownOs
+            }
         );
     }
 }

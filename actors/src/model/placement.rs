@@ -2,7 +2,7 @@
 //! computes it gets the same answer.
 
 /// First server of the group's `order` for which `eligible` holds.
-pub fn startup_server<'a>(order: &'a [String], eligible: impl Fn(&str) -> bool) -> Option<&'a str> {
+pub fn startup_server(order: &[String], eligible: impl Fn(&str) -> bool) -> Option<&str> {
     order.iter().map(|s| s.as_str()).find(|s| eligible(s))
 }
 
@@ -42,7 +42,10 @@ mod tests {
         assert_eq!(failover_destination(&order(), "b", |_| true), Some("a"));
         assert_eq!(failover_destination(&order(), "a", |s| s == "c"), Some("c"));
         // Single server: nowhere to go.
-        assert_eq!(failover_destination(&["a".to_string()], "a", |_| true), None);
+        assert_eq!(
+            failover_destination(&["a".to_string()], "a", |_| true),
+            None
+        );
     }
 
     #[test]

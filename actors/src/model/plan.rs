@@ -60,9 +60,9 @@ pub fn activation_order(group: &GroupConfig) -> Result<Vec<String>, PlanError> {
     }
     let mut done: Vec<String> = Vec::with_capacity(names.len());
     while done.len() < names.len() {
-        let next = names.iter().find(|n| {
-            !done.iter().any(|d| d == *n) && deps[*n].iter().all(|d| done.contains(d))
-        });
+        let next = names
+            .iter()
+            .find(|n| !done.iter().any(|d| d == *n) && deps[*n].iter().all(|d| done.contains(d)));
         match next {
             Some(n) => done.push(n.to_string()),
             None => {

@@ -120,7 +120,10 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
                     } else if !group.resources.iter().any(|r| &r.name == dep) {
                         problems.push(
                             dpath,
-                            format!("unknown resource \"{dep}\" (not in group \"{}\")", group.name),
+                            format!(
+                                "unknown resource \"{dep}\" (not in group \"{}\")",
+                                group.name
+                            ),
                         );
                     } else if !seen.insert(dep) {
                         problems.push(dpath, format!("\"{dep}\" is listed twice"));
@@ -182,9 +185,15 @@ fn check_group_servers(
     let mut seen = HashSet::new();
     for s in list {
         if !servers.contains(s.as_str()) {
-            problems.push(format!("{gpath}.servers"), format!("unknown server \"{s}\""));
+            problems.push(
+                format!("{gpath}.servers"),
+                format!("unknown server \"{s}\""),
+            );
         } else if !seen.insert(s) {
-            problems.push(format!("{gpath}.servers"), format!("server \"{s}\" is listed twice"));
+            problems.push(
+                format!("{gpath}.servers"),
+                format!("server \"{s}\" is listed twice"),
+            );
         }
     }
 }
@@ -282,8 +291,17 @@ mod tests {
                  Resource(name: "app", kind: Exec(start: "/a", strat_mode: Async), retries: 3)])"#,
         ));
         assert!(has(&p, "groups[web].colour: unknown field"), "{p:?}");
-        assert!(has(&p, "groups[web].resources[app].retries: unknown field"), "{p:?}");
-        assert!(has(&p, "groups[web].resources[app].kind.strat_mode: unknown field") || has(&p, "strat_mode: unknown field"), "{p:?}");
+        assert!(
+            has(&p, "groups[web].resources[app].retries: unknown field"),
+            "{p:?}"
+        );
+        assert!(
+            has(
+                &p,
+                "groups[web].resources[app].kind.strat_mode: unknown field"
+            ) || has(&p, "strat_mode: unknown field"),
+            "{p:?}"
+        );
         assert_eq!(p.len(), 3, "{p:?}");
     }
 
@@ -306,8 +324,17 @@ mod tests {
                  Resource(name: "b", kind: Exec(start: "/b"), depends: ["c", "c"]),
                  Resource(name: "c", kind: Exec(start: "/c"), depends: [])])"#,
         ));
-        assert!(has(&p, "groups[g].resources[a].depends: resource \"a\" depends on itself"), "{p:?}");
-        assert!(has(&p, "groups[g].resources[b].depends: \"c\" is listed twice"), "{p:?}");
+        assert!(
+            has(
+                &p,
+                "groups[g].resources[a].depends: resource \"a\" depends on itself"
+            ),
+            "{p:?}"
+        );
+        assert!(
+            has(&p, "groups[g].resources[b].depends: \"c\" is listed twice"),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -317,7 +344,10 @@ mod tests {
                  Resource(name: "a", kind: Exec(start: "/a"), depends: ["b"]),
                  Resource(name: "b", kind: Exec(start: "/b"), depends: ["a"])])"#,
         ));
-        assert_eq!(p, vec!["groups[g].resources: dependency cycle: a -> b -> a"]);
+        assert_eq!(
+            p,
+            vec!["groups[g].resources: dependency cycle: a -> b -> a"]
+        );
     }
 
     #[test]
@@ -328,10 +358,29 @@ mod tests {
               Group(name: "g", resources: [Resource(name: "a", kind: Exec(start: "/a"))]),
             ])"#;
         let p = problems(text);
-        assert!(has(&p, "servers[s1].name: duplicate server name \"s1\""), "{p:?}");
-        assert!(has(&p, "groups[g].name: duplicate group name \"g\""), "{p:?}");
-        assert!(has(&p, "groups[g].resources[a].name: duplicate resource name \"a\""), "{p:?}");
-        assert!(has(&p, "(also in group \"g\")") || p.iter().filter(|l| l.contains("duplicate resource")).count() == 2, "{p:?}");
+        assert!(
+            has(&p, "servers[s1].name: duplicate server name \"s1\""),
+            "{p:?}"
+        );
+        assert!(
+            has(&p, "groups[g].name: duplicate group name \"g\""),
+            "{p:?}"
+        );
+        assert!(
+            has(
+                &p,
+                "groups[g].resources[a].name: duplicate resource name \"a\""
+            ),
+            "{p:?}"
+        );
+        assert!(
+            has(&p, "(also in group \"g\")")
+                || p.iter()
+                    .filter(|l| l.contains("duplicate resource"))
+                    .count()
+                    == 2,
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -349,18 +398,29 @@ mod tests {
             "activation.failover_threshold: 150 is out of range (0-99)",
             "deactivation.retry: 1000 is out of range (0-99)",
         ] {
-            assert!(has(&p, &format!("groups[g].resources[a].{field}")), "{field}: {p:?}");
+            assert!(
+                has(&p, &format!("groups[g].resources[a].{field}")),
+                "{field}: {p:?}"
+            );
         }
         assert_eq!(p.len(), 5, "{p:?}");
     }
 
     #[test]
     fn unknown_and_repeated_group_servers() {
-        let p = problems(&with_groups(r#"Group(name: "g", servers: ["s1", "s9", "s1"])"#));
+        let p = problems(&with_groups(
+            r#"Group(name: "g", servers: ["s1", "s9", "s1"])"#,
+        ));
         assert!(has(&p, "groups[g].servers: unknown server \"s9\""), "{p:?}");
-        assert!(has(&p, "groups[g].servers: server \"s1\" is listed twice"), "{p:?}");
+        assert!(
+            has(&p, "groups[g].servers: server \"s1\" is listed twice"),
+            "{p:?}"
+        );
         let p = problems(&with_groups(r#"Group(name: "g", servers: [])"#));
-        assert!(has(&p, "groups[g].servers: no server may run this group"), "{p:?}");
+        assert!(
+            has(&p, "groups[g].servers: no server may run this group"),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -372,9 +432,21 @@ mod tests {
         let p = problems(text);
         assert!(has(&p, "name: \"my cluster\" may only hold"), "{p:?}");
         assert!(has(&p, "servers[-s1].name: \"-s1\" may only hold"), "{p:?}");
-        assert!(has(&p, "servers[-s1].interconnects[0]: \"300.1.1.1\" is not an IP address"), "{p:?}");
+        assert!(
+            has(
+                &p,
+                "servers[-s1].interconnects[0]: \"300.1.1.1\" is not an IP address"
+            ),
+            "{p:?}"
+        );
         assert!(has(&p, "is longer than 31 bytes"), "{p:?}");
-        assert!(has(&p, "resources[vip].kind.address: \"198.51.100.400/24\" is not an IPv4 address"), "{p:?}");
+        assert!(
+            has(
+                &p,
+                "resources[vip].kind.address: \"198.51.100.400/24\" is not an IPv4 address"
+            ),
+            "{p:?}"
+        );
         assert!(has(&p, "resources[vip].kind.interface: \"this-is-too-long0\" is not a valid interface name"), "{p:?}");
         assert!(has(&p, "resources[vip2].kind.address"), "{p:?}");
     }
@@ -397,7 +469,10 @@ mod tests {
             r#"Group(name: "g", resources: [Resource(name: "a", kind: Exec(start: "/a"), deactivation: (final_action: StopGroup))])"#,
         ));
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].starts_with("groups[g].resources[a].deactivation.final_action: StopGroup"), "{p:?}");
+        assert!(
+            p[0].starts_with("groups[g].resources[a].deactivation.final_action: StopGroup"),
+            "{p:?}"
+        );
     }
 
     #[test]

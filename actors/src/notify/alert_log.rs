@@ -64,7 +64,10 @@ impl AlertLog {
     }
 
     fn reopen(&mut self) -> std::io::Result<()> {
-        let mut f = OpenOptions::new().create(true).append(true).open(self.path())?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path())?;
         self.size = f.metadata()?.len();
         // A torn last line from a crash would glue onto the next alert: end it.
         if self.size > 0 {
@@ -201,13 +204,19 @@ mod tests {
         log.record(alert(2));
         drop(log);
         // Simulate a crash in the middle of a write.
-        let mut f = OpenOptions::new().append(true).open(d.join("alerts.jsonl")).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(d.join("alerts.jsonl"))
+            .unwrap();
         f.write_all(b"{\"time\":\"2026-").unwrap();
         drop(f);
         let mut log = AlertLog::open(&d, DEFAULT_MAX_BYTES).unwrap();
         log.record(alert(3));
         let got: Vec<String> = log.newest(10).into_iter().map(|a| a.message).collect();
-        assert_eq!(got, vec!["alert number 1", "alert number 2", "alert number 3"]);
+        assert_eq!(
+            got,
+            vec!["alert number 1", "alert number 2", "alert number 3"]
+        );
         drop(log);
         let log = AlertLog::open(&d, DEFAULT_MAX_BYTES).unwrap();
         assert_eq!(log.newest(10).len(), 3);

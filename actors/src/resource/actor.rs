@@ -77,7 +77,13 @@ impl ResourceActor {
         }
     }
 
-    fn script(&self, exec: &ExecConfig, path: &str, label: &'static str, ctx: &ScriptContext) -> Script {
+    fn script(
+        &self,
+        exec: &ExecConfig,
+        path: &str,
+        label: &'static str,
+        ctx: &ScriptContext,
+    ) -> Script {
         let timeout = if label == "start" {
             exec.start_timeout
         } else {

@@ -50,7 +50,12 @@ impl ExecConfig {
                 problems.push(format!("{path}.stop"), "script path is empty");
             }
         }
-        problems.range(&format!("{path}.start_timeout"), self.start_timeout, 1, 9999);
+        problems.range(
+            &format!("{path}.start_timeout"),
+            self.start_timeout,
+            1,
+            9999,
+        );
         problems.range(&format!("{path}.stop_timeout"), self.stop_timeout, 1, 9999);
     }
 }

@@ -79,7 +79,11 @@ async fn spawn(script: &Script) -> Result<(Child, LogFile, u32), String> {
         .process_group(0)
         .kill_on_drop(false);
     let mut child = cmd.spawn().map_err(|e| {
-        let msg = format!("cannot run {} script {}: {e}", script.label, script.path.display());
+        let msg = format!(
+            "cannot run {} script {}: {e}",
+            script.label,
+            script.path.display()
+        );
         msg
     })?;
     let pid = child.id().unwrap_or(0);

@@ -60,7 +60,12 @@ impl FipConfig {
                 );
             }
         }
-        problems.range(&format!("{path}.gratuitous_arp"), self.gratuitous_arp, 0, 10);
+        problems.range(
+            &format!("{path}.gratuitous_arp"),
+            self.gratuitous_arp,
+            0,
+            10,
+        );
         problems.range(
             &format!("{path}.duplicate_check_ms"),
             self.duplicate_check_ms,
