@@ -242,9 +242,18 @@ impl Shared {
             .ok()
             .flatten();
         if let Some(v) = &view {
-            if matches!(v.state, RunState::Online | RunState::OnlinePending) {
+            let active =
+                v.state.may_be_active() || v.resources.iter().any(|r| r.state.may_be_active());
+            if active {
+                // Starting over a partly active group would run start scripts
+                // twice; the operator stops it first.
+                let advice = if v.state == RunState::Online {
+                    String::new()
+                } else {
+                    format!("; stop it first (understudy group stop {name})")
+                };
                 return Outcome::err(format!(
-                    "group {name} is already {} on {}",
+                    "group {name} is already {} on {}{advice}",
                     v.state.as_str().to_lowercase(),
                     v.current.as_deref().unwrap_or("?")
                 ));
