@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkLayerType, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkLayerType, LinkMessage};
 use netlink_packet_route::AddressFamily;
 use pnet_datalink::{Channel, DataLinkReceiver, DataLinkSender};
 
@@ -75,8 +75,9 @@ pub struct FipActivation {
 /// (alternating request and reply, sender = target = FIP), ~100 ms apart.
 /// A failure to send them is logged, not returned: the address is up.
 ///
-/// Interfaces without an Ethernet address (loopback, tun, wireguard...) have
-/// no ARP: the duplicate check and announcements are skipped with a warning.
+/// Interfaces without ARP (no Ethernet address, e.g. loopback, tun,
+/// wireguard, or flagged NOARP) get no duplicate check and no announcements;
+/// a warning is logged instead.
 pub async fn activate(cfg: &FipConfig) -> Result<FipActivation, String> {
     let nl = Netlink::open()?;
     let target = nl.target(cfg).await?;
@@ -102,7 +103,7 @@ pub async fn activate(cfg: &FipConfig) -> Result<FipActivation, String> {
             None => tracing::warn!(
                 address = %target.ip,
                 interface = %target.ifname,
-                "interface has no Ethernet address; duplicate address check (ARP) skipped"
+                "interface does not use ARP; duplicate address check skipped"
             ),
         }
     }
@@ -135,7 +136,7 @@ pub async fn activate(cfg: &FipConfig) -> Result<FipActivation, String> {
             None => tracing::warn!(
                 address = %target.ip,
                 interface = %target.ifname,
-                "interface has no Ethernet address; gratuitous ARP skipped"
+                "interface does not use ARP; gratuitous ARP skipped"
             ),
         }
     }
@@ -150,7 +151,16 @@ pub async fn activate(cfg: &FipConfig) -> Result<FipActivation, String> {
 /// `Ok(true)` if removed, `Ok(false)` if it was not present.
 pub async fn deactivate(cfg: &FipConfig) -> Result<bool, String> {
     let nl = Netlink::open()?;
-    let target = nl.target(cfg).await?;
+    let target = match nl.target(cfg).await {
+        Ok(t) => t,
+        // An interface that is gone cannot hold the address: nothing to
+        // remove, and a stop must not fail (and escalate) over it.
+        Err(e) if e.contains("not found") => {
+            tracing::warn!(address = %cfg.address, "floating IP not removed: {e}");
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
     let found = nl.matching(&target).await?;
     let mut removed = false;
     for msg in found {
@@ -195,7 +205,7 @@ struct Target {
     prefix: u8,
     ifname: String,
     index: u32,
-    /// Ethernet address; `None` for links without ARP.
+    /// Ethernet address; `None` for links without ARP (no MAC or NOARP).
     mac: Option<[u8; 6]>,
 }
 
@@ -445,9 +455,12 @@ fn link_name(link: &LinkMessage) -> Option<String> {
     })
 }
 
-/// The Ethernet address of an Ethernet link, if it has a usable one.
+/// The Ethernet address of an Ethernet link that does ARP, if it has a
+/// usable one.
 fn link_mac(link: &LinkMessage) -> Option<[u8; 6]> {
-    if link.header.link_layer_type != LinkLayerType::Ether {
+    if link.header.link_layer_type != LinkLayerType::Ether
+        || link.header.flags.contains(LinkFlags::Noarp)
+    {
         return None;
     }
     link.attributes.iter().find_map(|a| match a {
