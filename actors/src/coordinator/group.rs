@@ -295,7 +295,7 @@ impl Shared {
                             attempt,
                         });
                     }
-                    let ok = self.activate_resource(&resource, &ctx).await;
+                    let ok = self.drive_resource(&resource, Direction::Start, &ctx).await;
                     queue.extend(run.on_result(ok));
                 }
                 ActivationAction::Failover { resource } => {
@@ -412,37 +412,6 @@ impl Shared {
         }
     }
 
-    async fn activate_resource(&self, resource: &str, ctx: &ScriptContext) -> bool {
-        let Some(addr) = self.resources.get(resource) else {
-            return false;
-        };
-        self.alerter.raise(Event::ResourceStarting {
-            resource: resource.to_string(),
-        });
-        self.set_resource(resource, RunState::OnlinePending, None, None);
-        let result = addr
-            .send(Activate(ctx.clone()))
-            .await
-            .unwrap_or_else(|e| Err(format!("resource actor unavailable: {e}")));
-        match result {
-            Ok(a) => {
-                self.set_resource(resource, RunState::Online, a.pid, None);
-                self.alerter.raise(Event::ResourceStarted {
-                    resource: resource.to_string(),
-                });
-                true
-            }
-            Err(e) => {
-                self.set_resource(resource, RunState::OnlineFailure, None, Some(e.clone()));
-                self.alerter.raise(Event::ResourceStartFailed {
-                    resource: resource.to_string(),
-                    error: e,
-                });
-                false
-            }
-        }
-    }
-
     /// Stops every resource that may be active, in reverse dependency order.
     /// `refuse_if_offline`: an operator's stop of an offline group is an error.
     async fn stop(&self, factor: StopFactor, by: &str, refuse_if_offline: bool) -> Outcome {
@@ -505,7 +474,7 @@ impl Shared {
                             attempt,
                         });
                     }
-                    let ok = self.deactivate_resource(&resource, &ctx).await;
+                    let ok = self.drive_resource(&resource, Direction::Stop, &ctx).await;
                     queue.extend(run.on_result(ok));
                 }
                 DeactivationAction::FinalAction { resource, action } => {
@@ -556,34 +525,65 @@ impl Shared {
         Outcome::err(format!("group {name}: stop ended without an outcome"))
     }
 
-    async fn deactivate_resource(&self, resource: &str, ctx: &ScriptContext) -> bool {
+    /// Activates or deactivates one resource, reporting its states and alerts.
+    async fn drive_resource(&self, resource: &str, dir: Direction, ctx: &ScriptContext) -> bool {
         let Some(addr) = self.resources.get(resource) else {
             return false;
         };
-        self.alerter.raise(Event::ResourceStopping {
-            resource: resource.to_string(),
-        });
-        self.set_resource(resource, RunState::OfflinePending, None, None);
-        let result = addr
-            .send(Deactivate(ctx.clone()))
-            .await
-            .unwrap_or_else(|e| Err(format!("resource actor unavailable: {e}")));
-        match result {
-            Ok(()) => {
-                self.set_resource(resource, RunState::Offline, None, None);
-                self.alerter.raise(Event::ResourceStopped {
-                    resource: resource.to_string(),
+        let r = resource.to_string();
+        let (begin, pending, done, failed) = match dir {
+            Direction::Start => (
+                Event::ResourceStarting {
+                    resource: r.clone(),
+                },
+                RunState::OnlinePending,
+                RunState::Online,
+                RunState::OnlineFailure,
+            ),
+            Direction::Stop => (
+                Event::ResourceStopping {
+                    resource: r.clone(),
+                },
+                RunState::OfflinePending,
+                RunState::Offline,
+                RunState::OfflineFailure,
+            ),
+        };
+        self.alerter.raise(begin);
+        self.set_resource(resource, pending, None, None);
+        let sent = match dir {
+            Direction::Start => addr
+                .send(Activate(ctx.clone()))
+                .await
+                .map(|r| r.map(|a| a.pid)),
+            Direction::Stop => addr
+                .send(Deactivate(ctx.clone()))
+                .await
+                .map(|r| r.map(|()| None)),
+        };
+        match sent.unwrap_or_else(|e| Err(format!("resource actor unavailable: {e}"))) {
+            Ok(pid) => {
+                self.set_resource(resource, done, pid, None);
+                self.alerter.raise(match dir {
+                    Direction::Start => Event::ResourceStarted { resource: r },
+                    Direction::Stop => Event::ResourceStopped { resource: r },
                 });
                 true
             }
-            Err(e) => {
-                self.set_resource(resource, RunState::OfflineFailure, None, Some(e.clone()));
-                self.alerter.raise(Event::ResourceStopFailed {
-                    resource: resource.to_string(),
-                    error: e,
+            Err(error) => {
+                self.set_resource(resource, failed, None, Some(error.clone()));
+                self.alerter.raise(match dir {
+                    Direction::Start => Event::ResourceStartFailed { resource: r, error },
+                    Direction::Stop => Event::ResourceStopFailed { resource: r, error },
                 });
                 false
             }
         }
     }
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Start,
+    Stop,
 }
