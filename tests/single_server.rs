@@ -1,0 +1,908 @@
+//! End-to-end tests of one `understudy` daemon (a one- or two-server
+//! configuration, only this server running): the real binary, real scripts,
+//! the real control socket. Every test has its own folder, state directory,
+//! socket and configuration; every daemon is stopped by a drop guard.
+//!
+//! No test synchronises with a sleep or asserts on timing: each waits for
+//! something observable (a status answer, a file, an exit) with a deadline.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// A configuration file from `tests/fixtures`.
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The ids of the `rc` alerts among `ids`, in the order they were raised.
+fn rc_sequence(alerts: &[serde_json::Value], ids: &[u64]) -> Vec<u64> {
+    alerts
+        .iter()
+        .filter(|a| a["module"] == "rc")
+        .filter_map(|a| a["event_id"].as_u64())
+        .filter(|id| ids.contains(id))
+        .collect()
+}
+
+/// Start script appending `start NAME` to `events.log`; stop script appending
+/// `stop NAME FACTOR`. Shared by every resource: they tell themselves apart
+/// by `CLP_RESOURCENAME`.
+fn event_scripts(t: &TestDir) {
+    t.script(
+        "start.sh",
+        r#"echo "start $CLP_RESOURCENAME" >> "$DIR/events.log""#,
+    );
+    t.script(
+        "stop.sh",
+        r#"echo "stop $CLP_RESOURCENAME $CLP_FACTOR" >> "$DIR/events.log""#,
+    );
+}
+
+// 1 -------------------------------------------------------------------------
+
+#[test]
+fn group_start_stop_and_start_again() {
+    let t = TestDir::new("grp");
+    for r in ["a", "b"] {
+        t.script(
+            &format!("{r}-start.sh"),
+            &format!(r#"echo "hello from {r}"; echo start >> "$DIR/{r}.marker""#),
+        );
+        t.script(
+            &format!("{r}-stop.sh"),
+            &format!(r#"echo stop >> "$DIR/{r}.marker""#),
+        );
+    }
+    let groups = r#"
+        Group(name: "web", startup: Manual, resources: [
+            Resource(name: "a", kind: Exec(start: "a-start.sh", stop: "a-stop.sh"), depends: []),
+            Resource(name: "b", kind: Exec(start: "b-start.sh", stop: "b-stop.sh"), depends: ["a"]),
+        ]),
+        Group(name: "db", startup: Manual),
+    "#;
+    let d = Daemon::start(&t, &t.config(&["s1"], "", groups), "s1");
+
+    // A manual group waits for the operator.
+    let g = d.group("web");
+    assert_eq!(g["state"], "Offline", "{g}");
+    assert!(g["current"].is_null(), "{g}");
+    assert!(t.lines("a.marker").is_empty());
+
+    let out = d.ok(&["group", "start", "web"]);
+    assert!(out.contains("group web is online on s1"), "{out}");
+    let g = d.group("web");
+    assert_eq!(g["state"], "Online", "{g}");
+    assert_eq!(g["current"], "s1", "{g}");
+    for r in ["a", "b"] {
+        assert_eq!(d.resource("web", r)["state"], "Online");
+        assert_eq!(t.lines(&format!("{r}.marker")), ["start"], "{r}");
+    }
+    // The script's output is in its log, with a timestamp.
+    let log = std::fs::read_to_string(d.state_dir.join("log/a.log")).expect("log/a.log");
+    let line = log
+        .lines()
+        .find(|l| l.ends_with("hello from a"))
+        .unwrap_or_else(|| panic!("no script output in log/a.log:\n{log}"));
+    // `2026-11-22T00:00:00.000Z [start pid N] hello from a`
+    let b = line.as_bytes();
+    assert!(
+        b.len() > 20 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[10] == b'T',
+        "no timestamp: {line}"
+    );
+    assert!(line.contains(" [start pid "), "{line}");
+
+    let again = d.cli(&["group", "start", "web"]);
+    assert!(!again.success(), "{again:?}");
+    assert!(again.stderr.contains("already online"), "{again:?}");
+
+    let out = d.ok(&["group", "stop", "web"]);
+    assert!(out.contains("group web is offline"), "{out}");
+    let g = d.group("web");
+    assert_eq!(g["state"], "Offline", "{g}");
+    assert!(g["current"].is_null(), "{g}");
+    for r in ["a", "b"] {
+        assert_eq!(d.resource("web", r)["state"], "Offline");
+        assert_eq!(t.lines(&format!("{r}.marker")), ["start", "stop"], "{r}");
+    }
+
+    // A stopped group starts again.
+    d.ok(&["group", "start", "web"]);
+    assert_eq!(d.group_state("web"), "Online");
+    for r in ["a", "b"] {
+        assert_eq!(
+            t.lines(&format!("{r}.marker")),
+            ["start", "stop", "start"],
+            "{r}"
+        );
+    }
+    d.ok(&["group", "stop", "web"]);
+    assert_eq!(d.group_state("web"), "Offline");
+
+    let out = d.cli(&["group", "stop", "web"]);
+    assert!(!out.success(), "{out:?}");
+    assert!(out.stderr.contains("already offline"), "{out:?}");
+
+    let out = d.cli(&["group", "start", "nope"]);
+    assert!(!out.success(), "{out:?}");
+    for needle in ["\"nope\"", "web", "db"] {
+        assert!(out.stderr.contains(needle), "{needle}: {out:?}");
+    }
+    // Nothing ran for the refused commands.
+    assert_eq!(t.lines("a.marker"), ["start", "stop", "start", "stop"]);
+}
+
+// 2 -------------------------------------------------------------------------
+
+#[test]
+fn sync_and_async_exec_get_their_environment() {
+    let t = TestDir::new("env");
+    t.script(
+        "dump-start.sh",
+        r#"env | grep '^CLP_' > "$DIR/$CLP_RESOURCENAME.start.env""#,
+    );
+    t.script(
+        "dump-stop.sh",
+        r#"env | grep '^CLP_' > "$DIR/$CLP_RESOURCENAME.stop.env""#,
+    );
+    t.script(
+        "svc-start.sh",
+        r#"echo "async service running"
+env | grep '^CLP_' > "$DIR/svc.start.env"
+echo $$ > "$DIR/svc.pid.tmp" && mv "$DIR/svc.pid.tmp" "$DIR/svc.pid"
+exec sleep 300"#,
+    );
+    let groups = r#"
+        Group(name: "web", startup: Manual, resources: [
+            Resource(name: "app", kind: Exec(start: "dump-start.sh", stop: "dump-stop.sh"), depends: []),
+            Resource(name: "svc", kind: Exec(start: "svc-start.sh", stop: "dump-stop.sh", start_mode: Async),
+                     depends: ["app"]),
+        ]),
+    "#;
+    let d = Daemon::start(&t, &t.config(&["s1"], "", groups), "s1");
+    d.ok(&["group", "start", "web"]);
+    assert_eq!(d.group_state("web"), "Online");
+
+    let env = t.env_file("app.start.env");
+    for (k, v) in [
+        ("CLP_EVENT", "START"),
+        ("CLP_SERVER", "HOME"),
+        ("CLP_DISK", "SUCCESS"),
+        ("CLP_GROUPNAME", "web"),
+        ("CLP_RESOURCENAME", "app"),
+        ("CLP_PRIORITY", "1"),
+    ] {
+        assert_eq!(env.get(k).map(String::as_str), Some(v), "{k} in {env:?}");
+    }
+    assert!(
+        !env.contains_key("CLP_FACTOR"),
+        "a start has no factor: {env:?}"
+    );
+    assert!(!env.contains_key("CLP_PID"), "{env:?}");
+
+    // The asynchronous start script keeps running; status shows its pid.
+    let pid = t.wait_pid_file("svc.pid");
+    let svc = d.resource("web", "svc");
+    assert_eq!(svc["state"], "Online", "{svc}");
+    assert_eq!(svc["pid"].as_u64(), Some(pid as u64), "{svc}");
+    assert!(
+        pid_alive(pid),
+        "the async start script {pid} should run while the group is online"
+    );
+    let env = t.env_file("svc.start.env");
+    assert_eq!(
+        env.get("CLP_RESOURCENAME").map(String::as_str),
+        Some("svc"),
+        "{env:?}"
+    );
+    assert_eq!(
+        env.get("CLP_EVENT").map(String::as_str),
+        Some("START"),
+        "{env:?}"
+    );
+    assert!(
+        d.resource("web", "app")["pid"].is_null(),
+        "a sync resource has no pid"
+    );
+
+    d.ok(&["group", "stop", "web"]);
+    assert_eq!(d.group_state("web"), "Offline");
+    let env = t.env_file("app.stop.env");
+    assert_eq!(
+        env.get("CLP_FACTOR").map(String::as_str),
+        Some("GROUPSTOP"),
+        "{env:?}"
+    );
+    assert_eq!(
+        env.get("CLP_RESOURCENAME").map(String::as_str),
+        Some("app"),
+        "{env:?}"
+    );
+    assert!(
+        !env.contains_key("CLP_PID"),
+        "a sync resource has no CLP_PID: {env:?}"
+    );
+    let env = t.env_file("svc.stop.env");
+    assert_eq!(
+        env.get("CLP_FACTOR").map(String::as_str),
+        Some("GROUPSTOP"),
+        "{env:?}"
+    );
+    assert_eq!(env.get("CLP_PID"), Some(&pid.to_string()), "{env:?}");
+    // The stop is complete only once the async process is gone.
+    assert!(
+        !pid_alive(pid),
+        "async start script {pid} survived the group stop"
+    );
+    assert!(d.resource("web", "svc")["pid"].is_null());
+}
+
+#[test]
+fn exec_environment_on_a_lower_priority_server() {
+    let t = TestDir::new("env2");
+    t.script("dump-start.sh", r#"env | grep '^CLP_' > "$DIR/start.env""#);
+    t.script("dump-stop.sh", r#"env | grep '^CLP_' > "$DIR/stop.env""#);
+    // The group prefers alpha; this daemon is beta (alpha is not running).
+    let groups = r#"
+        Group(name: "web", servers: ["alpha", "beta"], startup: Manual, resources: [
+            Resource(name: "app", kind: Exec(start: "dump-start.sh", stop: "dump-stop.sh")),
+        ]),
+    "#;
+    let d = Daemon::start(&t, &t.config(&["alpha", "beta"], "", groups), "beta");
+    let status = d.status_json();
+    assert_eq!(status["server"], "beta", "{status}");
+    d.ok(&["group", "start", "web"]);
+    let g = d.group("web");
+    assert_eq!(g["state"], "Online", "{g}");
+    assert_eq!(g["current"], "beta", "{g}");
+    assert_eq!(g["servers"], serde_json::json!(["alpha", "beta"]), "{g}");
+    let env = t.env_file("start.env");
+    for (k, v) in [
+        ("CLP_EVENT", "START"),
+        ("CLP_SERVER", "OTHER"),
+        ("CLP_PRIORITY", "2"),
+        ("CLP_DISK", "SUCCESS"),
+        ("CLP_GROUPNAME", "web"),
+        ("CLP_RESOURCENAME", "app"),
+    ] {
+        assert_eq!(env.get(k).map(String::as_str), Some(v), "{k} in {env:?}");
+    }
+    d.ok(&["group", "stop", "web"]);
+    let env = t.env_file("stop.env");
+    assert_eq!(
+        env.get("CLP_SERVER").map(String::as_str),
+        Some("OTHER"),
+        "{env:?}"
+    );
+    assert_eq!(
+        env.get("CLP_PRIORITY").map(String::as_str),
+        Some("2"),
+        "{env:?}"
+    );
+    assert_eq!(
+        env.get("CLP_FACTOR").map(String::as_str),
+        Some("GROUPSTOP"),
+        "{env:?}"
+    );
+}
+
+// 3 -------------------------------------------------------------------------
+
+#[test]
+fn resources_start_in_dependency_order_and_stop_in_reverse() {
+    let t = TestDir::new("order");
+    event_scripts(&t);
+    // Listed in the opposite order of their dependencies.
+    let groups = r#"
+        Group(name: "stack", startup: Manual, resources: [
+            Resource(name: "web", kind: Exec(start: "start.sh", stop: "stop.sh"), depends: ["app"]),
+            Resource(name: "app", kind: Exec(start: "start.sh", stop: "stop.sh"), depends: ["db"]),
+            Resource(name: "db", kind: Exec(start: "start.sh", stop: "stop.sh"), depends: []),
+        ]),
+    "#;
+    let text = t.config(&["s1"], "", groups);
+    let config = t.write("cluster.ron", &text);
+    let check = understudy(&["config", "check", config.to_str().unwrap()]);
+    assert_eq!(check.code, Some(0), "{check:?}");
+    assert!(check.stdout.contains("configuration is valid"), "{check:?}");
+    assert!(
+        check.stdout.contains("start order: db -> app -> web"),
+        "{check:?}"
+    );
+
+    let d = Daemon::start(&t, &text, "s1");
+    d.ok(&["group", "start", "stack"]);
+    assert_eq!(
+        t.lines("events.log"),
+        ["start db", "start app", "start web"]
+    );
+    d.ok(&["group", "stop", "stack"]);
+    assert_eq!(
+        t.lines("events.log"),
+        [
+            "start db",
+            "start app",
+            "start web",
+            "stop web GROUPSTOP",
+            "stop app GROUPSTOP",
+            "stop db GROUPSTOP"
+        ]
+    );
+}
+
+// 4 -------------------------------------------------------------------------
+
+#[test]
+fn a_hanging_start_script_is_killed_with_its_process_group() {
+    let t = TestDir::new("hang");
+    t.script(
+        "hang.sh",
+        r#"sleep 300 &
+echo $! > "$DIR/child.pid"
+echo $$ > "$DIR/script.pid"
+sleep 300"#,
+    );
+    let groups = r#"
+        Group(name: "web", startup: Manual, resources: [
+            Resource(name: "hang", kind: Exec(start: "hang.sh", start_timeout: 2), depends: [],
+                     activation: (failover_threshold: 0)),
+        ]),
+    "#;
+    let d = Daemon::start(&t, &t.config(&["s1"], "", groups), "s1");
+    let out = d.cli(&["group", "start", "web"]);
+    assert!(!out.success(), "{out:?}");
+
+    let r = d.resource("web", "hang");
+    assert_eq!(r["state"], "OnlineFailure", "{r}");
+    let error = r["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("timed out"), "last_error: {r}");
+    assert_eq!(d.group_state("web"), "OnlineFailure");
+
+    let alerts = d.alerts_json(100);
+    let failed: Vec<&serde_json::Value> = alerts
+        .iter()
+        .filter(|a| a["module"] == "rc" && a["event_id"] == 32)
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", describe_alerts(&alerts));
+    assert!(
+        failed[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timed out"),
+        "{}",
+        failed[0]
+    );
+    assert_eq!(failed[0]["level"], "Error", "{}", failed[0]);
+
+    // The script and the child it left in the background are both gone.
+    let script = t.wait_pid_file("script.pid");
+    let child = t.wait_pid_file("child.pid");
+    for (what, pid) in [("start script", script), ("its background child", child)] {
+        wait_for(
+            &format!("{what} (pid {pid}) to be killed"),
+            DEADLINE,
+            || !pid_alive(pid),
+        );
+    }
+    let log = std::fs::read_to_string(d.state_dir.join("log/hang.log")).unwrap_or_default();
+    assert!(log.contains("timed out"), "log/hang.log:\n{log}");
+}
+
+// 5 -------------------------------------------------------------------------
+
+#[test]
+fn activation_failure_walks_the_ladder_to_stop_group() {
+    let t = TestDir::new("ladder");
+    event_scripts(&t);
+    t.script(
+        "bad.sh",
+        r#"echo attempt >> "$DIR/bad.attempts"; echo "cannot start" >&2; exit 1"#,
+    );
+    let groups = r#"
+        Group(name: "web", startup: Manual, resources: [
+            Resource(name: "first", kind: Exec(start: "start.sh", stop: "stop.sh"), depends: []),
+            Resource(name: "bad", kind: Exec(start: "bad.sh"), depends: ["first"],
+                     activation: (retry: 2, failover_threshold: 1, final_action: StopGroup)),
+        ]),
+    "#;
+    let d = Daemon::start(&t, &t.config(&["s1"], "", groups), "s1");
+    let out = d.cli(&["group", "start", "web"]);
+    assert!(!out.success(), "{out:?}");
+    assert!(out.stderr.contains("bad"), "{out:?}");
+
+    // One try and two retries.
+    assert_eq!(
+        t.lines("bad.attempts").len(),
+        3,
+        "{:?}",
+        t.lines("bad.attempts")
+    );
+    let alerts = d.alerts_json(200);
+    let all = describe_alerts(&alerts);
+    // Failed, retry, failed, retry, failed, no destination, continue here,
+    // final action "stop the group".
+    assert_eq!(
+        rc_sequence(&alerts, &[32, 200, 65, 206, 202]),
+        [32, 200, 32, 200, 32, 65, 206, 202],
+        "{all}"
+    );
+    assert_eq!(count_alerts(&alerts, "rc", 200), 2, "{all}");
+    assert!(has_alert(&alerts, "rc", 12), "{all}");
+    assert!(has_alert(&alerts, "rc", 21), "the group was stopped: {all}");
+
+    // The group was stopped, with the resource started before the failing one.
+    assert_eq!(d.group_state("web"), "Offline");
+    for (name, state) in d.resource_states("web") {
+        assert_eq!(state, "Offline", "{name}");
+    }
+    assert_eq!(
+        t.lines("events.log"),
+        ["start first", "stop first GROUPSTOP"]
+    );
+    assert!(t.lines("os-actions.log").is_empty());
+}
+
+#[test]
+fn activation_final_action_reboot_stops_the_cluster_and_reboots() {
+    let t = TestDir::new("reboot");
+    event_scripts(&t);
+    t.script("bad.sh", "exit 1");
+    let groups = r#"
+        Group(name: "web", startup: Manual, resources: [
+            Resource(name: "first", kind: Exec(start: "start.sh", stop: "stop.sh"), depends: []),
+            Resource(name: "bad", kind: Exec(start: "bad.sh"), depends: ["first"],
+                     activation: (failover_threshold: 0, final_action: StopClusterServiceAndRebootOs)),
+        ]),
+    "#;
+    let mut d = Daemon::start(&t, &t.config(&["s1"], "", groups), "s1");
+    let out = d.cli(&["group", "start", "web"]);
+    assert!(!out.success(), "{out:?}");
+
+    // The daemon stops the cluster service and exits by itself.
+    let status = d.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0), "{status}; log:\n{}", d.log_text());
+    assert_eq!(t.lines("os-actions.log"), ["reboot"]);
+    assert_eq!(
+        t.lines("events.log"),
+        ["start first", "stop first CLUSTERSHUTDOWN"]
+    );
+    assert!(!d.socket.exists(), "the socket is removed on exit");
+
+    let alerts = alerts_file(&d.state_dir);
+    let all = describe_alerts(&alerts);
+    assert!(has_alert(&alerts, "rc", 205), "{all}");
+    assert!(has_alert(&alerts, "pm", 2), "{all}");
+    assert!(has_alert(&alerts, "pm", 25), "{all}");
+    assert!(!has_alert(&alerts, "pm", 23), "no shutdown: {all}");
+}
+
+#[test]
+fn activation_final_action_next_resource_goes_on() {
+    let t = TestDir::new("next");
+    event_scripts(&t);
+    t.script("bad.sh", "exit 1");
+    let groups = r#"
+        Group(name: "web", startup: Manual, resources: [
+            Resource(name: "bad", kind: Exec(start: "bad.sh"), depends: [],
+                     activation: (failover_threshold: 0, final_action: NoOperationNextResource)),
+            Resource(name: "after", kind: Exec(start: "start.sh", stop: "stop.sh"), depends: ["bad"]),
+        ]),
+    "#;
+    let d = Daemon::start(&t, &t.config(&["s1"], "", groups), "s1");
+    let out = d.cli(&["group", "start", "web"]);
+    assert!(
+        !out.success(),
+        "a partly started group is reported: {out:?}"
+    );
+    assert!(out.stderr.contains("with failures"), "{out:?}");
+
+    assert_eq!(t.lines("events.log"), ["start after"]);
+    let g = d.group("web");
+    assert_eq!(g["state"], "OnlineFailure", "{g}");
+    assert_eq!(g["current"], "s1", "{g}");
+    assert_eq!(d.resource("web", "bad")["state"], "OnlineFailure");
+    assert_eq!(d.resource("web", "after")["state"], "Online");
+    let alerts = d.alerts_json(100);
+    assert_eq!(
+        count_alerts(&alerts, "rc", 32),
+        1,
+        "{}",
+        describe_alerts(&alerts)
+    );
+    assert!(has_alert(&alerts, "rc", 12), "{}", describe_alerts(&alerts));
+    assert!(
+        !has_alert(&alerts, "rc", 202),
+        "{}",
+        describe_alerts(&alerts)
+    );
+}
+
+// 6 -------------------------------------------------------------------------
+
+#[test]
+fn deactivation_failure_retries_and_stops_the_rest() {
+    let t = TestDir::new("deact");
+    event_scripts(&t);
+    t.script(
+        "b-stop.sh",
+        r#"echo attempt >> "$DIR/b.stop.attempts"; exit 1"#,
+    );
+    let groups = r#"
+        Group(name: "web", startup: Manual, resources: [
+            Resource(name: "a", kind: Exec(start: "start.sh", stop: "stop.sh"), depends: []),
+            Resource(name: "b", kind: Exec(start: "start.sh", stop: "b-stop.sh"), depends: ["a"],
+                     deactivation: (retry: 1, final_action: NoOperationNextResource)),
+            Resource(name: "c", kind: Exec(start: "start.sh", stop: "stop.sh"), depends: ["b"]),
+        ]),
+    "#;
+    let d = Daemon::start(&t, &t.config(&["s1"], "", groups), "s1");
+    d.ok(&["group", "start", "web"]);
+    let out = d.cli(&["group", "stop", "web"]);
+    assert!(!out.success(), "{out:?}");
+    assert!(out.stderr.contains("b"), "{out:?}");
+
+    assert_eq!(t.lines("b.stop.attempts").len(), 2, "one try and one retry");
+    assert_eq!(
+        t.lines("events.log"),
+        [
+            "start a",
+            "start b",
+            "start c",
+            "stop c GROUPSTOP",
+            "stop a GROUPSTOP"
+        ]
+    );
+    let alerts = d.alerts_json(200);
+    let all = describe_alerts(&alerts);
+    assert_eq!(count_alerts(&alerts, "rc", 220), 1, "{all}");
+    assert_eq!(count_alerts(&alerts, "rc", 42), 2, "{all}");
+    assert!(has_alert(&alerts, "rc", 22), "{all}");
+
+    assert_eq!(d.group_state("web"), "OfflineFailure");
+    let states = d.resource_states("web");
+    assert_eq!(states["a"], "Offline", "{states:?}");
+    assert_eq!(states["b"], "OfflineFailure", "{states:?}");
+    assert_eq!(states["c"], "Offline", "{states:?}");
+    assert!(t.lines("os-actions.log").is_empty());
+}
+
+// 7 -------------------------------------------------------------------------
+
+#[test]
+fn non_admin_users_may_read_but_not_change() {
+    if let Err(reason) = can_switch_user() {
+        eprintln!("SKIP: non_admin_users_may_read_but_not_change: {reason}");
+        return;
+    }
+    let t = TestDir::new("perm");
+    t.script("app.sh", "echo started");
+    let groups = r#"
+        Group(name: "web", startup: Auto, resources: [
+            Resource(name: "app", kind: Exec(start: "app.sh")),
+        ]),
+    "#;
+    let mut d = Daemon::start(
+        &t,
+        &t.config(
+            &["s1"],
+            r#"control: (socket_group: Some("nogroup")),"#,
+            groups,
+        ),
+        "s1",
+    );
+    d.wait_group_state("web", "Online");
+    let meta = std::fs::metadata(&d.socket).expect("socket");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(meta.gid(), 65534, "the socket belongs to nogroup");
+
+    let out = d.cli_as_nobody(&["status"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("web"), "{out:?}");
+    let out = d.cli_as_nobody(&["alerts", "-n", "5"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+
+    for cmd in [&["group", "stop", "web"][..], &["cluster", "stop"][..]] {
+        let out = d.cli_as_nobody(cmd);
+        assert_eq!(out.code, Some(4), "{cmd:?}: {out:?}");
+        assert!(out.stderr.contains("permission denied"), "{cmd:?}: {out:?}");
+    }
+    assert_eq!(
+        d.group_state("web"),
+        "Online",
+        "a refused command changes nothing"
+    );
+    assert_eq!(d.stop_with_sigterm().code(), Some(0));
+    drop(d);
+
+    // Members of the admin group may change the cluster.
+    let d = Daemon::start(
+        &t,
+        &t.config(
+            &["s1"],
+            r#"control: (socket_group: Some("nogroup"), admin_group: Some("nogroup")),"#,
+            groups,
+        ),
+        "s1",
+    );
+    d.wait_group_state("web", "Online");
+    let out = d.cli_as_nobody(&["group", "stop", "web"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(d.group_state("web"), "Offline");
+}
+
+// 8 -------------------------------------------------------------------------
+
+#[test]
+fn a_config_with_a_syntax_error_is_rejected() {
+    let file = fixture("syntax-error.ron");
+    let shown = file.to_str().unwrap();
+    let check = understudy(&["config", "check", shown]);
+    assert_eq!(check.code, Some(2), "{check:?}");
+    // `FILE:line:col: message`, the missing comma being on line 8.
+    let problem = check
+        .stderr
+        .lines()
+        .find(|l| l.starts_with(&format!("{shown}:8:")))
+        .unwrap_or_else(|| panic!("no `{shown}:8:col:` line: {check:?}"))
+        .to_string();
+    let rest = &problem[shown.len() + ":8:".len()..];
+    let (col, message) = rest.split_once(": ").unwrap_or_else(|| panic!("{problem}"));
+    assert!(col.parse::<u32>().is_ok(), "column: {problem}");
+    assert!(!message.is_empty(), "{problem}");
+
+    let t = TestDir::new("badcfg");
+    let run = understudy(&[
+        "run",
+        "--config",
+        shown,
+        "--server",
+        "s1",
+        "--state-dir",
+        t.state_dir().to_str().unwrap(),
+        "--socket",
+        t.socket().to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(
+        run.stderr.lines().any(|l| l == problem),
+        "`{problem}` not in: {run:?}"
+    );
+    assert!(
+        !t.socket().exists(),
+        "no socket for a rejected configuration"
+    );
+}
+
+#[test]
+fn every_semantic_problem_is_reported_at_once() {
+    let file = fixture("three-problems.ron");
+    let shown = file.to_str().unwrap();
+    let t = TestDir::new("badcfg3");
+    let state = t.state_dir();
+    let socket = t.socket();
+    let check = understudy(&["config", "check", shown]);
+    let run = understudy(&[
+        "run",
+        "--config",
+        shown,
+        "--server",
+        "s1",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--socket",
+        socket.to_str().unwrap(),
+    ]);
+    for out in [&check, &run] {
+        assert_eq!(out.code, Some(2), "{out:?}");
+        for line in [
+            r#"groups[web].resources[app].depends: unknown resource "db""#,
+            "groups[web].resources[app].activation.retry: 100 is out of range (0-99)",
+            "groups[web].resources[app].colour: unknown field",
+        ] {
+            assert!(
+                out.stderr.lines().any(|l| l.starts_with(line)),
+                "`{line}` missing: {out:?}"
+            );
+        }
+        assert!(out.stderr.contains("3 problems found"), "{out:?}");
+    }
+    assert!(!socket.exists());
+}
+
+// 9 -------------------------------------------------------------------------
+
+/// An auto-start group with an asynchronous exec resource whose stop script
+/// records its environment.
+fn async_auto_group(t: &TestDir) -> String {
+    t.script(
+        "svc-start.sh",
+        r#"echo $$ > "$DIR/svc.pid.tmp" && mv "$DIR/svc.pid.tmp" "$DIR/svc.pid"
+exec sleep 300"#,
+    );
+    t.script("svc-stop.sh", r#"env | grep '^CLP_' > "$DIR/svc.stop.env""#);
+    let groups = r#"
+        Group(name: "web", startup: Auto, resources: [
+            Resource(name: "svc", kind: Exec(start: "svc-start.sh", stop: "svc-stop.sh", start_mode: Async)),
+        ]),
+    "#;
+    t.config(&["s1"], "", groups)
+}
+
+#[test]
+fn sigterm_stops_the_groups_and_the_daemon() {
+    let t = TestDir::new("sigterm");
+    let mut d = Daemon::start(&t, &async_auto_group(&t), "s1");
+    d.wait_group_state("web", "Online");
+    let pid = t.wait_pid_file("svc.pid");
+    assert!(pid_alive(pid));
+
+    let status = d.stop_with_sigterm();
+    assert_eq!(status.code(), Some(0), "{status}; log:\n{}", d.log_text());
+    let env = t.env_file("svc.stop.env");
+    assert_eq!(
+        env.get("CLP_FACTOR").map(String::as_str),
+        Some("SERVERSHUTDOWN"),
+        "{env:?}"
+    );
+    assert_eq!(env.get("CLP_PID"), Some(&pid.to_string()), "{env:?}");
+    assert!(
+        !pid_alive(pid),
+        "the async process {pid} outlived the daemon"
+    );
+    let alerts = alerts_file(&d.state_dir);
+    let all = describe_alerts(&alerts);
+    assert!(has_alert(&alerts, "rc", 21), "{all}");
+    assert!(has_alert(&alerts, "pm", 2), "{all}");
+    assert!(!d.socket.exists(), "the socket is removed on exit");
+}
+
+#[test]
+fn cluster_stop_stops_the_groups_and_the_daemon() {
+    let t = TestDir::new("cstop");
+    let mut d = Daemon::start(&t, &async_auto_group(&t), "s1");
+    d.wait_group_state("web", "Online");
+    let pid = t.wait_pid_file("svc.pid");
+
+    let out = d.ok(&["cluster", "stop"]);
+    assert!(out.contains("cluster service stopped"), "{out}");
+    let status = d.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0), "{status}; log:\n{}", d.log_text());
+    let env = t.env_file("svc.stop.env");
+    assert_eq!(
+        env.get("CLP_FACTOR").map(String::as_str),
+        Some("CLUSTERSHUTDOWN"),
+        "{env:?}"
+    );
+    assert!(
+        !pid_alive(pid),
+        "the async process {pid} outlived the daemon"
+    );
+    let alerts = alerts_file(&d.state_dir);
+    let all = describe_alerts(&alerts);
+    assert!(has_alert(&alerts, "rc", 21), "{all}");
+    assert!(has_alert(&alerts, "pm", 2), "{all}");
+    assert!(!d.socket.exists(), "the socket is removed on exit");
+}
+
+// 10 ------------------------------------------------------------------------
+
+#[test]
+fn the_cli_says_when_the_daemon_is_not_running() {
+    let t = TestDir::new("nodaemon");
+    // No socket at all, and a socket left over by a dead daemon.
+    let stale = t.join("stale.sock");
+    drop(UnixListener::bind(&stale).expect("bind"));
+    assert!(stale.exists());
+    for socket in [t.socket(), stale] {
+        for args in [&["status"][..], &["group", "stop", "web"][..]] {
+            let mut all = vec!["--socket", socket.to_str().unwrap()];
+            all.extend_from_slice(args);
+            let out = understudy(&all);
+            assert!(!out.success(), "{args:?}: {out:?}");
+            assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
+            assert!(out.stderr.contains("not running"), "{args:?}: {out:?}");
+            assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+        }
+    }
+}
+
+// 11 ------------------------------------------------------------------------
+
+#[test]
+fn a_garbled_request_is_answered_and_counted() {
+    let t = TestDir::new("garbled");
+    let mut d = Daemon::start(
+        &t,
+        &t.config(&["s1"], "", r#"Group(name: "web", startup: Manual),"#),
+        "s1",
+    );
+    assert_eq!(d.status_json()["malformed_requests"], 0);
+
+    let mut stream = UnixStream::connect(&d.socket).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.write_all(b"{not json\n").unwrap();
+    let mut reply = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut reply)
+        .expect("a reply line");
+    let reply: serde_json::Value =
+        serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{e}: {reply}"));
+    assert_eq!(reply["result"], "error", "{reply}");
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("malformed"),
+        "{reply}"
+    );
+
+    assert!(
+        d.is_running(),
+        "the daemon died on a garbled request:\n{}",
+        d.log_text()
+    );
+    let status = d.status_json();
+    assert!(
+        status["malformed_requests"].as_u64().unwrap_or(0) >= 1,
+        "{status}"
+    );
+    let out = d.ok(&["status"]);
+    assert!(
+        out.contains("malformed control requests dropped: 1"),
+        "{out}"
+    );
+    d.ok(&["group", "start", "web"]);
+}
+
+// 12 ------------------------------------------------------------------------
+
+#[test]
+fn the_alert_log_survives_a_restart() {
+    let t = TestDir::new("persist");
+    t.script("app.sh", "true");
+    let groups = r#"
+        Group(name: "web", startup: Manual, resources: [
+            Resource(name: "app", kind: Exec(start: "app.sh")),
+        ]),
+    "#;
+    let mut d = Daemon::start(&t, &t.config(&["s1"], "", groups), "s1");
+    d.ok(&["group", "start", "web"]);
+    let before: Vec<serde_json::Value> = d
+        .alerts_json(100)
+        .into_iter()
+        .filter(|a| a["module"] == "rc" && a["event_id"] == 11)
+        .collect();
+    assert_eq!(before.len(), 1);
+    assert_eq!(d.stop_with_sigterm().code(), Some(0));
+    let config = d.config.clone();
+    drop(d);
+
+    let mut d = Daemon::spawn(&t, &config, "s1");
+    d.wait_ready();
+    assert_eq!(
+        d.group_state("web"),
+        "Offline",
+        "a manual group does not start by itself"
+    );
+    let alerts = d.alerts_json(100);
+    let all = describe_alerts(&alerts);
+    let after: Vec<&serde_json::Value> = alerts
+        .iter()
+        .filter(|a| a["module"] == "rc" && a["event_id"] == 11)
+        .collect();
+    assert_eq!(after, [&before[0]], "{all}");
+    assert_eq!(
+        count_alerts(&alerts, "pm", 1),
+        2,
+        "one start alert per run: {all}"
+    );
+    assert!(has_alert(&alerts, "pm", 2), "{all}");
+}
