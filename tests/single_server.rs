@@ -746,13 +746,25 @@ fn sigterm_stops_the_groups_and_the_daemon() {
 
     let status = d.stop_with_sigterm();
     assert_eq!(status.code(), Some(0), "{status}; log:\n{}", d.log_text());
+    let env = assert_stopped_cleanly(&t, &d, pid, "SERVERSHUTDOWN");
+    assert_eq!(env.get("CLP_PID"), Some(&pid.to_string()), "{env:?}");
+}
+
+/// After the daemon exited: the stop script saw `factor`, the asynchronous
+/// process is gone, the alert log has the group stop (rc 21) and the cluster
+/// stop (pm 2), and the socket is removed. Returns the stop script's env.
+fn assert_stopped_cleanly(
+    t: &TestDir,
+    d: &Daemon,
+    pid: u32,
+    factor: &str,
+) -> std::collections::BTreeMap<String, String> {
     let env = t.env_file("svc.stop.env");
     assert_eq!(
         env.get("CLP_FACTOR").map(String::as_str),
-        Some("SERVERSHUTDOWN"),
+        Some(factor),
         "{env:?}"
     );
-    assert_eq!(env.get("CLP_PID"), Some(&pid.to_string()), "{env:?}");
     assert!(
         !pid_alive(pid),
         "the async process {pid} outlived the daemon"
@@ -762,6 +774,7 @@ fn sigterm_stops_the_groups_and_the_daemon() {
     assert!(has_alert(&alerts, "rc", 21), "{all}");
     assert!(has_alert(&alerts, "pm", 2), "{all}");
     assert!(!d.socket.exists(), "the socket is removed on exit");
+    env
 }
 
 #[test]
@@ -775,21 +788,7 @@ fn cluster_stop_stops_the_groups_and_the_daemon() {
     assert!(out.contains("cluster service stopped"), "{out}");
     let status = d.wait_exit(DEADLINE);
     assert_eq!(status.code(), Some(0), "{status}; log:\n{}", d.log_text());
-    let env = t.env_file("svc.stop.env");
-    assert_eq!(
-        env.get("CLP_FACTOR").map(String::as_str),
-        Some("CLUSTERSHUTDOWN"),
-        "{env:?}"
-    );
-    assert!(
-        !pid_alive(pid),
-        "the async process {pid} outlived the daemon"
-    );
-    let alerts = alerts_file(&d.state_dir);
-    let all = describe_alerts(&alerts);
-    assert!(has_alert(&alerts, "rc", 21), "{all}");
-    assert!(has_alert(&alerts, "pm", 2), "{all}");
-    assert!(!d.socket.exists(), "the socket is removed on exit");
+    assert_stopped_cleanly(&t, &d, pid, "CLUSTERSHUTDOWN");
 }
 
 // 10 ------------------------------------------------------------------------
