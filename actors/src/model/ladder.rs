@@ -10,6 +10,83 @@ use std::collections::BTreeMap;
 
 use super::config::{ActivationRecovery, DeactivationRecovery, FinalAction};
 
+/// Walks a plan resource by resource, counting attempts on the current one
+/// and remembering the resources passed over after a failure. Both runs
+/// below are a walk plus their own recovery policy.
+#[derive(Debug, Clone)]
+struct Walk {
+    order: Vec<String>,
+    index: usize,
+    attempt: u32,
+    passed_over: Vec<String>,
+    finished: bool,
+}
+
+/// What a failed attempt leads to, before the run-specific steps.
+enum AfterFailure {
+    /// A retry of `resource` with this attempt number.
+    Retry(String, u32),
+    /// Retries are used up for `resource`.
+    Exhausted(String),
+}
+
+impl Walk {
+    fn new(order: Vec<String>) -> Self {
+        Walk {
+            order,
+            index: 0,
+            attempt: 1,
+            passed_over: Vec::new(),
+            finished: false,
+        }
+    }
+
+    fn current(&self) -> Option<&str> {
+        (!self.finished).then(|| self.order.get(self.index).map(|s| s.as_str()))?
+    }
+
+    fn advance(&mut self) {
+        self.index += 1;
+        self.attempt = 1;
+    }
+
+    /// The current resource failed and the walk goes on with the next one.
+    fn pass_over(&mut self) {
+        if let Some(r) = self.order.get(self.index) {
+            self.passed_over.push(r.clone());
+        }
+        self.advance();
+    }
+
+    /// Applies a result; `None` for a success or a stray result after the
+    /// end (the caller then asks [`Walk::next`]), else what the failure means
+    /// given `retry` allowed retries.
+    fn failed(&mut self, ok: bool, retry: impl Fn(&str) -> u32) -> Option<AfterFailure> {
+        let resource = self.current()?.to_string();
+        if ok {
+            self.advance();
+            return None;
+        }
+        if self.attempt <= retry(&resource) {
+            self.attempt += 1;
+            return Some(AfterFailure::Retry(resource, self.attempt));
+        }
+        Some(AfterFailure::Exhausted(resource))
+    }
+
+    /// The next resource and its attempt number, or, at the end, the
+    /// resources passed over (the walk is then finished).
+    fn next(&mut self) -> Result<(String, u32), Vec<String>> {
+        match self.order.get(self.index) {
+            Some(r) => Ok((r.clone(), self.attempt)),
+            None => {
+                self.finished = true;
+                Err(self.passed_over.clone())
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActivationAction {
     /// Activate `resource`; `attempt` 1 is the first try, higher ones are retries.
@@ -45,15 +122,11 @@ pub enum ActivationOutcome {
 
 #[derive(Debug, Clone)]
 pub struct ActivationRun {
-    order: Vec<String>,
+    walk: Walk,
     policies: BTreeMap<String, ActivationRecovery>,
     /// Failovers already caused by each resource (kept by the caller across
     /// runs and servers, so the threshold bounds a ping-pong).
     failovers: BTreeMap<String, u32>,
-    index: usize,
-    attempt: u32,
-    passed_over: Vec<String>,
-    finished: bool,
 }
 
 impl ActivationRun {
@@ -63,68 +136,60 @@ impl ActivationRun {
         failovers: BTreeMap<String, u32>,
     ) -> Self {
         ActivationRun {
-            order,
+            walk: Walk::new(order),
             policies,
             failovers,
-            index: 0,
-            attempt: 1,
-            passed_over: Vec::new(),
-            finished: false,
         }
     }
 
     /// The first action.
     pub fn begin(&mut self) -> Vec<ActivationAction> {
-        vec![self.start_current()]
+        vec![self.start_next()]
     }
 
     /// The resource being activated, if any.
     pub fn current(&self) -> Option<&str> {
-        (!self.finished).then(|| self.order.get(self.index).map(|s| s.as_str()))?
+        self.walk.current()
     }
 
     /// Feeds the result of the last `Start`.
     pub fn on_result(&mut self, ok: bool) -> Vec<ActivationAction> {
-        if self.finished || self.index >= self.order.len() {
+        if self.walk.current().is_none() {
             return vec![];
         }
-        if ok {
-            self.index += 1;
-            self.attempt = 1;
-            return vec![self.start_current()];
+        let policies = &self.policies;
+        match self.walk.failed(ok, |r| policy(policies, r).retry) {
+            None => vec![self.start_next()],
+            Some(AfterFailure::Retry(resource, attempt)) => {
+                vec![ActivationAction::Start { resource, attempt }]
+            }
+            Some(AfterFailure::Exhausted(resource)) => {
+                let policy = policy(&self.policies, &resource);
+                let done = self.failovers.get(&resource).copied().unwrap_or(0);
+                if done < policy.failover_threshold {
+                    self.walk.finished = true;
+                    return vec![
+                        ActivationAction::Failover {
+                            resource: resource.clone(),
+                        },
+                        ActivationAction::Finished(ActivationOutcome::FailingOver { resource }),
+                    ];
+                }
+                self.final_action(resource, policy.final_action)
+            }
         }
-        let resource = self.order[self.index].clone();
-        let policy = self.policy(&resource);
-        if self.attempt <= policy.retry {
-            self.attempt += 1;
-            return vec![ActivationAction::Start {
-                resource,
-                attempt: self.attempt,
-            }];
-        }
-        let done = self.failovers.get(&resource).copied().unwrap_or(0);
-        if done < policy.failover_threshold {
-            self.finished = true;
-            return vec![
-                ActivationAction::Failover {
-                    resource: resource.clone(),
-                },
-                ActivationAction::Finished(ActivationOutcome::FailingOver { resource }),
-            ];
-        }
-        self.final_action(resource, policy.final_action)
     }
 
     /// The failover asked for could not happen (no server can take the
     /// group): it counts as a failed failover and the ladder goes on to the
     /// final action on this server.
     pub fn failover_impossible(&mut self) -> Vec<ActivationAction> {
-        let Some(resource) = self.order.get(self.index).cloned() else {
+        let Some(resource) = self.walk.order.get(self.walk.index).cloned() else {
             return vec![];
         };
-        self.finished = false;
+        self.walk.finished = false;
         *self.failovers.entry(resource.clone()).or_insert(0) += 1;
-        let action = self.policy(&resource).final_action;
+        let action = policy(&self.policies, &resource).final_action;
         self.final_action(resource, action)
     }
 
@@ -134,12 +199,10 @@ impl ActivationRun {
             action,
         }];
         if action == FinalAction::NoOperationNextResource {
-            self.passed_over.push(resource);
-            self.index += 1;
-            self.attempt = 1;
-            out.push(self.start_current());
+            self.walk.pass_over();
+            out.push(self.start_next());
         } else {
-            self.finished = true;
+            self.walk.finished = true;
             out.push(ActivationAction::Finished(ActivationOutcome::Halted {
                 resource,
                 action,
@@ -148,28 +211,19 @@ impl ActivationRun {
         out
     }
 
-    fn start_current(&mut self) -> ActivationAction {
-        match self.order.get(self.index) {
-            Some(r) => ActivationAction::Start {
-                resource: r.clone(),
-                attempt: self.attempt,
-            },
-            None => {
-                self.finished = true;
-                if self.passed_over.is_empty() {
-                    ActivationAction::Finished(ActivationOutcome::Online)
-                } else {
-                    ActivationAction::Finished(ActivationOutcome::Partial {
-                        failed: self.passed_over.clone(),
-                    })
-                }
+    fn start_next(&mut self) -> ActivationAction {
+        match self.walk.next() {
+            Ok((resource, attempt)) => ActivationAction::Start { resource, attempt },
+            Err(failed) if failed.is_empty() => {
+                ActivationAction::Finished(ActivationOutcome::Online)
             }
+            Err(failed) => ActivationAction::Finished(ActivationOutcome::Partial { failed }),
         }
     }
+}
 
-    fn policy(&self, resource: &str) -> ActivationRecovery {
-        self.policies.get(resource).copied().unwrap_or_default()
-    }
+fn policy<P: Copy + Default>(policies: &BTreeMap<String, P>, resource: &str) -> P {
+    policies.get(resource).copied().unwrap_or_default()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,83 +259,60 @@ pub enum DeactivationOutcome {
 
 #[derive(Debug, Clone)]
 pub struct DeactivationRun {
-    order: Vec<String>,
+    walk: Walk,
     policies: BTreeMap<String, DeactivationRecovery>,
-    index: usize,
-    attempt: u32,
-    failed: Vec<String>,
-    finished: bool,
 }
 
 impl DeactivationRun {
     /// `order`: the resources to stop, already in stop order.
     pub fn new(order: Vec<String>, policies: BTreeMap<String, DeactivationRecovery>) -> Self {
         DeactivationRun {
-            order,
+            walk: Walk::new(order),
             policies,
-            index: 0,
-            attempt: 1,
-            failed: Vec::new(),
-            finished: false,
         }
     }
 
     pub fn begin(&mut self) -> Vec<DeactivationAction> {
-        vec![self.stop_current()]
+        vec![self.stop_next()]
     }
 
     pub fn on_result(&mut self, ok: bool) -> Vec<DeactivationAction> {
-        if self.finished || self.index >= self.order.len() {
+        if self.walk.current().is_none() {
             return vec![];
         }
-        if ok {
-            self.index += 1;
-            self.attempt = 1;
-            return vec![self.stop_current()];
+        let policies = &self.policies;
+        match self.walk.failed(ok, |r| policy(policies, r).retry) {
+            None => vec![self.stop_next()],
+            Some(AfterFailure::Retry(resource, attempt)) => {
+                vec![DeactivationAction::Stop { resource, attempt }]
+            }
+            Some(AfterFailure::Exhausted(resource)) => {
+                let action = policy(&self.policies, &resource).final_action;
+                let mut out = vec![DeactivationAction::FinalAction {
+                    resource: resource.clone(),
+                    action,
+                }];
+                if action == FinalAction::NoOperation {
+                    self.walk.finished = true;
+                    out.push(DeactivationAction::Finished(DeactivationOutcome::Halted {
+                        resource,
+                    }));
+                } else {
+                    self.walk.pass_over();
+                    out.push(self.stop_next());
+                }
+                out
+            }
         }
-        let resource = self.order[self.index].clone();
-        let policy = self.policies.get(&resource).copied().unwrap_or_default();
-        if self.attempt <= policy.retry {
-            self.attempt += 1;
-            return vec![DeactivationAction::Stop {
-                resource,
-                attempt: self.attempt,
-            }];
-        }
-        let mut out = vec![DeactivationAction::FinalAction {
-            resource: resource.clone(),
-            action: policy.final_action,
-        }];
-        if policy.final_action == FinalAction::NoOperation {
-            self.finished = true;
-            out.push(DeactivationAction::Finished(DeactivationOutcome::Halted {
-                resource,
-            }));
-        } else {
-            self.failed.push(resource);
-            self.index += 1;
-            self.attempt = 1;
-            out.push(self.stop_current());
-        }
-        out
     }
 
-    fn stop_current(&mut self) -> DeactivationAction {
-        match self.order.get(self.index) {
-            Some(r) => DeactivationAction::Stop {
-                resource: r.clone(),
-                attempt: self.attempt,
-            },
-            None => {
-                self.finished = true;
-                if self.failed.is_empty() {
-                    DeactivationAction::Finished(DeactivationOutcome::Offline)
-                } else {
-                    DeactivationAction::Finished(DeactivationOutcome::Partial {
-                        failed: self.failed.clone(),
-                    })
-                }
+    fn stop_next(&mut self) -> DeactivationAction {
+        match self.walk.next() {
+            Ok((resource, attempt)) => DeactivationAction::Stop { resource, attempt },
+            Err(failed) if failed.is_empty() => {
+                DeactivationAction::Finished(DeactivationOutcome::Offline)
             }
+            Err(failed) => DeactivationAction::Finished(DeactivationOutcome::Partial { failed }),
         }
     }
 }
