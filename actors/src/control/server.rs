@@ -119,12 +119,19 @@ async fn handle(
     access: &Access,
 ) -> std::io::Result<()> {
     let cred = stream.peer_cred()?;
-    let caller = Caller {
-        uid: cred.uid(),
-        gid: cred.gid(),
-        pid: cred.pid(),
-        groups: cred.pid().map(supplementary_groups).unwrap_or_default(),
-    };
+    // /proc and the user database are read off the actors' thread.
+    let (caller, by) = tokio::task::spawn_blocking(move || {
+        let caller = Caller {
+            uid: cred.uid(),
+            gid: cred.gid(),
+            pid: cred.pid(),
+            groups: cred.pid().map(supplementary_groups).unwrap_or_default(),
+        };
+        let by = caller.describe();
+        (caller, by)
+    })
+    .await
+    .map_err(std::io::Error::other)?;
     let (read, mut write) = stream.into_split();
     let mut line = Vec::new();
     let mut reader = BufReader::new(read).take(MAX_REQUEST_BYTES as u64 + 1);
@@ -161,12 +168,12 @@ async fn handle(
                         message: format!(
                             "permission denied: `{}` changes the cluster and needs {who}; you are {}",
                             req.command.spelled(),
-                            caller.describe()
+                            by
                         ),
                     }
                 } else {
                     coordinator
-                        .send(Control { command: req.command, by: caller.describe() })
+                        .send(Control { command: req.command, by })
                         .await
                         .unwrap_or_else(|e| Response::Error { message: format!("coordinator unavailable: {e}") })
                 }

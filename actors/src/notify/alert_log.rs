@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use actix::prelude::*;
@@ -71,8 +72,9 @@ impl AlertLog {
         self.size = f.metadata()?.len();
         // A torn last line from a crash would glue onto the next alert: end it.
         if self.size > 0 {
-            let content = fs::read(self.path())?;
-            if content.last() != Some(&b'\n') {
+            let mut last = [0u8; 1];
+            File::open(self.path())?.read_exact_at(&mut last, self.size - 1)?;
+            if last[0] != b'\n' {
                 f.write_all(b"\n")?;
                 self.size += 1;
             }
