@@ -12,5 +12,6 @@
 pub mod control;
 pub mod coordinator;
 pub mod model;
+pub mod monitor;
 pub mod notify;
 pub mod resource;

@@ -518,3 +518,14 @@ impl Coordinator {
         )
     }
 }
+
+/// Answered at once: proves the coordinator still handles messages (the
+/// userspace monitor's liveness check).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Liveness;
+
+impl Handler<Liveness> for Coordinator {
+    type Result = ();
+    fn handle(&mut self, _: Liveness, _: &mut Context<Self>) {}
+}

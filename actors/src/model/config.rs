@@ -22,6 +22,9 @@ pub struct ClusterConfig {
     pub servers: Vec<ServerConfig>,
     #[serde(default)]
     pub groups: Vec<GroupConfig>,
+    /// Monitor resources.
+    #[serde(default)]
+    pub monitors: Vec<super::monitoring::MonitorConfig>,
     /// Commands run for the final actions "shut down OS" / "reboot OS".
     #[serde(default)]
     pub os_actions: OsActions,
@@ -248,6 +251,7 @@ fn readable_path(config: &ClusterConfig, raw: &str) -> String {
     let mut out = String::new();
     let mut i = 0;
     let mut group: Option<&GroupConfig> = None;
+    let mut in_monitor = false;
     while i < parts.len() {
         let key = parts[i];
         let index = parts.get(i + 1).and_then(|p| p.parse::<usize>().ok());
@@ -257,7 +261,9 @@ fn readable_path(config: &ClusterConfig, raw: &str) -> String {
         out.push_str(key);
         if let Some(idx) = index {
             let name = match key {
-                "servers" if group.is_none() => config.servers.get(idx).map(|s| s.name.clone()),
+                "servers" if group.is_none() && !in_monitor => {
+                    config.servers.get(idx).map(|s| s.name.clone())
+                }
                 "groups" => {
                     group = config.groups.get(idx);
                     group.map(|g| g.name.clone())
@@ -265,6 +271,10 @@ fn readable_path(config: &ClusterConfig, raw: &str) -> String {
                 "resources" => group
                     .and_then(|g| g.resources.get(idx))
                     .map(|r| r.name.clone()),
+                "monitors" => {
+                    in_monitor = true;
+                    config.monitors.get(idx).map(|m| m.name.clone())
+                }
                 _ => None,
             };
             out.push_str(&format!("[{}]", name.unwrap_or_else(|| idx.to_string())));
@@ -279,6 +289,13 @@ fn readable_path(config: &ClusterConfig, raw: &str) -> String {
 impl ClusterConfig {
     pub fn group(&self, name: &str) -> Option<&GroupConfig> {
         self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// A resource by its (cluster-wide) name, with its group.
+    pub fn resource(&self, name: &str) -> Option<(&GroupConfig, &ResourceConfig)> {
+        self.groups
+            .iter()
+            .find_map(|g| g.resources.iter().find(|r| r.name == name).map(|r| (g, r)))
     }
 
     pub fn server_names(&self) -> Vec<String> {

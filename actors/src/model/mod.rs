@@ -2,9 +2,13 @@
 
 pub mod catalog;
 pub mod config;
+pub mod detection;
 pub mod ladder;
+pub mod monitoring;
 pub mod placement;
 pub mod plan;
 pub mod problems;
+pub mod recovery;
 pub mod state;
 pub mod validate;
+pub mod validate_monitors;

@@ -143,6 +143,8 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
         }
     }
 
+    super::validate_monitors::validate_monitors(config, problems);
+
     for (name, argv) in [
         ("shutdown", &config.os_actions.shutdown),
         ("reboot", &config.os_actions.reboot),
@@ -200,7 +202,7 @@ fn check_group_servers(
 
 /// Names are 1-31 bytes of letters, digits, `_`, `-` and `.`, and do not start
 /// with `-` or `.` (they appear in paths, logs and command lines).
-fn check_name(path: &str, name: &str, problems: &mut Problems) {
+pub(super) fn check_name(path: &str, name: &str, problems: &mut Problems) {
     if name.is_empty() {
         problems.push(path, "name is empty");
         return;
@@ -223,7 +225,7 @@ fn check_name(path: &str, name: &str, problems: &mut Problems) {
 }
 
 /// The name to show in a path: the object's name, or its index when unnamed.
-fn label(name: &str, index: usize) -> String {
+pub(super) fn label(name: &str, index: usize) -> String {
     if name.is_empty() {
         index.to_string()
     } else {
