@@ -109,3 +109,34 @@ pub fn command(socket: &Path, command: Command) -> ExitCode {
         Err(e) => fail(&e),
     }
 }
+
+/// `monitor suspend|resume`: names, or `--all` (never nothing at all).
+pub fn monitors(
+    socket: &Path,
+    names: Vec<String>,
+    all: bool,
+    make: impl FnOnce(Vec<String>) -> Command,
+) -> ExitCode {
+    if names.is_empty() && !all {
+        return fail("name the monitors, or give --all for every monitor");
+    }
+    command(socket, make(names))
+}
+
+pub fn monitor_stats(socket: &Path, json: bool, reset: bool) -> ExitCode {
+    match request(socket, Command::MonitorStats { reset }) {
+        Ok(Response::MonitorStats { stats }) => {
+            if json {
+                println!("{}", serde_json::to_string(&stats).unwrap_or_default());
+            } else {
+                println!(
+                    "checks {}    late p50 {} us    p99 {} us    max {} us",
+                    stats.checks, stats.late_p50_us, stats.late_p99_us, stats.late_max_us
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(other) => unexpected(other),
+        Err(e) => fail(&e),
+    }
+}

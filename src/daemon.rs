@@ -131,6 +131,7 @@ pub fn run(
                 .expect("the alert log runs on exactly one thread")
         });
         let coordinator = Coordinator::new(CoordinatorSettings {
+            test_hooks: std::env::var("UNDERSTUDY_TEST_HOOKS").as_deref() == Ok("1"),
             config: config.clone(),
             local: local.clone(),
             base_dir,

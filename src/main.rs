@@ -75,6 +75,67 @@ enum Cmd {
         #[command(subcommand)]
         action: ConfigCmd,
     },
+    /// Suspend, resume or clear monitor resources.
+    Monitor {
+        #[command(subcommand)]
+        action: MonitorCmd,
+    },
+    /// Send a message to message receive monitors.
+    Message {
+        #[command(subcommand)]
+        action: MessageCmd,
+    },
+    /// Test hooks (the daemon must run with UNDERSTUDY_TEST_HOOKS=1).
+    #[command(hide = true)]
+    Debug {
+        #[command(subcommand)]
+        action: DebugCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum MonitorCmd {
+    /// Stop checking (the named monitors, or every monitor with --all).
+    Suspend {
+        names: Vec<String>,
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+    },
+    /// Start checking again after a suspend.
+    Resume {
+        names: Vec<String>,
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+    },
+    /// Reset a monitor's reactivation and failover counters.
+    Clear { name: String },
+    /// How many checks ran and how late they started.
+    Stats {
+        #[arg(long)]
+        json: bool,
+        /// Start the figures afresh after printing them.
+        #[arg(long)]
+        reset: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum MessageCmd {
+    /// Send an error notice (or, with --clear, its clearing).
+    Send {
+        #[arg(long)]
+        category: String,
+        #[arg(long, default_value = "")]
+        keyword: String,
+        #[arg(long)]
+        clear: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DebugCmd {
+    /// Block the coordinator for SECONDS.
+    Stall { seconds: u64 },
 }
 
 #[derive(Subcommand)]
@@ -119,5 +180,39 @@ fn main() -> ExitCode {
         Cmd::Cluster {
             action: ClusterCmd::Stop,
         } => client::command(&cli.socket, Ctl::ClusterStop),
+        Cmd::Monitor { action } => match action {
+            MonitorCmd::Suspend { names, all } => {
+                client::monitors(&cli.socket, names, all, |monitors| Ctl::MonitorSuspend {
+                    monitors,
+                })
+            }
+            MonitorCmd::Resume { names, all } => {
+                client::monitors(&cli.socket, names, all, |monitors| Ctl::MonitorResume {
+                    monitors,
+                })
+            }
+            MonitorCmd::Clear { name } => {
+                client::command(&cli.socket, Ctl::MonitorClear { monitor: name })
+            }
+            MonitorCmd::Stats { json, reset } => client::monitor_stats(&cli.socket, json, reset),
+        },
+        Cmd::Message {
+            action:
+                MessageCmd::Send {
+                    category,
+                    keyword,
+                    clear,
+                },
+        } => client::command(
+            &cli.socket,
+            Ctl::MessageSend {
+                category,
+                keyword,
+                clear,
+            },
+        ),
+        Cmd::Debug {
+            action: DebugCmd::Stall { seconds },
+        } => client::command(&cli.socket, Ctl::DebugStall { seconds }),
     }
 }

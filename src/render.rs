@@ -50,6 +50,27 @@ pub fn status(s: &ClusterStatus) -> String {
             let _ = writeln!(out, "{}", line.trim_end());
         }
     }
+    if !s.monitors.is_empty() {
+        let _ = writeln!(out, "monitors");
+    }
+    for m in &s.monitors {
+        let mut line = format!(
+            "  {:<20} {:<9} {:<10} recovery: {} (reactivations {}, failovers {})",
+            m.name,
+            m.kind,
+            if m.runs_here { m.state.as_str() } else { "-" },
+            m.recovery_target,
+            m.reactivations,
+            m.failovers
+        );
+        if !m.runs_here {
+            line.push_str(" not run on this server");
+        }
+        if let Some(e) = &m.last_error {
+            let _ = write!(line, " error: {e}");
+        }
+        let _ = writeln!(out, "{line}");
+    }
     if s.malformed_requests > 0 {
         let _ = writeln!(
             out,

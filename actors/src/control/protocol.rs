@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::catalog::Alert;
-use crate::model::state::ClusterStatus;
+use crate::model::state::{ClusterStatus, MonitorStats};
 
 /// Bumped when a request or response changes incompatibly.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -20,16 +20,52 @@ pub struct Request {
 #[serde(tag = "name", rename_all = "kebab-case")]
 pub enum Command {
     Status,
-    Alerts { count: usize },
-    GroupStart { group: String },
-    GroupStop { group: String },
+    Alerts {
+        count: usize,
+    },
+    GroupStart {
+        group: String,
+    },
+    GroupStop {
+        group: String,
+    },
     ClusterStop,
+    /// Suspend monitors (all of them when `monitors` is empty).
+    MonitorSuspend {
+        monitors: Vec<String>,
+    },
+    /// Resume monitors (all of them when `monitors` is empty).
+    MonitorResume {
+        monitors: Vec<String>,
+    },
+    /// Reset a monitor's reactivation and failover counters.
+    MonitorClear {
+        monitor: String,
+    },
+    /// Scheduling figures of the monitors; `reset` starts them afresh.
+    MonitorStats {
+        reset: bool,
+    },
+    /// A message for message receive monitors: an error notice, or a clear.
+    MessageSend {
+        category: String,
+        keyword: String,
+        clear: bool,
+    },
+    /// Test hook (only when the daemon runs with UNDERSTUDY_TEST_HOOKS=1):
+    /// block the coordinator for `seconds`.
+    DebugStall {
+        seconds: u64,
+    },
 }
 
 impl Command {
     /// Commands that change the cluster need root or the admin group.
     pub fn is_mutating(&self) -> bool {
-        !matches!(self, Command::Status | Command::Alerts { .. })
+        !matches!(
+            self,
+            Command::Status | Command::Alerts { .. } | Command::MonitorStats { reset: false }
+        )
     }
 
     /// How the command is typed, for messages.
@@ -40,7 +76,28 @@ impl Command {
             Command::GroupStart { group } => format!("group start {group}"),
             Command::GroupStop { group } => format!("group stop {group}"),
             Command::ClusterStop => "cluster stop".into(),
+            Command::MonitorSuspend { monitors } => spelled_list("monitor suspend", monitors),
+            Command::MonitorResume { monitors } => spelled_list("monitor resume", monitors),
+            Command::MonitorClear { monitor } => format!("monitor clear {monitor}"),
+            Command::MonitorStats { .. } => "monitor stats".into(),
+            Command::MessageSend {
+                category,
+                keyword,
+                clear,
+            } => format!(
+                "message send --category {category} --keyword {keyword}{}",
+                if *clear { " --clear" } else { "" }
+            ),
+            Command::DebugStall { seconds } => format!("debug stall {seconds}"),
         }
+    }
+}
+
+fn spelled_list(verb: &str, names: &[String]) -> String {
+    if names.is_empty() {
+        format!("{verb} --all")
+    } else {
+        format!("{verb} {}", names.join(" "))
     }
 }
 
@@ -56,6 +113,9 @@ pub enum Response {
     },
     Alerts {
         alerts: Vec<Alert>,
+    },
+    MonitorStats {
+        stats: MonitorStats,
     },
     /// The command was refused or failed.
     Error {

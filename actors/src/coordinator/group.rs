@@ -50,6 +50,7 @@ pub enum StopFactor {
     ResourceRestart,
     ClusterShutdown,
     ServerShutdown,
+    GroupRestart,
 }
 
 impl StopFactor {
@@ -61,14 +62,22 @@ impl StopFactor {
             StopFactor::ResourceRestart => "RESOURCERESTART",
             StopFactor::ClusterShutdown => "CLUSTERSHUTDOWN",
             StopFactor::ServerShutdown => "SERVERSHUTDOWN",
+            StopFactor::GroupRestart => "GROUPRESTART",
         }
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum GroupOp {
     Start(StartEvent),
     Stop(StopFactor),
+    /// Stop and start the whole group again (reactivation by a monitor).
+    Restart,
+    /// Stop a resource and those depending on it, then start them again
+    /// (reactivation by a monitor).
+    RestartResource(String),
+    /// Stop a resource and those depending on it (a monitor's final action).
+    StopResource(String),
 }
 
 /// Start or stop the group on this server. `wait`: queue behind a running
@@ -149,7 +158,38 @@ impl Handler<RunGroup> for GroupActor {
             }
             let outcome = match msg.op {
                 GroupOp::Start(event) => shared.start(event, &msg.by).await,
-                GroupOp::Stop(factor) => shared.stop(factor, &msg.by, !msg.wait).await,
+                GroupOp::Stop(factor) => shared.stop(factor, &msg.by, !msg.wait, None).await,
+                GroupOp::Restart => {
+                    let stopped = shared
+                        .stop(StopFactor::GroupRestart, &msg.by, false, None)
+                        .await;
+                    match stopped.result {
+                        Ok(_) if stopped.cluster_action.is_none() => {
+                            shared.start(StartEvent::Start, &msg.by).await
+                        }
+                        _ => stopped,
+                    }
+                }
+                GroupOp::RestartResource(resource) => {
+                    let set = plan::with_dependents(&shared.group, &resource);
+                    let stopped = shared
+                        .stop(StopFactor::ResourceRestart, &msg.by, false, Some(&set))
+                        .await;
+                    match stopped.result {
+                        Ok(_) if stopped.cluster_action.is_none() => {
+                            shared
+                                .activate(StartEvent::Start, &msg.by, Some(&set))
+                                .await
+                        }
+                        _ => stopped,
+                    }
+                }
+                GroupOp::StopResource(resource) => {
+                    let set = plan::with_dependents(&shared.group, &resource);
+                    shared
+                        .stop(StopFactor::ResourceRestart, &msg.by, false, Some(&set))
+                        .await
+                }
             };
             drop(_guard);
             // Cluster-level final actions are carried out once this group's
@@ -266,8 +306,18 @@ impl Shared {
                 self.order.join(", ")
             ));
         }
+        self.activate(event, by, None).await
+    }
+
+    /// Activates the group's resources in dependency order; `only`: just
+    /// these (a resource restart), leaving the others as they are.
+    async fn activate(&self, event: StartEvent, by: &str, only: Option<&[String]>) -> Outcome {
+        let name = self.name().to_string();
         let order = match plan::activation_order(&self.group) {
-            Ok(o) => o,
+            Ok(o) => o
+                .into_iter()
+                .filter(|r| only.is_none_or(|set| set.contains(r)))
+                .collect(),
             Err(e) => return Outcome::err(format!("group {name}: no activation plan: {e:?}")),
         };
         let policies = self
@@ -277,10 +327,12 @@ impl Shared {
             .map(|r| (r.name.clone(), r.activation))
             .collect();
         let mut run = ActivationRun::new(order, policies, self.failovers.borrow().clone());
-        self.alerter.raise(Event::GroupStarting {
-            group: name.clone(),
-            by: by.to_string(),
-        });
+        if only.is_none() {
+            self.alerter.raise(Event::GroupStarting {
+                group: name.clone(),
+                by: by.to_string(),
+            });
+        }
         self.set_group(RunState::OnlinePending, Some(self.local.clone()));
 
         let ctx = self.script_context(event.as_str(), None);
@@ -344,7 +396,9 @@ impl Shared {
                     halted_final = Some((resource, action));
                 }
                 ActivationAction::Finished(outcome) => {
-                    return self.finish_start(outcome, halted_final.take()).await;
+                    return self
+                        .finish_start(outcome, halted_final.take(), only.is_some())
+                        .await;
                 }
             }
         }
@@ -355,14 +409,17 @@ impl Shared {
         &self,
         outcome: ActivationOutcome,
         final_action: Option<(String, FinalAction)>,
+        partial: bool,
     ) -> Outcome {
         let name = self.name().to_string();
         match outcome {
             ActivationOutcome::Online => {
                 self.set_group(RunState::Online, Some(self.local.clone()));
-                self.alerter.raise(Event::GroupStarted {
-                    group: name.clone(),
-                });
+                if !partial {
+                    self.alerter.raise(Event::GroupStarted {
+                        group: name.clone(),
+                    });
+                }
                 Outcome::ok(format!("group {name} is online on {}", self.local))
             }
             ActivationOutcome::Partial { failed } => {
@@ -396,7 +453,7 @@ impl Shared {
                 let mut out = Outcome::err(format!("group {name}: {detail}"));
                 if action == FinalAction::StopGroup {
                     let stopped = self
-                        .stop(StopFactor::GroupStop, "final action", false)
+                        .stop(StopFactor::GroupStop, "final action", false, None)
                         .await;
                     if let Err(e) = stopped.result {
                         out.result = Err(format!(
@@ -414,7 +471,15 @@ impl Shared {
 
     /// Stops every resource that may be active, in reverse dependency order.
     /// `refuse_if_offline`: an operator's stop of an offline group is an error.
-    async fn stop(&self, factor: StopFactor, by: &str, refuse_if_offline: bool) -> Outcome {
+    /// `only`: stop just these resources (a resource restart or stop); the
+    /// group stays (partly) online.
+    async fn stop(
+        &self,
+        factor: StopFactor,
+        by: &str,
+        refuse_if_offline: bool,
+        only: Option<&[String]>,
+    ) -> Outcome {
         let name = self.name().to_string();
         let view = self
             .coordinator
@@ -436,6 +501,7 @@ impl Shared {
             .resources
             .iter()
             .filter(|r| r.state.may_be_active())
+            .filter(|r| only.is_none_or(|set| set.contains(&r.name)))
             .map(|r| r.name.as_str())
             .collect();
         let order: Vec<String> = match plan::deactivation_order(&self.group) {
@@ -452,11 +518,13 @@ impl Shared {
             .map(|r| (r.name.clone(), r.deactivation))
             .collect();
         let mut run = DeactivationRun::new(order, policies);
-        self.alerter.raise(Event::GroupStopping {
-            group: name.clone(),
-            by: by.to_string(),
-        });
-        self.set_group(RunState::OfflinePending, view.current.clone());
+        if only.is_none() {
+            self.alerter.raise(Event::GroupStopping {
+                group: name.clone(),
+                by: by.to_string(),
+            });
+            self.set_group(RunState::OfflinePending, view.current.clone());
+        }
         let event = if factor == StopFactor::GroupFailover {
             StartEvent::Failover
         } else {
@@ -489,6 +557,11 @@ impl Shared {
                 }
                 DeactivationAction::Finished(outcome) => {
                     let result = match outcome {
+                        DeactivationOutcome::Offline if only.is_some() => {
+                            // Part of the group is stopped; the rest runs on.
+                            self.set_group(RunState::OnlineFailure, view.current.clone());
+                            Ok(format!("group {name}: {} stopped", active.join(", ")))
+                        }
                         DeactivationOutcome::Offline => {
                             self.set_group(RunState::Offline, None);
                             self.alerter.raise(Event::GroupStopped {

@@ -4,6 +4,7 @@
 //! (stopping the cluster service, shutting down or rebooting the OS).
 
 pub mod group;
+pub mod monitors;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,18 +17,27 @@ use tokio::sync::watch;
 use crate::control::protocol::{Command, Response};
 use crate::model::catalog::Event;
 use crate::model::config::{ClusterConfig, FinalAction, StartupAttribute};
+use crate::model::monitoring::MonitorConfig;
 use crate::model::placement;
+use crate::model::recovery::Ladder;
 use crate::model::state::{
     ClusterStatus, GroupStatus, ResourceStatus, RunState, ServerState, ServerStatus,
 };
+use crate::model::state::{MonitorState, MonitorStatus};
+use crate::monitor::actor::{Halt, MonitorActor, SharedLateness};
+use crate::monitor::ProbeBuild;
 use crate::notify::alert_log::{AlertLog, Alerter, Newest};
 use crate::resource::actor::{ProcessExited, ResourceActor};
 use group::{GroupActor, GroupOp, RunGroup, StartEvent, StopFactor};
+use monitors::describe_target;
+pub use monitors::{MonitorUpdate, RecoverMonitor};
 
 /// Longest time an OS shutdown/reboot command may take before we give up on it.
 const OS_ACTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct CoordinatorSettings {
+    /// Enables test-only control commands (`debug stall`).
+    pub test_hooks: bool,
     pub config: Arc<ClusterConfig>,
     pub local: String,
     /// Folder of the configuration file (relative script paths start there).
@@ -46,6 +56,16 @@ pub struct Coordinator {
     stopped: watch::Sender<bool>,
     stopping: bool,
     malformed_requests: u64,
+    monitors: BTreeMap<String, MonitorEntry>,
+    lateness: SharedLateness,
+}
+
+/// The coordinator's part of a monitor: its actor (when it runs here), its
+/// settings on this server and its recovery ladder.
+struct MonitorEntry {
+    addr: Option<Addr<MonitorActor>>,
+    config: MonitorConfig,
+    ladder: Option<Ladder>,
 }
 
 impl Coordinator {
@@ -90,6 +110,24 @@ impl Coordinator {
                         .collect(),
                 })
                 .collect(),
+            monitors: config
+                .monitors
+                .iter()
+                .map(|m| {
+                    let m = m.for_server(&settings.local);
+                    MonitorStatus {
+                        name: m.name.clone(),
+                        kind: m.kind.type_name().to_string(),
+                        state: MonitorState::Offline,
+                        runs_here: m.runs_on(&settings.local),
+                        target: m.target.clone(),
+                        recovery_target: describe_target(m.recovery_target().as_ref()),
+                        reactivations: 0,
+                        failovers: 0,
+                        last_error: None,
+                    }
+                })
+                .collect(),
             malformed_requests: 0,
         };
         let alerter = Alerter {
@@ -104,6 +142,8 @@ impl Coordinator {
             stopped: watch::channel(false).0,
             stopping: false,
             malformed_requests: 0,
+            monitors: BTreeMap::new(),
+            lateness: SharedLateness::default(),
         }
     }
 
@@ -117,7 +157,7 @@ impl Coordinator {
     }
 
     /// Servers that are up. Only this one until heartbeats exist.
-    fn server_up(&self, name: &str) -> bool {
+    pub(crate) fn server_up(&self, name: &str) -> bool {
         self.view
             .servers
             .iter()
@@ -127,7 +167,7 @@ impl Coordinator {
     /// Begins stopping the cluster service (once); the returned receiver
     /// becomes true when every group has stopped and the OS action, if any,
     /// has been started.
-    fn stop_cluster(
+    pub(crate) fn stop_cluster(
         &mut self,
         reason: String,
         factor: StopFactor,
@@ -139,6 +179,13 @@ impl Coordinator {
             return rx;
         }
         self.stopping = true;
+        // Monitors stop first: nothing is recovered while the service stops,
+        // and the userspace watchdog must not fire during a long stop.
+        for m in self.monitors.values_mut() {
+            if let Some(addr) = m.addr.take() {
+                addr.do_send(Halt);
+            }
+        }
         let tx = self.stopped.clone();
         self.view.stopping = true;
         self.alerter.raise(Event::ClusterStopping {
@@ -244,6 +291,36 @@ impl Actor for Coordinator {
             .start();
             self.groups.insert(g.name.clone(), addr);
         }
+        for m in &config.monitors {
+            let resolved = m.for_server(&local);
+            let ladder = resolved
+                .recovery_target()
+                .map(|t| Ladder::new(resolved.recovery.clone(), t));
+            let addr = resolved.runs_on(&local).then(|| {
+                let build = ProbeBuild {
+                    monitor: resolved.name.clone(),
+                    config: config.clone(),
+                    target: resolved.target.clone(),
+                    base_dir: self.settings.base_dir.clone(),
+                    log_dir: log_dir.clone(),
+                    timeout_secs: resolved.timeout,
+                    alerter: self.alerter.clone(),
+                    os_actions: config.os_actions.clone(),
+                    liveness: me.clone().recipient(),
+                    final_action: resolved.recovery.final_action,
+                };
+                MonitorActor::new(resolved.clone(), build, me.clone(), self.lateness.clone())
+                    .start()
+            });
+            self.monitors.insert(
+                m.name.clone(),
+                MonitorEntry {
+                    addr,
+                    config: resolved,
+                    ladder,
+                },
+            );
+        }
         // Groups with startup attribute Auto start on the first server of
         // their order that is up. Only this server is known to be up until
         // heartbeats exist, so a group starts here when this server is in
@@ -309,18 +386,24 @@ impl Handler<ResourceUpdate> for Coordinator {
                 }
             }
         }
+        self.tell_monitors(&msg.resource, msg.state == RunState::Online, msg.pid);
     }
 }
 
 impl Handler<ProcessExited> for Coordinator {
     type Result = ();
     fn handle(&mut self, msg: ProcessExited, _: &mut Context<Self>) {
+        let mut still_online = None;
         if let Some(g) = self.group_view_mut(&msg.group) {
             if let Some(r) = g.resources.iter_mut().find(|r| r.name == msg.resource) {
                 if r.pid == Some(msg.pid) {
                     r.pid = None;
+                    still_online = Some(r.state == RunState::Online);
                 }
             }
+        }
+        if let Some(active) = still_online {
+            self.tell_monitors(&msg.resource, active, None);
         }
         self.alerter.raise(Event::AsyncProcessExited {
             resource: msg.resource,
@@ -467,6 +550,27 @@ impl Handler<Control> for Coordinator {
                     .into_actor(self),
                 )
             }
+            Command::MonitorStats { reset } => ready(self.monitor_stats(reset)),
+            Command::MessageSend {
+                category,
+                keyword,
+                clear,
+            } => ready(self.deliver_message(&category, &keyword, clear)),
+            Command::DebugStall { seconds } => {
+                if !self.settings.test_hooks {
+                    return ready(Response::Error {
+                        message:
+                            "test hooks are off (start the daemon with UNDERSTUDY_TEST_HOOKS=1)"
+                                .into(),
+                    });
+                }
+                // Blocks the actors' thread on purpose: the userspace
+                // monitor's watchdog must notice.
+                std::thread::sleep(Duration::from_secs(seconds));
+                ready(Response::Done {
+                    message: format!("the coordinator was blocked for {seconds} s"),
+                })
+            }
             Command::GroupStart { group } | Command::GroupStop { group }
                 if !self.groups.contains_key(&group) =>
             {
@@ -484,6 +588,9 @@ impl Handler<Control> for Coordinator {
             Command::GroupStop { group } => {
                 self.run_group(&group, GroupOp::Stop(StopFactor::GroupStop), msg.by)
             }
+            Command::MonitorSuspend { monitors } => ready(self.suspend_resume(&monitors, true)),
+            Command::MonitorResume { monitors } => ready(self.suspend_resume(&monitors, false)),
+            Command::MonitorClear { monitor } => ready(self.clear_counters(&monitor, &msg.by)),
         }
     }
 }

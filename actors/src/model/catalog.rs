@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::FinalAction;
+use super::monitoring::MonitorFinalAction;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Level {
@@ -137,6 +138,110 @@ pub enum Event {
         resource: String,
         action: FinalAction,
     },
+
+    MonitorStarted {
+        monitor: String,
+    },
+    MonitorStopped {
+        monitor: String,
+    },
+    MonitorStartFailed {
+        monitor: String,
+        error: String,
+    },
+    MonitorWarning {
+        monitor: String,
+        detail: String,
+    },
+    MonitorError {
+        monitor: String,
+        detail: String,
+    },
+    MonitorErrorToNormal {
+        monitor: String,
+    },
+    MonitorWarningToNormal {
+        monitor: String,
+    },
+    MonitorSuspended {
+        monitor: String,
+    },
+    MonitorResumed {
+        monitor: String,
+    },
+    AllMonitorsSuspended,
+    AllMonitorsResumed,
+    MonitorDelay {
+        monitor: String,
+        timeout_secs: u32,
+        took_ms: u64,
+        rate: u32,
+    },
+    NoRecoveryAtTimeout {
+        monitor: String,
+    },
+    RecoveryTargetInactive {
+        monitor: String,
+        target: String,
+    },
+    RecoveryTargetRestarted {
+        monitor: String,
+        target: String,
+    },
+    RecoveryTargetRestartFailed {
+        monitor: String,
+        target: String,
+        error: String,
+    },
+    RecoveryTargetFailedOver {
+        monitor: String,
+        target: String,
+        to: String,
+    },
+    RecoveryFailoverFailed {
+        monitor: String,
+        target: String,
+        reason: String,
+    },
+    RecoveryTargetStopped {
+        monitor: String,
+        target: String,
+    },
+    RecoveryTargetStopFailed {
+        monitor: String,
+        target: String,
+        error: String,
+    },
+    MonitorFinalActionTaken {
+        monitor: String,
+        action: MonitorFinalAction,
+    },
+    RecoveryScriptDone {
+        monitor: String,
+        action: String,
+    },
+    RecoveryScriptFailed {
+        monitor: String,
+        action: String,
+        error: String,
+    },
+    MonitorCountersCleared {
+        monitor: String,
+        by: String,
+    },
+    MessageReceived {
+        category: String,
+        keyword: String,
+        clear: bool,
+        monitors: Vec<String>,
+    },
+    UserspaceStall {
+        seconds: u64,
+        action: String,
+    },
+    UserspaceRecovered {
+        seconds: u64,
+    },
 }
 
 impl Event {
@@ -189,6 +294,42 @@ impl Event {
                 NoOperation => ("rc", 1227, Warning),
                 NoOperationNextResource => ("rc", 1228, Warning),
             },
+
+            MonitorStarted { .. } => ("rm", 1, Info),
+            MonitorStopped { .. } => ("rm", 2, Info),
+            MonitorWarning { .. } => ("rm", 4, Warning),
+            MonitorStartFailed { .. } => ("rm", 7, Error),
+            MonitorError { .. } => ("rm", 9, Error),
+            RecoveryTargetStopped { .. } => ("rm", 12, Info),
+            RecoveryTargetRestarted { .. } => ("rm", 13, Info),
+            RecoveryTargetFailedOver { .. } => ("rm", 14, Info),
+            MonitorFinalActionTaken { action, .. } => match action {
+                MonitorFinalAction::StopClusterService => ("rm", 15, Info),
+                MonitorFinalAction::StopClusterServiceAndShutdownOs => ("rm", 16, Info),
+                MonitorFinalAction::StopClusterServiceAndRebootOs => ("rm", 17, Info),
+                MonitorFinalAction::StopResource | MonitorFinalAction::StopGroup => {
+                    ("rm", 1012, Info)
+                }
+                MonitorFinalAction::NoOperation => ("rm", 1011, Warning),
+            },
+            RecoveryTargetStopFailed { .. } => ("rm", 18, Error),
+            RecoveryTargetRestartFailed { .. } => ("rm", 19, Error),
+            RecoveryFailoverFailed { .. } => ("rm", 20, Error),
+            RecoveryTargetInactive { .. } => ("rm", 25, Warning),
+            MonitorErrorToNormal { .. } => ("rm", 26, Info),
+            MonitorSuspended { .. } => ("rm", 29, Info),
+            MonitorResumed { .. } => ("rm", 30, Info),
+            AllMonitorsSuspended => ("rm", 31, Info),
+            AllMonitorsResumed => ("rm", 32, Info),
+            MonitorWarningToNormal { .. } => ("rm", 49, Info),
+            MonitorDelay { .. } => ("rm", 71, Warning),
+            RecoveryScriptDone { .. } => ("rm", 82, Info),
+            RecoveryScriptFailed { .. } => ("rm", 83, Error),
+            NoRecoveryAtTimeout { .. } => ("rm", 193, Warning),
+            MonitorCountersCleared { .. } => ("rm", 1020, Info),
+            UserspaceStall { .. } => ("rm", 1100, Error),
+            UserspaceRecovered { .. } => ("rm", 1101, Info),
+            MessageReceived { .. } => ("trnsv", 10, Info),
         }
     }
 
@@ -250,6 +391,76 @@ impl Event {
                 "group {group}: resource {resource} could not be stopped; final action: {}",
                 describe(*action, false)
             ),
+
+            MonitorStarted { monitor } => format!("monitor {monitor}: monitoring started"),
+            MonitorStopped { monitor } => {
+                format!("monitor {monitor}: monitoring stopped (its target is not active)")
+            }
+            MonitorStartFailed { monitor, error } => {
+                format!("monitor {monitor}: could not start monitoring: {error}")
+            }
+            MonitorWarning { monitor, detail } => format!("monitor {monitor}: warning: {detail}"),
+            MonitorError { monitor, detail } => format!("monitor {monitor}: error detected: {detail}"),
+            MonitorErrorToNormal { monitor } => {
+                format!("monitor {monitor}: back to normal after an error")
+            }
+            MonitorWarningToNormal { monitor } => {
+                format!("monitor {monitor}: back to normal after a warning")
+            }
+            MonitorSuspended { monitor } => format!("monitor {monitor}: monitoring suspended"),
+            MonitorResumed { monitor } => format!("monitor {monitor}: monitoring resumed"),
+            AllMonitorsSuspended => "every monitor suspended".into(),
+            AllMonitorsResumed => "every monitor resumed".into(),
+            MonitorDelay { monitor, timeout_secs, took_ms, rate } => format!(
+                "monitor {monitor}: a check took {took_ms} ms, over {rate} % of its {timeout_secs} s timeout"
+            ),
+            NoRecoveryAtTimeout { monitor } => format!(
+                "monitor {monitor}: timed out; no recovery, as configured for timeouts"
+            ),
+            RecoveryTargetInactive { monitor, target } => format!(
+                "monitor {monitor}: {target} is not active, so it is not recovered"
+            ),
+            RecoveryTargetRestarted { monitor, target } => {
+                format!("monitor {monitor}: {target} restarted to recover")
+            }
+            RecoveryTargetRestartFailed { monitor, target, error } => {
+                format!("monitor {monitor}: restarting {target} failed: {error}")
+            }
+            RecoveryTargetFailedOver { monitor, target, to } => {
+                format!("monitor {monitor}: {target} failed over to server {to}")
+            }
+            RecoveryFailoverFailed { monitor, target, reason } => {
+                format!("monitor {monitor}: failing {target} over was not possible: {reason}")
+            }
+            RecoveryTargetStopped { monitor, target } => {
+                format!("monitor {monitor}: {target} stopped as the final action")
+            }
+            RecoveryTargetStopFailed { monitor, target, error } => {
+                format!("monitor {monitor}: stopping {target} failed: {error}")
+            }
+            MonitorFinalActionTaken { monitor, action } => {
+                format!("monitor {monitor}: final action: {}", action.describe())
+            }
+            RecoveryScriptDone { monitor, action } => {
+                format!("monitor {monitor}: script before {action} finished")
+            }
+            RecoveryScriptFailed { monitor, action, error } => {
+                format!("monitor {monitor}: script before {action} failed: {error}")
+            }
+            MonitorCountersCleared { monitor, by } => {
+                format!("monitor {monitor}: recovery counters cleared by {by}")
+            }
+            MessageReceived { category, keyword, clear, monitors } => format!(
+                "{} message {category}/{keyword} received; monitors: {}",
+                if *clear { "clear" } else { "error" },
+                if monitors.is_empty() { "none".to_string() } else { monitors.join(", ") }
+            ),
+            UserspaceStall { seconds, action } => format!(
+                "the supervisor has not answered for {seconds} s; action: {action}"
+            ),
+            UserspaceRecovered { seconds } => {
+                format!("the supervisor answers again after a stall of {seconds} s")
+            }
         }
     }
 

@@ -48,6 +48,9 @@ pub enum CheckResult {
     Normal,
     Warning(String),
     Failed(String),
+    /// A failure that needs no confirmation (an error notice received by a
+    /// message receive monitor): no retries.
+    Definitive(String),
     /// No answer within the timeout.
     Timeout,
 }
@@ -214,6 +217,10 @@ impl Detection {
                 return out;
             }
             CheckResult::Failed(d) => (d, false),
+            CheckResult::Definitive(d) => {
+                self.failures = self.policy.retry;
+                (d, false)
+            }
             CheckResult::Timeout => ("no result within the timeout".to_string(), true),
         };
         self.failures += 1;
@@ -363,6 +370,15 @@ mod tests {
         });
         d.start();
         assert!(!recovers(&d.on_result(failed())));
+    }
+
+    #[test]
+    fn a_definitive_failure_skips_the_retries() {
+        let mut d = Detection::new(policy(3));
+        d.start();
+        assert!(recovers(
+            &d.on_result(CheckResult::Definitive("notice".into()))
+        ));
     }
 
     #[test]

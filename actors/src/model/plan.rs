@@ -85,6 +85,27 @@ pub fn deactivation_order(group: &GroupConfig) -> Result<Vec<String>, PlanError>
     Ok(order)
 }
 
+/// The resources a restart of `resource` touches: itself and every resource
+/// that depends on it, directly or not (they must stop before it and start
+/// after it).
+pub fn with_dependents(group: &GroupConfig, resource: &str) -> Vec<String> {
+    let mut set = vec![resource.to_string()];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for r in &group.resources {
+            if set.contains(&r.name) {
+                continue;
+            }
+            if dependencies(group, r).iter().any(|d| set.contains(d)) {
+                set.push(r.name.clone());
+                grew = true;
+            }
+        }
+    }
+    set
+}
+
 /// Walks dependencies from the first stuck resource until a name repeats.
 fn find_cycle(stuck: &[&str], deps: &BTreeMap<&str, Vec<String>>) -> Vec<String> {
     let mut path: Vec<String> = vec![stuck[0].to_string()];
@@ -108,6 +129,23 @@ fn find_cycle(stuck: &[&str], deps: &BTreeMap<&str, Vec<String>>) -> Vec<String>
 mod tests {
     use super::*;
     use crate::model::config::read;
+
+    #[test]
+    fn a_restart_touches_the_resource_and_everything_above_it() {
+        let text = r#"Cluster(name: "c", servers: [Server(name: "s1")], groups: [Group(name: "g", resources: [
+            Resource(name: "vip", kind: Fip(address: "198.51.100.10/24")),
+            Resource(name: "db", kind: Exec(start: "/a"), depends: ["vip"]),
+            Resource(name: "app", kind: Exec(start: "/a"), depends: ["db"]),
+            Resource(name: "side", kind: Exec(start: "/a"), depends: []),
+        ])])"#;
+        let (c, _) = read("c.ron", text).unwrap();
+        let g = &c.groups[0];
+        let mut v = with_dependents(g, "vip");
+        v.sort();
+        assert_eq!(v, ["app", "db", "vip"]);
+        assert_eq!(with_dependents(g, "app"), ["app"]);
+        assert_eq!(with_dependents(g, "side"), ["side"]);
+    }
 
     fn group(resources: &str) -> GroupConfig {
         let text = format!(

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::detection::MonitorState;
+
 /// State of a failover group (or of one group resource) on a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RunState {
@@ -81,6 +83,37 @@ pub struct ClusterStatus {
     pub stopping: bool,
     pub servers: Vec<ServerStatus>,
     pub groups: Vec<GroupStatus>,
+    pub monitors: Vec<MonitorStatus>,
     /// Garbled or oversized control requests dropped since the daemon started.
     pub malformed_requests: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorStatus {
+    pub name: String,
+    pub kind: String,
+    pub state: MonitorState,
+    /// False when the monitor is configured not to run on this server.
+    pub runs_here: bool,
+    pub target: Option<String>,
+    /// `resource app`, `group web` or `local server`.
+    pub recovery_target: String,
+    /// Reactivations and failovers done by the recovery ladder since the
+    /// counters were last cleared.
+    pub reactivations: u32,
+    pub failovers: u32,
+    /// Why the last check failed or warned.
+    pub last_error: Option<String>,
+}
+
+/// How late monitor checks start, from `understudy monitor stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorStats {
+    /// Checks started since the daemon started (or the last reset).
+    pub checks: u64,
+    /// Lateness (actual minus scheduled start), microseconds, over the most
+    /// recent checks.
+    pub late_p50_us: u32,
+    pub late_p99_us: u32,
+    pub late_max_us: u32,
 }

@@ -1,1 +1,436 @@
-//! The monitor actor (being written).
+//! The monitor actor: one per monitor resource that runs on this server. It
+//! schedules checks at a fixed rate, applies the timeout, feeds each result
+//! to the pure [`Detection`] machine and reports states to the coordinator.
+//! When detection asks for recovery, the coordinator runs the recovery ladder
+//! and answers when the step is done.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use super::{Check, MonitorKind, Probe, ProbeBuild, ProbeEnv};
+use crate::coordinator::{Coordinator, MonitorUpdate, RecoverMonitor};
+use crate::model::catalog::Event;
+use crate::model::detection::{CheckResult, Detection, DetectionPolicy, Effect, MonitorState};
+use crate::model::monitoring::{MonitorConfig, Timing};
+use crate::notify::alert_log::Alerter;
+
+/// How late checks start (actual minus scheduled), over the most recent
+/// checks of every monitor; shared by the monitor actors of one daemon.
+#[derive(Debug, Default)]
+pub struct Lateness {
+    samples_us: Vec<u32>,
+    next: usize,
+    pub checks: u64,
+}
+
+/// Samples kept for the percentiles.
+const LATENESS_SAMPLES: usize = 100_000;
+
+impl Lateness {
+    pub fn record(&mut self, late: Duration) {
+        let us = late.as_micros().min(u32::MAX as u128) as u32;
+        self.checks += 1;
+        if self.samples_us.len() < LATENESS_SAMPLES {
+            self.samples_us.push(us);
+        } else {
+            self.samples_us[self.next] = us;
+            self.next = (self.next + 1) % LATENESS_SAMPLES;
+        }
+    }
+
+    pub fn reset(&mut self) {
+        *self = Lateness::default();
+    }
+
+    /// (p50, p99, max) in microseconds, over the kept samples.
+    pub fn percentiles(&self) -> (u32, u32, u32) {
+        if self.samples_us.is_empty() {
+            return (0, 0, 0);
+        }
+        let mut v = self.samples_us.clone();
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        (at(0.50), at(0.99), *v.last().unwrap())
+    }
+}
+
+pub type SharedLateness = Rc<RefCell<Lateness>>;
+
+/// The target resource became active or inactive (or its process changed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TargetState {
+    pub active: bool,
+    pub pid: Option<u32>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Suspend;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resume;
+
+/// The cluster service stops: the monitor stops for good.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Halt;
+
+impl Handler<Halt> for MonitorActor {
+    type Result = ();
+    fn handle(&mut self, _: Halt, ctx: &mut Context<Self>) {
+        self.generation += 1;
+        self.probe = None;
+        ctx.stop();
+    }
+}
+
+/// A message receive notice for this monitor: `Some(text)` raises an error,
+/// `None` clears it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Notice(pub Option<String>);
+
+pub struct MonitorActor {
+    config: MonitorConfig,
+    build: ProbeBuild,
+    probe: Option<Box<dyn Probe>>,
+    detection: Detection,
+    env: ProbeEnv,
+    target_active: bool,
+    /// Bumped whenever monitoring starts or stops, so results and timers of
+    /// an earlier run are ignored.
+    generation: u64,
+    next_due: Instant,
+    timer: Option<SpawnHandle>,
+    in_flight: bool,
+    coordinator: Addr<Coordinator>,
+    alerter: Alerter,
+    lateness: SharedLateness,
+}
+
+impl MonitorActor {
+    /// `config` is already resolved for this server.
+    pub fn new(
+        mut config: MonitorConfig,
+        build: ProbeBuild,
+        coordinator: Addr<Coordinator>,
+        lateness: SharedLateness,
+    ) -> Self {
+        let detection = Detection::new(DetectionPolicy {
+            retry: config.retry,
+            no_retry_on_timeout: config.no_retry_on_timeout,
+            no_recovery_on_timeout: config.no_recovery_on_timeout,
+        });
+        let alerter = build.alerter.clone();
+        // Some kinds fix their timing whatever the configuration says.
+        match config.kind.fixed_timing() {
+            super::FixedTiming::Active { .. } => config.timing = Timing::Active,
+            super::FixedTiming::Always => config.timing = Timing::Always,
+            super::FixedTiming::Free => {}
+        }
+        MonitorActor {
+            config,
+            build,
+            probe: None,
+            detection,
+            env: ProbeEnv::default(),
+            target_active: false,
+            generation: 0,
+            next_due: Instant::now(),
+            timer: None,
+            in_flight: false,
+            coordinator,
+            alerter,
+            lateness,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Whether the monitor may check now (timing and target).
+    fn may_check(&self) -> bool {
+        match self.config.timing {
+            Timing::Always => true,
+            Timing::Active => self.target_active,
+        }
+    }
+
+    fn report(&self) {
+        self.coordinator.do_send(MonitorUpdate {
+            monitor: self.config.name.clone(),
+            state: self.detection.state(),
+            detail: self.detection.last_detail().map(str::to_string),
+        });
+    }
+
+    fn apply(&mut self, effects: Vec<Effect>, ctx: &mut Context<Self>) {
+        let monitor = self.name().to_string();
+        for effect in effects {
+            match effect {
+                Effect::StateChanged { from, to, detail } => {
+                    use MonitorState::*;
+                    let event = match (from, to) {
+                        (_, Error) => Some(Event::MonitorError {
+                            monitor: monitor.clone(),
+                            detail,
+                        }),
+                        (_, Warning) => Some(Event::MonitorWarning {
+                            monitor: monitor.clone(),
+                            detail,
+                        }),
+                        (Error, Normal) => Some(Event::MonitorErrorToNormal {
+                            monitor: monitor.clone(),
+                        }),
+                        (Warning, Normal) => Some(Event::MonitorWarningToNormal {
+                            monitor: monitor.clone(),
+                        }),
+                        (Offline, Pending) => Some(Event::MonitorStarted {
+                            monitor: monitor.clone(),
+                        }),
+                        (Pending | Normal | Warning | Error, Offline) => {
+                            Some(Event::MonitorStopped {
+                                monitor: monitor.clone(),
+                            })
+                        }
+                        (_, Suspended) => Some(Event::MonitorSuspended {
+                            monitor: monitor.clone(),
+                        }),
+                        (Suspended, _) => Some(Event::MonitorResumed {
+                            monitor: monitor.clone(),
+                        }),
+                        _ => None,
+                    };
+                    if let Some(e) = event {
+                        self.alerter.raise(e);
+                    }
+                }
+                Effect::Retrying { failures, detail } => {
+                    tracing::info!(
+                        "monitor {monitor}: check failed ({detail}); {failures} of {} tolerated",
+                        self.config.retry
+                    );
+                }
+                Effect::NoRecoveryAtTimeout { .. } => {
+                    self.alerter.raise(Event::NoRecoveryAtTimeout {
+                        monitor: monitor.clone(),
+                    });
+                }
+                Effect::Recover { detail } => self.recover(detail, ctx),
+            }
+        }
+        self.report();
+    }
+
+    /// Asks the coordinator to run the next recovery step; checks pause
+    /// until it answers.
+    fn recover(&mut self, detail: String, ctx: &mut Context<Self>) {
+        let msg = RecoverMonitor {
+            monitor: self.name().to_string(),
+            detail,
+        };
+        let fut = self.coordinator.send(msg);
+        ctx.spawn(fut.into_actor(self).map(|settled, act, ctx| {
+            // A lost coordinator means the daemon is going away.
+            let settled = settled.unwrap_or(true);
+            act.detection.recovery_done(settled);
+            act.report();
+            if act.detection.checking() && act.timer.is_none() && !act.in_flight {
+                act.next_due = Instant::now() + act.interval();
+                act.schedule(ctx);
+            }
+        }));
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(self.config.interval as u64)
+    }
+
+    /// Starts monitoring (first check after the wait time).
+    fn begin(&mut self, ctx: &mut Context<Self>) {
+        if self.detection.state() == MonitorState::Suspended {
+            return;
+        }
+        if self.probe.is_none() {
+            match self.config.kind.probe(&self.build) {
+                Ok(p) => self.probe = Some(p),
+                Err(error) => {
+                    self.alerter.raise(Event::MonitorStartFailed {
+                        monitor: self.name().to_string(),
+                        error: error.clone(),
+                    });
+                    tracing::error!("monitor {}: {error}", self.name());
+                    return;
+                }
+            }
+        }
+        self.generation += 1;
+        self.in_flight = false;
+        let effects = self.detection.start();
+        self.apply(effects, ctx);
+        self.next_due = Instant::now() + Duration::from_secs(self.config.first_wait as u64);
+        self.schedule(ctx);
+    }
+
+    /// Stops monitoring (target inactive): timers and checks in flight are
+    /// dropped; an asynchronous probe (custom) is stopped.
+    fn end(&mut self, ctx: &mut Context<Self>) {
+        self.generation += 1;
+        if let Some(t) = self.timer.take() {
+            ctx.cancel_future(t);
+        }
+        self.in_flight = false;
+        self.probe = None;
+        let effects = self.detection.stop();
+        self.apply(effects, ctx);
+    }
+
+    fn schedule(&mut self, ctx: &mut Context<Self>) {
+        if let Some(t) = self.timer.take() {
+            ctx.cancel_future(t);
+        }
+        let gen = self.generation;
+        let wait = self.next_due.saturating_duration_since(Instant::now());
+        self.timer = Some(ctx.run_later(wait, move |act, ctx| {
+            act.timer = None;
+            act.tick(gen, ctx);
+        }));
+    }
+
+    fn tick(&mut self, gen: u64, ctx: &mut Context<Self>) {
+        if gen != self.generation || !self.detection.checking() || self.in_flight {
+            return;
+        }
+        let Some(probe) = self.probe.as_mut() else {
+            return;
+        };
+        let started = Instant::now();
+        self.lateness
+            .borrow_mut()
+            .record(started.saturating_duration_since(self.next_due));
+        self.in_flight = true;
+        let timeout = Duration::from_secs(self.config.timeout as u64);
+        let check = tokio::time::timeout(timeout, probe.check(&self.env));
+        ctx.spawn(check.into_actor(self).map(move |result, act, ctx| {
+            if gen != act.generation {
+                return;
+            }
+            act.in_flight = false;
+            act.finished(result.ok(), started.elapsed(), ctx);
+            // Fixed rate: the next check is due one interval after this one
+            // was due; a check that overran starts the next one at once.
+            let now = Instant::now();
+            act.next_due += act.interval();
+            if act.next_due < now {
+                act.next_due = now;
+            }
+            if act.detection.checking() {
+                act.schedule(ctx);
+            }
+        }));
+    }
+
+    fn finished(&mut self, check: Option<Check>, took: Duration, ctx: &mut Context<Self>) {
+        let timeout_ms = self.config.timeout as u64 * 1000;
+        let took_ms = took.as_millis() as u64;
+        let rate = self.config.delay_warning;
+        if check.is_some() && rate > 0 && took_ms * 100 > timeout_ms * rate as u64 {
+            self.alerter.raise(Event::MonitorDelay {
+                monitor: self.name().to_string(),
+                timeout_secs: self.config.timeout,
+                took_ms,
+                rate,
+            });
+        }
+        let definitive = matches!(self.config.kind, MonitorKind::Message(_));
+        let result = match check {
+            None => CheckResult::Timeout,
+            Some(Check::Normal) => CheckResult::Normal,
+            Some(Check::Warning(w)) => CheckResult::Warning(w),
+            Some(Check::Error(e)) if definitive => CheckResult::Definitive(e),
+            Some(Check::Error(e)) => CheckResult::Failed(e),
+        };
+        let effects = self.detection.on_result(result);
+        self.apply(effects, ctx);
+    }
+
+    /// Runs a check now (a message arrived), unless one is in flight.
+    fn check_now(&mut self, ctx: &mut Context<Self>) {
+        if self.detection.checking() && !self.in_flight {
+            self.next_due = Instant::now();
+            self.schedule(ctx);
+        }
+    }
+}
+
+impl Actor for MonitorActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.report();
+        if self.may_check() {
+            self.begin(ctx);
+        }
+    }
+}
+
+impl Handler<TargetState> for MonitorActor {
+    type Result = ();
+    fn handle(&mut self, msg: TargetState, ctx: &mut Context<Self>) {
+        let was = self.target_active;
+        self.target_active = msg.active;
+        self.env.target_pid = msg.pid;
+        if self.config.timing != Timing::Active {
+            return;
+        }
+        match (was, msg.active) {
+            (false, true) => self.begin(ctx),
+            (true, false) => self.end(ctx),
+            _ => {}
+        }
+    }
+}
+
+impl Handler<Suspend> for MonitorActor {
+    type Result = ();
+    fn handle(&mut self, _: Suspend, ctx: &mut Context<Self>) {
+        self.generation += 1;
+        if let Some(t) = self.timer.take() {
+            ctx.cancel_future(t);
+        }
+        self.in_flight = false;
+        self.probe = None;
+        let effects = self.detection.suspend();
+        self.apply(effects, ctx);
+    }
+}
+
+impl Handler<Resume> for MonitorActor {
+    type Result = ();
+    fn handle(&mut self, _: Resume, ctx: &mut Context<Self>) {
+        if self.detection.state() != MonitorState::Suspended {
+            return;
+        }
+        let may = self.may_check();
+        let effects = self.detection.resume(may);
+        self.apply(effects, ctx);
+        if may {
+            // `begin` sees Pending now and starts the schedule.
+            self.begin(ctx);
+        }
+    }
+}
+
+impl Handler<Notice> for MonitorActor {
+    type Result = ();
+    fn handle(&mut self, msg: Notice, ctx: &mut Context<Self>) {
+        self.env.message = msg.0;
+        self.check_now(ctx);
+    }
+}
