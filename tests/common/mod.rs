@@ -349,6 +349,8 @@ impl Daemon {
             .arg(&socket)
             .env_remove("UNDERSTUDY_SOCKET")
             .env("UNDERSTUDY_LOG", "info")
+            // Enables `debug stall` (the userspace monitor's test).
+            .env("UNDERSTUDY_TEST_HOOKS", "1")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("dup log"))
             .stderr(log_file);
@@ -499,6 +501,61 @@ impl Daemon {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// One monitor of the status.
+    pub fn monitor(&self, name: &str) -> Value {
+        let status = self.status_json();
+        status["monitors"]
+            .as_array()
+            .and_then(|ms| ms.iter().find(|m| m["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no monitor {name} in status: {status}"))
+    }
+
+    pub fn monitor_state(&self, name: &str) -> String {
+        self.monitor(name)["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Waits until the monitor is in `state` (`Normal`, `Error`, ...).
+    pub fn wait_monitor_state(&self, monitor: &str, state: &str) {
+        let end = Instant::now() + DEADLINE;
+        let last = loop {
+            let now = self.monitor(monitor);
+            if now["state"] == state {
+                return;
+            }
+            if Instant::now() >= end {
+                break now;
+            }
+            std::thread::sleep(POLL);
+        };
+        panic!(
+            "monitor {monitor} did not become {state} within {DEADLINE:?} (last: {last}); daemon log:\n{}",
+            self.log_text()
+        );
+    }
+
+    /// Waits until an alert `module id` has been raised `count` times.
+    pub fn wait_alert_count(&self, module: &str, id: u64, count: usize) {
+        let mut seen = Vec::new();
+        let end = Instant::now() + DEADLINE;
+        loop {
+            seen = self.alerts_json(10_000);
+            if count_alerts(&seen, module, id) >= count {
+                return;
+            }
+            if Instant::now() >= end {
+                break;
+            }
+            std::thread::sleep(POLL);
+        }
+        panic!(
+            "alert {module} {id} was not raised {count} times within {DEADLINE:?}; alerts:\n{}",
+            describe_alerts(&seen)
+        );
     }
 
     /// Waits until the group is in `state` (as spelled in JSON: `Online`, ...).
