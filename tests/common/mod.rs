@@ -540,18 +540,17 @@ impl Daemon {
 
     /// Waits until an alert `module id` has been raised `count` times.
     pub fn wait_alert_count(&self, module: &str, id: u64, count: usize) {
-        let mut seen = Vec::new();
         let end = Instant::now() + DEADLINE;
-        loop {
-            seen = self.alerts_json(10_000);
+        let seen = loop {
+            let seen = self.alerts_json(10_000);
             if count_alerts(&seen, module, id) >= count {
                 return;
             }
             if Instant::now() >= end {
-                break;
+                break seen;
             }
             std::thread::sleep(POLL);
-        }
+        };
         panic!(
             "alert {module} {id} was not raised {count} times within {DEADLINE:?}; alerts:\n{}",
             describe_alerts(&seen)
