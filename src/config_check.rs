@@ -78,6 +78,24 @@ fn summary(c: &ClusterConfig) -> String {
             }
         );
     }
+    if !c.monitors.is_empty() {
+        out += &format!("monitors ({}):\n", c.monitors.len());
+    }
+    for m in &c.monitors {
+        let r = &m.recovery;
+        out += &format!(
+            "  {} [{}, every {} s, timeout {} s, retry {}] recovery: {}, reactivation {}, failover {}, then {}\n",
+            m.name,
+            m.kind.type_name(),
+            m.interval,
+            m.timeout,
+            m.retry,
+            understudy_actors::coordinator::monitors::describe_target(m.recovery_target().as_ref()),
+            r.reactivation_threshold,
+            r.failover_threshold,
+            r.final_action.describe()
+        );
+    }
     if let Some(g) = &c.control.admin_group {
         out += &format!("admin group: {g}\n");
     }
