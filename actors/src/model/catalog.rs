@@ -236,10 +236,12 @@ pub enum Event {
         monitors: Vec<String>,
     },
     UserspaceStall {
+        monitor: String,
         seconds: u64,
         action: String,
     },
     UserspaceRecovered {
+        monitor: String,
         seconds: u64,
     },
 }
@@ -455,12 +457,12 @@ impl Event {
                 if *clear { "clear" } else { "error" },
                 if monitors.is_empty() { "none".to_string() } else { monitors.join(", ") }
             ),
-            UserspaceStall { seconds, action } => format!(
-                "the supervisor has not answered for {seconds} s; action: {action}"
+            UserspaceStall { monitor, seconds, action } => format!(
+                "monitor {monitor}: the cluster service has not answered for {seconds} s; final action: {action}"
             ),
-            UserspaceRecovered { seconds } => {
-                format!("the supervisor answers again after a stall of {seconds} s")
-            }
+            UserspaceRecovered { monitor, seconds } => format!(
+                "monitor {monitor}: the cluster service answers again after {seconds} s of silence"
+            ),
         }
     }
 

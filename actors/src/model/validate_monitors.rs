@@ -25,6 +25,21 @@ pub fn validate_monitors(config: &ClusterConfig, problems: &mut Problems) {
             );
         }
         if matches!(m.kind, MonitorKind::Userspace(_)) {
+            if m.recovery_target() != Some(RecoveryTarget::LocalServer) {
+                problems.push(
+                    format!("{path}.recovery.target"),
+                    "a userspace monitor acts on the whole server: use LocalServer",
+                );
+            }
+            if m.interval >= m.timeout {
+                problems.push(
+                    format!("{path}.interval"),
+                    format!(
+                        "must be shorter than the timeout ({} s), or every check would look like a stall",
+                        m.timeout
+                    ),
+                );
+            }
             userspace += 1;
             if userspace == 2 {
                 problems.push(

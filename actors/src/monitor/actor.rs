@@ -133,6 +133,11 @@ impl MonitorActor {
             super::FixedTiming::Always => config.timing = Timing::Always,
             super::FixedTiming::Free => {}
         }
+        // The userspace watchdog's clock starts with its probe: waiting
+        // before the first proof of life would look like a stall.
+        if matches!(config.kind, MonitorKind::Userspace(_)) {
+            config.first_wait = 0;
+        }
         MonitorActor {
             config,
             build,
@@ -231,6 +236,12 @@ impl MonitorActor {
     /// Asks the coordinator to run the next recovery step; checks pause
     /// until it answers.
     fn recover(&mut self, detail: String, ctx: &mut Context<Self>) {
+        if matches!(self.config.kind, MonitorKind::Userspace(_)) {
+            // Its watchdog thread takes the final action itself; a slow
+            // (not hung) coordinator must not get it a second time.
+            self.detection.recovery_done(true);
+            return;
+        }
         let msg = RecoverMonitor {
             monitor: self.name().to_string(),
             detail,

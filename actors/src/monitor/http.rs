@@ -1,26 +1,540 @@
-//! `http` monitor (placeholder until its probe is written).
+//! `http` monitor: an HTTP server answers a `HEAD` request (as the product's
+//! HTTP monitor does).
+//!
+//! Each check connects, sends `HEAD <uri> HTTP/1.0` (or HTTP/1.1 with `Host`
+//! and `Connection: close`) and reads the status line. It fails on a
+//! connection error, when the server closes without a status line, or when
+//! the reply does not start with `HTTP/`; and, only when the URI is not `/`,
+//! on a 4xx or 5xx status. For `/` any HTTP reply counts as Normal.
+
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{CheckFuture, Probe, ProbeBuild, ProbeEnv};
+use super::tcp::{default_host, excerpt, io_text, validate_host, validate_port, Endpoint};
+use super::{Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 use crate::model::problems::Problems;
+
+/// Bytes of the reply read at most: the status line fits with room to spare.
+const REPLY_BUF: usize = 1024;
+/// Characters of a bad reply quoted in an error.
+const QUOTE: usize = 60;
+
+/// HTTP version of the request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpVersion {
+    /// `HTTP/1.0`, without a `Host` header unless `host_header` is set.
+    #[default]
+    Http10,
+    /// `HTTP/1.1`, with a `Host` header and `Connection: close`.
+    Http11,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename = "HttpConfig")]
-pub struct HttpConfig {}
+pub struct HttpConfig {
+    /// Address (IPv4 or IPv6 literal) or host name of the server. A name is
+    /// resolved at each check. Default `127.0.0.1`.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// Port of the server (1-65535). Default 80.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Request URI: starts with `/`, no spaces or control characters.
+    /// Default `/`; for any other URI a 4xx or 5xx status is an error.
+    #[serde(default = "default_uri")]
+    pub uri: String,
+    /// HTTP version of the request. Default `Http10`.
+    #[serde(default)]
+    pub version: HttpVersion,
+    /// Value of the `Host` header. Absent: `host` (with `:port` unless the
+    /// port is 80) for HTTP/1.1, and no header for HTTP/1.0.
+    #[serde(default)]
+    pub host_header: Option<String>,
+}
 
-impl HttpConfig {
-    pub fn validate(&self, _path: &str, _problems: &mut Problems) {}
+fn default_port() -> u16 {
+    80
+}
 
-    pub fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
-        Err("not implemented yet".into())
+fn default_uri() -> String {
+    "/".into()
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            host: default_host(),
+            port: default_port(),
+            uri: default_uri(),
+            version: HttpVersion::default(),
+            host_header: None,
+        }
     }
 }
 
-#[allow(dead_code)]
-struct Unused;
-impl Probe for Unused {
+impl HttpConfig {
+    pub fn validate(&self, path: &str, problems: &mut Problems) {
+        validate_host(&format!("{path}.host"), &self.host, problems);
+        validate_port(&format!("{path}.port"), self.port, problems);
+        if !self.uri.starts_with('/') {
+            problems.push(
+                format!("{path}.uri"),
+                format!("\"{}\" does not start with '/'", self.uri),
+            );
+        }
+        if !is_token_text(&self.uri) {
+            problems.push(
+                format!("{path}.uri"),
+                "may hold only printable ASCII, without spaces",
+            );
+        }
+        if let Some(h) = &self.host_header {
+            if h.is_empty() {
+                problems.push(format!("{path}.host_header"), "must not be empty");
+            } else if !is_token_text(h) {
+                problems.push(
+                    format!("{path}.host_header"),
+                    "may hold only printable ASCII, without spaces",
+                );
+            }
+        }
+    }
+
+    pub fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
+        Ok(Box::new(HttpProbe::new(self)))
+    }
+}
+
+/// Printable ASCII without spaces: safe inside a request line or header.
+fn is_token_text(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Sends a `HEAD` request at each check.
+pub struct HttpProbe {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    /// The whole request, built once.
+    request: Box<[u8]>,
+    uri: Box<str>,
+}
+
+impl HttpProbe {
+    pub fn new(config: &HttpConfig) -> HttpProbe {
+        let endpoint = Endpoint::new(&config.host, config.port);
+        let host = config.host_header.clone().or_else(|| {
+            (config.version == HttpVersion::Http11).then(|| {
+                let host = endpoint.host_for_header();
+                match endpoint.port() {
+                    80 => host,
+                    port => format!("{host}:{port}"),
+                }
+            })
+        });
+        let version = match config.version {
+            HttpVersion::Http10 => "1.0",
+            HttpVersion::Http11 => "1.1",
+        };
+        let mut request = format!("HEAD {} HTTP/{version}\r\n", config.uri);
+        if let Some(host) = host {
+            request.push_str(&format!("Host: {host}\r\n"));
+        }
+        if config.version == HttpVersion::Http11 {
+            request.push_str("Connection: close\r\n");
+        }
+        request.push_str("\r\n");
+        HttpProbe {
+            inner: Rc::new(Inner {
+                endpoint,
+                request: request.into_bytes().into(),
+                uri: config.uri.as_str().into(),
+            }),
+        }
+    }
+}
+
+impl Probe for HttpProbe {
     fn check(&mut self, _env: &ProbeEnv) -> CheckFuture {
-        Box::pin(async { super::Check::Normal })
+        Box::pin(run(self.inner.clone()))
+    }
+}
+
+async fn run(inner: Rc<Inner>) -> Check {
+    let mut stream = match inner.endpoint.connect().await {
+        Ok(s) => s,
+        Err(e) => return Check::Error(e),
+    };
+    if let Err(e) = stream.write_all(&inner.request).await {
+        return Check::Error(format!(
+            "send request to {}: {}",
+            inner.endpoint,
+            io_text(&e)
+        ));
+    }
+    let mut buf = [0u8; REPLY_BUF];
+    let mut len = 0;
+    let mut closed = false;
+    // Read until the status line is complete, or the reply cannot be HTTP.
+    while len < buf.len() && !buf[..len].contains(&b'\n') && could_be_http(&buf[..len]) {
+        match stream.read(&mut buf[len..]).await {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => len += n,
+            Err(e) => {
+                return Check::Error(format!(
+                    "read reply from {}: {}",
+                    inner.endpoint,
+                    io_text(&e)
+                ))
+            }
+        }
+    }
+    let verdict = judge(&buf[..len], closed, &inner.uri);
+    // Take in what else has arrived, so that closing does not reset the
+    // connection for unread data.
+    if !closed {
+        for _ in 0..8 {
+            match stream.try_read(&mut buf) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+    }
+    verdict
+}
+
+/// Whether `reply` may still turn into `HTTP/...`.
+fn could_be_http(reply: &[u8]) -> bool {
+    let n = reply.len().min(5);
+    reply[..n] == b"HTTP/"[..n]
+}
+
+/// The verdict on the start of a reply. `closed`: the server closed the
+/// connection after sending `reply`.
+fn judge(reply: &[u8], closed: bool, uri: &str) -> Check {
+    if reply.is_empty() {
+        return Check::Error("connection closed without a reply".into());
+    }
+    if !reply.starts_with(b"HTTP/") {
+        return Check::Error(if closed && could_be_http(reply) {
+            "connection closed before a status line".into()
+        } else {
+            format!(
+                "reply does not start with HTTP/: \"{}\"",
+                excerpt(reply, QUOTE)
+            )
+        });
+    }
+    let line = reply.split(|&b| b == b'\n').next().unwrap_or_default();
+    let code = status_code(line);
+    if closed && line.len() == reply.len() && code.is_none() {
+        return Check::Error("connection closed before a status line".into());
+    }
+    if uri == "/" {
+        return Check::Normal;
+    }
+    match code {
+        None => Check::Error(format!(
+            "malformed status line \"{}\"",
+            excerpt(line, QUOTE)
+        )),
+        Some(code) if (400..600).contains(&code) => {
+            Check::Error(format!("status {code} for {uri}"))
+        }
+        Some(_) => Check::Normal,
+    }
+}
+
+/// The status code of `HTTP/x.y NNN reason`.
+fn status_code(line: &[u8]) -> Option<u16> {
+    let rest = &line[line.iter().position(|&b| b == b' ')? + 1..];
+    let digits = rest.get(..3)?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if !matches!(rest.get(3), None | Some(b' ' | b'\r')) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+    use tokio::net::TcpListener;
+    use tokio::sync::oneshot;
+
+    fn config(port: u16, uri: &str) -> HttpConfig {
+        HttpConfig {
+            port,
+            uri: uri.into(),
+            ..HttpConfig::default()
+        }
+    }
+
+    async fn check(config: &HttpConfig) -> Check {
+        HttpProbe::new(config).check(&ProbeEnv::default()).await
+    }
+
+    /// A peer for one connection: reads the request head, then sends each
+    /// chunk of `reply` in turn and closes. Hands back the request.
+    async fn peer(reply: &'static [&'static str]) -> (SocketAddr, oneshot::Receiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 256];
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = conn.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+            }
+            let _ = tx.send(String::from_utf8(request).unwrap());
+            for chunk in reply {
+                conn.write_all(chunk.as_bytes()).await.unwrap();
+                conn.flush().await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        });
+        (addr, rx)
+    }
+
+    fn error(check: Check) -> String {
+        match check {
+            Check::Error(e) => e,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_with_defaults() {
+        let c: HttpConfig = ron::from_str("()").unwrap();
+        assert_eq!(c, HttpConfig::default());
+        assert_eq!(
+            (c.host.as_str(), c.port, c.uri.as_str()),
+            ("127.0.0.1", 80, "/")
+        );
+        assert_eq!(c.version, HttpVersion::Http10);
+        let kind = crate::monitor::tcp::parse_kind(
+            r#"Http(port: 8080, uri: "/health", version: Http11, host_header: "www.example")"#,
+        );
+        let Ok(crate::monitor::MonitorKind::Http(c)) = kind else {
+            panic!("{kind:?}");
+        };
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.uri, "/health");
+        assert_eq!(c.version, HttpVersion::Http11);
+        assert_eq!(c.host_header.as_deref(), Some("www.example"));
+        assert_eq!(
+            crate::monitor::tcp::parse_kind(r#"Http(uri: "health")"#),
+            Err(vec![
+                "monitors[w].kind.uri: \"health\" does not start with '/'".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn validation() {
+        let mut p = Problems::default();
+        config(80, "/a/b?c=d&e=%20").validate("m", &mut p);
+        assert!(p.is_empty(), "{p:?}");
+
+        let mut p = Problems::default();
+        HttpConfig {
+            host: String::new(),
+            port: 0,
+            uri: "health check".into(),
+            host_header: Some("a b".into()),
+            ..HttpConfig::default()
+        }
+        .validate("m", &mut p);
+        let paths: Vec<&str> = p.0.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["m.host", "m.port", "m.uri", "m.uri", "m.host_header"]
+        );
+
+        for uri in ["/a\r\nX: y", "/a b", "/\u{e9}"] {
+            let mut p = Problems::default();
+            config(80, uri).validate("m", &mut p);
+            assert_eq!(p.0.len(), 1, "{uri:?}");
+            assert_eq!(p.0[0].path, "m.uri");
+        }
+        let mut p = Problems::default();
+        HttpConfig {
+            host_header: Some(String::new()),
+            ..HttpConfig::default()
+        }
+        .validate("m", &mut p);
+        assert_eq!(p.0[0].path, "m.host_header");
+    }
+
+    #[test]
+    fn requests() {
+        let req =
+            |c: &HttpConfig| String::from_utf8(HttpProbe::new(c).inner.request.to_vec()).unwrap();
+        assert_eq!(req(&config(80, "/")), "HEAD / HTTP/1.0\r\n\r\n");
+        let mut c = config(80, "/x");
+        c.version = HttpVersion::Http11;
+        assert_eq!(
+            req(&c),
+            "HEAD /x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        );
+        c.port = 8080;
+        c.host = "::1".into();
+        assert_eq!(
+            req(&c),
+            "HEAD /x HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n"
+        );
+        c.host_header = Some("www.example".into());
+        assert_eq!(
+            req(&c),
+            "HEAD /x HTTP/1.1\r\nHost: www.example\r\nConnection: close\r\n\r\n"
+        );
+        c.version = HttpVersion::Http10;
+        assert_eq!(req(&c), "HEAD /x HTTP/1.0\r\nHost: www.example\r\n\r\n");
+    }
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(status_code(b"HTTP/1.1 200 OK\r"), Some(200));
+        assert_eq!(status_code(b"HTTP/1.0 404"), Some(404));
+        assert_eq!(status_code(b"HTTP/1.0 2000 OK"), None);
+        assert_eq!(status_code(b"HTTP/1.0 abc"), None);
+        assert_eq!(status_code(b"HTTP/1.0"), None);
+        assert_eq!(judge(b"HTTP/1.1 503 x\r\n", false, "/"), Check::Normal);
+        assert_eq!(judge(b"HTTP/1.1 302 Found\r\n", false, "/x"), Check::Normal);
+        assert_eq!(
+            judge(b"HTTP/1.1 503 x\r\n", false, "/x"),
+            Check::Error("status 503 for /x".into())
+        );
+        assert_eq!(
+            judge(b"HTTP/1.1 5", true, "/x"),
+            Check::Error("connection closed before a status line".into())
+        );
+        assert_eq!(
+            judge(b"HTT", true, "/"),
+            Check::Error("connection closed before a status line".into())
+        );
+        assert_eq!(
+            judge(b"HTTP/1.", true, "/"),
+            Check::Error("connection closed before a status line".into())
+        );
+        // A status line cut only before its line end still counts.
+        assert_eq!(judge(b"HTTP/1.0 200 OK", true, "/x"), Check::Normal);
+    }
+
+    #[tokio::test]
+    async fn ok_reply_is_normal() {
+        let (addr, request) = peer(&["HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"]).await;
+        assert_eq!(check(&config(addr.port(), "/")).await, Check::Normal);
+        assert_eq!(request.await.unwrap(), "HEAD / HTTP/1.0\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn http11_request_carries_host() {
+        let (addr, request) = peer(&["HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]).await;
+        let mut c = config(addr.port(), "/health");
+        c.version = HttpVersion::Http11;
+        assert_eq!(check(&c).await, Check::Normal);
+        assert_eq!(
+            request.await.unwrap(),
+            format!(
+                "HEAD /health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+                addr.port()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn status_line_in_pieces() {
+        let (addr, _) = peer(&["HT", "TP/1.1 2", "00 OK\r", "\n\r\n"]).await;
+        assert_eq!(check(&config(addr.port(), "/x")).await, Check::Normal);
+    }
+
+    #[tokio::test]
+    async fn server_error_counts_only_off_root() {
+        const REPLY: &[&str] = &["HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"];
+        let (addr, _) = peer(REPLY).await;
+        assert_eq!(
+            check(&config(addr.port(), "/health")).await,
+            Check::Error("status 500 for /health".into())
+        );
+        let (addr, _) = peer(REPLY).await;
+        assert_eq!(check(&config(addr.port(), "/")).await, Check::Normal);
+        let (addr, _) = peer(&["HTTP/1.1 404 Not Found\r\n\r\n"]).await;
+        assert_eq!(
+            check(&config(addr.port(), "/missing")).await,
+            Check::Error("status 404 for /missing".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn garbage_reply_is_an_error() {
+        let (addr, _) = peer(&["SSH-2.0-OpenSSH_9.6\r\n"]).await;
+        assert_eq!(
+            check(&config(addr.port(), "/")).await,
+            Check::Error("reply does not start with HTTP/: \"SSH-2.0-OpenSSH_9.6\"".into())
+        );
+        let (addr, _) = peer(&["HTTP/1.0 OK\r\n\r\n"]).await;
+        assert_eq!(
+            check(&config(addr.port(), "/x")).await,
+            Check::Error("malformed status line \"HTTP/1.0 OK\"".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn close_without_reply_is_an_error() {
+        let (addr, _) = peer(&[]).await;
+        assert_eq!(
+            check(&config(addr.port(), "/")).await,
+            Check::Error("connection closed without a reply".into())
+        );
+        let (addr, _) = peer(&["HTTP/1."]).await;
+        assert_eq!(
+            check(&config(addr.port(), "/")).await,
+            Check::Error("connection closed before a status line".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn close_at_once_is_an_error() {
+        // Closes without reading the request: a reset or an end of stream.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let _ = listener.accept().await.unwrap();
+        });
+        let e = error(check(&config(port, "/")).await);
+        assert!(
+            e == "connection closed without a reply"
+                || e.ends_with("connection reset by peer")
+                || e.ends_with("broken pipe"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn closed_port_is_an_error() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            l.local_addr().unwrap().port()
+        };
+        assert_eq!(
+            check(&config(port, "/")).await,
+            Check::Error(format!("connect to 127.0.0.1:{port}: connection refused"))
+        );
     }
 }

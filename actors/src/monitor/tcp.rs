@@ -1,26 +1,338 @@
-//! `tcp` monitor (placeholder until its probe is written).
+//! `tcp` monitor: a TCP connection to a port succeeds.
+//!
+//! The check connects and closes at once. The file also holds what the
+//! TCP-based kinds (`http`, `smtp`) share: the [`Endpoint`] they connect to,
+//! host validation, and short texts for I/O errors and peer replies.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
 
-use super::{CheckFuture, Probe, ProbeBuild, ProbeEnv};
+use super::{Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 use crate::model::problems::Problems;
+
+/// Longest host name, bytes (RFC 1035).
+const MAX_HOST_NAME: usize = 253;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename = "TcpConfig")]
-pub struct TcpConfig {}
+pub struct TcpConfig {
+    /// Address (IPv4 or IPv6 literal) or host name to connect to. A name is
+    /// resolved at each check. Default `127.0.0.1`.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// Port to connect to (1-65535); required.
+    pub port: u16,
+}
+
+/// `127.0.0.1`, the default host of the TCP-based kinds.
+pub(super) fn default_host() -> String {
+    "127.0.0.1".into()
+}
 
 impl TcpConfig {
-    pub fn validate(&self, _path: &str, _problems: &mut Problems) {}
+    pub fn validate(&self, path: &str, problems: &mut Problems) {
+        validate_host(&format!("{path}.host"), &self.host, problems);
+        validate_port(&format!("{path}.port"), self.port, problems);
+    }
 
     pub fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
-        Err("not implemented yet".into())
+        Ok(Box::new(TcpProbe::new(self)))
     }
 }
 
-#[allow(dead_code)]
-struct Unused;
-impl Probe for Unused {
+/// Connects to the endpoint at each check.
+pub struct TcpProbe {
+    endpoint: Endpoint,
+}
+
+impl TcpProbe {
+    pub fn new(config: &TcpConfig) -> TcpProbe {
+        TcpProbe {
+            endpoint: Endpoint::new(&config.host, config.port),
+        }
+    }
+}
+
+impl Probe for TcpProbe {
     fn check(&mut self, _env: &ProbeEnv) -> CheckFuture {
-        Box::pin(async { super::Check::Normal })
+        let endpoint = self.endpoint.clone();
+        Box::pin(async move {
+            match endpoint.connect().await {
+                // Dropping the stream closes the connection.
+                Ok(_stream) => Check::Normal,
+                Err(e) => Check::Error(e),
+            }
+        })
+    }
+}
+
+/// Where a TCP-based probe connects: an IP literal is parsed once, a host
+/// name is resolved at each check. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(super) enum Endpoint {
+    Addr(SocketAddr),
+    Name(Rc<str>, u16),
+}
+
+impl Endpoint {
+    pub(super) fn new(host: &str, port: u16) -> Endpoint {
+        match parse_ip(host) {
+            Some(ip) => Endpoint::Addr(SocketAddr::new(ip, port)),
+            None => Endpoint::Name(host.into(), port),
+        }
+    }
+
+    pub(super) fn port(&self) -> u16 {
+        match self {
+            Endpoint::Addr(a) => a.port(),
+            Endpoint::Name(_, port) => *port,
+        }
+    }
+
+    /// The host as it goes into an HTTP `Host` header (IPv6 in brackets).
+    pub(super) fn host_for_header(&self) -> String {
+        match self {
+            Endpoint::Addr(SocketAddr::V6(a)) => format!("[{}]", a.ip()),
+            Endpoint::Addr(a) => a.ip().to_string(),
+            Endpoint::Name(name, _) => name.to_string(),
+        }
+    }
+
+    /// Opens a fresh connection; the error text names the endpoint.
+    pub(super) async fn connect(&self) -> Result<TcpStream, String> {
+        match self {
+            Endpoint::Addr(addr) => TcpStream::connect(*addr)
+                .await
+                .map_err(|e| format!("connect to {addr}: {}", io_text(&e))),
+            Endpoint::Name(name, port) => {
+                let addrs = tokio::net::lookup_host((&**name, *port))
+                    .await
+                    .map_err(|e| format!("resolve {name}: {}", io_text(&e)))?;
+                let mut last = None;
+                for addr in addrs {
+                    match TcpStream::connect(addr).await {
+                        Ok(stream) => return Ok(stream),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(match last {
+                    Some(e) => format!("connect to {self}: {}", io_text(&e)),
+                    None => format!("resolve {name}: no address"),
+                })
+            }
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Addr(a) => write!(f, "{a}"),
+            Endpoint::Name(name, port) => write!(f, "{name}:{port}"),
+        }
+    }
+}
+
+/// An IP literal, IPv6 with or without brackets.
+fn parse_ip(host: &str) -> Option<IpAddr> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.parse().ok()
+}
+
+/// Checks a `host` field: an IP literal or a plausible host name.
+pub(super) fn validate_host(path: &str, host: &str, problems: &mut Problems) {
+    if host.is_empty() {
+        problems.push(path, "must not be empty");
+        return;
+    }
+    if parse_ip(host).is_some() {
+        return;
+    }
+    let name_ok = host.len() <= MAX_HOST_NAME
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    if !name_ok {
+        problems.push(
+            path,
+            format!("\"{host}\" is neither an IP address nor a host name"),
+        );
+    }
+}
+
+/// Checks a `port` field: 0 is not a port to connect to.
+pub(super) fn validate_port(path: &str, port: u16, problems: &mut Problems) {
+    if port == 0 {
+        problems.push(path, "0 is out of range (1-65535)");
+    }
+}
+
+/// An I/O error as a short text: `connection refused`, without the
+/// `(os error 111)` suffix and the capital.
+pub(super) fn io_text(e: &io::Error) -> String {
+    let full = e.to_string();
+    let text = match full.find(" (os error ") {
+        Some(i) => &full[..i],
+        None => &full,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => format!("{:?}", e.kind()),
+    }
+}
+
+/// The first line of a peer's reply, fit for an alert: control characters
+/// and invalid UTF-8 become `?`, and it is cut to `max` characters.
+pub(super) fn excerpt(reply: &[u8], max: usize) -> String {
+    let line = reply
+        .split(|&b| b == b'\n' || b == b'\r')
+        .next()
+        .unwrap_or_default();
+    let mut out = String::new();
+    for (n, c) in String::from_utf8_lossy(line).chars().enumerate() {
+        if n == max {
+            out.push_str("...");
+            break;
+        }
+        out.push(if c.is_control() || c == '\u{fffd}' {
+            '?'
+        } else {
+            c
+        });
+    }
+    out
+}
+
+/// Parses a cluster configuration with one monitor `w` of `kind` (RON, as
+/// in a config file) and answers the kind, or the problems found.
+#[cfg(test)]
+pub(super) fn parse_kind(kind: &str) -> Result<super::MonitorKind, Vec<String>> {
+    let text = format!(
+        r#"Cluster(name: "c", servers: [Server(name: "s1")],
+           groups: [Group(name: "web", resources: [])],
+           monitors: [Monitor(name: "w", kind: {kind}, recovery: (target: Group("web")))])"#
+    );
+    match crate::model::config::parse("c.ron", &text) {
+        Ok(mut c) => Ok(c.monitors.remove(0).kind),
+        Err(p) => Err(p.iter().map(|p| p.to_string()).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    fn config(host: &str, port: u16) -> TcpConfig {
+        TcpConfig {
+            host: host.into(),
+            port,
+        }
+    }
+
+    async fn check(config: &TcpConfig) -> Check {
+        TcpProbe::new(config).check(&ProbeEnv::default()).await
+    }
+
+    /// A port nothing listens on.
+    async fn closed_port() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    #[test]
+    fn parses_with_defaults() {
+        let c: TcpConfig = ron::from_str("(port: 22)").unwrap();
+        assert_eq!(c, config("127.0.0.1", 22));
+        let c: TcpConfig = ron::from_str("TcpConfig(host: \"db.example\", port: 5432)").unwrap();
+        assert_eq!(c, config("db.example", 5432));
+        assert!(ron::from_str::<TcpConfig>("(host: \"h\")").is_err());
+        assert!(ron::from_str::<TcpConfig>("(port: 70000)").is_err());
+
+        assert_eq!(
+            parse_kind("Tcp(port: 5432)"),
+            Ok(super::super::MonitorKind::Tcp(config("127.0.0.1", 5432)))
+        );
+        assert_eq!(
+            parse_kind("Tcp(host: \"a b\", port: 0)"),
+            Err(vec![
+                "monitors[w].kind.host: \"a b\" is neither an IP address nor a host name".into(),
+                "monitors[w].kind.port: 0 is out of range (1-65535)".into(),
+            ])
+        );
+    }
+
+    #[test]
+    fn validation() {
+        let mut p = Problems::default();
+        config("127.0.0.1", 80).validate("m", &mut p);
+        config("::1", 80).validate("m", &mut p);
+        config("[fe80::1]", 80).validate("m", &mut p);
+        config("db-1.example.com", 80).validate("m", &mut p);
+        assert!(p.is_empty(), "{p:?}");
+
+        for host in ["", "a b", "-x.example", "a..b", "x:80", "http://x"] {
+            let mut p = Problems::default();
+            config(host, 80).validate("m", &mut p);
+            assert_eq!(p.0.len(), 1, "{host:?}: {p:?}");
+            assert_eq!(p.0[0].path, "m.host");
+        }
+        let mut p = Problems::default();
+        config("127.0.0.1", 0).validate("m", &mut p);
+        assert_eq!(p.0.len(), 1);
+        assert_eq!(p.0[0].path, "m.port");
+    }
+
+    #[test]
+    fn texts() {
+        let e = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert_eq!(io_text(&e), "connection refused");
+        assert_eq!(excerpt(b"SSH-2.0-OpenSSH\r\nmore", 100), "SSH-2.0-OpenSSH");
+        assert_eq!(excerpt(b"ab\x01\xffc", 100), "ab??c");
+        assert_eq!(excerpt(b"abcdef", 3), "abc...");
+    }
+
+    #[tokio::test]
+    async fn open_port_is_normal() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(check(&config("127.0.0.1", port)).await, Check::Normal);
+        // The connection was made (and closed).
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1];
+        let n = tokio::io::AsyncReadExt::read(&mut conn, &mut buf)
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[tokio::test]
+    async fn host_name_is_resolved() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(check(&config("localhost", port)).await, Check::Normal);
+    }
+
+    #[tokio::test]
+    async fn closed_port_is_an_error() {
+        let port = closed_port().await;
+        assert_eq!(
+            check(&config("127.0.0.1", port)).await,
+            Check::Error(format!("connect to 127.0.0.1:{port}: connection refused"))
+        );
     }
 }

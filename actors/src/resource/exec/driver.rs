@@ -69,33 +69,91 @@ pub fn describe_status(status: ExitStatus) -> String {
     }
 }
 
-async fn spawn(script: &Script) -> Result<(Child, LogFile, u32), String> {
-    let log = open_log(&script.log).await?;
-    let mut cmd = Command::new(&script.path);
-    cmd.envs(script.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+/// A script started by [`spawn_in_group`], its output being copied into its
+/// log.
+pub struct Spawned {
+    pub child: Child,
+    /// The script's pid, which is also its process group id.
+    pub pid: u32,
+    log: Option<LogFile>,
+    tag: String,
+}
+
+impl Spawned {
+    /// Appends a timestamped line about the script to its log, if it has one.
+    pub async fn note(&self, text: &str) {
+        if let Some(log) = &self.log {
+            log_line(log, &self.tag, text).await;
+        }
+    }
+}
+
+/// Starts a script the way exec resource scripts are started: in its own
+/// process group (so [`signal_group`] reaches everything it starts), stdin
+/// from `/dev/null`, and its stdout and stderr copied line by line, with a
+/// timestamp, into `log` (discarded when `log` is `None`). `label` names the
+/// script in messages and log lines. The child is not killed on drop.
+pub async fn spawn_in_group(
+    path: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    label: &str,
+    log: Option<&Path>,
+) -> Result<Spawned, String> {
+    let log = match log {
+        Some(p) => Some(open_log(p).await?),
+        None => None,
+    };
+    let output = || {
+        if log.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        }
+    };
+    let mut cmd = Command::new(path);
+    cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(output())
+        .stderr(output())
         .process_group(0)
         .kill_on_drop(false);
-    let mut child = cmd.spawn().map_err(|e| {
-        let msg = format!(
-            "cannot run {} script {}: {e}",
-            script.label,
-            script.path.display()
-        );
-        msg
-    })?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {label} script {}: {e}", path.display()))?;
     let pid = child.id().unwrap_or(0);
-    let tag = format!("{} pid {pid}", script.label);
-    log_line(&log, &tag, &format!("started {}", script.path.display())).await;
-    if let Some(out) = child.stdout.take() {
-        copy_output(out, log.clone(), tag.clone());
+    let tag = format!("{label} pid {pid}");
+    if let Some(log) = &log {
+        // Should this future be dropped while the line is written, the
+        // script must not be left running with nobody to wait for it.
+        let mut guard = GroupGuard::new(pid);
+        log_line(log, &tag, &format!("started {}", path.display())).await;
+        guard.disarm();
+        if let Some(out) = child.stdout.take() {
+            copy_output(out, log.clone(), tag.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            copy_output(err, log.clone(), format!("{tag} stderr"));
+        }
     }
-    if let Some(err) = child.stderr.take() {
-        copy_output(err, log.clone(), format!("{tag} stderr"));
-    }
-    Ok((child, log, pid))
+    Ok(Spawned {
+        child,
+        pid,
+        log,
+        tag,
+    })
+}
+
+async fn spawn(script: &Script) -> Result<Spawned, String> {
+    spawn_in_group(
+        &script.path,
+        &[],
+        &script.env,
+        script.label,
+        Some(&script.log),
+    )
+    .await
 }
 
 /// Signals a whole process group; a group that is already gone is fine.
@@ -105,14 +163,37 @@ pub fn signal_group(pgid: u32, signal: Signal) {
     }
 }
 
+/// Kills a process group with SIGKILL when dropped, unless disarmed first:
+/// whoever abandons a script (a dropped future, a stopped monitor) takes
+/// everything it started down with it.
+pub struct GroupGuard(Option<u32>);
+
+impl GroupGuard {
+    pub fn new(pgid: u32) -> Self {
+        GroupGuard(Some(pgid))
+    }
+
+    /// The group no longer needs killing (the script was waited for).
+    pub fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            signal_group(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
 /// Runs a script to completion. Success is exit status 0. At the timeout the
 /// script's whole process group is killed.
 pub async fn run_sync(script: &Script) -> Result<(), String> {
-    let (mut child, log, pid) = spawn(script).await?;
-    let tag = format!("{} pid {pid}", script.label);
-    match tokio::time::timeout(script.timeout, child.wait()).await {
+    let mut s = spawn(script).await?;
+    match tokio::time::timeout(script.timeout, s.child.wait()).await {
         Ok(Ok(status)) => {
-            log_line(&log, &tag, &describe_status(status)).await;
+            s.note(&describe_status(status)).await;
             if status.success() {
                 Ok(())
             } else {
@@ -126,15 +207,15 @@ pub async fn run_sync(script: &Script) -> Result<(), String> {
         }
         Ok(Err(e)) => Err(format!("waiting for {} script: {e}", script.label)),
         Err(_) => {
-            signal_group(pid, Signal::SIGKILL);
-            let _ = child.wait().await;
+            signal_group(s.pid, Signal::SIGKILL);
+            let _ = s.child.wait().await;
             let msg = format!(
                 "{} script {} timed out after {} s; its process group was killed",
                 script.label,
                 script.path.display(),
                 script.timeout.as_secs()
             );
-            log_line(&log, &tag, &msg).await;
+            s.note(&msg).await;
             Err(msg)
         }
     }
@@ -150,15 +231,15 @@ pub struct AsyncChild {
 /// Launches a script and leaves it running; a task reaps it and publishes its
 /// exit on `exited`.
 pub async fn spawn_async(script: &Script) -> Result<AsyncChild, String> {
-    let (mut child, log, pid) = spawn(script).await?;
+    let mut s = spawn(script).await?;
+    let pid = s.pid;
     let (tx, rx) = watch::channel(None);
-    let tag = format!("{} pid {pid}", script.label);
     actix_rt::spawn(async move {
-        let desc = match child.wait().await {
-            Ok(s) => describe_status(s),
+        let desc = match s.child.wait().await {
+            Ok(status) => describe_status(status),
             Err(e) => format!("wait failed: {e}"),
         };
-        log_line(&log, &tag, &desc).await;
+        s.note(&desc).await;
         let _ = tx.send(Some(desc));
     });
     Ok(AsyncChild { pid, exited: rx })
