@@ -125,6 +125,18 @@ fn check_settings(config: &ClusterConfig, path: &str, m: &MonitorConfig, problem
         );
     }
 
+    if let MonitorKind::Ip(ip) = &m.kind {
+        if ip.wait_ms as u64 >= m.timeout as u64 * 1000 {
+            problems.push(
+                format!("{path}.kind.wait_ms"),
+                format!(
+                    "{} ms is not shorter than the monitor's timeout ({} s)",
+                    ip.wait_ms, m.timeout
+                ),
+            );
+        }
+    }
+
     // The target resource: must exist; some kinds need a particular kind.
     let target = m.target.as_deref().map(|t| (t, config.resource(t)));
     if let Some((name, None)) = target {
