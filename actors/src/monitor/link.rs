@@ -58,16 +58,7 @@ impl LinkConfig {
     }
 }
 
-/// The kernel's rule for interface names (`dev_valid_name`).
-pub fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
-}
+pub use crate::resource::fip::driver::valid_ifname;
 
 /// Checks the link of one interface.
 pub struct LinkProbe {

@@ -173,3 +173,26 @@ impl MonitorKind {
         }
     }
 }
+
+/// Helpers for the kinds' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Check, Probe, ProbeEnv};
+    use crate::model::problems::Problems;
+
+    /// The problems `validate` finds, as `path: message` lines.
+    pub fn problems_of(validate: impl FnOnce(&str, &mut Problems)) -> Vec<String> {
+        let mut p = Problems::default();
+        validate("monitors[w].kind", &mut p);
+        p.into_vec().into_iter().map(|p| p.to_string()).collect()
+    }
+
+    /// One check on a fresh current-thread runtime.
+    pub fn run_check(probe: &mut dyn Probe) -> Check {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(probe.check(&ProbeEnv::default()))
+    }
+}

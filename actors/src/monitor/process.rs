@@ -214,17 +214,11 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn problems_of(c: &ProcessConfig) -> Vec<String> {
-        let mut p = Problems::default();
-        c.validate("monitors[w].kind", &mut p);
-        p.into_vec().into_iter().map(|p| p.to_string()).collect()
+        crate::monitor::testing::problems_of(|path, p| c.validate(path, p))
     }
 
     fn run(probe: &mut ProcessProbe) -> Check {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(probe.check(&ProbeEnv::default()))
+        crate::monitor::testing::run_check(probe)
     }
 
     /// A temporary folder, removed on drop.

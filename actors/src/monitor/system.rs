@@ -521,17 +521,11 @@ mod tests {
     }
 
     fn problems_of(c: &SystemConfig) -> Vec<String> {
-        let mut p = Problems::default();
-        c.validate("monitors[w].kind", &mut p);
-        p.into_vec().into_iter().map(|p| p.to_string()).collect()
+        crate::monitor::testing::problems_of(|path, p| c.validate(path, p))
     }
 
     fn run(probe: &mut SystemProbe) -> Check {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(probe.check(&ProbeEnv::default()))
+        crate::monitor::testing::run_check(probe)
     }
 
     #[test]

@@ -438,7 +438,8 @@ fn parse_address(cfg: &FipConfig) -> Result<(Ipv4Addr, u8), String> {
     Ok((ip, prefix))
 }
 
-fn valid_ifname(name: &str) -> bool {
+/// The kernel's rule for interface names (`dev_valid_name`).
+pub fn valid_ifname(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 15
         && name != "."
