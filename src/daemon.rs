@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use understudy_actors::control::server::{self, Access};
 use understudy_actors::coordinator::group::StopFactor;
 use understudy_actors::coordinator::{Coordinator, CoordinatorSettings, StopClusterService};
-use understudy_actors::notify::alert_log::{AlertLog, Newest, DEFAULT_MAX_BYTES};
+use understudy_actors::notify::alert_log::{AlertLog, AlertLogHandle, DEFAULT_MAX_BYTES};
 
 use crate::config_check;
 
@@ -121,15 +121,8 @@ pub fn run(
     let started = sys.block_on(async {
         let listener = server::bind(socket, &access)
             .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
-        // One thread: the factory runs once, so the opened log moves into it.
-        let alert_log = std::sync::Mutex::new(Some(alert_log));
-        let log_addr = SyncArbiter::start(1, move || {
-            alert_log
-                .lock()
-                .ok()
-                .and_then(|mut l| l.take())
-                .expect("the alert log runs on exactly one thread")
-        });
+        let log_addr = AlertLogHandle::spawn(alert_log)
+            .map_err(|e| format!("cannot start the alert log thread: {e}"))?;
         let coordinator = Coordinator::new(CoordinatorSettings {
             test_hooks: std::env::var("UNDERSTUDY_TEST_HOOKS").as_deref() == Ok("1"),
             config: config.clone(),
@@ -187,14 +180,14 @@ fn watch_signals(coordinator: Addr<Coordinator>) {
 fn exit_when_stopped(
     mut stopped: watch::Receiver<bool>,
     mut inflight: watch::Receiver<usize>,
-    alert_log: Addr<AlertLog>,
+    alert_log: AlertLogHandle,
 ) {
     actix_rt::spawn(async move {
         let _ = stopped.wait_for(|done| *done).await;
         let _ = tokio::time::timeout(DRAIN, inflight.wait_for(|n| *n == 0)).await;
         // The alert log handles messages in order: once this query is
         // answered, every alert raised before it is on disk.
-        let _ = alert_log.send(Newest(0)).await;
+        let _ = alert_log.newest(0).await;
         System::current().stop_with_code(0);
     });
 }

@@ -224,6 +224,49 @@ impl Drop for TestDir {
     }
 }
 
+/// A process a test runs next to the daemon (a server, a sleeper): spawned
+/// under the spawn lock, killed (SIGKILL) and reaped when dropped.
+pub struct Background {
+    child: Child,
+    what: String,
+}
+
+impl Background {
+    /// Starts `cmd` (stdin from /dev/null; stdout and stderr as set on
+    /// `cmd`, inherited otherwise).
+    pub fn spawn(what: &str, cmd: &mut Command) -> Background {
+        cmd.stdin(Stdio::null());
+        let child = spawn_locked(cmd).unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        Background {
+            child,
+            what: what.to_string(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it still runs; panics naming it when it has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("try_wait") {
+            panic!("{} exited: {status}", self.what);
+        }
+    }
+
+    /// Kills it (SIGKILL) and waits until it is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Whether a process exists and is not a zombie (a killed grandchild may be
 /// left unreaped by an init that does not reap).
 pub fn pid_alive(pid: u32) -> bool {
@@ -257,6 +300,22 @@ pub fn count_alerts(alerts: &[Value], module: &str, id: u64) -> usize {
 
 pub fn has_alert(alerts: &[Value], module: &str, id: u64) -> bool {
     count_alerts(alerts, module, id) > 0
+}
+
+/// How many monitor alerts `rm id` are about `monitor` (their message
+/// starts with `monitor NAME:`).
+pub fn count_monitor_alerts(alerts: &[Value], monitor: &str, id: u64) -> usize {
+    let prefix = format!("monitor {monitor}:");
+    alerts
+        .iter()
+        .filter(|a| {
+            a["module"] == "rm"
+                && a["event_id"].as_u64() == Some(id)
+                && a["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(&prefix))
+        })
+        .count()
 }
 
 /// `module id: message` lines, for assertion messages.
@@ -329,6 +388,22 @@ impl Daemon {
 
     /// Starts the daemon on an existing configuration file without waiting.
     pub fn spawn(dir: &TestDir, config: &Path, server: &str) -> Daemon {
+        Daemon::spawn_wrapped(dir, config, server, &[])
+    }
+
+    /// Like [`Daemon::start`], with the daemon inside the network namespace
+    /// `netns` (`ip netns exec NETNS understudy run ...`; `ip` execs the
+    /// daemon, so the pid is the daemon's). The CLI reaches its socket from
+    /// outside: a socket path does not belong to a network namespace.
+    pub fn start_in_netns(dir: &TestDir, config_text: &str, server: &str, netns: &str) -> Daemon {
+        let config = dir.write("cluster.ron", config_text);
+        let mut d = Daemon::spawn_wrapped(dir, &config, server, &["ip", "netns", "exec", netns]);
+        d.wait_ready();
+        d
+    }
+
+    /// Starts the daemon as the last arguments of `wrapper` (none: directly).
+    fn spawn_wrapped(dir: &TestDir, config: &Path, server: &str, wrapper: &[&str]) -> Daemon {
         let log = dir.join("daemon.log");
         let log_file = fs::OpenOptions::new()
             .create(true)
@@ -337,7 +412,14 @@ impl Daemon {
             .expect("open daemon log");
         let state_dir = dir.state_dir();
         let socket = dir.socket();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(BIN),
+            Some((prog, args)) => {
+                let mut cmd = Command::new(prog);
+                cmd.args(args).arg(BIN);
+                cmd
+            }
+        };
         cmd.arg("run")
             .arg("--config")
             .arg(config)
@@ -554,6 +636,27 @@ impl Daemon {
         panic!(
             "alert {module} {id} was not raised {count} times within {DEADLINE:?}; alerts:\n{}",
             describe_alerts(&seen)
+        );
+    }
+
+    /// Waits until the monitor alert `rm id` about `monitor` has been raised
+    /// `count` times.
+    pub fn wait_monitor_alert(&self, monitor: &str, id: u64, count: usize) {
+        let end = Instant::now() + DEADLINE;
+        let seen = loop {
+            let seen = self.alerts_json(10_000);
+            if count_monitor_alerts(&seen, monitor, id) >= count {
+                return;
+            }
+            if Instant::now() >= end {
+                break seen;
+            }
+            std::thread::sleep(POLL);
+        };
+        panic!(
+            "alert rm {id} for monitor {monitor} was not raised {count} times within {DEADLINE:?}; alerts:\n{}\ndaemon log:\n{}",
+            describe_alerts(&seen),
+            self.log_text()
         );
     }
 

@@ -26,7 +26,7 @@ use crate::model::state::{
 use crate::model::state::{MonitorState, MonitorStatus};
 use crate::monitor::actor::{Halt, MonitorActor, SharedLateness};
 use crate::monitor::ProbeBuild;
-use crate::notify::alert_log::{AlertLog, Alerter, Newest};
+use crate::notify::alert_log::{AlertLogHandle, Alerter};
 use crate::resource::actor::{ProcessExited, ResourceActor};
 use group::{GroupActor, GroupOp, RunGroup, StartEvent, StopFactor};
 use monitors::describe_target;
@@ -43,7 +43,7 @@ pub struct CoordinatorSettings {
     /// Folder of the configuration file (relative script paths start there).
     pub base_dir: PathBuf,
     pub state_dir: PathBuf,
-    pub alert_log: Addr<AlertLog>,
+    pub alert_log: AlertLogHandle,
 }
 
 pub struct Coordinator {
@@ -521,7 +521,7 @@ impl Handler<Control> for Coordinator {
                 let log = self.settings.alert_log.clone();
                 Box::pin(
                     async move {
-                        match log.send(Newest(count)).await {
+                        match log.newest(count).await {
                             Ok(alerts) => Response::Alerts { alerts },
                             Err(e) => Response::Error {
                                 message: format!("alert log unavailable: {e}"),

@@ -47,7 +47,7 @@ use crate::model::catalog::Event;
 use crate::model::config::OsActions;
 use crate::model::monitoring::MonitorFinalAction;
 use crate::model::problems::Problems;
-use crate::notify::alert_log::{Alerter, Newest};
+use crate::notify::alert_log::Alerter;
 use crate::resource::exec::driver::describe_status;
 
 /// Exit status of a daemon found hung (`EX_SOFTWARE`).
@@ -374,16 +374,7 @@ fn act(s: &WatchSettings) -> ! {
 /// Waits (briefly) until the alert log has written every alert raised so
 /// far: it handles messages in order, so the answer to a query comes after.
 fn flush_alerts(alerter: &Alerter) {
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-    else {
-        return;
-    };
-    let _ = rt.block_on(tokio::time::timeout(
-        FLUSH_WAIT,
-        alerter.log.send(Newest(0)),
-    ));
+    let _ = alerter.log.newest_blocking(0, FLUSH_WAIT);
 }
 
 /// Runs the shutdown or reboot command, giving up on waiting after `within`.
@@ -442,7 +433,7 @@ mod tests {
     use std::path::PathBuf;
 
     use crate::model::catalog::Level;
-    use crate::notify::alert_log::{AlertLog, DEFAULT_MAX_BYTES};
+    use crate::notify::alert_log::{AlertLog, AlertLogHandle, DEFAULT_MAX_BYTES};
 
     const S: u64 = 1000;
 
@@ -554,10 +545,8 @@ mod tests {
 
     fn alerter(dir: &Path) -> Alerter {
         let log = AlertLog::open(dir, DEFAULT_MAX_BYTES).unwrap();
-        let log = std::sync::Mutex::new(Some(log));
-        let addr = SyncArbiter::start(1, move || log.lock().unwrap().take().unwrap());
         Alerter {
-            log: addr,
+            log: AlertLogHandle::spawn(log).unwrap(),
             server: "s1".into(),
         }
     }
@@ -596,7 +585,7 @@ mod tests {
 
         // Never a proof of life: the stall is found.
         assert!(matches!(next_event(&steps), Step::Stalled { .. }));
-        let newest = alerter.log.send(Newest(1)).await.unwrap();
+        let newest = alerter.log.newest(1).await.unwrap();
         let a = &newest[0];
         assert_eq!((a.module.as_str(), a.event_id), ("rm", 1100));
         assert_eq!(a.level, Level::Error);
@@ -605,7 +594,7 @@ mod tests {
         // Then the service answers again.
         dog.proof().record();
         assert!(matches!(next_event(&steps), Step::Recovered { .. }));
-        let newest = alerter.log.send(Newest(1)).await.unwrap();
+        let newest = alerter.log.newest(1).await.unwrap();
         assert_eq!((newest[0].event_id, newest[0].level), (1101, Level::Info));
 
         // Dropping the watchdog ends the thread (its report sender goes).

@@ -4,8 +4,12 @@
 //! `write` of a whole line followed by `fdatasync`, so a crash can at worst
 //! leave a torn last line, which loading skips. When the file passes
 //! `max_bytes` it is renamed to `alerts.1.jsonl` (the older generation is
-//! dropped), so the log is bounded at about twice `max_bytes`. The actor runs
-//! on its own thread (a `SyncArbiter`), so disk writes never stall the others.
+//! dropped), so the log is bounded at about twice `max_bytes`.
+//!
+//! The log runs on a thread of its own, fed through a crossbeam channel
+//! ([`AlertLogHandle`]): disk writes never stall the actors, and alerts raised
+//! while the actors' thread is blocked (the userspace watchdog's) still
+//! reach the disk.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -13,7 +17,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use actix::prelude::*;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::model::catalog::{Alert, Event};
 
@@ -131,44 +137,84 @@ impl AlertLog {
     }
 }
 
-impl Actor for AlertLog {
-    type Context = SyncContext<Self>;
+enum Command {
+    Record(Alert),
+    /// The newest `n` alerts go to the callback. Commands are handled in
+    /// order, so when it is called every alert sent before is on disk.
+    Newest(usize, Box<dyn FnOnce(Vec<Alert>) + Send>),
 }
 
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Record(pub Alert);
+/// The alert log's address: cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct AlertLogHandle {
+    tx: Sender<Command>,
+}
 
-impl Handler<Record> for AlertLog {
-    type Result = ();
-    fn handle(&mut self, msg: Record, _: &mut Self::Context) {
-        self.record(msg.0);
+impl AlertLogHandle {
+    /// Moves the log onto a thread of its own. The thread ends when every
+    /// handle is gone.
+    pub fn spawn(mut log: AlertLog) -> std::io::Result<AlertLogHandle> {
+        let (tx, rx): (Sender<Command>, Receiver<Command>) = crossbeam_channel::unbounded();
+        std::thread::Builder::new()
+            .name("alert-log".into())
+            .spawn(move || {
+                for cmd in rx {
+                    match cmd {
+                        Command::Record(alert) => log.record(alert),
+                        Command::Newest(n, reply) => reply(log.newest(n)),
+                    }
+                }
+            })?;
+        Ok(AlertLogHandle { tx })
     }
-}
 
-/// The newest `n` alerts, oldest first.
-#[derive(Message)]
-#[rtype(result = "Vec<Alert>")]
-pub struct Newest(pub usize);
+    pub fn record(&self, alert: Alert) {
+        // Fails only when the thread is gone (the daemon is exiting).
+        let _ = self.tx.send(Command::Record(alert));
+    }
 
-impl Handler<Newest> for AlertLog {
-    type Result = Vec<Alert>;
-    fn handle(&mut self, msg: Newest, _: &mut Self::Context) -> Vec<Alert> {
-        self.newest(msg.0)
+    /// The newest `n` alerts, oldest first. `newest(0)` is a flush: it
+    /// returns once every alert recorded before is on disk.
+    pub async fn newest(&self, n: usize) -> Result<Vec<Alert>, String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Command::Newest(
+                n,
+                Box::new(move |alerts| {
+                    let _ = tx.send(alerts);
+                }),
+            ))
+            .map_err(|_| "the alert log has stopped".to_string())?;
+        rx.await
+            .map_err(|_| "the alert log has stopped".to_string())
+    }
+
+    /// `newest` for plain threads, giving up after `within`.
+    pub fn newest_blocking(&self, n: usize, within: Duration) -> Option<Vec<Alert>> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.tx
+            .send(Command::Newest(
+                n,
+                Box::new(move |alerts| {
+                    let _ = tx.send(alerts);
+                }),
+            ))
+            .ok()?;
+        rx.recv_timeout(within).ok()
     }
 }
 
 /// A cheap handle every actor uses to raise alerts.
 #[derive(Clone)]
 pub struct Alerter {
-    pub log: Addr<AlertLog>,
+    pub log: AlertLogHandle,
     pub server: String,
 }
 
 impl Alerter {
     pub fn raise(&self, event: Event) {
         let alert = event.to_alert(now_rfc3339(), &self.server);
-        self.log.do_send(Record(alert));
+        self.log.record(alert);
     }
 }
 
