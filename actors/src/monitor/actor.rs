@@ -59,6 +59,20 @@ impl Lateness {
 
 pub type SharedLateness = Rc<RefCell<Lateness>>;
 
+/// A fixed offset (below one second, and below the interval) for a monitor's
+/// first check, from its name: monitors started together would otherwise
+/// all be due in the same millisecond forever, and the last checks of each
+/// burst would start late.
+pub fn stagger(name: &str, interval_secs: u32) -> Duration {
+    let span_ms = (interval_secs as u64 * 1000).min(1000);
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in name.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    Duration::from_millis(h % span_ms)
+}
+
 /// The target resource became active or inactive (or its process changed).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -285,7 +299,9 @@ impl MonitorActor {
         self.in_flight = false;
         let effects = self.detection.start();
         self.apply(effects, ctx);
-        self.next_due = Instant::now() + Duration::from_secs(self.config.first_wait as u64);
+        self.next_due = Instant::now()
+            + Duration::from_secs(self.config.first_wait as u64)
+            + stagger(&self.config.name, self.config.interval);
         self.schedule(ctx);
     }
 
@@ -443,5 +459,38 @@ impl Handler<Notice> for MonitorActor {
     fn handle(&mut self, msg: Notice, ctx: &mut Context<Self>) {
         self.env.message = msg.0;
         self.check_now(ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staggered_offsets_spread_over_a_second() {
+        let offsets: Vec<Duration> = (0..1000).map(|i| stagger(&format!("t{i:04}"), 1)).collect();
+        assert!(offsets.iter().all(|d| *d < Duration::from_secs(1)));
+        // Spread: no 10 ms slot holds more than a few dozen of 1,000.
+        let mut slots = [0u32; 100];
+        for d in &offsets {
+            slots[(d.as_millis() / 10) as usize] += 1;
+        }
+        assert!(slots.iter().all(|n| *n < 40), "{slots:?}");
+        assert_eq!(stagger("a", 60), stagger("a", 60));
+    }
+
+    #[test]
+    fn lateness_percentiles() {
+        let mut l = Lateness::default();
+        for us in 1..=100u64 {
+            l.record(Duration::from_micros(us));
+        }
+        assert_eq!(l.checks, 100);
+        let (p50, p99, max) = l.percentiles();
+        assert!((50..=51).contains(&p50), "{p50}");
+        assert!((98..=100).contains(&p99), "{p99}");
+        assert_eq!(max, 100);
+        l.reset();
+        assert_eq!(l.percentiles(), (0, 0, 0));
     }
 }
