@@ -434,10 +434,18 @@ pub struct FindFailoverDestination(pub String);
 impl Handler<FindFailoverDestination> for Coordinator {
     type Result = Result<String, String>;
     fn handle(&mut self, msg: FindFailoverDestination, _: &mut Context<Self>) -> Self::Result {
-        let Some(group) = self.settings.config.group(&msg.0) else {
-            return Err(format!("unknown group {}", msg.0));
+        self.failover_destination(&msg.0)
+    }
+}
+
+impl Coordinator {
+    /// The first server of the group's order, other than this one, that is
+    /// up; `Err` says why there is none.
+    pub(crate) fn failover_destination(&self, group: &str) -> Result<String, String> {
+        let Some(config) = self.settings.config.group(group) else {
+            return Err(format!("unknown group {group}"));
         };
-        let order = self.settings.config.group_servers(group);
+        let order = self.settings.config.group_servers(config);
         placement::failover_destination(&order, &self.settings.local, |s| self.server_up(s))
             .map(str::to_string)
             .ok_or_else(|| "no other server of the group is up".to_string())

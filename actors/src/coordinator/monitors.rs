@@ -276,14 +276,19 @@ impl Handler<RecoverMonitor> for Coordinator {
         let script = entry.config.recovery.script.clone();
         self.sync_counters(&msg.monitor, counters);
 
+        let group_name = self.target_group(&target);
+        let destination = match &group_name {
+            Some(g) => self.failover_destination(g),
+            None => Err("the recovery target has no group".into()),
+        };
         let run = StepRun {
             monitor: msg.monitor.clone(),
             target_text: describe_target(Some(&target)),
             target: target.clone(),
-            group: self
-                .target_group(&target)
-                .and_then(|g| self.groups.get(&g).cloned()),
-            group_name: self.target_group(&target),
+            group: group_name
+                .as_ref()
+                .and_then(|g| self.groups.get(g).cloned()),
+            group_name,
             alerter: self.alerter.clone(),
             script: script.map(|s| Script {
                 path: self.settings.base_dir.join(&s.path),
@@ -308,9 +313,8 @@ impl Handler<RecoverMonitor> for Coordinator {
                     .join(format!("monitor-{}.log", msg.monitor)),
             }),
         };
-        let find = self.find_destination_for(&run);
         Box::pin(
-            async move { run.execute(step, fallback, find).await }
+            async move { run.execute(step, fallback, destination).await }
                 .into_actor(self)
                 .map(|done, act, ctx| {
                     if let Some(action) = done.cluster_action {
@@ -341,26 +345,6 @@ struct StepRun {
     group_name: Option<String>,
     alerter: Alerter,
     script: Option<Script>,
-}
-
-impl Coordinator {
-    /// Where the target's group could fail over to: only this server is
-    /// known to be up until heartbeats exist, so there is none yet.
-    fn find_destination_for(&self, run: &StepRun) -> Result<String, String> {
-        let Some(group) = run
-            .group_name
-            .as_deref()
-            .and_then(|g| self.settings.config.group(g))
-        else {
-            return Err("the recovery target has no group".into());
-        };
-        let order = self.settings.config.group_servers(group);
-        crate::model::placement::failover_destination(&order, &self.settings.local, |s| {
-            self.server_up(s)
-        })
-        .map(str::to_string)
-        .ok_or_else(|| "no other server of the group is up".to_string())
-    }
 }
 
 impl StepRun {

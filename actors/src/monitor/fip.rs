@@ -132,20 +132,11 @@ impl Probe for FipProbe {
 
 #[cfg(test)]
 mod tests {
-    use super::super::link::netns::{ns_ip, skip_reason, Netns};
+    use super::super::link::netns::{ns_ip, require_env, Netns};
     use super::*;
     use crate::model::config::parse;
     use crate::monitor::MonitorKind;
     use std::time::{Duration, Instant};
-
-    macro_rules! require_env {
-        () => {
-            if let Some(reason) = skip_reason() {
-                eprintln!("skipping: {reason}");
-                return;
-            }
-        };
-    }
 
     const CLUSTER: &str = r#"Cluster(name: "c", servers: [Server(name: "s1")],
         groups: [Group(name: "web", resources: [

@@ -282,6 +282,18 @@ pub(crate) mod netns {
     }
 
     /// `ip -n NS ARGS`
+    /// Returns from the test with a printed reason when namespaces are not
+    /// available.
+    macro_rules! require_env {
+        () => {
+            if let Some(reason) = $crate::monitor::link::netns::skip_reason() {
+                eprintln!("skipping: {reason}");
+                return;
+            }
+        };
+    }
+    pub(crate) use require_env;
+
     pub fn ns_ip(ns: &str, args: &[&str]) -> String {
         let mut all = vec!["-n", ns];
         all.extend_from_slice(args);
@@ -291,19 +303,10 @@ pub(crate) mod netns {
 
 #[cfg(test)]
 mod tests {
-    use super::netns::{ns_ip, skip_reason, Netns};
+    use super::netns::{ns_ip, require_env, Netns};
     use super::*;
     use crate::monitor::MonitorKind;
     use std::time::Instant;
-
-    macro_rules! require_env {
-        () => {
-            if let Some(reason) = skip_reason() {
-                eprintln!("skipping: {reason}");
-                return;
-            }
-        };
-    }
 
     /// Checks until the answer satisfies `want` (links change state
     /// asynchronously) or 5 s pass; returns the last answer.
