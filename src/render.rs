@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use understudy_actors::model::catalog::Alert;
-use understudy_actors::model::state::{ClusterStatus, ServerState};
+use understudy_actors::model::state::ClusterStatus;
 
 pub fn status(s: &ClusterStatus) -> String {
     let mut out = String::new();
@@ -17,11 +17,7 @@ pub fn status(s: &ClusterStatus) -> String {
     );
     let _ = writeln!(out, "servers");
     for srv in &s.servers {
-        let state = match srv.state {
-            ServerState::Online => "Online",
-            ServerState::Offline => "Offline",
-            ServerState::Unknown => "Unknown",
-        };
+        let state = srv.state.as_str();
         let _ = writeln!(
             out,
             "  {:<20} {:<16}{}",

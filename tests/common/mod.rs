@@ -201,16 +201,49 @@ impl TestDir {
     /// A whole configuration: cluster `it` with `servers`, the recording
     /// `os_actions`, `extra` top-level fields (such as `control: (...)`) and
     /// `groups` (the text inside `groups: [...]`).
+    ///
+    /// With several servers, each gets a loopback interconnect address and
+    /// the cluster a key file in this folder; the startup wait is 0, so a
+    /// daemon started alone does not wait for the others.
     pub fn config(&self, servers: &[&str], extra: &str, groups: &str) -> String {
+        let several = servers.len() > 1;
         let servers: Vec<String> = servers
             .iter()
-            .map(|s| format!(r#"Server(name: "{s}")"#))
+            .enumerate()
+            .map(|(i, s)| {
+                if several {
+                    format!(r#"Server(name: "{s}", interconnects: ["127.0.83.{}"])"#, i + 1)
+                } else {
+                    format!(r#"Server(name: "{s}")"#)
+                }
+            })
             .collect();
+        let heartbeat = if several {
+            format!(
+                r#"heartbeat: (key_file: "{}", startup_wait_secs: 0),"#,
+                self.key_file().display()
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "Cluster(\n    name: \"it\",\n    servers: [{}],\n    {}\n    {extra}\n    groups: [\n{groups}\n    ],\n)\n",
+            "Cluster(\n    name: \"it\",\n    servers: [{}],\n    {}\n    {heartbeat}\n    {extra}\n    groups: [\n{groups}\n    ],\n)\n",
             servers.join(", "),
             self.os_actions()
         )
+    }
+
+    /// A cluster key (64 hex digits, mode 0600) in this folder.
+    pub fn key_file(&self) -> PathBuf {
+        let path = self.join("cluster.key");
+        if !path.exists() {
+            let key: String = (0..32)
+                .map(|i| format!("{:02x}", (i * 37 + std::process::id() as usize) % 256))
+                .collect();
+            fs::write(&path, format!("{key}\n")).expect("write key");
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod key");
+        }
+        path
     }
 }
 

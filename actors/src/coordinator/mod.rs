@@ -74,8 +74,10 @@ impl Coordinator {
         let view = ClusterStatus {
             cluster: config.name.clone(),
             server: settings.local.clone(),
+            pid: std::process::id(),
             config_digest: config.digest(),
             stopping: false,
+            suspended: false,
             servers: config
                 .servers
                 .iter()
@@ -87,6 +89,17 @@ impl Coordinator {
                         ServerState::Unknown
                     },
                     local: s.name == settings.local,
+                    paths: s
+                        .interconnects
+                        .iter()
+                        .map(|a| crate::model::state::PathStatus {
+                            address: a.clone(),
+                            state: crate::model::state::PathState::Unknown,
+                            received: 0,
+                            lost: 0,
+                        })
+                        .collect(),
+                    config_mismatch: false,
                 })
                 .collect(),
             groups: config
@@ -129,6 +142,7 @@ impl Coordinator {
                 })
                 .collect(),
             malformed_requests: 0,
+            rejected: Default::default(),
         };
         let alerter = Alerter {
             log: settings.alert_log.clone(),

@@ -31,6 +31,101 @@ pub struct ClusterConfig {
     /// Who may use the control socket.
     #[serde(default)]
     pub control: ControlConfig,
+    /// Heartbeats and requests between servers.
+    #[serde(default)]
+    pub heartbeat: HeartbeatConfig,
+    /// What the guardian (the daemon's parent process) does when the daemon
+    /// dies without stopping the cluster service.
+    #[serde(default)]
+    pub guardian: GuardianConfig,
+}
+
+/// Timing, ports and key of the LAN heartbeats and of the peer link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Heartbeat")]
+pub struct HeartbeatConfig {
+    /// Milliseconds between two heartbeats on every path (50-60000).
+    #[serde(default = "default_hb_interval")]
+    pub interval_ms: u32,
+    /// A path is down after this many milliseconds of silence; a server is
+    /// down when every path to it is (200-3600000, at least twice the interval).
+    #[serde(default = "default_hb_timeout")]
+    pub timeout_ms: u32,
+    /// UDP port of the heartbeats, on every interconnect address.
+    #[serde(default = "default_hb_port")]
+    pub port: u16,
+    /// TCP port of the peer link (requests between servers).
+    #[serde(default = "default_peer_port")]
+    pub peer_port: u16,
+    /// Cluster key file written by `understudy keygen` (mode 0600 or 0400).
+    /// Required when the cluster has more than one server.
+    #[serde(default)]
+    pub key_file: Option<String>,
+    /// At start, how long to wait for every other server before groups with
+    /// startup attribute Auto start on the servers that are up (0-3600 s).
+    #[serde(default = "default_startup_wait")]
+    pub startup_wait_secs: u32,
+    /// A server that was declared down and comes back: Auto takes it back
+    /// at once, Manual keeps it out until `understudy server recover NAME`.
+    #[serde(default)]
+    pub recovery: ServerRecovery,
+}
+
+fn default_hb_interval() -> u32 {
+    500
+}
+fn default_hb_timeout() -> u32 {
+    5000
+}
+fn default_hb_port() -> u16 {
+    29170
+}
+fn default_peer_port() -> u16 {
+    29171
+}
+fn default_startup_wait() -> u32 {
+    60
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        HeartbeatConfig {
+            interval_ms: default_hb_interval(),
+            timeout_ms: default_hb_timeout(),
+            port: default_hb_port(),
+            peer_port: default_peer_port(),
+            key_file: None,
+            startup_wait_secs: default_startup_wait(),
+            recovery: ServerRecovery::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ServerRecovery {
+    /// A returning server takes part again as soon as it is heard.
+    #[default]
+    Auto,
+    /// A returning server stays out until an operator recovers it.
+    Manual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename = "Guardian")]
+pub struct GuardianConfig {
+    #[serde(default)]
+    pub action: GuardianAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum GuardianAction {
+    /// Remove the server's floating IPs and stop its resources' process groups.
+    #[default]
+    ReleaseResources,
+    /// Release as above, then run `os_actions.shutdown`.
+    ShutdownOs,
+    /// Release as above, then run `os_actions.reboot`.
+    RebootOs,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -296,6 +391,20 @@ impl ClusterConfig {
         self.groups
             .iter()
             .find_map(|g| g.resources.iter().find(|r| r.name == name).map(|r| (g, r)))
+    }
+
+    pub fn server(&self, name: &str) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// Heartbeat paths: the most interconnects any server lists (validation
+    /// makes every server list the same number when there are several).
+    pub fn path_count(&self) -> usize {
+        self.servers
+            .iter()
+            .map(|s| s.interconnects.len())
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn server_names(&self) -> Vec<String> {

@@ -41,8 +41,42 @@ impl RunState {
 pub enum ServerState {
     Online,
     Offline,
-    /// Not known yet: no heartbeat from it (single-server mode, or not joined).
+    /// Not known yet: no heartbeat from it since this daemon started.
     Unknown,
+    /// Came back after being declared down and waits to be recovered
+    /// (`understudy server recover NAME`); it is given no groups.
+    Isolated,
+}
+
+impl ServerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerState::Online => "Online",
+            ServerState::Offline => "Offline",
+            ServerState::Unknown => "Unknown",
+            ServerState::Isolated => "Isolated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PathState {
+    Up,
+    Down,
+    /// Nothing heard on it yet.
+    Unknown,
+}
+
+/// One heartbeat path to a server (or, for this server, its own end).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathStatus {
+    /// The server's address on this path.
+    pub address: String,
+    pub state: PathState,
+    /// Heartbeats accepted on this path.
+    pub received: u64,
+    /// Heartbeats that never arrived (gaps in the sequence numbers).
+    pub lost: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,19 +107,44 @@ pub struct ServerStatus {
     pub state: ServerState,
     /// This daemon's server.
     pub local: bool,
+    /// Heartbeat paths, in the order of the server's interconnects.
+    #[serde(default)]
+    pub paths: Vec<PathStatus>,
+    /// Its heartbeats carry another configuration digest: it gets no groups.
+    #[serde(default)]
+    pub config_mismatch: bool,
+}
+
+/// Heartbeat packets and peer requests dropped since the daemon started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedTraffic {
+    /// Not a packet of ours, truncated or undecodable.
+    pub garbled: u64,
+    /// Authentication code does not match (wrong key or altered).
+    pub forged: u64,
+    /// Authentic but already seen (replayed or duplicated).
+    pub replayed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterStatus {
     pub cluster: String,
     pub server: String,
+    /// Process id of the daemon answering (the guardian is its parent).
+    #[serde(default)]
+    pub pid: u32,
     pub config_digest: String,
     pub stopping: bool,
+    /// Automatic recovery (monitor ladders, failover) is suspended.
+    #[serde(default)]
+    pub suspended: bool,
     pub servers: Vec<ServerStatus>,
     pub groups: Vec<GroupStatus>,
     pub monitors: Vec<MonitorStatus>,
     /// Garbled or oversized control requests dropped since the daemon started.
     pub malformed_requests: u64,
+    #[serde(default)]
+    pub rejected: RejectedTraffic,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

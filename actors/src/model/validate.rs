@@ -40,6 +40,8 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
         }
     }
 
+    check_heartbeat(config, problems);
+
     let mut group_names = HashSet::new();
     // resource name -> group it was first seen in; names are cluster-wide so
     // that monitors can name a resource without its group.
@@ -171,6 +173,67 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
     }
 }
 
+fn check_heartbeat(config: &ClusterConfig, problems: &mut Problems) {
+    let hb = &config.heartbeat;
+    problems.range("heartbeat.interval_ms", hb.interval_ms, 50, 60_000);
+    problems.range("heartbeat.timeout_ms", hb.timeout_ms, 200, 3_600_000);
+    if hb.timeout_ms < hb.interval_ms.saturating_mul(2) {
+        problems.push(
+            "heartbeat.timeout_ms",
+            format!(
+                "{} ms is less than twice the interval ({} ms): one late packet would declare a path down",
+                hb.timeout_ms, hb.interval_ms
+            ),
+        );
+    }
+    problems.range("heartbeat.startup_wait_secs", hb.startup_wait_secs, 0, 3600);
+    if hb.port == 0 {
+        problems.push("heartbeat.port", "0 is not a port (1-65535)");
+    }
+    if hb.peer_port == 0 {
+        problems.push("heartbeat.peer_port", "0 is not a port (1-65535)");
+    }
+    if config.servers.len() < 2 {
+        return;
+    }
+    if hb.key_file.as_deref().is_none_or(|k| k.trim().is_empty()) {
+        problems.push(
+            "heartbeat.key_file",
+            "a cluster of several servers needs a key file (write one with `understudy keygen FILE`)",
+        );
+    }
+    let paths = config.path_count();
+    let mut seen: BTreeMap<IpAddr, &str> = BTreeMap::new();
+    for (i, server) in config.servers.iter().enumerate() {
+        let path = format!("servers[{}].interconnects", label(&server.name, i));
+        if server.interconnects.is_empty() {
+            problems.push(
+                path,
+                "a cluster of several servers needs at least one interconnect address per server",
+            );
+        } else if server.interconnects.len() != paths {
+            problems.push(
+                path,
+                format!(
+                    "{} addresses, but another server lists {paths}: every server needs one address per heartbeat path",
+                    server.interconnects.len()
+                ),
+            );
+        } else {
+            for (j, a) in server.interconnects.iter().enumerate() {
+                if let Ok(ip) = a.parse::<IpAddr>() {
+                    if let Some(other) = seen.insert(ip, &server.name) {
+                        problems.push(
+                            format!("{path}[{j}]"),
+                            format!("address {ip} is also an interconnect of server \"{other}\""),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn check_group_servers(
     gpath: &str,
     group: &GroupConfig,
@@ -247,7 +310,9 @@ mod tests {
 
     fn with_groups(groups: &str) -> String {
         format!(
-            r#"Cluster(name: "c", servers: [Server(name: "s1", interconnects: ["198.51.100.1"]), Server(name: "s2")],
+            r#"Cluster(name: "c", servers: [Server(name: "s1", interconnects: ["198.51.100.1"]),
+                                          Server(name: "s2", interconnects: ["198.51.100.2"])],
+               heartbeat: (key_file: "/etc/understudy/cluster.key"),
                groups: [{groups}])"#
         )
     }
@@ -282,7 +347,7 @@ mod tests {
             r#"Group(name: "g", resources: [Resource(name: "a", kind: Exec(start: "/a"), activation: (retry: "x"))])"#,
         ));
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].starts_with("c.ron:2:"), "{p:?}");
+        assert!(p[0].starts_with("c.ron:4:"), "{p:?}");
         assert!(p[0].contains("Expected integer"), "{p:?}");
     }
 

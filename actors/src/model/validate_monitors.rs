@@ -241,7 +241,9 @@ mod tests {
 
     fn problems(monitors: &str) -> Vec<String> {
         let text = format!(
-            r#"Cluster(name: "c", servers: [Server(name: "s1"), Server(name: "s2")],
+            r#"Cluster(name: "c", servers: [Server(name: "s1", interconnects: ["198.51.100.1"]),
+                                          Server(name: "s2", interconnects: ["198.51.100.2"])],
+               heartbeat: (key_file: "/etc/understudy/cluster.key"),
                groups: [Group(name: "web", resources: [
                  Resource(name: "app", kind: Exec(start: "/a", start_mode: Async)),
                  Resource(name: "sync", kind: Exec(start: "/a")),
