@@ -212,7 +212,10 @@ impl TestDir {
             .enumerate()
             .map(|(i, s)| {
                 if several {
-                    format!(r#"Server(name: "{s}", interconnects: ["127.0.83.{}"])"#, i + 1)
+                    format!(
+                        r#"Server(name: "{s}", interconnects: ["127.0.83.{}"])"#,
+                        i + 1
+                    )
                 } else {
                     format!(r#"Server(name: "{s}")"#)
                 }
