@@ -101,3 +101,24 @@ fn summary(c: &ClusterConfig) -> String {
     }
     out
 }
+
+/// `understudy config push FILE`: checked here first (a bad file is never
+/// sent), then the daemon validates it again and writes it on every server.
+pub fn push(socket: &Path, file: &Path) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(problems) = config::parse(&file.display().to_string(), &text) {
+        let lines: Vec<String> = problems.iter().map(line).collect();
+        print_problems(file, &lines);
+        return ExitCode::from(2);
+    }
+    crate::client::command(
+        socket,
+        understudy_actors::control::protocol::Command::ConfigPush { text },
+    )
+}

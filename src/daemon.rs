@@ -111,6 +111,23 @@ pub fn run(
             ))
         }
     };
+    // The cluster key: required with several servers (validation says so),
+    // optional with one.
+    let key = match &config.heartbeat.key_file {
+        // A relative path starts in the configuration file's folder.
+        Some(path) => match understudy_actors::wire::key::ClusterKey::load(
+            &config_path.parent().unwrap_or(Path::new(".")).join(path),
+        ) {
+            Ok(k) => Some(Arc::new(k)),
+            Err(e) => return fail(&e),
+        },
+        None => None,
+    };
+    let peer_listeners =
+        match understudy_actors::coordinator::commands::bind_peer_listeners(&config, &local) {
+            Ok(l) => l,
+            Err(e) => return fail(&e),
+        };
     let base_dir = config_path
         .canonicalize()
         .ok()
@@ -130,6 +147,10 @@ pub fn run(
             base_dir,
             state_dir: state_dir.to_path_buf(),
             alert_log: log_addr.clone(),
+            config_path: config_path.to_path_buf(),
+            incarnation: incarnation(),
+            key,
+            peer_listeners,
         });
         let stopped = coordinator.stopped_signal();
         let coordinator = coordinator.start();
@@ -151,6 +172,22 @@ pub fn run(
     let code = sys.run_with_code().unwrap_or(1);
     let _ = std::fs::remove_file(socket);
     ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// This daemon's incarnation: chosen by the guardian (its parent) and
+/// passed in `UNDERSTUDY_INCARNATION`, or the start time in microseconds
+/// since the epoch. A later daemon has a larger one, which is what the
+/// replay protection of the heartbeats relies on.
+fn incarnation() -> u64 {
+    std::env::var("UNDERSTUDY_INCARNATION")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as u64)
+                .unwrap_or(1)
+        })
 }
 
 /// SIGTERM and SIGINT stop the cluster service on this server.

@@ -70,6 +70,18 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Operations on this server, or on a named one.
+    Server {
+        #[command(subcommand)]
+        action: ServerCmd,
+    },
+    /// Write a new cluster key file (64 hex digits, mode 0600).
+    Keygen {
+        file: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
@@ -140,22 +152,55 @@ enum DebugCmd {
 
 #[derive(Subcommand)]
 enum GroupCmd {
-    /// Start (activate) a group on this server.
-    Start { name: String },
-    /// Stop (deactivate) a group.
+    /// Start (activate) a group, on this server or on --server.
+    Start {
+        name: String,
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Stop (deactivate) a group wherever it runs.
     Stop { name: String },
+    /// Move a group to another server (default: the next of its order).
+    Move {
+        name: String,
+        #[arg(long)]
+        to: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
 enum ClusterCmd {
-    /// Stop every group and the cluster service on this server.
+    /// Stop every group and the cluster service on every server.
     Stop,
+    /// Stop the cluster service on every server, then shut down every OS.
+    Shutdown {
+        #[arg(long)]
+        reboot: bool,
+    },
+    /// Keep groups running; no automatic recovery or failover (maintenance).
+    Suspend,
+    /// End a suspend.
+    Resume,
+}
+
+#[derive(Subcommand)]
+enum ServerCmd {
+    /// Stop the cluster service on this server (its groups move to the next
+    /// server of their order), then shut down or reboot the OS.
+    Shutdown {
+        #[arg(long)]
+        reboot: bool,
+    },
+    /// Take back a server that stays out after it was declared down.
+    Recover { name: String },
 }
 
 #[derive(Subcommand)]
 enum ConfigCmd {
     /// Check a configuration file and print every problem in it.
     Check { file: PathBuf },
+    /// Check a configuration file and write it on every server.
+    Push { file: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -171,15 +216,51 @@ fn main() -> ExitCode {
         } => config_check::check(&file),
         Cmd::Status { json } => client::status(&cli.socket, json),
         Cmd::Alerts { count, json } => client::alerts(&cli.socket, count, json),
-        Cmd::Group {
-            action: GroupCmd::Start { name },
-        } => client::command(&cli.socket, Ctl::GroupStart { group: name }),
-        Cmd::Group {
-            action: GroupCmd::Stop { name },
-        } => client::command(&cli.socket, Ctl::GroupStop { group: name }),
-        Cmd::Cluster {
-            action: ClusterCmd::Stop,
-        } => client::command(&cli.socket, Ctl::ClusterStop),
+        Cmd::Config {
+            action: ConfigCmd::Push { file },
+        } => config_check::push(&cli.socket, &file),
+        Cmd::Keygen { file, force } => {
+            match understudy_actors::wire::key::ClusterKey::generate(&file, force) {
+                Ok(()) => {
+                    println!(
+                        "cluster key written to {} (mode 0600); copy it to every server",
+                        file.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("understudy: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Group { action } => client::command(
+            &cli.socket,
+            match action {
+                GroupCmd::Start { name, server } => Ctl::GroupStart {
+                    group: name,
+                    server,
+                },
+                GroupCmd::Stop { name } => Ctl::GroupStop { group: name },
+                GroupCmd::Move { name, to } => Ctl::GroupMove { group: name, to },
+            },
+        ),
+        Cmd::Cluster { action } => client::command(
+            &cli.socket,
+            match action {
+                ClusterCmd::Stop => Ctl::ClusterStop,
+                ClusterCmd::Shutdown { reboot } => Ctl::ClusterShutdown { reboot },
+                ClusterCmd::Suspend => Ctl::ClusterSuspend,
+                ClusterCmd::Resume => Ctl::ClusterResume,
+            },
+        ),
+        Cmd::Server { action } => client::command(
+            &cli.socket,
+            match action {
+                ServerCmd::Shutdown { reboot } => Ctl::ServerShutdown { reboot },
+                ServerCmd::Recover { name } => Ctl::ServerRecover { server: name },
+            },
+        ),
         Cmd::Monitor { action } => match action {
             MonitorCmd::Suspend { names, all } => {
                 client::monitors(&cli.socket, names, all, |monitors| Ctl::MonitorSuspend {

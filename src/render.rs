@@ -13,18 +13,49 @@ pub fn status(s: &ClusterStatus) -> String {
         s.cluster,
         s.server,
         s.config_digest,
-        if s.stopping { "    (stopping)" } else { "" }
+        if s.stopping {
+            "    (stopping)"
+        } else if s.suspended {
+            "    (suspended: no automatic recovery or failover)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(out, "servers");
     for srv in &s.servers {
         let state = srv.state.as_str();
+        let mut notes = Vec::new();
+        if srv.local {
+            notes.push("this server".to_string());
+        }
+        if srv.config_mismatch {
+            notes.push("OTHER CONFIGURATION: gets no groups".to_string());
+        }
         let _ = writeln!(
             out,
             "  {:<20} {:<16}{}",
             srv.name,
             state,
-            if srv.local { "(this server)" } else { "" }
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!("({})", notes.join(", "))
+            }
         );
+        if !srv.local {
+            for (i, p) in srv.paths.iter().enumerate() {
+                let mut line = format!(
+                    "    path {i} {:<39} {:<8} received {}",
+                    p.address,
+                    format!("{:?}", p.state),
+                    p.received
+                );
+                if p.lost > 0 {
+                    let _ = write!(line, ", lost {}", p.lost);
+                }
+                let _ = writeln!(out, "{line}");
+            }
+        }
     }
     let _ = writeln!(out, "groups");
     for g in &s.groups {
@@ -66,6 +97,14 @@ pub fn status(s: &ClusterStatus) -> String {
             let _ = write!(line, " error: {e}");
         }
         let _ = writeln!(out, "{line}");
+    }
+    let r = &s.rejected;
+    if r.garbled + r.forged + r.replayed > 0 {
+        let _ = writeln!(
+            out,
+            "cluster traffic dropped: {} forged, {} replayed, {} garbled",
+            r.forged, r.replayed, r.garbled
+        );
     }
     if s.malformed_requests > 0 {
         let _ = writeln!(

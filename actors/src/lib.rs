@@ -11,7 +11,9 @@
 
 pub mod control;
 pub mod coordinator;
+pub mod heartbeat;
 pub mod model;
 pub mod monitor;
 pub mod notify;
 pub mod resource;
+pub mod wire;

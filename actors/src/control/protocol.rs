@@ -8,7 +8,7 @@ use crate::model::state::{ClusterStatus, MonitorStats};
 /// Bumped when a request or response changes incompatibly.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Longest request line accepted, in bytes.
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -23,13 +23,45 @@ pub enum Command {
     Alerts {
         count: usize,
     },
+    /// Start a group on `server` (default: the server asked).
     GroupStart {
         group: String,
+        #[serde(default)]
+        server: Option<String>,
     },
+    /// Stop a group wherever it runs.
     GroupStop {
         group: String,
     },
+    /// Move a group to `to` (default: the next server of its order).
+    GroupMove {
+        group: String,
+        #[serde(default)]
+        to: Option<String>,
+    },
+    /// Stop the cluster service on every server.
     ClusterStop,
+    /// Stop the cluster service on every server, then shut down (or reboot)
+    /// every server's OS.
+    ClusterShutdown {
+        reboot: bool,
+    },
+    /// Keep groups running but stop automatic recovery and failover.
+    ClusterSuspend,
+    ClusterResume,
+    /// Stop the cluster service on this server (its groups move to the
+    /// next server of their order), then shut down or reboot the OS.
+    ServerShutdown {
+        reboot: bool,
+    },
+    /// Take an isolated server back into the cluster.
+    ServerRecover {
+        server: String,
+    },
+    /// Validate a configuration and write it on every server.
+    ConfigPush {
+        text: String,
+    },
     /// Suspend monitors (all of them when `monitors` is empty).
     MonitorSuspend {
         monitors: Vec<String>,
@@ -73,9 +105,26 @@ impl Command {
         match self {
             Command::Status => "status".into(),
             Command::Alerts { .. } => "alerts".into(),
-            Command::GroupStart { group } => format!("group start {group}"),
+            Command::GroupStart { group, server } => match server {
+                Some(s) => format!("group start {group} --server {s}"),
+                None => format!("group start {group}"),
+            },
             Command::GroupStop { group } => format!("group stop {group}"),
+            Command::GroupMove { group, to } => match to {
+                Some(t) => format!("group move {group} --to {t}"),
+                None => format!("group move {group}"),
+            },
             Command::ClusterStop => "cluster stop".into(),
+            Command::ClusterShutdown { reboot } => {
+                format!("cluster shutdown{}", if *reboot { " --reboot" } else { "" })
+            }
+            Command::ClusterSuspend => "cluster suspend".into(),
+            Command::ClusterResume => "cluster resume".into(),
+            Command::ServerShutdown { reboot } => {
+                format!("server shutdown{}", if *reboot { " --reboot" } else { "" })
+            }
+            Command::ServerRecover { server } => format!("server recover {server}"),
+            Command::ConfigPush { .. } => "config push".into(),
             Command::MonitorSuspend { monitors } => spelled_list("monitor suspend", monitors),
             Command::MonitorResume { monitors } => spelled_list("monitor resume", monitors),
             Command::MonitorClear { monitor } => format!("monitor clear {monitor}"),

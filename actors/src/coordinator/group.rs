@@ -11,7 +11,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::{
-    ClusterFinalAction, Coordinator, FindFailoverDestination, GetGroup, GroupUpdate, ResourceUpdate,
+    ClusterFinalAction, Coordinator, FailoverGroup, FindFailoverDestination, GetGroup, GroupUpdate,
+    ResourceUpdate,
 };
 use crate::model::catalog::Event;
 use crate::model::config::{ClusterConfig, FinalAction, GroupConfig};
@@ -26,7 +27,7 @@ use crate::notify::alert_log::Alerter;
 use crate::resource::actor::{Activate, Deactivate, ResourceActor, ScriptContext};
 
 /// `CLP_EVENT` of a start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StartEvent {
     Start,
     Failover,
@@ -42,7 +43,7 @@ impl StartEvent {
 }
 
 /// `CLP_FACTOR` of a stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StopFactor {
     GroupStop,
     GroupMove,
@@ -197,9 +198,16 @@ impl Handler<RunGroup> for GroupActor {
             // stop this group too.
             if let Some((resource, action)) = outcome.cluster_action {
                 shared.coordinator.do_send(ClusterFinalAction {
-                    group: name,
+                    group: name.clone(),
                     resource,
                     action,
+                });
+            }
+            if let Some((resource, to)) = outcome.failover_to {
+                shared.coordinator.do_send(FailoverGroup {
+                    group: name,
+                    to,
+                    by: format!("activation failure of resource {resource}"),
                 });
             }
             outcome.result
@@ -210,6 +218,8 @@ impl Handler<RunGroup> for GroupActor {
 struct Outcome {
     result: Result<String, String>,
     cluster_action: Option<(String, FinalAction)>,
+    /// An activation failure moves the group: (resource, destination).
+    failover_to: Option<(String, String)>,
 }
 
 impl Outcome {
@@ -217,12 +227,14 @@ impl Outcome {
         Outcome {
             result: Ok(msg),
             cluster_action: None,
+            failover_to: None,
         }
     }
     fn err(msg: String) -> Self {
         Outcome {
             result: Err(msg),
             cluster_action: None,
+            failover_to: None,
         }
     }
 }
@@ -338,6 +350,7 @@ impl Shared {
         let ctx = self.script_context(event.as_str(), None);
         let mut queue: std::collections::VecDeque<ActivationAction> = run.begin().into();
         let mut halted_final = None;
+        let mut failover_to = None;
         while let Some(action) = queue.pop_front() {
             match action {
                 ActivationAction::Start { resource, attempt } => {
@@ -363,14 +376,14 @@ impl Shared {
                         .unwrap_or_else(|e| Err(format!("coordinator unavailable: {e}")));
                     match dest {
                         Ok(to) => {
-                            // Moving a group between servers arrives with the
-                            // multi-server cluster; until then no destination
-                            // is ever returned.
+                            // The move itself runs once this operation has
+                            // let go of the group (see the RunGroup handler).
                             self.alerter.raise(Event::ActivationFailover {
                                 group: name.clone(),
-                                resource,
-                                to,
+                                resource: resource.clone(),
+                                to: to.clone(),
                             });
+                            failover_to = Some((resource, to));
                         }
                         Err(reason) => {
                             self.alerter.raise(Event::NoDestination {
@@ -396,9 +409,11 @@ impl Shared {
                     halted_final = Some((resource, action));
                 }
                 ActivationAction::Finished(outcome) => {
-                    return self
+                    let mut out = self
                         .finish_start(outcome, halted_final.take(), only.is_some())
                         .await;
+                    out.failover_to = failover_to.take();
+                    return out;
                 }
             }
         }
@@ -591,6 +606,7 @@ impl Shared {
                     return Outcome {
                         result,
                         cluster_action,
+                        failover_to: None,
                     };
                 }
             }

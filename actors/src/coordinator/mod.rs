@@ -3,8 +3,11 @@
 //! actors, answers control commands, and carries out cluster-level actions
 //! (stopping the cluster service, shutting down or rebooting the OS).
 
+pub mod cluster;
+pub mod commands;
 pub mod group;
 pub mod monitors;
+pub mod peer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,9 +19,8 @@ use tokio::sync::watch;
 
 use crate::control::protocol::{Command, Response};
 use crate::model::catalog::Event;
-use crate::model::config::{ClusterConfig, FinalAction, StartupAttribute};
+use crate::model::config::{ClusterConfig, FinalAction};
 use crate::model::monitoring::MonitorConfig;
-use crate::model::placement;
 use crate::model::recovery::Ladder;
 use crate::model::state::{
     ClusterStatus, GroupStatus, ResourceStatus, RunState, ServerState, ServerStatus,
@@ -44,6 +46,14 @@ pub struct CoordinatorSettings {
     pub base_dir: PathBuf,
     pub state_dir: PathBuf,
     pub alert_log: AlertLogHandle,
+    /// The configuration file (a pushed configuration is written there).
+    pub config_path: PathBuf,
+    /// This daemon's incarnation (microseconds since the epoch at start).
+    pub incarnation: u64,
+    /// The cluster key; `None` on a one-server cluster without a key file.
+    pub key: Option<Arc<crate::wire::key::ClusterKey>>,
+    /// Peer-link listeners, bound by the daemon before the start.
+    pub peer_listeners: Vec<std::net::TcpListener>,
 }
 
 pub struct Coordinator {
@@ -58,6 +68,7 @@ pub struct Coordinator {
     malformed_requests: u64,
     monitors: BTreeMap<String, MonitorEntry>,
     lateness: SharedLateness,
+    cluster: cluster::ClusterSide,
 }
 
 /// The coordinator's part of a monitor: its actor (when it runs here), its
@@ -148,7 +159,9 @@ impl Coordinator {
             log: settings.alert_log.clone(),
             server: settings.local.clone(),
         };
+        let cluster = cluster::ClusterSide::new(&settings.config, &settings.local);
         Coordinator {
+            cluster,
             settings,
             alerter,
             groups: BTreeMap::new(),
@@ -170,22 +183,19 @@ impl Coordinator {
         self.view.groups.iter_mut().find(|g| g.name == name)
     }
 
-    /// Servers that are up. Only this one until heartbeats exist.
-    pub(crate) fn server_up(&self, name: &str) -> bool {
-        self.view
-            .servers
-            .iter()
-            .any(|s| s.name == name && s.state == ServerState::Online)
-    }
-
     /// Begins stopping the cluster service (once); the returned receiver
     /// becomes true when every group has stopped and the OS action, if any,
     /// has been started.
+    ///
+    /// `handover`: this server alone stops (not the whole cluster), so each
+    /// group active here is started on the next server of its order once it
+    /// has stopped here.
     pub(crate) fn stop_cluster(
         &mut self,
         reason: String,
         factor: StopFactor,
         os_action: Option<FinalAction>,
+        handover: bool,
         ctx: &mut Context<Self>,
     ) -> watch::Receiver<bool> {
         let rx = self.stopped.subscribe();
@@ -205,23 +215,78 @@ impl Coordinator {
         self.alerter.raise(Event::ClusterStopping {
             reason: reason.clone(),
         });
-        let groups: Vec<Addr<GroupActor>> = self.groups.values().cloned().collect();
+        // Destinations are chosen now, while this server still counts as
+        // up for nobody (stopping) and the others' states are fresh.
+        let local = self.settings.local.clone();
+        let groups: Vec<(Addr<GroupActor>, Option<String>, Vec<_>)> = self
+            .groups
+            .iter()
+            .map(|(name, addr)| {
+                let active = self
+                    .view
+                    .groups
+                    .iter()
+                    .any(|g| &g.name == name && g.state.may_be_active());
+                let dest = (handover && active && !self.cluster.suspended)
+                    .then(|| self.destination_from(name, &local).ok())
+                    .flatten();
+                (addr.clone(), dest, self.counters_of_group(name))
+            })
+            .collect();
+        self.publish_advert();
         let alerter = self.alerter.clone();
         let os = self.settings.config.os_actions.clone();
+        let peers = self.cluster.peers.clone();
+        let leaving = self.leaving_future();
+        let names: Vec<String> = self.groups.keys().cloned().collect();
         let fut = async move {
-            let stops = groups.iter().map(|g| {
-                g.send(RunGroup {
-                    op: GroupOp::Stop(factor),
-                    by: reason.clone(),
-                    wait: true,
-                    operator: false,
-                })
-            });
-            for r in futures_util::future::join_all(stops).await {
-                if let Ok(Err(e)) = r {
-                    tracing::warn!("while stopping the cluster service: {e}");
-                }
-            }
+            let stops = groups
+                .into_iter()
+                .zip(names)
+                .map(|((g, dest, counters), name)| {
+                    let reason = reason.clone();
+                    let peers = peers.clone();
+                    let alerter = alerter.clone();
+                    async move {
+                        let r = g
+                            .send(RunGroup {
+                                op: GroupOp::Stop(factor),
+                                by: reason.clone(),
+                                wait: true,
+                                operator: false,
+                            })
+                            .await;
+                        if let Ok(Err(e)) = &r {
+                            tracing::warn!("while stopping the cluster service: {e}");
+                            return;
+                        }
+                        let (Some(to), Some(peers)) = (dest, peers) else {
+                            return;
+                        };
+                        alerter.raise(Event::FailoverStarted {
+                            group: name.clone(),
+                            from: peers.local().to_string(),
+                            to: to.clone(),
+                        });
+                        let req = peer::PeerRequest::StartGroup {
+                            group: name.clone(),
+                            event: StartEvent::Failover,
+                            by: reason,
+                            counters,
+                        };
+                        match peers.ask(&to, &req).await {
+                            Response::Done { .. } => {
+                                alerter.raise(Event::FailoverCompleted { group: name })
+                            }
+                            other => alerter.raise(Event::FailoverFailed {
+                                group: name,
+                                error: format!("{other:?}"),
+                            }),
+                        }
+                    }
+                });
+            futures_util::future::join_all(stops).await;
+            leaving.await;
             let argv = match os_action {
                 Some(FinalAction::StopClusterServiceAndShutdownOs) => {
                     alerter.raise(Event::SystemWillShutDown);
@@ -335,26 +400,7 @@ impl Actor for Coordinator {
                 },
             );
         }
-        // Groups with startup attribute Auto start on the first server of
-        // their order that is up. Only this server is known to be up until
-        // heartbeats exist, so a group starts here when this server is in
-        // its list.
-        for g in &config.groups {
-            if g.startup != StartupAttribute::Auto {
-                continue;
-            }
-            let order = config.group_servers(g);
-            if placement::startup_server(&order, |s| self.server_up(s)) == Some(local.as_str()) {
-                if let Some(addr) = self.groups.get(&g.name) {
-                    addr.do_send(RunGroup {
-                        op: GroupOp::Start(StartEvent::Start),
-                        by: "startup attribute auto".into(),
-                        wait: true,
-                        operator: false,
-                    });
-                }
-            }
-        }
+        self.start_cluster_side(ctx);
     }
 }
 
@@ -374,6 +420,7 @@ impl Handler<GroupUpdate> for Coordinator {
             g.state = msg.state;
             g.current = msg.current;
         }
+        self.publish_advert();
     }
 }
 
@@ -456,13 +503,53 @@ impl Coordinator {
     /// The first server of the group's order, other than this one, that is
     /// up; `Err` says why there is none.
     pub(crate) fn failover_destination(&self, group: &str) -> Result<String, String> {
-        let Some(config) = self.settings.config.group(group) else {
-            return Err(format!("unknown group {group}"));
+        self.destination_from(group, &self.settings.local)
+    }
+}
+
+/// Move a group that failed to activate here to `to` (the group ladder's
+/// failover step): stop it here (`GROUPFAILOVER`), start it there
+/// (`FAILOVER`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FailoverGroup {
+    pub group: String,
+    pub to: String,
+    pub by: String,
+}
+
+impl Handler<FailoverGroup> for Coordinator {
+    type Result = ();
+    fn handle(&mut self, msg: FailoverGroup, ctx: &mut Context<Self>) {
+        let Some(mover) = self.mover(&msg.group) else {
+            return;
         };
-        let order = self.settings.config.group_servers(config);
-        placement::failover_destination(&order, &self.settings.local, |s| self.server_up(s))
-            .map(str::to_string)
-            .ok_or_else(|| "no other server of the group is up".to_string())
+        self.alerter.raise(Event::FailoverStarted {
+            group: msg.group.clone(),
+            from: self.settings.local.clone(),
+            to: msg.to.clone(),
+        });
+        let counters = self.counters_of_group(&msg.group);
+        let alerter = self.alerter.clone();
+        ctx.spawn(
+            async move {
+                let group = mover.group.clone();
+                match mover
+                    .run(
+                        &msg.to,
+                        StopFactor::GroupFailover,
+                        StartEvent::Failover,
+                        &msg.by,
+                        counters,
+                    )
+                    .await
+                {
+                    Ok(_) => alerter.raise(Event::FailoverCompleted { group }),
+                    Err(error) => alerter.raise(Event::FailoverFailed { group, error }),
+                }
+            }
+            .into_actor(self),
+        );
     }
 }
 
@@ -486,7 +573,13 @@ impl Handler<ClusterFinalAction> for Coordinator {
             crate::model::catalog::describe(msg.action, true)
         );
         // The daemon exits once the stop is done (see `stopped_signal`).
-        let _ = self.stop_cluster(reason, StopFactor::ClusterShutdown, Some(msg.action), ctx);
+        let _ = self.stop_cluster(
+            reason,
+            StopFactor::ClusterShutdown,
+            Some(msg.action),
+            true,
+            ctx,
+        );
     }
 }
 
@@ -502,7 +595,8 @@ pub struct StopClusterService {
 impl Handler<StopClusterService> for Coordinator {
     type Result = ResponseFuture<()>;
     fn handle(&mut self, msg: StopClusterService, ctx: &mut Context<Self>) -> Self::Result {
-        let mut rx = self.stop_cluster(msg.reason, msg.factor, None, ctx);
+        let handover = msg.factor == StopFactor::ServerShutdown;
+        let mut rx = self.stop_cluster(msg.reason, msg.factor, None, handover, ctx);
         Box::pin(async move {
             let _ = rx.wait_for(|done| *done).await;
         })
@@ -537,41 +631,30 @@ impl Handler<Control> for Coordinator {
         let ready = |r: Response| -> Self::Result { Box::pin(actix::fut::ready(r)) };
         match msg.command {
             Command::Status => ready(Response::Status {
-                status: self.view.clone(),
+                status: self.status_snapshot(),
             }),
-            Command::Alerts { count } => {
-                let log = self.settings.alert_log.clone();
-                Box::pin(
-                    async move {
-                        match log.newest(count).await {
-                            Ok(alerts) => Response::Alerts { alerts },
-                            Err(e) => Response::Error {
-                                message: format!("alert log unavailable: {e}"),
-                            },
-                        }
-                    }
-                    .into_actor(self),
-                )
+            Command::Alerts { count } => self.cluster_alerts(count),
+            Command::ClusterStop => self.cluster_wide_stop(msg.by, None, ctx),
+            Command::ClusterShutdown { reboot } => {
+                let action = if reboot {
+                    FinalAction::StopClusterServiceAndRebootOs
+                } else {
+                    FinalAction::StopClusterServiceAndShutdownOs
+                };
+                self.cluster_wide_stop(msg.by, Some(action), ctx)
             }
-            Command::ClusterStop => {
-                self.alerter
-                    .raise(Event::StopRequested { by: msg.by.clone() });
-                let mut rx = self.stop_cluster(
-                    format!("requested by {}", msg.by),
-                    StopFactor::ClusterShutdown,
-                    None,
-                    ctx,
-                );
-                Box::pin(
-                    async move {
-                        let _ = rx.wait_for(|done| *done).await;
-                        Response::Done {
-                            message: "cluster service stopped: every group is offline".into(),
-                        }
-                    }
-                    .into_actor(self),
-                )
+            Command::ServerShutdown { reboot } => {
+                let action = if reboot {
+                    FinalAction::StopClusterServiceAndRebootOs
+                } else {
+                    FinalAction::StopClusterServiceAndShutdownOs
+                };
+                self.stop_service_response(msg.by, Some(action), true, ctx)
             }
+            Command::ClusterSuspend => self.cluster_wide_suspend(true, msg.by),
+            Command::ClusterResume => self.cluster_wide_suspend(false, msg.by),
+            Command::ServerRecover { server } => self.cluster_wide_recover(server, msg.by, ctx),
+            Command::ConfigPush { text } => self.cluster_wide_push(text, msg.by),
             Command::MonitorStats { reset } => ready(self.monitor_stats(reset)),
             Command::MessageSend {
                 category,
@@ -593,23 +676,21 @@ impl Handler<Control> for Coordinator {
                     message: format!("the coordinator was blocked for {seconds} s"),
                 })
             }
-            Command::GroupStart { group } | Command::GroupStop { group }
+            Command::GroupStart { group, .. }
+            | Command::GroupStop { group }
+            | Command::GroupMove { group, .. }
                 if !self.groups.contains_key(&group) =>
             {
-                let known: Vec<&str> = self.groups.keys().map(|s| s.as_str()).collect();
                 ready(Response::Error {
-                    message: format!("no group named \"{group}\" (groups: {})", known.join(", ")),
+                    message: self.check_group(&group).err().unwrap_or_default(),
                 })
             }
             _ if self.stopping => ready(Response::Error {
                 message: "the cluster service is stopping; no new group operations".into(),
             }),
-            Command::GroupStart { group } => {
-                self.run_group(&group, GroupOp::Start(StartEvent::Start), msg.by)
-            }
-            Command::GroupStop { group } => {
-                self.run_group(&group, GroupOp::Stop(StopFactor::GroupStop), msg.by)
-            }
+            Command::GroupStart { group, server } => self.group_start_on(group, server, msg.by),
+            Command::GroupStop { group } => self.group_stop_anywhere(group, msg.by),
+            Command::GroupMove { group, to } => self.group_move_anywhere(group, to, msg.by, ctx),
             Command::MonitorSuspend { monitors } => ready(self.suspend_resume(&monitors, true)),
             Command::MonitorResume { monitors } => ready(self.suspend_resume(&monitors, false)),
             Command::MonitorClear { monitor } => ready(self.clear_counters(&monitor, &msg.by)),
@@ -618,7 +699,7 @@ impl Handler<Control> for Coordinator {
 }
 
 impl Coordinator {
-    fn run_group(
+    pub(crate) fn run_group(
         &mut self,
         group: &str,
         op: GroupOp,

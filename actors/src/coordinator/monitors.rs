@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::group::{GroupOp, RunGroup, StopFactor};
+use super::group::{GroupOp, RunGroup, StartEvent, StopFactor};
 use super::Coordinator;
 use crate::control::protocol::Response;
 use crate::model::catalog::Event;
@@ -100,7 +100,7 @@ impl Coordinator {
     }
 
     /// The group a recovery target belongs to.
-    fn target_group(&self, target: &RecoveryTarget) -> Option<String> {
+    pub(super) fn target_group(&self, target: &RecoveryTarget) -> Option<String> {
         match target {
             RecoveryTarget::Resource(r) => self
                 .settings
@@ -258,7 +258,8 @@ impl Handler<RecoverMonitor> for Coordinator {
 
     fn handle(&mut self, msg: RecoverMonitor, _: &mut Context<Self>) -> Self::Result {
         let ready = |b: bool| -> Self::Result { Box::pin(actix::fut::ready(b)) };
-        if self.stopping {
+        // A suspended cluster (maintenance) recovers nothing automatically.
+        if self.stopping || self.cluster.suspended {
             return ready(true);
         }
         let Some(entry) = self.monitors.get(&msg.monitor) else {
@@ -281,7 +282,14 @@ impl Handler<RecoverMonitor> for Coordinator {
             Some(g) => self.failover_destination(g),
             None => Err("the recovery target has no group".into()),
         };
+        let mover = group_name.as_deref().and_then(|g| self.mover(g));
+        let travelling = group_name
+            .as_deref()
+            .map(|g| self.counters_of_group(g))
+            .unwrap_or_default();
         let run = StepRun {
+            mover,
+            travelling,
             monitor: msg.monitor.clone(),
             target_text: describe_target(Some(&target)),
             target: target.clone(),
@@ -323,6 +331,7 @@ impl Handler<RecoverMonitor> for Coordinator {
                             reason,
                             StopFactor::ClusterShutdown,
                             Some(action),
+                            true,
                             ctx,
                         );
                     }
@@ -338,6 +347,10 @@ fn describe_os(action: FinalAction) -> &'static str {
 
 /// Everything one recovery step needs, detached from the coordinator.
 struct StepRun {
+    /// Moves the target's group to another server (failover step).
+    mover: Option<super::cluster::GroupMover>,
+    /// Recovery counters that go with the group.
+    travelling: Vec<(String, RecoveryCounters)>,
     monitor: String,
     target: RecoveryTarget,
     target_text: String,
@@ -349,7 +362,7 @@ struct StepRun {
 
 impl StepRun {
     async fn execute(
-        self,
+        mut self,
         step: Step,
         fallback: Step,
         destination: Result<String, String>,
@@ -390,11 +403,35 @@ impl StepRun {
             }
             Step::Failover { .. } => {
                 self.pre_script(step.script_action()).await;
-                let reason = match destination {
-                    // Moving a group to another server arrives with the
-                    // multi-server cluster; no destination is found before.
-                    Ok(to) => format!("moving groups to another server ({to}) is not possible yet"),
-                    Err(reason) => reason,
+                let reason = match (destination, self.mover.take()) {
+                    (Ok(to), Some(mover)) => {
+                        let moved = mover
+                            .run(
+                                &to,
+                                StopFactor::GroupFailover,
+                                StartEvent::Failover,
+                                &by,
+                                std::mem::take(&mut self.travelling),
+                            )
+                            .await;
+                        match moved {
+                            Ok(_) => {
+                                self.alerter.raise(Event::RecoveryTargetFailedOver {
+                                    monitor: self.monitor.clone(),
+                                    target: self.target_text.clone(),
+                                    to,
+                                });
+                                // The group left: nothing more to do here.
+                                return StepDone {
+                                    settled: true,
+                                    cluster_action: None,
+                                };
+                            }
+                            Err(e) => e,
+                        }
+                    }
+                    (Ok(_), None) => "the group cannot be moved from here".into(),
+                    (Err(reason), _) => reason,
                 };
                 self.alerter.raise(Event::RecoveryFailoverFailed {
                     monitor: self.monitor.clone(),

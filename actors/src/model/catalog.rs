@@ -244,6 +244,116 @@ pub enum Event {
         monitor: String,
         seconds: u64,
     },
+
+    // Membership and heartbeats.
+    ServerJoined {
+        server: String,
+        returned: bool,
+    },
+    ServerLeft {
+        server: String,
+    },
+    ServerDown {
+        server: String,
+        cause: String,
+    },
+    PathUp {
+        server: String,
+        path: usize,
+        address: String,
+    },
+    PathDown {
+        server: String,
+        path: usize,
+        address: String,
+    },
+    PathLoss {
+        server: String,
+        path: usize,
+        address: String,
+        lost: u64,
+    },
+    WaitingForServers {
+        seconds: u32,
+    },
+    AllServersStarted,
+    StartupWaitOver {
+        missing: Vec<String>,
+    },
+    ServerIsolated {
+        server: String,
+    },
+    ServerRecovered {
+        server: String,
+        by: String,
+    },
+    ConfigMismatch {
+        server: String,
+        digest: String,
+    },
+    ConfigMatch {
+        server: String,
+    },
+    TrafficRejected {
+        what: String,
+        count: u64,
+        last: String,
+    },
+    LocalLinksDown,
+    LocalLinksBack,
+    PeerUnreachable {
+        server: String,
+        error: String,
+    },
+    SuspendRequested {
+        by: String,
+    },
+    ResumeRequested {
+        by: String,
+    },
+
+    // Groups between servers.
+    FailoverStarted {
+        group: String,
+        from: String,
+        to: String,
+    },
+    FailoverCompleted {
+        group: String,
+    },
+    FailoverFailed {
+        group: String,
+        error: String,
+    },
+    DestinationChosen {
+        group: String,
+        server: String,
+        reason: String,
+    },
+    MoveStarted {
+        group: String,
+        to: String,
+        by: String,
+    },
+    MoveCompleted {
+        group: String,
+        to: String,
+    },
+    MoveFailed {
+        group: String,
+        error: String,
+    },
+    FailbackStarted {
+        group: String,
+        to: String,
+    },
+    DoubleActivity {
+        group: String,
+        servers: Vec<String>,
+    },
+    FailoverSkippedSuspended {
+        server: String,
+    },
 }
 
 impl Event {
@@ -332,6 +442,37 @@ impl Event {
             UserspaceStall { .. } => ("rm", 1100, Error),
             UserspaceRecovered { .. } => ("rm", 1101, Info),
             MessageReceived { .. } => ("trnsv", 10, Info),
+
+            ServerJoined { .. } => ("nm", 1, Info),
+            ServerLeft { .. } => ("nm", 2, Info),
+            ServerDown { .. } => ("nm", 1310, Error),
+            PathUp { .. } => ("nm", 3, Info),
+            PathDown { .. } => ("nm", 4, Warning),
+            WaitingForServers { .. } => ("nm", 5, Info),
+            AllServersStarted => ("nm", 6, Info),
+            StartupWaitOver { .. } => ("nm", 7, Warning),
+            PathLoss { .. } => ("nm", 71, Warning),
+            PeerUnreachable { .. } => ("nm", 80, Error),
+            ServerIsolated { .. } => ("nm", 1300, Warning),
+            ServerRecovered { .. } => ("nm", 1301, Info),
+            ConfigMismatch { .. } => ("nm", 1302, Error),
+            ConfigMatch { .. } => ("nm", 1303, Info),
+            TrafficRejected { .. } => ("nm", 1304, Warning),
+            LocalLinksDown => ("nm", 1305, Error),
+            LocalLinksBack => ("nm", 1306, Info),
+            SuspendRequested { .. } => ("pm", 35, Info),
+            ResumeRequested { .. } => ("pm", 34, Info),
+
+            MoveStarted { .. } => ("rc", 50, Info),
+            MoveCompleted { .. } => ("rc", 51, Info),
+            MoveFailed { .. } => ("rc", 52, Error),
+            FailoverStarted { .. } => ("rc", 60, Info),
+            FailoverCompleted { .. } => ("rc", 61, Info),
+            FailoverFailed { .. } => ("rc", 62, Error),
+            DestinationChosen { .. } => ("rc", 64, Info),
+            FailbackStarted { .. } => ("rc", 74, Info),
+            DoubleActivity { .. } => ("rc", 92, Error),
+            FailoverSkippedSuspended { .. } => ("rc", 1065, Warning),
         }
     }
 
@@ -462,6 +603,72 @@ impl Event {
             ),
             UserspaceRecovered { monitor, seconds } => format!(
                 "monitor {monitor}: the cluster service answers again after {seconds} s of silence"
+            ),
+            ServerJoined { server, returned } => format!(
+                "server {server} {}",
+                if *returned { "is back in the cluster" } else { "has joined the cluster" }
+            ),
+            ServerLeft { server } => format!("server {server} has stopped its cluster service"),
+            ServerDown { server, cause } => format!("server {server} is down ({cause})"),
+            PathUp { server, path, address } => {
+                format!("heartbeat path {path} to server {server} ({address}) is up")
+            }
+            PathDown { server, path, address } => {
+                format!("heartbeat path {path} to server {server} ({address}) is silent")
+            }
+            PathLoss { server, path, address, lost } => format!(
+                "heartbeat path {path} to server {server} ({address}): {lost} heartbeats lost"
+            ),
+            WaitingForServers { seconds } => {
+                format!("waiting up to {seconds} s for the other servers before starting groups")
+            }
+            AllServersStarted => "every server of the cluster has been heard".into(),
+            StartupWaitOver { missing } => format!(
+                "startup wait over without hearing {}; groups start on the servers that are up",
+                missing.join(", ")
+            ),
+            ServerIsolated { server } => format!(
+                "server {server} is back but stays out of the cluster until recovered (understudy server recover {server})"
+            ),
+            ServerRecovered { server, by } => format!("server {server} recovered by {by}"),
+            ConfigMismatch { server, digest } => format!(
+                "server {server} runs another configuration (digest {digest}); it gets no groups"
+            ),
+            ConfigMatch { server } => {
+                format!("server {server} runs the same configuration again")
+            }
+            TrafficRejected { what, count, last } => {
+                format!("{count} {what} dropped since the last report; last: {last}")
+            }
+            LocalLinksDown => "every interconnect interface of this server is down: its groups stop and it takes none until a link returns".into(),
+            LocalLinksBack => "an interconnect interface of this server is up again".into(),
+            PeerUnreachable { server, error } => {
+                format!("cannot reach server {server}: {error}")
+            }
+            SuspendRequested { by } => format!("cluster suspended by {by}: no automatic recovery or failover"),
+            ResumeRequested { by } => format!("cluster resumed by {by}"),
+            FailoverStarted { group, from, to } => {
+                format!("group {group}: failover from {from} to {to} started")
+            }
+            FailoverCompleted { group } => format!("group {group}: failover completed"),
+            FailoverFailed { group, error } => format!("group {group}: failover failed: {error}"),
+            DestinationChosen { group, server, reason } => {
+                format!("group {group}: server {server} chosen as destination ({reason})")
+            }
+            MoveStarted { group, to, by } => {
+                format!("group {group}: moving to {to} (requested by {by})")
+            }
+            MoveCompleted { group, to } => format!("group {group}: now online on {to}"),
+            MoveFailed { group, error } => format!("group {group}: move failed: {error}"),
+            FailbackStarted { group, to } => {
+                format!("group {group}: failing back to {to}, the first server of its order")
+            }
+            DoubleActivity { group, servers } => format!(
+                "group {group} is active on more than one server: {}",
+                servers.join(", ")
+            ),
+            FailoverSkippedSuspended { server } => format!(
+                "server {server} is down but the cluster is suspended: its groups are not taken over"
             ),
         }
     }

@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod config;
 pub mod detection;
 pub mod ladder;
+pub mod membership;
 pub mod monitoring;
 pub mod placement;
 pub mod plan;

@@ -91,6 +91,12 @@ impl Ladder {
         &self.target
     }
 
+    /// Takes over the counters the monitor had on the server its group came
+    /// from: they follow the monitor across a failover.
+    pub fn adopt(&mut self, counters: RecoveryCounters) {
+        self.counters = counters;
+    }
+
     /// `understudy monitor clear`.
     pub fn clear(&mut self) {
         self.counters = RecoveryCounters::default();

@@ -1,0 +1,472 @@
+//! Operator commands that span servers: whichever server is asked, it
+//! finds where a group runs and forwards the work there over the peer link,
+//! or fans a cluster-wide command out to every server. Also the start of
+//! the cluster side (heartbeat actors, peer-link listeners, the membership
+//! tick).
+
+use std::net::{IpAddr, SocketAddr};
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+
+use super::group::{GroupOp, StartEvent, StopFactor};
+use super::peer::{PeerCall, PeerClient, PeerRequest};
+use super::Coordinator;
+use crate::control::protocol::Response;
+use crate::heartbeat::lan::{LanHeartbeat, LanSettings};
+use crate::model::catalog::Event;
+use crate::model::config::FinalAction;
+use crate::model::state::ServerState;
+
+type Reply = ResponseActFuture<Coordinator, Response>;
+
+fn ready(r: Response) -> Reply {
+    Box::pin(actix::fut::ready(r))
+}
+
+/// Joins the answers of several servers into one response: an error if any
+/// server failed, naming each.
+fn summarise(parts: Vec<(String, Response)>) -> Response {
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for (server, r) in parts {
+        match r {
+            Response::Done { message } => ok.push(message),
+            Response::Error { message } | Response::Denied { message } => {
+                failed.push(format!("{server}: {message}"))
+            }
+            other => ok.push(format!("{server}: {other:?}")),
+        }
+    }
+    if failed.is_empty() {
+        Response::Done {
+            message: ok.join("\n"),
+        }
+    } else {
+        let mut lines = failed;
+        lines.extend(ok);
+        Response::Error {
+            message: lines.join("\n"),
+        }
+    }
+}
+
+impl Coordinator {
+    /// Starts heartbeats, the peer link and the membership tick; starts the
+    /// Auto groups at once when the cluster is already formed (one server,
+    /// or no startup wait).
+    pub(crate) fn start_cluster_side(&mut self, ctx: &mut Context<Self>) {
+        let config = self.settings.config.clone();
+        let local = self.settings.local.clone();
+        if let Some(key) = self.settings.key.clone() {
+            if config.servers.len() > 1 {
+                self.cluster.peers = Some(PeerClient::new(&config, &local, key.clone()));
+                let me = ctx.address();
+                let own = config.server(&local).map(|s| s.interconnects.clone());
+                for (path, addr) in own.unwrap_or_default().iter().enumerate() {
+                    let Ok(local_addr) = addr.parse::<IpAddr>() else {
+                        continue;
+                    };
+                    let peers = config
+                        .servers
+                        .iter()
+                        .filter(|s| s.name != local)
+                        .filter_map(|s| {
+                            let ip = s.interconnects.get(path)?.parse::<IpAddr>().ok()?;
+                            Some((s.name.clone(), ip))
+                        })
+                        .collect();
+                    let hb = match LanHeartbeat::new(
+                        LanSettings {
+                            path,
+                            local_addr,
+                            port: config.heartbeat.port,
+                            peers,
+                            interval: std::time::Duration::from_millis(
+                                config.heartbeat.interval_ms as u64,
+                            ),
+                            key: key.clone(),
+                            local: local.clone(),
+                            incarnation: self.settings.incarnation,
+                            config_digest: self.view.config_digest.clone(),
+                        },
+                        me.clone().recipient(),
+                    ) {
+                        Ok(hb) => hb.start(),
+                        Err(e) => {
+                            // Without its heartbeats this server would look
+                            // dead to the others: do not run half-deaf.
+                            eprintln!("understudy: {e}");
+                            tracing::error!("{e}");
+                            System::current().stop_with_code(1);
+                            return;
+                        }
+                    };
+                    self.cluster.heartbeats.push(hb);
+                }
+                let names: Vec<String> = config
+                    .server_names()
+                    .into_iter()
+                    .filter(|s| *s != local)
+                    .collect();
+                for listener in std::mem::take(&mut self.settings.peer_listeners) {
+                    let listener = match listener
+                        .set_nonblocking(true)
+                        .and_then(|_| tokio::net::TcpListener::from_std(listener))
+                    {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!("peer link listener: {e}");
+                            continue;
+                        }
+                    };
+                    let handler_addr = me.clone();
+                    let reject_addr = me.clone();
+                    crate::wire::peer::serve(
+                        listener,
+                        key.clone(),
+                        names.clone(),
+                        move |from: String, request: PeerRequest| {
+                            let addr = handler_addr.clone();
+                            async move {
+                                addr.send(PeerCall { from, request })
+                                    .await
+                                    .unwrap_or_else(|e| Response::Error {
+                                        message: format!("coordinator unavailable: {e}"),
+                                    })
+                            }
+                        },
+                        Box::new(move |reason, detail| {
+                            reject_addr.do_send(PeerRejected { reason, detail });
+                        }),
+                    );
+                }
+            }
+        }
+        ctx.run_interval(super::cluster::tick_every(&config), |act, ctx| {
+            act.on_tick(ctx)
+        });
+        self.refresh_servers();
+        self.publish_advert();
+        // Auto groups start when the membership machine says the cluster
+        // has formed (at its first tick for one server or no startup wait).
+        if config.servers.len() > 1 && !self.cluster.membership.formed() {
+            self.alerter.raise(Event::WaitingForServers {
+                seconds: config.heartbeat.startup_wait_secs,
+            });
+        }
+    }
+
+    /// Other servers that may answer (heard and not declared down).
+    fn reachable_peers(&self) -> Vec<String> {
+        self.settings
+            .config
+            .server_names()
+            .into_iter()
+            .filter(|s| *s != self.settings.local)
+            .filter(|s| {
+                matches!(
+                    self.cluster.membership.state(s),
+                    ServerState::Online | ServerState::Isolated
+                )
+            })
+            .collect()
+    }
+
+    /// Sends `req` to each of `servers` at once; answers in server order.
+    fn fan_out(
+        &self,
+        servers: Vec<String>,
+        req: PeerRequest,
+    ) -> futures_util::future::LocalBoxFuture<'static, Vec<(String, Response)>> {
+        let peers = self.cluster.peers.clone();
+        Box::pin(async move {
+            let Some(peers) = peers else {
+                return Vec::new();
+            };
+            let calls = servers.iter().map(|s| peers.ask(s, &req));
+            servers
+                .clone()
+                .into_iter()
+                .zip(join_all(calls).await)
+                .collect()
+        })
+    }
+
+    /// `alerts`: this server's newest alerts merged with the other servers'.
+    pub(crate) fn cluster_alerts(&mut self, count: usize) -> Reply {
+        let log = self.settings.alert_log.clone();
+        let remote = self.fan_out(self.reachable_peers(), PeerRequest::Alerts { count });
+        Box::pin(
+            async move {
+                let mut alerts = match log.newest(count).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        return Response::Error {
+                            message: format!("alert log unavailable: {e}"),
+                        }
+                    }
+                };
+                for (_, r) in remote.await {
+                    if let Response::Alerts { alerts: more } = r {
+                        alerts.extend(more);
+                    }
+                }
+                // RFC 3339 UTC times sort as text.
+                alerts.sort_by(|a, b| a.time.cmp(&b.time));
+                let skip = alerts.len().saturating_sub(count);
+                Response::Alerts {
+                    alerts: alerts.split_off(skip),
+                }
+            }
+            .into_actor(self),
+        )
+    }
+
+    /// `cluster stop` / `cluster shutdown`: every other server first (no
+    /// handover: the whole cluster stops), then this one.
+    pub(crate) fn cluster_wide_stop(
+        &mut self,
+        by: String,
+        os_action: Option<FinalAction>,
+        _ctx: &mut Context<Self>,
+    ) -> Reply {
+        let others = self.fan_out(
+            self.reachable_peers(),
+            PeerRequest::StopService {
+                by: by.clone(),
+                os_action,
+            },
+        );
+        // This server stops no group while the others stop theirs, and
+        // takes nothing over from them.
+        self.cluster.suspended = true;
+        let local = self.settings.local.clone();
+        Box::pin(others.into_actor(self).then(move |parts, act, ctx| {
+            act.stop_service_response(by, os_action, false, ctx)
+                .map(move |r, _, _| {
+                    let mut all = parts;
+                    all.push((local, r));
+                    summarise(all)
+                })
+        }))
+    }
+
+    pub(crate) fn cluster_wide_suspend(&mut self, suspend: bool, by: String) -> Reply {
+        let own = self.set_suspended(suspend, &by);
+        let others = self.fan_out(self.reachable_peers(), PeerRequest::Suspend { suspend, by });
+        let local = self.settings.local.clone();
+        Box::pin(
+            async move {
+                let mut all = vec![(local, own)];
+                all.extend(others.await);
+                summarise(all)
+            }
+            .into_actor(self),
+        )
+    }
+
+    pub(crate) fn cluster_wide_recover(
+        &mut self,
+        server: String,
+        by: String,
+        ctx: &mut Context<Self>,
+    ) -> Reply {
+        if self.settings.config.server(&server).is_none() {
+            return ready(Response::Error {
+                message: format!(
+                    "no server named \"{server}\" (servers: {})",
+                    self.settings.config.server_names().join(", ")
+                ),
+            });
+        }
+        let own = self.recover_server(&server, &by, ctx);
+        let others = self.fan_out(
+            self.reachable_peers(),
+            PeerRequest::Recover {
+                server: server.clone(),
+                by,
+            },
+        );
+        let local = self.settings.local.clone();
+        Box::pin(
+            async move {
+                let mut all = vec![(local, own)];
+                all.extend(others.await);
+                summarise(all)
+            }
+            .into_actor(self),
+        )
+    }
+
+    /// `config push`: validated here first; then written on every server
+    /// (each validates again). A server that cannot be reached is named in
+    /// the answer.
+    pub(crate) fn cluster_wide_push(&mut self, text: String, by: String) -> Reply {
+        if let Err(problems) = crate::model::config::parse("pushed configuration", &text) {
+            let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            return ready(Response::Error {
+                message: format!(
+                    "the configuration is not valid; nothing was written:\n{}",
+                    list.join("\n")
+                ),
+            });
+        }
+        let own = self.write_pushed_config(&text, &by);
+        let everyone: Vec<String> = self
+            .settings
+            .config
+            .server_names()
+            .into_iter()
+            .filter(|s| *s != self.settings.local)
+            .collect();
+        let others = self.fan_out(everyone, PeerRequest::PushConfig { text, by });
+        let local = self.settings.local.clone();
+        Box::pin(
+            async move {
+                let mut all = vec![(local, own)];
+                all.extend(others.await);
+                summarise(all)
+            }
+            .into_actor(self),
+        )
+    }
+
+    /// `group start NAME [--server S]`.
+    pub(crate) fn group_start_on(
+        &mut self,
+        group: String,
+        server: Option<String>,
+        by: String,
+    ) -> Reply {
+        let local = self.settings.local.clone();
+        let target = server.unwrap_or_else(|| local.clone());
+        let holders = self.cluster.locations.holders(&group);
+        if let Some(h) = holders.iter().find(|h| **h != local) {
+            return ready(Response::Error {
+                message: format!("group {group} is already active on {h}"),
+            });
+        }
+        if target == local {
+            return self.run_group(&group, GroupOp::Start(StartEvent::Start), by);
+        }
+        if self.settings.config.server(&target).is_none() {
+            return ready(Response::Error {
+                message: format!(
+                    "no server named \"{target}\" (servers: {})",
+                    self.settings.config.server_names().join(", ")
+                ),
+            });
+        }
+        if !self.eligible(&target) {
+            return ready(Response::Error {
+                message: format!(
+                    "server {target} cannot start groups now (state {})",
+                    self.cluster.membership.state(&target).as_str()
+                ),
+            });
+        }
+        let call = self.fan_out(
+            vec![target],
+            PeerRequest::StartGroup {
+                group,
+                event: StartEvent::Start,
+                by,
+                counters: vec![],
+            },
+        );
+        Box::pin(async move { summarise(call.await) }.into_actor(self))
+    }
+
+    /// `group stop NAME`: wherever it runs.
+    pub(crate) fn group_stop_anywhere(&mut self, group: String, by: String) -> Reply {
+        let local = self.settings.local.clone();
+        let holders = self.cluster.locations.holders(&group);
+        let here = self
+            .view
+            .groups
+            .iter()
+            .any(|g| g.name == group && g.state.may_be_active());
+        if here || holders.is_empty() {
+            return self.run_group(&group, GroupOp::Stop(StopFactor::GroupStop), by);
+        }
+        let remote: Vec<String> = holders.into_iter().filter(|h| *h != local).collect();
+        let call = self.fan_out(
+            remote,
+            PeerRequest::StopGroup {
+                group,
+                factor: StopFactor::GroupStop,
+                by,
+            },
+        );
+        Box::pin(async move { summarise(call.await) }.into_actor(self))
+    }
+
+    /// `group move NAME [--to S]`: carried out by the server it runs on.
+    pub(crate) fn group_move_anywhere(
+        &mut self,
+        group: String,
+        to: Option<String>,
+        by: String,
+        ctx: &mut Context<Self>,
+    ) -> Reply {
+        let local = self.settings.local.clone();
+        let holders = self.cluster.locations.holders(&group);
+        match holders.as_slice() {
+            [] => ready(Response::Error {
+                message: format!("group {group} is not active anywhere; start it instead"),
+            }),
+            [h] if *h == local => self.move_here_to(&group, to, by, ctx),
+            [h] => {
+                let call = self.fan_out(vec![h.clone()], PeerRequest::MoveGroup { group, to, by });
+                Box::pin(async move { summarise(call.await) }.into_actor(self))
+            }
+            many => ready(Response::Error {
+                message: format!(
+                    "group {group} is active on several servers ({}); stop it first",
+                    many.join(", ")
+                ),
+            }),
+        }
+    }
+}
+
+/// A peer request that failed authentication, from the peer-link server.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PeerRejected {
+    pub reason: crate::wire::Rejection,
+    pub detail: String,
+}
+
+impl Handler<PeerRejected> for Coordinator {
+    type Result = ();
+    fn handle(&mut self, msg: PeerRejected, _: &mut Context<Self>) {
+        let what = self.count_rejection(msg.reason);
+        self.note_rejected(format!("{what} peer request: {}", msg.detail));
+    }
+}
+
+/// Binds the peer-link listeners on this server's interconnect addresses
+/// (done by the daemon before the start, so a port in use is a clear error
+/// at once).
+pub fn bind_peer_listeners(
+    config: &crate::model::config::ClusterConfig,
+    local: &str,
+) -> Result<Vec<std::net::TcpListener>, String> {
+    if config.servers.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let Some(me) = config.server(local) else {
+        return Ok(Vec::new());
+    };
+    me.interconnects
+        .iter()
+        .filter_map(|a| a.parse::<IpAddr>().ok())
+        .map(|ip| {
+            let addr = SocketAddr::new(ip, config.heartbeat.peer_port);
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| format!("cannot listen for the peer link on {addr}: {e}"))
+        })
+        .collect()
+}

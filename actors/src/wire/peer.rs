@@ -1,0 +1,515 @@
+//! The peer link: one authenticated request and its response per TCP
+//! connection.
+//!
+//! ```text
+//! server -> client   Hello { nonce }            (16 fresh random bytes, hex)
+//! client -> server   { from, nonce, body: Req }
+//! server -> client   { nonce, body: Resp }
+//! ```
+//!
+//! Every message is a sealed frame. The nonce ties the request to this
+//! connection: a recorded request played back on another connection carries
+//! a stale nonce and is refused as replayed; the same nonce in the answer
+//! proves the answer is not an old one either. The server also requires the
+//! sender to be one of the configured servers.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::frame::{self, open_json, seal_json, Refusal, Rejection, HEADER_LEN};
+use super::key::ClusterKey;
+
+/// How long a client may take to send its request once connected, and the
+/// server's answer to be taken: a silent client cannot hold a connection.
+const SERVER_IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 64;
+const NONCE_BYTES: usize = 16;
+
+#[derive(Serialize, Deserialize)]
+struct Hello {
+    nonce: String,
+}
+
+#[derive(Serialize)]
+struct RequestOut<'a, Req> {
+    from: &'a str,
+    nonce: &'a str,
+    body: &'a Req,
+}
+
+#[derive(Deserialize)]
+struct RequestIn<Req> {
+    from: String,
+    nonce: String,
+    body: Req,
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a, Resp> {
+    nonce: &'a str,
+    body: &'a Resp,
+}
+
+#[derive(Deserialize)]
+struct ResponseIn<Resp> {
+    nonce: String,
+    body: Resp,
+}
+
+/// What went wrong with one exchange.
+enum Failure {
+    /// The connection broke or timed out.
+    Io(std::io::Error),
+    /// A frame was dropped.
+    Refused(Refusal),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+impl From<Refusal> for Failure {
+    fn from(r: Refusal) -> Self {
+        Failure::Refused(r)
+    }
+}
+
+/// Reads one sealed frame (header, then exactly the rest it announces).
+async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, Failure> {
+    let mut header = [0u8; HEADER_LEN];
+    r.read_exact(&mut header).await?;
+    let total = frame::frame_len(&header)?;
+    let mut buf = Vec::with_capacity(total.min(64 * 1024));
+    buf.extend_from_slice(&header);
+    // The buffer grows as bytes arrive: a header alone, announcing 16 MiB,
+    // does not make us allocate them.
+    let rest = (total - HEADER_LEN) as u64;
+    let got = r.take(rest).read_to_end(&mut buf).await?;
+    if (got as u64) < rest {
+        return Err(Failure::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
+    Ok(buf)
+}
+
+async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &[u8]) -> std::io::Result<()> {
+    w.write_all(frame).await?;
+    w.flush().await
+}
+
+fn new_nonce() -> std::io::Result<String> {
+    let mut bytes = [0u8; NONCE_BYTES];
+    super::random_bytes(&mut bytes)?;
+    Ok(super::to_hex(&bytes))
+}
+
+/// An io error as a short cause ("connection refused").
+fn io_cause(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        UnexpectedEof => "connection closed before the answer".into(),
+        ConnectionRefused | ConnectionReset | ConnectionAborted | HostUnreachable
+        | NetworkUnreachable | AddrNotAvailable | BrokenPipe => e.kind().to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// "2 s", "1.5 s", "300 ms".
+fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms >= 1000 && ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else if ms >= 1000 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// Sends `req` to the first address that answers (addresses in path
+/// order), each attempt bounded by `timeout` for the whole exchange. The
+/// error names every address tried and why it failed.
+pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
+    key: &ClusterKey,
+    from: &str,
+    addrs: &[SocketAddr],
+    req: &Req,
+    timeout: Duration,
+) -> Result<Resp, String> {
+    if addrs.is_empty() {
+        return Err("no address to call".into());
+    }
+    let mut causes = Vec::new();
+    for &addr in addrs {
+        match tokio::time::timeout(timeout, exchange(key, from, addr, req)).await {
+            Ok(Ok(resp)) => return Ok(resp),
+            Ok(Err(cause)) => causes.push(format!("{addr}: {cause}")),
+            Err(_) => causes.push(format!("{addr}: no answer within {}", human(timeout))),
+        }
+    }
+    Err(causes.join("; "))
+}
+
+async fn exchange<Req: Serialize, Resp: DeserializeOwned>(
+    key: &ClusterKey,
+    from: &str,
+    addr: SocketAddr,
+    req: &Req,
+) -> Result<Resp, String> {
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| io_cause(&e))?;
+    let _ = stream.set_nodelay(true);
+    let hello = match read_frame(&mut stream).await {
+        Ok(f) => f,
+        Err(Failure::Io(e)) => return Err(io_cause(&e)),
+        Err(Failure::Refused(r)) => return Err(format!("greeting {r}")),
+    };
+    let (nonce, hello_forged) = match open_json::<Hello>(key, &hello) {
+        Ok(h) => (h.nonce, None),
+        // Another cluster key: still send the request (sealed with ours, so
+        // useless to whoever answered) so the other side sees and counts the
+        // forged traffic too. The greeting's framing already passed, and a
+        // forged nonce gains nothing: the request only fits that connection.
+        Err(r) if r.reason == Rejection::Forged => {
+            let nonce =
+                serde_json::from_slice::<Hello>(&hello[HEADER_LEN..hello.len() - frame::MAC_LEN])
+                    .map(|h| h.nonce)
+                    .unwrap_or_default();
+            (nonce, Some(r))
+        }
+        Err(r) => return Err(format!("greeting {r}")),
+    };
+    let out = seal_json(
+        key,
+        &RequestOut {
+            from,
+            nonce: &nonce,
+            body: req,
+        },
+    )?;
+    let sent = write_frame(&mut stream, &out).await;
+    if let Some(r) = hello_forged {
+        return Err(format!("greeting {r}"));
+    }
+    sent.map_err(|e| io_cause(&e))?;
+    let answer = match read_frame(&mut stream).await {
+        Ok(f) => f,
+        Err(Failure::Io(e)) => return Err(io_cause(&e)),
+        Err(Failure::Refused(r)) => return Err(format!("answer {r}")),
+    };
+    let resp: ResponseIn<Resp> = open_json(key, &answer).map_err(|r| format!("answer {r}"))?;
+    if resp.nonce != nonce {
+        return Err("answer replayed: it carries another connection's nonce".into());
+    }
+    Ok(resp.body)
+}
+
+/// Serves the peer link on `listener` until the runtime stops: for each
+/// connection, checks the request (authentic, from one of `peers`, carrying
+/// this connection's nonce), runs `handler` and sends its answer. Dropped
+/// requests go to `on_reject` (with the client's address in the detail) and
+/// close the connection without an answer. Spawns on the current actix
+/// runtime (or tokio LocalSet): the handler's future need not be `Send`.
+pub fn serve<Req, Resp, H, Fut>(
+    listener: TcpListener,
+    key: Arc<ClusterKey>,
+    peers: Vec<String>,
+    handler: H,
+    on_reject: Box<dyn Fn(Rejection, String)>,
+) where
+    Req: DeserializeOwned + 'static,
+    Resp: Serialize + 'static,
+    H: Fn(String, Req) -> Fut + 'static,
+    Fut: Future<Output = Resp> + 'static,
+{
+    let handler = Rc::new(handler);
+    let on_reject: Rc<dyn Fn(Rejection, String)> = Rc::from(on_reject);
+    let peers = Rc::new(peers);
+    let active = Rc::new(Cell::new(0usize));
+    actix_rt::spawn(async move {
+        loop {
+            let (stream, source) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!("peer link: accept failed: {e}");
+                    // Out of descriptors, say: do not spin on it.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            if active.get() >= MAX_CONNECTIONS {
+                tracing::debug!("peer link: {source}: closed, {MAX_CONNECTIONS} connections busy");
+                continue;
+            }
+            active.set(active.get() + 1);
+            let (key, peers, handler, on_reject, active) = (
+                key.clone(),
+                peers.clone(),
+                handler.clone(),
+                on_reject.clone(),
+                active.clone(),
+            );
+            actix_rt::spawn(async move {
+                let result = serve_one(stream, &key, &peers, &*handler).await;
+                active.set(active.get() - 1);
+                match result {
+                    Ok(()) => {}
+                    Err(Failure::Refused(r)) => {
+                        on_reject(r.reason, format!("{source}: {}", r.detail))
+                    }
+                    Err(Failure::Io(e)) => tracing::debug!("peer link: {source}: {e}"),
+                }
+            });
+        }
+    });
+}
+
+async fn serve_one<Req, Resp, H, Fut>(
+    mut stream: TcpStream,
+    key: &ClusterKey,
+    peers: &[String],
+    handler: &H,
+) -> Result<(), Failure>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    H: Fn(String, Req) -> Fut,
+    Fut: Future<Output = Resp>,
+{
+    let _ = stream.set_nodelay(true);
+    let nonce = new_nonce()?;
+    let request = tokio::time::timeout(SERVER_IO_TIMEOUT, async {
+        let hello = seal_json(
+            key,
+            &Hello {
+                nonce: nonce.clone(),
+            },
+        )
+        .map_err(std::io::Error::other)?;
+        write_frame(&mut stream, &hello).await?;
+        read_frame(&mut stream).await
+    })
+    .await
+    .map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no request within {}", human(SERVER_IO_TIMEOUT)),
+        )
+    })??;
+    let request: RequestIn<Req> = open_json(key, &request)?;
+    if !peers.iter().any(|p| *p == request.from) {
+        return Err(Refusal::new(
+            Rejection::Garbled,
+            format!(
+                "request from {:?}, not a server of this cluster",
+                request.from
+            ),
+        )
+        .into());
+    }
+    if request.nonce != nonce {
+        return Err(Refusal::new(
+            Rejection::Replayed,
+            format!(
+                "request from {} carries another connection's nonce",
+                request.from
+            ),
+        )
+        .into());
+    }
+    let resp = handler(request.from, request.body).await;
+    let answer = seal_json(
+        key,
+        &ResponseOut {
+            nonce: &nonce,
+            body: &resp,
+        },
+    )
+    .map_err(std::io::Error::other)?;
+    tokio::time::timeout(SERVER_IO_TIMEOUT, write_frame(&mut stream, &answer))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("answer not taken within {}", human(SERVER_IO_TIMEOUT)),
+            )
+        })??;
+    // Let the client read to the end before the socket goes away.
+    let _ = stream.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Ask {
+        n: u32,
+    }
+
+    type Rejects = mpsc::UnboundedReceiver<(Rejection, String)>;
+
+    fn key(b: u8) -> Arc<ClusterKey> {
+        Arc::new(ClusterKey::from_bytes([b; 32]))
+    }
+
+    /// A server answering "FROM:N" to `Ask { n }`, and what it rejects.
+    async fn server(key: Arc<ClusterKey>) -> (SocketAddr, Rejects) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        serve(
+            listener,
+            key,
+            vec!["a".into(), "b".into()],
+            |from: String, req: Ask| async move { format!("{from}:{}", req.n) },
+            Box::new(move |reason, detail| {
+                let _ = tx.send((reason, detail));
+            }),
+        );
+        (addr, rx)
+    }
+
+    /// An address nobody listens on.
+    async fn refused_addr() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    }
+
+    const T: Duration = Duration::from_secs(5);
+
+    #[actix_rt::test]
+    async fn request_and_answer() {
+        let k = key(1);
+        let (addr, _rejects) = server(k.clone()).await;
+        let r: String = call(&k, "a", &[addr], &Ask { n: 7 }, T).await.unwrap();
+        assert_eq!(r, "a:7");
+        // Connections are independent: a second call works the same.
+        let r: String = call(&k, "b", &[addr], &Ask { n: 8 }, T).await.unwrap();
+        assert_eq!(r, "b:8");
+    }
+
+    #[actix_rt::test]
+    async fn wrong_key_fails_on_both_sides() {
+        let (addr, mut rejects) = server(key(1)).await;
+        let e = call::<_, String>(&key(2), "a", &[addr], &Ask { n: 1 }, T)
+            .await
+            .unwrap_err();
+        assert!(e.starts_with(&format!("{addr}: greeting forged")), "{e}");
+        let (reason, detail) = rejects.recv().await.unwrap();
+        assert_eq!(reason, Rejection::Forged);
+        assert!(detail.starts_with("127.0.0.1:"), "{detail}");
+    }
+
+    #[actix_rt::test]
+    async fn unknown_sender_is_refused() {
+        let k = key(1);
+        let (addr, mut rejects) = server(k.clone()).await;
+        let e = call::<_, String>(&k, "mallory", &[addr], &Ask { n: 1 }, T)
+            .await
+            .unwrap_err();
+        assert!(e.contains("connection closed before the answer"), "{e}");
+        let (reason, detail) = rejects.recv().await.unwrap();
+        assert_eq!(reason, Rejection::Garbled);
+        assert!(detail.contains("\"mallory\""), "{detail}");
+    }
+
+    #[actix_rt::test]
+    async fn stale_nonce_is_replayed_and_garbage_is_garbled() {
+        let k = key(1);
+        let (addr, mut rejects) = server(k.clone()).await;
+
+        // A request made for another connection.
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let hello = read_frame(&mut s).await.ok().unwrap();
+        let hello: Hello = open_json(&k, &hello).unwrap();
+        let stale = seal_json(
+            &k,
+            &RequestOut {
+                from: "a",
+                nonce: "00112233445566778899aabbccddeeff",
+                body: &Ask { n: 1 },
+            },
+        )
+        .unwrap();
+        assert_ne!(hello.nonce, "00112233445566778899aabbccddeeff");
+        write_frame(&mut s, &stale).await.unwrap();
+        let (reason, _) = rejects.recv().await.unwrap();
+        assert_eq!(reason, Rejection::Replayed);
+        // Closed without an answer.
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        read_frame(&mut s).await.ok().unwrap();
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+        let (reason, detail) = rejects.recv().await.unwrap();
+        assert_eq!(reason, Rejection::Garbled);
+        assert!(detail.contains("magic"), "{detail}");
+    }
+
+    #[actix_rt::test]
+    async fn falls_through_to_the_next_address() {
+        let k = key(1);
+        let (addr, _rejects) = server(k.clone()).await;
+        let refused = refused_addr().await;
+        let r: String = call(&k, "a", &[refused, addr], &Ask { n: 3 }, T)
+            .await
+            .unwrap();
+        assert_eq!(r, "a:3");
+
+        let other = refused_addr().await;
+        let e = call::<_, String>(&k, "a", &[refused, other], &Ask { n: 3 }, T)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            format!("{refused}: connection refused; {other}: connection refused")
+        );
+        assert_eq!(
+            call::<_, String>(&k, "a", &[], &Ask { n: 3 }, T)
+                .await
+                .unwrap_err(),
+            "no address to call"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn a_silent_server_times_out() {
+        let k = key(1);
+        // Connections complete in the backlog, but nobody ever greets.
+        let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_addr = silent.local_addr().unwrap();
+        let (addr, _rejects) = server(k.clone()).await;
+        let timeout = Duration::from_millis(300);
+        let e = call::<_, String>(&k, "a", &[silent_addr], &Ask { n: 1 }, timeout)
+            .await
+            .unwrap_err();
+        assert_eq!(e, format!("{silent_addr}: no answer within 300 ms"));
+        let r: String = call(&k, "a", &[silent_addr, addr], &Ask { n: 2 }, timeout)
+            .await
+            .unwrap();
+        assert_eq!(r, "a:2");
+        drop(silent);
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human(Duration::from_secs(2)), "2 s");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(human(Duration::from_millis(300)), "300 ms");
+    }
+}
