@@ -8,6 +8,9 @@
 //!   and carries out the actions it returns.
 //! - [`notify`]: the alert log.
 //! - [`control`]: the local control socket and its request/response types.
+//! - [`wire`]: the cluster key and authenticated frames between servers
+//!   (heartbeat packets, peer requests).
+//! - [`heartbeat`]: the heartbeat actors, one per path.
 
 pub mod control;
 pub mod coordinator;

@@ -52,7 +52,7 @@ impl ClusterKey {
             Ok(m) => m,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(format!(
-                    "{name}: no such file (create one with `understudy keygen` and copy it to every server)"
+                    "{name}: no such file (write one with `understudy keygen FILE` and copy it to every server)"
                 ))
             }
             Err(e) => return Err(format!("{name}: cannot read: {e}")),
@@ -109,8 +109,8 @@ impl ClusterKey {
                 .open(path)
                 .map_err(|e| match e.kind() {
                     ErrorKind::AlreadyExists => format!(
-                        "{name}: exists already; not replaced (force replaces the key, \
-                         which every server must then get)"
+                        "{name}: exists already, not replaced (--force replaces it; \
+                         every server then needs the new key)"
                     ),
                     _ => format!("{name}: cannot create: {e}"),
                 })?;

@@ -46,7 +46,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 /// The bytes spelled by `text` (hex digits, either case, even count).
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
     let digits = text.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     let value = |d: u8| (d as char).to_digit(16).map(|v| v as u8);

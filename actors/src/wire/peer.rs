@@ -128,7 +128,7 @@ fn io_cause(e: &std::io::Error) -> String {
 /// "2 s", "1.5 s", "300 ms".
 fn human(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms >= 1000 && ms % 1000 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else if ms >= 1000 {
         format!("{:.1} s", d.as_secs_f64())
@@ -307,7 +307,7 @@ where
         )
     })??;
     let request: RequestIn<Req> = open_json(key, &request)?;
-    if !peers.iter().any(|p| *p == request.from) {
+    if !peers.contains(&request.from) {
         return Err(Refusal::new(
             Rejection::Garbled,
             format!(
