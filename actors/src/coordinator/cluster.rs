@@ -915,10 +915,13 @@ impl Handler<HeartbeatEvent> for Coordinator {
                     }
                 }
                 crate::wire::heartbeat::BeatKind::Leaving { died } => {
-                    let events =
+                    let mut events =
                         self.cluster
                             .membership
                             .leaving(now, &beat.from, beat.incarnation, died);
+                    // Its paths go quiet because it left, not because of
+                    // the network: the server-down alert says it all.
+                    events.retain(|e| !matches!(e, MemberEvent::PathDown { .. }));
                     self.on_member_events(events, ctx);
                 }
             },

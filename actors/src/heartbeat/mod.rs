@@ -33,3 +33,43 @@ pub enum HeartbeatEvent {
     /// not (sent on change, checked every interval, first report at start).
     LocalLink { path: usize, up: bool },
 }
+
+/// Tells every other server that this server's daemon (incarnation
+/// `incarnation`) is gone: an authenticated `Leaving` beat on every path,
+/// so they take its groups over at once instead of after the heartbeat
+/// timeout. Blocking, no runtime: the guardian calls it after the daemon
+/// died and the server's resources were released. `key` as loaded from the
+/// configuration's key file. Returns the errors (one per path and peer).
+pub fn announce_departure(
+    config: &crate::model::config::ClusterConfig,
+    local: &str,
+    incarnation: u64,
+    key: &crate::wire::key::ClusterKey,
+    died: bool,
+) -> Vec<String> {
+    use std::net::{IpAddr, SocketAddr};
+    let Some(me) = config.server(local) else {
+        return vec![format!("server {local} is not in the configuration")];
+    };
+    let port = config.heartbeat.port;
+    let mut targets = Vec::new();
+    for (path, own) in me.interconnects.iter().enumerate() {
+        let Ok(own) = own.parse::<IpAddr>() else {
+            continue;
+        };
+        for peer in config.servers.iter().filter(|s| s.name != local) {
+            if let Some(ip) = peer
+                .interconnects
+                .get(path)
+                .and_then(|a| a.parse::<IpAddr>().ok())
+            {
+                targets.push((
+                    path as u8,
+                    SocketAddr::new(own, 0),
+                    SocketAddr::new(ip, port),
+                ));
+            }
+        }
+    }
+    crate::wire::heartbeat::send_leaving(key, local, incarnation, &config.digest(), died, &targets)
+}
