@@ -699,7 +699,12 @@ impl Coordinator {
 
     /// Writes a pushed configuration to this server's config file
     /// (validated again here; atomically: temp file, fsync, rename).
-    pub(crate) fn write_pushed_config(&mut self, text: &str, by: &str) -> Response {
+    pub(crate) fn write_pushed_config(
+        &mut self,
+        text: &str,
+        by: &str,
+        ctx: &mut Context<Self>,
+    ) -> Response {
         let path = self.settings.config_path.clone();
         let file = path.display().to_string();
         let config = match crate::model::config::parse(&file, text) {
@@ -722,16 +727,51 @@ impl Coordinator {
         }
         let changed = changed_sections(&self.settings.config, &config);
         tracing::info!("configuration pushed by {by} written to {file}");
-        Response::Done {
-            message: if changed.is_empty() {
-                format!("{}: {file} written (no change)", self.settings.local)
-            } else {
-                format!(
-                    "{}: {file} written; changed: {}; restart the cluster service to apply",
-                    self.settings.local,
-                    changed.join(", ")
-                )
-            },
+        let local = self.settings.local.clone();
+        let message = if changed.is_empty() {
+            format!("{local}: {file} written (no change)")
+        } else if changed == ["monitors"] {
+            self.apply_monitors(config, ctx);
+            format!("{local}: {file} written; monitors applied at once")
+        } else {
+            format!(
+                "{local}: {file} written; changed: {}; restart the cluster service to apply",
+                changed.join(", ")
+            )
+        };
+        Response::Done { message }
+    }
+}
+
+impl Coordinator {
+    /// A configuration whose only change is in the monitors is applied
+    /// online: the old monitor actors stop, the new ones start and learn the
+    /// state of their targets; heartbeats carry the new digest.
+    fn apply_monitors(&mut self, config: ClusterConfig, ctx: &mut Context<Self>) {
+        for m in std::mem::take(&mut self.monitors).into_values() {
+            if let Some(addr) = m.addr {
+                addr.do_send(crate::monitor::actor::Halt);
+            }
+        }
+        let config = std::sync::Arc::new(config);
+        self.settings.config = config.clone();
+        self.view.monitors = super::monitor_views(&config, &self.settings.local);
+        let digest = config.digest();
+        self.view.config_digest = digest.clone();
+        self.cluster.membership.set_digest(digest.clone());
+        for hb in &self.cluster.heartbeats {
+            hb.do_send(crate::heartbeat::SetConfigDigest(digest.clone()));
+        }
+        self.start_monitors(ctx);
+        let targets: Vec<(String, bool, Option<u32>)> = self
+            .view
+            .groups
+            .iter()
+            .flat_map(|g| g.resources.iter())
+            .map(|r| (r.name.clone(), r.state == RunState::Online, r.pid))
+            .collect();
+        for (resource, active, pid) in targets {
+            self.tell_monitors(&resource, active, pid);
         }
     }
 }

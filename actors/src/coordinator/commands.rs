@@ -302,7 +302,12 @@ impl Coordinator {
     /// `config push`: validated here first; then written on every server
     /// (each validates again). A server that cannot be reached is named in
     /// the answer.
-    pub(crate) fn cluster_wide_push(&mut self, text: String, by: String) -> Reply {
+    pub(crate) fn cluster_wide_push(
+        &mut self,
+        text: String,
+        by: String,
+        ctx: &mut Context<Self>,
+    ) -> Reply {
         if let Err(problems) = crate::model::config::parse("pushed configuration", &text) {
             let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
             return ready(Response::Error {
@@ -312,7 +317,7 @@ impl Coordinator {
                 ),
             });
         }
-        let own = self.write_pushed_config(&text, &by);
+        let own = self.write_pushed_config(&text, &by, ctx);
         let everyone: Vec<String> = self
             .settings
             .config

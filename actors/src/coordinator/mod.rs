@@ -134,24 +134,7 @@ impl Coordinator {
                         .collect(),
                 })
                 .collect(),
-            monitors: config
-                .monitors
-                .iter()
-                .map(|m| {
-                    let m = m.for_server(&settings.local);
-                    MonitorStatus {
-                        name: m.name.clone(),
-                        kind: m.kind.type_name().to_string(),
-                        state: MonitorState::Offline,
-                        runs_here: m.runs_on(&settings.local),
-                        target: m.target.clone(),
-                        recovery_target: describe_target(m.recovery_target().as_ref()),
-                        reactivations: 0,
-                        failovers: 0,
-                        last_error: None,
-                    }
-                })
-                .collect(),
+            monitors: monitor_views(config, &settings.local),
             malformed_requests: 0,
             rejected: Default::default(),
         };
@@ -313,6 +296,28 @@ impl Coordinator {
     }
 }
 
+/// Status entries of the monitors of `config` as seen from `local`.
+pub(crate) fn monitor_views(config: &ClusterConfig, local: &str) -> Vec<MonitorStatus> {
+    config
+        .monitors
+        .iter()
+        .map(|m| {
+            let m = m.for_server(local);
+            MonitorStatus {
+                name: m.name.clone(),
+                kind: m.kind.type_name().to_string(),
+                state: MonitorState::Offline,
+                runs_here: m.runs_on(local),
+                target: m.target.clone(),
+                recovery_target: describe_target(m.recovery_target().as_ref()),
+                reactivations: 0,
+                failovers: 0,
+                last_error: None,
+            }
+        })
+        .collect()
+}
+
 async fn run_os_action(argv: &[String]) -> Result<(), String> {
     let (prog, args) = argv.split_first().ok_or("no command configured")?;
     let mut cmd = tokio::process::Command::new(prog);
@@ -370,6 +375,19 @@ impl Actor for Coordinator {
             .start();
             self.groups.insert(g.name.clone(), addr);
         }
+        self.start_monitors(ctx);
+        self.start_cluster_side(ctx);
+    }
+}
+
+impl Coordinator {
+    /// Creates the monitor actors of the current configuration (those that
+    /// run here) and their ladders.
+    pub(crate) fn start_monitors(&mut self, ctx: &mut Context<Self>) {
+        let config = self.settings.config.clone();
+        let local = self.settings.local.clone();
+        let log_dir = self.settings.state_dir.join("log");
+        let me = ctx.address();
         for m in &config.monitors {
             let resolved = m.for_server(&local);
             let ladder = resolved
@@ -400,7 +418,6 @@ impl Actor for Coordinator {
                 },
             );
         }
-        self.start_cluster_side(ctx);
     }
 }
 
@@ -654,7 +671,7 @@ impl Handler<Control> for Coordinator {
             Command::ClusterSuspend => self.cluster_wide_suspend(true, msg.by),
             Command::ClusterResume => self.cluster_wide_suspend(false, msg.by),
             Command::ServerRecover { server } => self.cluster_wide_recover(server, msg.by, ctx),
-            Command::ConfigPush { text } => self.cluster_wide_push(text, msg.by),
+            Command::ConfigPush { text } => self.cluster_wide_push(text, msg.by, ctx),
             Command::MonitorStats { reset } => ready(self.monitor_stats(reset)),
             Command::MessageSend {
                 category,

@@ -204,7 +204,7 @@ impl Handler<PeerCall> for Coordinator {
                 ready(self.recover_server(&server, &format!("{by} (via {from})"), ctx))
             }
             PeerRequest::PushConfig { text, by } => {
-                ready(self.write_pushed_config(&text, &format!("{by} (via {from})")))
+                ready(self.write_pushed_config(&text, &format!("{by} (via {from})"), ctx))
             }
         }
     }

@@ -64,6 +64,11 @@ pub struct SendLeaving {
     pub died: bool,
 }
 
+/// The configuration changed online: beats carry its new digest.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetConfigDigest(pub String);
+
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Tick;
@@ -391,6 +396,14 @@ impl Handler<SetAdvert> for LanHeartbeat {
     type Result = ();
     fn handle(&mut self, msg: SetAdvert, _: &mut Context<Self>) {
         self.advert = msg.0;
+        self.send_alive();
+    }
+}
+
+impl Handler<SetConfigDigest> for LanHeartbeat {
+    type Result = ();
+    fn handle(&mut self, msg: SetConfigDigest, _: &mut Context<Self>) {
+        self.settings.config_digest = msg.0;
         self.send_alive();
     }
 }

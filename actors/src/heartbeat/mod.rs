@@ -14,7 +14,7 @@ use actix::prelude::*;
 use crate::wire::heartbeat::Beat;
 use crate::wire::Rejection;
 
-pub use lan::{LanHeartbeat, LanSettings, SendLeaving, SetAdvert};
+pub use lan::{LanHeartbeat, LanSettings, SendLeaving, SetAdvert, SetConfigDigest};
 
 #[derive(Debug, Clone, PartialEq, Message)]
 #[rtype(result = "()")]

@@ -237,6 +237,12 @@ impl Membership {
         &self.local_digest
     }
 
+    /// A configuration change applied online: peers are compared with the
+    /// new digest from their next heartbeat on.
+    pub fn set_digest(&mut self, digest: String) {
+        self.local_digest = digest;
+    }
+
     fn peer_index(&self, server: &str) -> Option<usize> {
         self.peers.iter().position(|p| p.name == server)
     }
