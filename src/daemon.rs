@@ -14,6 +14,7 @@ use understudy_actors::control::server::{self, Access};
 use understudy_actors::coordinator::group::StopFactor;
 use understudy_actors::coordinator::{Coordinator, CoordinatorSettings, StopClusterService};
 use understudy_actors::notify::alert_log::{AlertLog, AlertLogHandle, DEFAULT_MAX_BYTES};
+use understudy_actors::resource::owned;
 
 use crate::config_check;
 
@@ -102,7 +103,7 @@ pub fn run(
         }
         let _ = std::fs::remove_file(socket);
     }
-    let alert_log = match AlertLog::open(state_dir, DEFAULT_MAX_BYTES) {
+    let mut alert_log = match AlertLog::open(state_dir, DEFAULT_MAX_BYTES) {
         Ok(log) => log,
         Err(e) => {
             return fail(&format!(
@@ -111,6 +112,15 @@ pub fn run(
             ))
         }
     };
+    // ---- guardian: ownership records and startup cleanup (begin) ----
+    // Before the coordinator starts: what this daemon adds or starts is
+    // recorded from here on, and whatever an earlier run left behind is
+    // released first.
+    if let Err(e) = owned::init(state_dir.join("owned")) {
+        return fail(&e);
+    }
+    crate::guardian::startup_cleanup(&mut alert_log, &local);
+    // ---- guardian (end) ----
     // The cluster key: required with several servers (validation says so),
     // optional with one.
     let key = match &config.heartbeat.key_file {
@@ -148,7 +158,7 @@ pub fn run(
             state_dir: state_dir.to_path_buf(),
             alert_log: log_addr.clone(),
             config_path: config_path.to_path_buf(),
-            incarnation: incarnation(),
+            incarnation: crate::guardian::incarnation(),
             key,
             peer_listeners,
         });
@@ -172,22 +182,6 @@ pub fn run(
     let code = sys.run_with_code().unwrap_or(1);
     let _ = std::fs::remove_file(socket);
     ExitCode::from(code.clamp(0, 255) as u8)
-}
-
-/// This daemon's incarnation: chosen by the guardian (its parent) and
-/// passed in `UNDERSTUDY_INCARNATION`, or the start time in microseconds
-/// since the epoch. A later daemon has a larger one, which is what the
-/// replay protection of the heartbeats relies on.
-fn incarnation() -> u64 {
-    std::env::var("UNDERSTUDY_INCARNATION")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_micros() as u64)
-                .unwrap_or(1)
-        })
 }
 
 /// SIGTERM and SIGINT stop the cluster service on this server.

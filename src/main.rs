@@ -1,10 +1,11 @@
-//! `understudy`: the one binary. `understudy run` is the daemon; every other
-//! subcommand is a client of the daemon's control socket, or works offline
-//! (`config check`).
+//! `understudy`: the one binary. `understudy run` is the daemon (started by
+//! its guardian, see `guardian.rs`); every other subcommand is a client of
+//! the daemon's control socket, or works offline (`config check`).
 
 mod client;
 mod config_check;
 mod daemon;
+mod guardian;
 mod render;
 
 use std::path::PathBuf;
@@ -206,11 +207,24 @@ enum ConfigCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        // The guardian re-runs this same command line with its mark in the
+        // environment; that second process is the daemon.
         Cmd::Run {
             config,
             server,
             state_dir,
-        } => daemon::run(&config, server, &state_dir, &cli.socket),
+        } if guardian::is_daemon_process() => match guardian::enter_daemon() {
+            Ok(()) => daemon::run(&config, server, &state_dir, &cli.socket),
+            Err(e) => {
+                eprintln!("understudy: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Run {
+            config,
+            server,
+            state_dir,
+        } => guardian::run(&config, server, &state_dir),
         Cmd::Config {
             action: ConfigCmd::Check { file },
         } => config_check::check(&file),

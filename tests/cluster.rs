@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::Lab;
+use common::cluster::{in_netns, Lab};
 use serde_json::Value;
 
 const VIP: &str = "198.51.100.50";
@@ -45,19 +45,18 @@ fn server<'a>(status: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no server {name} in {status}"))
 }
 
-fn ok(out: &std::process::Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "command failed: {text}");
-    text
+fn alerts(lab: &Lab, i: usize) -> String {
+    lab.ctl(i, &["alerts", "-n", "300"]).stdout
 }
 
-fn alerts(lab: &Lab, i: usize) -> String {
-    let out = lab.ctl(i, &["alerts", "-n", "200"]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// Sends one UDP datagram from the client namespace.
+fn client_udp_send(lab: &Lab, to: &str, port: u16, packet: &[u8]) {
+    let to: std::net::SocketAddr = format!("{to}:{port}").parse().unwrap();
+    let packet = packet.to_vec();
+    in_netns(&lab.client_ns(), move || {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp socket");
+        s.send_to(&packet, to).expect("send");
+    });
 }
 
 #[test]
@@ -71,17 +70,17 @@ fn a_group_moves_both_ways_and_the_address_follows() {
     lab.start_all();
     lab.wait_group_on(1, "web", "n1", WAIT);
     lab.wait_group_on(2, "web", "n1", WAIT);
-    assert_eq!(lab.client_fetch(VIP, PORT).as_deref(), Some("n1"));
+    lab.wait_fetch(VIP, PORT, Some("n1"), WAIT);
 
     // Asked on the server that does not run it.
-    ok(&lab.ctl(2, &["group", "move", "web"]));
+    lab.ctl_ok(2, &["group", "move", "web"]);
     lab.wait_group_on(1, "web", "n2", WAIT);
-    assert_eq!(lab.client_fetch(VIP, PORT).as_deref(), Some("n2"));
+    lab.wait_fetch(VIP, PORT, Some("n2"), WAIT);
     assert_eq!(watch.holders(), vec![2]);
 
-    ok(&lab.ctl(1, &["group", "move", "web", "--to", "n1"]));
+    lab.ctl_ok(1, &["group", "move", "web", "--to", "n1"]);
     lab.wait_group_on(2, "web", "n1", WAIT);
-    assert_eq!(lab.client_fetch(VIP, PORT).as_deref(), Some("n1"));
+    lab.wait_fetch(VIP, PORT, Some("n1"), WAIT);
     watch.assert_never_double();
 }
 
@@ -98,7 +97,7 @@ fn kill_9_of_the_active_daemon_fails_the_group_over_and_leaves_one_address() {
 
     lab.kill9_daemon(1);
     lab.wait_group_on(2, "web", "n2", WAIT);
-    assert_eq!(lab.client_fetch(VIP, PORT).as_deref(), Some("n2"));
+    lab.wait_fetch(VIP, PORT, Some("n2"), WAIT);
     watch.wait_holders(&[2], WAIT);
     let log = alerts(&lab, 2);
     assert!(log.contains("rc 60"), "failover started: {log}");
@@ -120,11 +119,11 @@ fn three_servers_fail_over_in_group_order() {
     lab.kill9_daemon(1);
     lab.wait_group_on(2, "web", "n3", WAIT);
     lab.wait_group_on(3, "web", "n3", WAIT);
-    assert_eq!(lab.client_fetch(VIP, PORT).as_deref(), Some("n3"));
+    lab.wait_fetch(VIP, PORT, Some("n3"), WAIT);
 
     lab.kill9_daemon(3);
     lab.wait_group_on(2, "web", "n2", WAIT);
-    assert_eq!(lab.client_fetch(VIP, PORT).as_deref(), Some("n2"));
+    lab.wait_fetch(VIP, PORT, Some("n2"), WAIT);
     watch.assert_never_double();
 }
 
@@ -154,7 +153,7 @@ fn one_interconnect_down_is_a_path_alert_not_a_failover() {
     lab.wait_status(2, "path 1 to n1 up again", WAIT, |s| {
         server(s, "n1")["paths"][1]["state"] == "Up"
     });
-    assert_eq!(lab.client_fetch(VIP, PORT).as_deref(), Some("n1"));
+    lab.wait_fetch(VIP, PORT, Some("n1"), WAIT);
     watch.assert_never_double();
 }
 
@@ -163,7 +162,7 @@ fn a_monitor_error_moves_the_group_and_a_second_one_ends_in_the_final_action() {
     let Some(mut lab) = Lab::new("mon", 2) else {
         return;
     };
-    let monitors = r#"monitors: [Monitor(name: "appw", kind: Pid, target: "app", interval: 1, timeout: 5,
+    let monitors = r#"monitors: [Monitor(name: "appw", kind: Pid(), target: "app", interval: 1, timeout: 5, retry: 0,
         recovery: (target: Group("web"), reactivation_threshold: 0, failover_threshold: 1,
                    final_action: StopGroup))],"#;
     let text = lab.config(&web_group(&lab, ""), monitors);
@@ -181,7 +180,7 @@ fn a_monitor_error_moves_the_group_and_a_second_one_ends_in_the_final_action() {
     let pid = app_pid(&lab, 1);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
     lab.wait_group_on(2, "web", "n2", WAIT);
-    assert_eq!(lab.client_fetch(VIP, PORT).as_deref(), Some("n2"));
+    lab.wait_fetch(VIP, PORT, Some("n2"), WAIT);
     // The counters followed the monitor to the destination.
     let s = lab.wait_status(2, "failover counted on n2", WAIT, |s| {
         s["monitors"][0]["failovers"] == 1
@@ -221,7 +220,7 @@ fn failback_auto_returns_the_group_to_the_first_server() {
 
     lab.start(1);
     lab.wait_group_on(2, "web", "n1", WAIT);
-    assert_eq!(lab.client_fetch(VIP, PORT).as_deref(), Some("n1"));
+    lab.wait_fetch(VIP, PORT, Some("n1"), WAIT);
     watch.assert_never_double();
 }
 
@@ -230,7 +229,7 @@ fn a_returning_server_stays_out_until_recovered() {
     let Some(mut lab) = Lab::new("recov", 2) else {
         return;
     };
-    let text = lab.config(&web_group(&lab, ""), "heartbeat_recovery: Manual");
+    let text = lab.config(&web_group(&lab, ""), "heartbeat: (recovery: Manual),");
     lab.write_config(&text);
     let watch = lab.watch_address(VIP);
     lab.start_all();
@@ -243,13 +242,13 @@ fn a_returning_server_stays_out_until_recovered() {
         server(s, "n1")["state"] == "Isolated"
     });
     let out = lab.ctl(2, &["group", "move", "web", "--to", "n1"]);
-    assert!(!out.status.success(), "an isolated server takes no group");
+    assert!(!out.success(), "an isolated server takes no group: {out:?}");
 
-    ok(&lab.ctl(2, &["server", "recover", "n1"]));
+    lab.ctl_ok(2, &["server", "recover", "n1"]);
     lab.wait_status(2, "n1 online", WAIT, |s| {
         server(s, "n1")["state"] == "Online"
     });
-    ok(&lab.ctl(2, &["group", "move", "web", "--to", "n1"]));
+    lab.ctl_ok(2, &["group", "move", "web", "--to", "n1"]);
     lab.wait_group_on(2, "web", "n1", WAIT);
     watch.assert_never_double();
 }
@@ -262,9 +261,11 @@ fn a_peer_with_another_configuration_gets_no_groups() {
     // n2 comes first in the group's order, but runs another configuration.
     let text = lab.config(&web_group(&lab, r#"servers: ["n2", "n1"],"#), "");
     lab.write_config(&text);
-    lab.write_config_for(2, &text.replace("name: \"lab\"", "name: \"lab-other\""));
+    let other = lab.dir().join("other.ron");
+    std::fs::write(&other, text.replace("name: \"lab\"", "name: \"lab-other\"")).unwrap();
     let watch = lab.watch_address(VIP);
-    lab.start_all();
+    lab.start(1);
+    lab.start_with(2, &other);
     let s = lab.wait_status(1, "n2 reported with another config", WAIT, |s| {
         server(s, "n2")["config_mismatch"] == true
     });
@@ -272,7 +273,7 @@ fn a_peer_with_another_configuration_gets_no_groups() {
     lab.wait_group_on(1, "web", "n1", WAIT);
     assert!(alerts(&lab, 1).contains("nm 1302"));
     let out = lab.ctl(1, &["group", "move", "web", "--to", "n2"]);
-    assert!(!out.status.success(), "n2 must not be given the group");
+    assert!(!out.success(), "n2 must not be given the group: {out:?}");
     watch.assert_never_double();
 }
 
@@ -282,8 +283,16 @@ fn config_push_reaches_every_server() {
         return;
     };
     let text = lab.config(&web_group(&lab, "startup: Manual,"), "");
-    lab.write_config(&text);
-    lab.start_all();
+    // Each server has its own copy, as on real machines.
+    let dir = lab.dir().path().to_path_buf();
+    let file_of = |i: usize| dir.join(format!("n{i}.ron"));
+    for i in 1..=3 {
+        std::fs::write(file_of(i), &text).unwrap();
+    }
+    for i in 1..=3 {
+        let f = file_of(i);
+        lab.start_with(i, &f);
+    }
     for i in 1..=3 {
         lab.wait_status(i, "every server heard", WAIT, |s| {
             s["servers"]
@@ -293,26 +302,53 @@ fn config_push_reaches_every_server() {
                 .all(|s| s["state"] == "Online")
         });
     }
-    let new_text = text.replace("startup: Manual,", "startup: Manual, failback: Auto,");
     let file = lab.dir().join("pushed.ron");
-    std::fs::write(&file, &new_text).unwrap();
-    let out = ok(&lab.ctl(2, &["config", "push", file.to_str().unwrap()]));
+
+    // A change of a group: written everywhere, applied at the next restart.
+    let grouped = text.replace("startup: Manual,", "startup: Manual, failback: Auto,");
+    std::fs::write(&file, &grouped).unwrap();
+    let out = lab.ctl_ok(2, &["config", "push", file.to_str().unwrap()]);
     for i in 1..=3 {
         assert_eq!(
-            std::fs::read_to_string(lab.config_path(i)).unwrap(),
-            new_text,
-            "server n{i}: {out}"
+            std::fs::read_to_string(file_of(i)).unwrap(),
+            grouped,
+            "n{i}: {out}"
         );
         assert!(out.contains(&format!("n{i}:")), "{out}");
     }
+    assert!(out.contains("restart"), "{out}");
+
+    // A change of monitors only (against the running configuration):
+    // applied at once on every server.
+    let monitored = text.replace(
+        "    groups: [",
+        r#"    monitors: [Monitor(name: "vipw", kind: Fip(), target: "vip", interval: 1)],
+    groups: ["#,
+    );
+    std::fs::write(&file, &monitored).unwrap();
+    let out = lab.ctl_ok(1, &["config", "push", file.to_str().unwrap()]);
+    assert!(out.contains("applied at once"), "{out}");
+    for i in 1..=3 {
+        assert_eq!(std::fs::read_to_string(file_of(i)).unwrap(), monitored);
+        let s = lab.status(i);
+        assert_eq!(s["monitors"][0]["name"], "vipw", "n{i}: {s}");
+    }
+    // The digests moved together: nobody reports another configuration.
+    for i in 1..=3 {
+        lab.wait_status(i, "digests agree again", WAIT, |s| {
+            s["servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["config_mismatch"] == false)
+        });
+    }
+
     // A bad file is refused before anything is sent.
     std::fs::write(&file, "Cluster(name: \"x\"").unwrap();
     let out = lab.ctl(2, &["config", "push", file.to_str().unwrap()]);
-    assert!(!out.status.success());
-    assert_eq!(
-        std::fs::read_to_string(lab.config_path(1)).unwrap(),
-        new_text
-    );
+    assert!(!out.success(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(file_of(1)).unwrap(), monitored);
 }
 
 #[test]
@@ -324,7 +360,13 @@ fn forged_and_replayed_heartbeats_are_rejected_and_counted() {
     let Some(mut lab) = Lab::new("forge", 2) else {
         return;
     };
-    let text = lab.config(&web_group(&lab, "startup: Manual,"), "");
+    // A third server that never runs, whose addresses are the client's: the
+    // others send it heartbeats, which lets the test capture an authentic one.
+    let text = lab.config(&web_group(&lab, "startup: Manual,"), "").replace(
+        "    ],\n    heartbeat:",
+        "        Server(name: \"n3\", interconnects: [\"198.51.100.100\", \"203.0.113.100\"]),\n    ],\n    heartbeat:",
+    );
+    assert!(text.contains("\"n3\""), "{text}");
     lab.write_config(&text);
     lab.start_all();
     lab.wait_status(1, "n2 heard", WAIT, |s| {
@@ -342,16 +384,26 @@ fn forged_and_replayed_heartbeats_are_rejected_and_counted() {
         kind: BeatKind::Alive(Advert::default()),
     };
     let forged = seal_json(&other, &beat).unwrap();
-    lab.client_udp_send("198.51.100.11", 29170, &forged);
+    client_udp_send(&lab, "198.51.100.11", 29170, &forged);
     lab.wait_status(1, "forged packet counted", WAIT, |s| {
         s["rejected"]["forged"].as_u64().unwrap_or(0) >= 1
     });
 
-    // Replayed: an authentic beat of n2, captured on its way and sent again.
-    let captured = lab.capture_udp(2, 1, 29170, WAIT);
+    // Replayed: an authentic beat of n2 (meant for n3) sent again to n1.
+    let captured = in_netns(&lab.client_ns(), || {
+        let s = std::net::UdpSocket::bind("198.51.100.100:29170").expect("bind n3's port");
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let (n, from) = s.recv_from(&mut buf).expect("a heartbeat for n3");
+            if from.ip().to_string() == "198.51.100.12" {
+                return buf[..n].to_vec();
+            }
+        }
+    });
     let before = lab.status(1)["rejected"]["replayed"].as_u64().unwrap_or(0);
-    lab.client_udp_send("198.51.100.11", 29170, &captured);
-    lab.client_udp_send("198.51.100.11", 29170, &captured);
+    client_udp_send(&lab, "198.51.100.11", 29170, &captured);
+    client_udp_send(&lab, "198.51.100.11", 29170, &captured);
     lab.wait_status(1, "replayed packet counted", WAIT, |s| {
         s["rejected"]["replayed"].as_u64().unwrap_or(0) > before
     });

@@ -272,6 +272,8 @@ fn fip(interface: Option<&str>) -> FipConfig {
         gratuitous_arp: 3,
         duplicate_check: true,
         duplicate_check_ms: 300,
+        // Refuse at once: these tests are about the probe, not the grace.
+        duplicate_grace_ms: 0,
     }
 }
 
@@ -402,6 +404,35 @@ fn duplicate_address_is_refused() {
         "activation without duplicate check"
     );
     assert_eq!(removed, Ok(true));
+}
+
+/// With a grace, an address that another host never lets go of is refused
+/// once the grace has passed, and not much later (grace + one round).
+#[test]
+fn duplicate_grace_is_bounded() {
+    require_env!();
+    let net = Topology::new("r");
+    net.cli
+        .ip(&["addr", "add", "198.51.100.10/24", "dev", CLI_IF]);
+    let c = FipConfig {
+        duplicate_check_ms: 100,
+        duplicate_grace_ms: 600,
+        ..fip(Some(SRV_IF))
+    };
+    let (res, took) = net.srv.run(move || async move {
+        let started = Instant::now();
+        (driver::activate(&c).await, started.elapsed())
+    });
+    let err = res.expect_err("activation must be refused");
+    assert!(
+        err.contains("duplicate") && err.contains("still after"),
+        "{err}"
+    );
+    assert!(
+        took >= Duration::from_millis(600) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+    assert!(!net.srv.ipv4_addrs(SRV_IF).contains("198.51.100.10"));
 }
 
 /// The gratuitous ARP after activation rewrites a stale neighbour entry at

@@ -8,6 +8,7 @@
 // Each test file compiles its own copy of this module and may use only part of it.
 #![allow(dead_code)]
 
+pub mod cluster;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -438,6 +439,20 @@ impl Daemon {
         d
     }
 
+    /// Like [`Daemon::start`], with the daemon started as the last
+    /// arguments of `wrapper` (such as `ip netns exec NETNS setsid`).
+    pub fn start_wrapped(
+        dir: &TestDir,
+        config_text: &str,
+        server: &str,
+        wrapper: &[&str],
+    ) -> Daemon {
+        let config = dir.write("cluster.ron", config_text);
+        let mut d = Daemon::spawn_wrapped(dir, &config, server, wrapper);
+        d.wait_ready();
+        d
+    }
+
     /// Starts the daemon as the last arguments of `wrapper` (none: directly).
     fn spawn_wrapped(dir: &TestDir, config: &Path, server: &str, wrapper: &[&str]) -> Daemon {
         let log = dir.join("daemon.log");
@@ -525,8 +540,31 @@ impl Daemon {
         self.try_wait().is_none()
     }
 
+    /// The pid of the process the test started: the guardian, which runs
+    /// the daemon as its child (see [`Daemon::daemon_pid`]).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// The daemon's own pid (`status --json`, field `pid`).
+    pub fn daemon_pid(&self) -> u32 {
+        let status = self.status_json();
+        status["pid"]
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok())
+            .unwrap_or_else(|| panic!("no pid in status: {status}"))
+    }
+
+    /// Kills the daemon (not its guardian) with SIGKILL; returns its pid.
+    pub fn kill9_daemon(&self) -> u32 {
+        let pid = self.daemon_pid();
+        assert_ne!(pid, self.pid(), "the daemon must be the guardian's child");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("kill -9 the daemon");
+        pid
     }
 
     /// `understudy --socket SOCKET ARGS...`

@@ -47,6 +47,9 @@ pub(crate) struct ClusterSide {
     pub suspended: bool,
     /// Groups reported active on several servers (alerted once each time).
     doubles: BTreeMap<String, Vec<String>>,
+    /// Groups being moved away from here: no second decision about them
+    /// until the move is over.
+    pub moving: std::collections::BTreeSet<String>,
 }
 
 impl ClusterSide {
@@ -64,6 +67,7 @@ impl ClusterSide {
             last_reject_alert: None,
             suspended: false,
             doubles: BTreeMap::new(),
+            moving: Default::default(),
         }
     }
 
@@ -299,21 +303,28 @@ impl Coordinator {
                     }
                 }
                 Decision::Move { group, to } => {
+                    let Some(mover) = self.mover(&group) else {
+                        continue;
+                    };
+                    if !self.cluster.moving.insert(group.clone()) {
+                        continue;
+                    }
                     self.alerter.raise(Event::FailbackStarted {
                         group: group.clone(),
                         to: to.clone(),
                     });
-                    if let Some(mover) = self.mover(&group) {
-                        let by = "failback".to_string();
-                        ctx.spawn(
-                            async move {
-                                let _ = mover
-                                    .run(&to, StopFactor::GroupMove, StartEvent::Start, &by, vec![])
-                                    .await;
-                            }
-                            .into_actor(self),
-                        );
-                    }
+                    let by = "failback".to_string();
+                    ctx.spawn(
+                        async move {
+                            let _ = mover
+                                .run(&to, StopFactor::GroupMove, StartEvent::Start, &by, vec![])
+                                .await;
+                        }
+                        .into_actor(self)
+                        .map(move |_, act, _| {
+                            act.cluster.moving.remove(&group);
+                        }),
+                    );
                 }
                 Decision::NoDestination { group, from } => {
                     self.alerter.raise(Event::NoDestination {
@@ -562,11 +573,17 @@ impl Coordinator {
                 message: format!("no group named {group}"),
             });
         };
+        if !self.cluster.moving.insert(group.to_string()) {
+            return ready(Response::Error {
+                message: format!("group {group} is already being moved"),
+            });
+        }
         self.alerter.raise(Event::MoveStarted {
             group: group.to_string(),
             to: to.clone(),
             by: by.clone(),
         });
+        let name = group.to_string();
         Box::pin(
             async move {
                 match mover
@@ -577,7 +594,11 @@ impl Coordinator {
                     Err(message) => Response::Error { message },
                 }
             }
-            .into_actor(self),
+            .into_actor(self)
+            .map(move |r, act, _| {
+                act.cluster.moving.remove(&name);
+                r
+            }),
         )
     }
 
@@ -825,8 +846,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
 }
 
 /// Moves one group from this server to another: stop here with the given
-/// factor, then ask the destination to start it. If the destination cannot,
-/// the group is started here again so it is not left offline everywhere.
+/// factor, then ask the destination to start it.
 pub(crate) struct GroupMover {
     pub group: String,
     pub addr: Addr<GroupActor>,
@@ -890,23 +910,11 @@ impl GroupMover {
                     e
                 }
             };
-            // Not left offline everywhere: start it here again.
-            let back = self
-                .addr
-                .send(RunGroup {
-                    op: GroupOp::Start(StartEvent::Start),
-                    by: format!("{by}: {to} could not start it"),
-                    wait: true,
-                    operator: false,
-                })
-                .await
-                .unwrap_or_else(|e| Err(format!("group actor unavailable: {e}")));
+            // Not started here again: the destination may have started
+            // part of it (a failed activation), and a group must never run
+            // on two servers. The operator decides.
             let error = format!(
-                "{to} could not start group {group}: {error}; {}",
-                match back {
-                    Ok(_) => "it was started here again".to_string(),
-                    Err(e) => format!("starting it here again failed too: {e}"),
-                }
+                "{to} could not start group {group}: {error}; the group is stopped here (understudy group start {group})"
             );
             self.alerter.raise(Event::MoveFailed {
                 group: group.clone(),

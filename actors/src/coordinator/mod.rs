@@ -541,6 +541,9 @@ impl Handler<FailoverGroup> for Coordinator {
         let Some(mover) = self.mover(&msg.group) else {
             return;
         };
+        if !self.cluster.moving.insert(msg.group.clone()) {
+            return;
+        }
         self.alerter.raise(Event::FailoverStarted {
             group: msg.group.clone(),
             from: self.settings.local.clone(),
@@ -565,7 +568,10 @@ impl Handler<FailoverGroup> for Coordinator {
                     Err(error) => alerter.raise(Event::FailoverFailed { group, error }),
                 }
             }
-            .into_actor(self),
+            .into_actor(self)
+            .map(move |_, act, _| {
+                act.cluster.moving.remove(&msg.group);
+            }),
         );
     }
 }
@@ -722,6 +728,19 @@ impl Coordinator {
         op: GroupOp,
         by: String,
     ) -> ResponseActFuture<Self, Response> {
+        self.run_group_as(group, op, by, false)
+    }
+
+    /// `from_peer`: the request comes from another server's coordinator (a
+    /// move or failover in progress): it queues behind a running operation
+    /// instead of being refused, and does not count as an operator command.
+    pub(crate) fn run_group_as(
+        &mut self,
+        group: &str,
+        op: GroupOp,
+        by: String,
+        from_peer: bool,
+    ) -> ResponseActFuture<Self, Response> {
         let addr = self.groups[group].clone();
         Box::pin(
             async move {
@@ -729,8 +748,8 @@ impl Coordinator {
                     .send(RunGroup {
                         op,
                         by,
-                        wait: false,
-                        operator: true,
+                        wait: from_peer,
+                        operator: !from_peer,
                     })
                     .await
                 {

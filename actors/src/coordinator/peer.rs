@@ -179,14 +179,37 @@ impl Handler<PeerCall> for Coordinator {
                         message: format!("server {} is stopping", self.settings.local),
                     });
                 }
+                // Already here (a repeated request): nothing to do, and
+                // nothing the sender should undo.
+                let local = self.settings.local.clone();
+                if self
+                    .view
+                    .groups
+                    .iter()
+                    .any(|g| g.name == group && g.state == crate::model::state::RunState::Online)
+                {
+                    return ready(Response::Done {
+                        message: format!("group {group} is online on {local}"),
+                    });
+                }
                 self.adopt_counters(&counters);
-                self.run_group(&group, GroupOp::Start(event), format!("{by} (via {from})"))
+                self.run_group_as(
+                    &group,
+                    GroupOp::Start(event),
+                    format!("{by} (via {from})"),
+                    true,
+                )
             }
             PeerRequest::StopGroup { group, factor, by } => {
                 if let Err(message) = self.check_group(&group) {
                     return ready(Response::Error { message });
                 }
-                self.run_group(&group, GroupOp::Stop(factor), format!("{by} (via {from})"))
+                self.run_group_as(
+                    &group,
+                    GroupOp::Stop(factor),
+                    format!("{by} (via {from})"),
+                    true,
+                )
             }
             PeerRequest::MoveGroup { group, to, by } => {
                 if let Err(message) = self.check_group(&group) {

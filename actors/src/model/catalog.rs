@@ -58,6 +58,23 @@ pub enum Event {
         action: String,
         error: String,
     },
+    /// Raised by the guardian after the daemon died and it released what
+    /// the daemon held.
+    DaemonDied {
+        /// "killed by signal 9", "exit status 70".
+        cause: String,
+        addresses: usize,
+        groups: usize,
+    },
+    /// Raised by the daemon at startup: an earlier run died without its
+    /// guardian and left these behind.
+    LeftoversReleased {
+        addresses: Vec<String>,
+        groups: Vec<u32>,
+    },
+    ReleaseFailed {
+        errors: Vec<String>,
+    },
 
     GroupStarting {
         group: String,
@@ -369,6 +386,9 @@ impl Event {
             SystemWillShutDown => ("pm", 23, Info),
             SystemWillReboot => ("pm", 25, Info),
             OsActionFailed { .. } => ("pm", 1001, Error),
+            DaemonDied { .. } => ("pm", 1200, Error),
+            LeftoversReleased { .. } => ("pm", 1201, Warning),
+            ReleaseFailed { .. } => ("pm", 1202, Error),
 
             GroupStarting { .. } => ("rc", 10, Info),
             GroupStarted { .. } => ("rc", 11, Info),
@@ -489,6 +509,23 @@ impl Event {
             SystemWillReboot => "the operating system is about to be rebooted".into(),
             OsActionFailed { action, error } => {
                 format!("could not {action} the operating system: {error}")
+            }
+            DaemonDied { cause, addresses, groups } => format!(
+                "cluster daemon died ({cause}); guardian released {}, {}",
+                count(*addresses, "address", "addresses"),
+                count(*groups, "process group", "process groups")
+            ),
+            LeftoversReleased { addresses, groups } => {
+                let mut what: Vec<String> =
+                    addresses.iter().map(|a| format!("address {a}")).collect();
+                what.extend(groups.iter().map(|g| format!("process group {g}")));
+                format!(
+                    "an earlier run died without its guardian; released what it left behind: {}",
+                    what.join(", ")
+                )
+            }
+            ReleaseFailed { errors } => {
+                format!("could not release everything the daemon held: {}", errors.join("; "))
             }
             GroupStarting { group, by } => format!("group {group}: activation started ({by})"),
             GroupStarted { group } => format!("group {group}: activation completed"),
@@ -686,6 +723,11 @@ impl Event {
     }
 }
 
+/// "1 address", "2 addresses".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A final action in words, for alert messages.
 pub fn describe(action: FinalAction, activation: bool) -> &'static str {
     use FinalAction::*;
@@ -726,5 +768,27 @@ mod tests {
             .1,
             205
         );
+    }
+
+    #[test]
+    fn guardian_events() {
+        let died = Event::DaemonDied {
+            cause: "killed by signal 9".into(),
+            addresses: 1,
+            groups: 2,
+        };
+        assert_eq!(died.id(), ("pm", 1200, Level::Error));
+        assert_eq!(
+            died.message(),
+            "cluster daemon died (killed by signal 9); guardian released 1 address, 2 process groups"
+        );
+        let left = Event::LeftoversReleased {
+            addresses: vec!["198.51.100.10/24 on eth0".into()],
+            groups: vec![4242],
+        };
+        assert_eq!(left.id().1, 1201);
+        assert!(left
+            .message()
+            .ends_with("address 198.51.100.10/24 on eth0, process group 4242"));
     }
 }

@@ -519,6 +519,23 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_check_timing_ranges() {
+        let p = problems(&with_groups(
+            r#"Group(name: "g", resources: [
+                Resource(name: "v1", kind: Fip(address: "198.51.100.10", duplicate_check_ms: 9, duplicate_grace_ms: 60001)),
+                Resource(name: "v2", kind: Fip(address: "198.51.100.11", duplicate_check_ms: 10, duplicate_grace_ms: 0)),
+                Resource(name: "v3", kind: Fip(address: "198.51.100.12", duplicate_check_ms: 10000, duplicate_grace_ms: 60000))])"#,
+        ));
+        assert_eq!(
+            p,
+            vec![
+                "groups[g].resources[v1].kind.duplicate_check_ms: 9 is out of range (10-10000)",
+                "groups[g].resources[v1].kind.duplicate_grace_ms: 60001 is out of range (0-60000)",
+            ]
+        );
+    }
+
+    #[test]
     fn duplicate_floating_ip() {
         let p = problems(&with_groups(
             r#"Group(name: "g1", resources: [Resource(name: "v1", kind: Fip(address: "198.51.100.10/24"))]),

@@ -137,7 +137,7 @@ impl Running {
         let mut guard = GroupGuard::new(pid);
         actix_rt::spawn(async move {
             tokio::select! {
-                status = script.child.wait() => {
+                status = script.wait() => {
                     guard.disarm();
                     let desc = match status {
                         Ok(s) => describe_status(s),
@@ -149,14 +149,14 @@ impl Running {
                 // A message or a dropped sender: the monitor is going away.
                 _ = stop_rx => {
                     signal_group(pid, Signal::SIGTERM);
-                    if tokio::time::timeout(ASYNC_GRACE, script.child.wait())
+                    if tokio::time::timeout(ASYNC_GRACE, script.wait())
                         .await
                         .is_ok()
                     {
                         guard.disarm();
                     } else {
                         drop(guard);
-                        let _ = script.child.wait().await;
+                        let _ = script.wait().await;
                     }
                     script.note("ended: the monitor stopped").await;
                 }
@@ -225,7 +225,7 @@ impl CustomProbe {
             };
             // The monitor's timeout drops this future: the group goes too.
             let mut guard = GroupGuard::new(script.pid);
-            let status = script.child.wait().await;
+            let status = script.wait().await;
             guard.disarm();
             match status {
                 Err(e) => Check::Error(format!("waiting for the script: {e}")),

@@ -158,6 +158,7 @@ mod tests {
             gratuitous_arp: 0,
             duplicate_check: false,
             duplicate_check_ms: 100,
+            duplicate_grace_ms: 0,
         }
     }
 
@@ -200,6 +201,7 @@ mod tests {
                 gratuitous_arp: 3,
                 duplicate_check: true,
                 duplicate_check_ms: 1000,
+                duplicate_grace_ms: 3000,
             }
         );
         assert_eq!(

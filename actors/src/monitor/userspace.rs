@@ -55,7 +55,7 @@ pub const EXIT_HUNG: i32 = 70;
 /// How long the watchdog waits for the alert log before exiting.
 const FLUSH_WAIT: Duration = Duration::from_secs(2);
 /// How long the shutdown or reboot command may take.
-const OS_ACTION_WAIT: Duration = Duration::from_secs(60);
+pub const OS_ACTION_WAIT: Duration = Duration::from_secs(60);
 /// How long dropping the probe waits for the thread to close the device.
 const STOP_WAIT: Duration = Duration::from_millis(100);
 
@@ -378,7 +378,8 @@ fn flush_alerts(alerter: &Alerter) {
 }
 
 /// Runs the shutdown or reboot command, giving up on waiting after `within`.
-fn run_os_command(argv: &[String], within: Duration) -> Result<(), String> {
+/// Plain threads only (the guardian uses it too).
+pub fn run_os_command(argv: &[String], within: Duration) -> Result<(), String> {
     let (prog, args) = argv.split_first().ok_or("no command configured")?;
     let mut child = std::process::Command::new(prog)
         .args(args)

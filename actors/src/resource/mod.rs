@@ -1,9 +1,11 @@
 //! Group resource kinds. Each kind has its own folder holding its config
 //! struct (pure) next to its driver (I/O); [`ResourceKind`] registers them.
+//! [`owned`] keeps the records of what the drivers hold on the machine.
 
 pub mod actor;
 pub mod exec;
 pub mod fip;
+pub mod owned;
 
 use serde::{Deserialize, Serialize};
 

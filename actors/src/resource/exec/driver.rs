@@ -2,6 +2,10 @@
 //! kills everything it started), with its output copied line by line, with a
 //! timestamp, into the resource's log. Everything is async: no script ever
 //! blocks an actor's thread.
+//!
+//! Every process group started here is written down in the ownership
+//! records ([`crate::resource::owned`]) and struck off once it is empty, so
+//! that nothing of it outlives a daemon that dies.
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -15,6 +19,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{watch, Mutex};
 
 use crate::notify::alert_log::now_rfc3339;
+use crate::resource::owned;
 
 /// One script invocation.
 #[derive(Debug, Clone)]
@@ -80,6 +85,15 @@ pub struct Spawned {
 }
 
 impl Spawned {
+    /// Waits for the script (the group's leader) to exit; then the group
+    /// comes off the ownership records once nothing of it runs. Cancel
+    /// safe like [`Child::wait`].
+    pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        let status = self.child.wait().await?;
+        owned::group_reaped(self.pid).await;
+        Ok(status)
+    }
+
     /// Appends a timestamped line about the script to its log, if it has one.
     pub async fn note(&self, text: &str) {
         if let Some(log) = &self.log {
@@ -124,12 +138,12 @@ pub async fn spawn_in_group(
         .map_err(|e| format!("cannot run {label} script {}: {e}", path.display()))?;
     let pid = child.id().unwrap_or(0);
     let tag = format!("{label} pid {pid}");
+    // Should this future be dropped while the record or the log line is
+    // written, the script must not be left running with nobody to wait for it.
+    let mut guard = GroupGuard::new(pid);
+    owned::record_group(pid).await;
     if let Some(log) = &log {
-        // Should this future be dropped while the line is written, the
-        // script must not be left running with nobody to wait for it.
-        let mut guard = GroupGuard::new(pid);
         log_line(log, &tag, &format!("started {}", path.display())).await;
-        guard.disarm();
         if let Some(out) = child.stdout.take() {
             copy_output(out, log.clone(), tag.clone());
         }
@@ -137,6 +151,7 @@ pub async fn spawn_in_group(
             copy_output(err, log.clone(), format!("{tag} stderr"));
         }
     }
+    guard.disarm();
     Ok(Spawned {
         child,
         pid,
@@ -191,7 +206,7 @@ impl Drop for GroupGuard {
 /// script's whole process group is killed.
 pub async fn run_sync(script: &Script) -> Result<(), String> {
     let mut s = spawn(script).await?;
-    match tokio::time::timeout(script.timeout, s.child.wait()).await {
+    match tokio::time::timeout(script.timeout, s.wait()).await {
         Ok(Ok(status)) => {
             s.note(&describe_status(status)).await;
             if status.success() {
@@ -208,7 +223,7 @@ pub async fn run_sync(script: &Script) -> Result<(), String> {
         Ok(Err(e)) => Err(format!("waiting for {} script: {e}", script.label)),
         Err(_) => {
             signal_group(s.pid, Signal::SIGKILL);
-            let _ = s.child.wait().await;
+            let _ = s.wait().await;
             let msg = format!(
                 "{} script {} timed out after {} s; its process group was killed",
                 script.label,
@@ -235,7 +250,7 @@ pub async fn spawn_async(script: &Script) -> Result<AsyncChild, String> {
     let pid = s.pid;
     let (tx, rx) = watch::channel(None);
     actix_rt::spawn(async move {
-        let desc = match s.child.wait().await {
+        let desc = match s.wait().await {
             Ok(status) => describe_status(status),
             Err(e) => format!("wait failed: {e}"),
         };

@@ -21,9 +21,14 @@ pub struct FipConfig {
     /// Refuse activation when another host already answers for the address.
     #[serde(default = "default_true")]
     pub duplicate_check: bool,
-    /// How long the duplicate check listens for an ARP answer, in milliseconds (100-10000).
+    /// How long the duplicate check listens for an ARP answer, in milliseconds (10-10000).
     #[serde(default = "default_dup_wait")]
     pub duplicate_check_ms: u32,
+    /// When another host answers, how long to keep probing before refusing,
+    /// in milliseconds (0-60000; 0 refuses at once). At a takeover the old
+    /// owner's guardian is usually removing the address at that moment.
+    #[serde(default = "default_dup_grace")]
+    pub duplicate_grace_ms: u32,
 }
 
 fn default_garp() -> u32 {
@@ -35,6 +40,14 @@ fn default_true() -> bool {
 fn default_dup_wait() -> u32 {
     1000
 }
+fn default_dup_grace() -> u32 {
+    3000
+}
+
+/// Bounds of `duplicate_check_ms` (the driver clamps to the same).
+pub const DUPLICATE_CHECK_MS: (u32, u32) = (10, 10_000);
+/// Bounds of `duplicate_grace_ms` (the driver clamps to the same).
+pub const DUPLICATE_GRACE_MS: (u32, u32) = (0, 60_000);
 
 impl FipConfig {
     /// The address and prefix length; `None` when `address` does not parse.
@@ -69,8 +82,14 @@ impl FipConfig {
         problems.range(
             &format!("{path}.duplicate_check_ms"),
             self.duplicate_check_ms,
-            100,
-            10_000,
+            DUPLICATE_CHECK_MS.0,
+            DUPLICATE_CHECK_MS.1,
+        );
+        problems.range(
+            &format!("{path}.duplicate_grace_ms"),
+            self.duplicate_grace_ms,
+            DUPLICATE_GRACE_MS.0,
+            DUPLICATE_GRACE_MS.1,
         );
     }
 }

@@ -12,6 +12,10 @@
 //! Nothing here is namespace-aware: the driver acts on the network namespace
 //! of the thread that calls it (and the blocking threads it spawns).
 //!
+//! Every address the driver adds is written down first in the ownership
+//! records ([`crate::resource::owned`]) and struck off once it has been
+//! removed, so that the guardian can take it away should the daemon die.
+//!
 //! Needs `CAP_NET_ADMIN` (netlink changes) and `CAP_NET_RAW` (ARP frames).
 
 use std::fmt;
@@ -26,7 +30,8 @@ use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkLayerType, LinkMe
 use netlink_packet_route::AddressFamily;
 use pnet_datalink::{Channel, DataLinkReceiver, DataLinkSender};
 
-use super::config::FipConfig;
+use super::config::{FipConfig, DUPLICATE_CHECK_MS, DUPLICATE_GRACE_MS};
+use crate::resource::owned;
 
 /// Upper bound for one netlink operation (a dump or a change request).
 const NETLINK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,9 +39,9 @@ const NETLINK_TIMEOUT: Duration = Duration::from_secs(5);
 const GARP_INTERVAL: Duration = Duration::from_millis(100);
 /// Most gratuitous ARP frames sent (the config validation allows 0-10).
 const GARP_MAX: u32 = 10;
-/// Bounds of the duplicate-check listening window (same as the config validation).
-const DUP_WAIT_MIN_MS: u32 = 100;
-const DUP_WAIT_MAX_MS: u32 = 10_000;
+/// Pause between two probing rounds while another host still answers
+/// during the duplicate grace (keeps the probe rate at most ~20 per second).
+const GRACE_REPROBE_PAUSE: Duration = Duration::from_millis(50);
 /// How long one blocking `recv` on the packet socket may wait.
 const ARP_READ_TICK: Duration = Duration::from_millis(50);
 /// Write timeout of the packet socket.
@@ -68,8 +73,14 @@ pub struct FipActivation {
 /// Before adding, when `cfg.duplicate_check` is set, an RFC 5227 style ARP
 /// probe (who-has FIP, sender IP 0.0.0.0, sender MAC = ours) is sent on the
 /// interface and the driver listens for up to `cfg.duplicate_check_ms` for an
-/// ARP frame whose sender IP is the floating IP from a MAC that is not ours;
-/// if one arrives, activation is refused and nothing is changed.
+/// ARP frame whose sender IP is the floating IP from a MAC that is not ours.
+/// If one arrives, the driver keeps probing (a fresh listening window each
+/// round) until `cfg.duplicate_grace_ms` have passed since the first probe:
+/// at a takeover the old owner is usually letting go of the address at that
+/// very moment. A round that hears nobody lets the activation go ahead; when
+/// the grace ends with the address still answered for, activation is
+/// refused and nothing is changed. With a grace of 0 the first answer
+/// refuses at once. The wait is bounded by grace + one listening window.
 ///
 /// After adding, `cfg.gratuitous_arp` gratuitous ARP frames are broadcast
 /// (alternating request and reply, sender = target = FIP), ~100 ms apart.
@@ -87,6 +98,9 @@ pub async fn activate(cfg: &FipConfig) -> Result<FipActivation, String> {
             interface = %target.ifname,
             "floating IP already present"
         );
+        // Ours from now on: deactivation removes it, and so must the
+        // guardian should the daemon die.
+        owned::record_address(target.ip, target.prefix, &target.ifname).await;
         return Ok(FipActivation {
             interface: target.ifname,
             already_present: true,
@@ -96,10 +110,14 @@ pub async fn activate(cfg: &FipConfig) -> Result<FipActivation, String> {
     if cfg.duplicate_check {
         let window = Duration::from_millis(u64::from(
             cfg.duplicate_check_ms
-                .clamp(DUP_WAIT_MIN_MS, DUP_WAIT_MAX_MS),
+                .clamp(DUPLICATE_CHECK_MS.0, DUPLICATE_CHECK_MS.1),
+        ));
+        let grace = Duration::from_millis(u64::from(
+            cfg.duplicate_grace_ms
+                .clamp(DUPLICATE_GRACE_MS.0, DUPLICATE_GRACE_MS.1),
         ));
         match target.mac {
-            Some(mac) => duplicate_check(&target, mac, window).await?,
+            Some(mac) => duplicate_check(&target, mac, window, grace).await?,
             None => tracing::warn!(
                 address = %target.ip,
                 interface = %target.ifname,
@@ -108,7 +126,17 @@ pub async fn activate(cfg: &FipConfig) -> Result<FipActivation, String> {
         }
     }
 
-    if !nl.add(&target).await? {
+    // Written down before the address exists: a daemon killed during the
+    // add must not leave an address nobody knows about.
+    owned::record_address(target.ip, target.prefix, &target.ifname).await;
+    let added = match nl.add(&target).await {
+        Ok(added) => added,
+        Err(e) => {
+            owned::forget_address(target.ip, target.prefix).await;
+            return Err(e);
+        }
+    };
+    if !added {
         // Appeared between the presence check and the add.
         return Ok(FipActivation {
             interface: target.ifname,
@@ -150,6 +178,30 @@ pub async fn activate(cfg: &FipConfig) -> Result<FipActivation, String> {
 /// Removes the address (matched on address + prefix) from its interface.
 /// `Ok(true)` if removed, `Ok(false)` if it was not present.
 pub async fn deactivate(cfg: &FipConfig) -> Result<bool, String> {
+    let removed = remove(cfg).await?;
+    // Only once it is gone: a failed removal stays on record.
+    if let Some((ip, prefix)) = cfg.parsed() {
+        owned::forget_address(ip, prefix).await;
+    }
+    Ok(removed)
+}
+
+/// Removes `ip/prefix` from the interface `interface` (for the ownership
+/// records, which keep the interface the address was added to). Leaves the
+/// records alone. `Ok(false)` when the address (or the interface) is gone.
+pub async fn remove_address(ip: Ipv4Addr, prefix: u8, interface: &str) -> Result<bool, String> {
+    let cfg = FipConfig {
+        address: format!("{ip}/{prefix}"),
+        interface: Some(interface.to_string()),
+        gratuitous_arp: 0,
+        duplicate_check: false,
+        duplicate_check_ms: DUPLICATE_CHECK_MS.0,
+        duplicate_grace_ms: 0,
+    };
+    remove(&cfg).await
+}
+
+async fn remove(cfg: &FipConfig) -> Result<bool, String> {
     let nl = Netlink::open()?;
     let target = match nl.target(cfg).await {
         Ok(t) => t,
@@ -685,19 +737,61 @@ fn probe_blocking(t: &Target, mac: [u8; 6], window: Duration) -> Result<Option<[
     }
 }
 
-async fn duplicate_check(t: &Target, mac: [u8; 6], window: Duration) -> Result<(), String> {
-    let target = t.clone();
-    let answer = tokio::task::spawn_blocking(move || probe_blocking(&target, mac, window))
-        .await
-        .map_err(|e| format!("ARP probe for {} on {} failed: {e}", t.ip, t.ifname))??;
-    match answer {
-        None => Ok(()),
-        Some(other) => Err(format!(
-            "{} already answers on {} from {}; refusing to activate (duplicate address)",
-            t.ip,
-            t.ifname,
-            Mac(other)
-        )),
+/// Probing rounds until one hears nobody (`Ok`), or until `grace` has
+/// passed with another host still answering (`Err`).
+async fn duplicate_check(
+    t: &Target,
+    mac: [u8; 6],
+    window: Duration,
+    grace: Duration,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let mut seen: Option<[u8; 6]> = None;
+    loop {
+        let target = t.clone();
+        let answer = tokio::task::spawn_blocking(move || probe_blocking(&target, mac, window))
+            .await
+            .map_err(|e| format!("ARP probe for {} on {} failed: {e}", t.ip, t.ifname))??;
+        let Some(other) = answer else {
+            if let Some(old) = seen {
+                tracing::info!(
+                    address = %t.ip,
+                    interface = %t.ifname,
+                    "{} no longer answers from {} after {} ms; going ahead",
+                    t.ip,
+                    Mac(old),
+                    started.elapsed().as_millis()
+                );
+            }
+            return Ok(());
+        };
+        let waited = started.elapsed();
+        if waited >= grace {
+            let after = if grace.is_zero() {
+                String::new()
+            } else {
+                format!(" (still after {} ms)", waited.as_millis())
+            };
+            return Err(format!(
+                "{} already answers on {} from {}{after}; refusing to activate (duplicate address)",
+                t.ip,
+                t.ifname,
+                Mac(other)
+            ));
+        }
+        if seen.is_none() {
+            tracing::info!(
+                address = %t.ip,
+                interface = %t.ifname,
+                "{} already answers from {}; waiting up to {} ms for it to let go",
+                t.ip,
+                Mac(other),
+                grace.as_millis()
+            );
+        }
+        seen = Some(other);
+        // The last round starts before the grace ends (and may listen past it).
+        tokio::time::sleep(GRACE_REPROBE_PAUSE.min(grace - waited)).await;
     }
 }
 
@@ -822,6 +916,7 @@ mod tests {
             gratuitous_arp: 0,
             duplicate_check: false,
             duplicate_check_ms: 100,
+            duplicate_grace_ms: 0,
         };
         assert!(parse_address(&cfg("nope")).unwrap_err().contains("nope"));
         assert!(parse_address(&cfg("198.51.100.10/33")).is_err());

@@ -1,0 +1,859 @@
+//! Ownership records: what the daemon holds on this machine, written down so
+//! that someone else can take it away when the daemon dies.
+//!
+//! A dead daemon must leave nothing behind: no floating IP still answering
+//! (two hosts would answer for it) and no process group still running. The
+//! daemon therefore keeps one small file per thing it holds in a record
+//! folder (`<state-dir>/owned`), and [`release`] (used by the guardian once
+//! the daemon has died, and by the daemon at startup for leftovers of an
+//! earlier run) removes whatever is recorded there.
+//!
+//! - The fip driver records an address *before* adding it and strikes it off
+//!   after removing it.
+//! - The exec driver records every process group it starts and strikes it
+//!   off once the group is empty (see [`group_reaped`]).
+//!
+//! The folder is process-global and set once by the daemon ([`init`]); until
+//! then every recording call is a no-op, so the drivers work unchanged in
+//! unit tests. Records are written atomically (temporary file, fsync,
+//! rename); a failure to write one is logged, never fatal: the resource is
+//! more important than its record.
+//!
+//! [`init`] takes an exclusive lock on `<folder>/.lock` for the daemon's
+//! lifetime (close-on-exec, so scripts do not inherit it). [`release`] takes
+//! the same lock, so it never touches the records of a daemon that is alive.
+//!
+//! Records carry the boot id: after a reboot every recorded address and
+//! process is gone by itself and a recorded pid may belong to anyone, so
+//! records of another boot are dropped without acting on them. A process
+//! group record also carries its leader's start time, so that a group whose
+//! number was reused is never signalled.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+/// How long process groups get between SIGTERM and SIGKILL in [`release`].
+pub const RELEASE_GRACE: Duration = Duration::from_secs(2);
+/// How long [`release`] waits for SIGKILLed groups to disappear.
+const KILL_WAIT: Duration = Duration::from_secs(1);
+/// How long [`release`] waits for the lock of a daemon that has just died
+/// (a script forked but not yet exec'd may still hold it for a moment).
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_millis(20);
+const LOCK_FILE: &str = ".lock";
+
+/// One record file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    Address {
+        /// `ip/prefix`
+        address: String,
+        interface: String,
+        boot_id: String,
+        /// The network namespace it was added in (`net:[inode]`).
+        netns: String,
+    },
+    Group {
+        pgid: u32,
+        /// Start time of the group's leader, clock ticks after boot
+        /// (`/proc/<pid>/stat` field 22).
+        start_ticks: u64,
+        boot_id: String,
+    },
+}
+
+struct State {
+    dir: PathBuf,
+    /// Held for the daemon's lifetime.
+    _lock: Flock<File>,
+    /// Recorded process groups of this daemon and their leaders' start times.
+    groups: Mutex<BTreeMap<u32, u64>>,
+}
+
+static STATE: OnceLock<State> = OnceLock::new();
+
+/// Sets the record folder of this process (the daemon) and locks it.
+/// Fails when another process holds the folder. Calling it again with the
+/// same folder is fine; with another one it fails.
+pub fn init(dir: PathBuf) -> Result<(), String> {
+    if let Some(state) = STATE.get() {
+        return if state.dir == dir {
+            Ok(())
+        } else {
+            Err(format!(
+                "ownership records are already kept in {}",
+                state.dir.display()
+            ))
+        };
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let lock = match try_lock(&dir)? {
+        Some(lock) => lock,
+        None => {
+            return Err(format!(
+                "{} is in use by another understudy daemon (same state directory)",
+                dir.display()
+            ))
+        }
+    };
+    let _ = STATE.set(State {
+        dir,
+        _lock: lock,
+        groups: Mutex::new(BTreeMap::new()),
+    });
+    Ok(())
+}
+
+/// The record folder set by [`init`], if any.
+pub fn folder() -> Option<&'static Path> {
+    STATE.get().map(|s| s.dir.as_path())
+}
+
+/// `Ok(None)` when someone else holds the lock.
+fn try_lock(dir: &Path) -> Result<Option<Flock<File>>, String> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// recording (the daemon's drivers)
+
+/// Records an address before it is added. No-op before [`init`].
+pub async fn record_address(ip: Ipv4Addr, prefix: u8, interface: &str) {
+    let interface = interface.to_string();
+    off_thread(move |dir| {
+        let record = Record::Address {
+            address: format!("{ip}/{prefix}"),
+            interface,
+            boot_id: boot_id(),
+            netns: netns(),
+        };
+        write_record(dir, &address_file(ip, prefix), &record);
+    })
+    .await;
+}
+
+/// Strikes off an address once it has been removed. No-op before [`init`].
+pub async fn forget_address(ip: Ipv4Addr, prefix: u8) {
+    off_thread(move |dir| remove_record(dir, &address_file(ip, prefix))).await;
+}
+
+/// Records a process group just started (its leader's pid is its id).
+/// No-op before [`init`].
+pub async fn record_group(pgid: u32) {
+    off_thread(move |dir| {
+        let Some(state) = STATE.get() else { return };
+        // The leader is our unreaped child: its stat is there even if it
+        // has already exited.
+        let Some(start_ticks) = proc_stat(pgid).map(|s| s.start_ticks) else {
+            tracing::warn!("process group {pgid}: no start time found; not recorded");
+            return;
+        };
+        let record = Record::Group {
+            pgid,
+            start_ticks,
+            boot_id: boot_id(),
+        };
+        write_record(dir, &group_file(pgid), &record);
+        if let Ok(mut groups) = state.groups.lock() {
+            groups.insert(pgid, start_ticks);
+        }
+    })
+    .await;
+}
+
+/// Called when the leader of a recorded group has been reaped: strikes the
+/// group off when nothing of it runs any more. Members started in the
+/// background may outlive the leader; such a group stays on record, and
+/// every later call looks at it again (and at every other group still on
+/// record), so it is struck off eventually. No-op before [`init`].
+pub async fn group_reaped(pgid: u32) {
+    off_thread(move |dir| {
+        let Some(state) = STATE.get() else { return };
+        let Ok(mut groups) = state.groups.lock() else {
+            return;
+        };
+        if !groups.contains_key(&pgid) {
+            return;
+        }
+        groups.retain(|&pgid, &mut ticks| {
+            if group_now(pgid, ticks) == GroupNow::Running {
+                return true;
+            }
+            remove_record(dir, &group_file(pgid));
+            false
+        });
+    })
+    .await;
+}
+
+/// Runs `f` with the record folder on a blocking thread (file writes never
+/// run on the actors' thread), or inline when there is no tokio runtime.
+async fn off_thread(f: impl FnOnce(&Path) + Send + 'static) {
+    let Some(state) = STATE.get() else { return };
+    let dir: &'static Path = state.dir.as_path();
+    if tokio::runtime::Handle::try_current().is_ok() {
+        if let Err(e) = tokio::task::spawn_blocking(move || f(dir)).await {
+            tracing::warn!("ownership record: {e}");
+        }
+    } else {
+        f(dir);
+    }
+}
+
+fn address_file(ip: Ipv4Addr, prefix: u8) -> String {
+    format!("addr-{ip}_{prefix}")
+}
+
+fn group_file(pgid: u32) -> String {
+    format!("pgid-{pgid}")
+}
+
+fn write_record(dir: &Path, name: &str, record: &Record) {
+    let result = serde_json::to_vec(record)
+        .map_err(io::Error::other)
+        .and_then(|bytes| write_atomic(dir, name, &bytes));
+    if let Err(e) = result {
+        tracing::warn!(
+            "cannot write ownership record {}/{name}: {e}",
+            dir.display()
+        );
+    }
+}
+
+fn remove_record(dir: &Path, name: &str) {
+    match fs::remove_file(dir.join(name)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(
+            "cannot remove ownership record {}/{name}: {e}",
+            dir.display()
+        ),
+    }
+}
+
+/// Temporary file, fsync, rename: a reader sees the whole record or none.
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let tmp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let mut f = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, dir.join(name))
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
+// ---------------------------------------------------------------------------
+// releasing (the guardian, the daemon at startup)
+
+/// What [`release`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Released {
+    /// Addresses removed, as `ip/prefix on interface`.
+    pub addresses: Vec<String>,
+    /// Process groups ended.
+    pub groups: Vec<u32>,
+    /// What was done and what was found, in order, one line each.
+    pub lines: Vec<String>,
+    /// What could not be done; those records are kept for the next attempt.
+    pub errors: Vec<String>,
+}
+
+/// [`release`] as text: one line per action, errors prefixed `error: `.
+pub fn release_all(dir: &Path) -> Vec<String> {
+    let r = release(dir);
+    r.lines
+        .into_iter()
+        .chain(r.errors.into_iter().map(|e| format!("error: {e}")))
+        .collect()
+}
+
+/// Takes away everything recorded in `dir`: first every recorded address
+/// still present (they matter most: another server may be about to take
+/// them over), then every recorded process group still running (SIGTERM,
+/// SIGKILL after [`RELEASE_GRACE`]). Records acted on, or found stale, are
+/// removed. Blocking; needs no runtime (netlink runs on a thread of its
+/// own), so it can be called from any process and any thread. Refuses to
+/// touch the folder of a daemon that is alive (its lock is held).
+pub fn release(dir: &Path) -> Released {
+    let mut out = Released::default();
+    if !dir.is_dir() {
+        return out;
+    }
+    let _lock = match STATE.get().filter(|s| s.dir == dir) {
+        // This process is the daemon holding the folder (startup cleanup).
+        Some(_) => None,
+        None => match lock_within(dir, LOCK_WAIT) {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                out.errors.push(e);
+                return out;
+            }
+        },
+    };
+    let (addresses, groups) = read_records(dir, &mut out);
+    release_addresses(dir, addresses, &mut out);
+    release_groups(dir, groups, &mut out);
+    out
+}
+
+fn lock_within(dir: &Path, wait: Duration) -> Result<Flock<File>, String> {
+    let end = Instant::now() + wait;
+    loop {
+        if let Some(lock) = try_lock(dir)? {
+            return Ok(lock);
+        }
+        if Instant::now() >= end {
+            return Err(format!(
+                "the records in {} belong to a daemon that is still running; nothing released",
+                dir.display()
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// An address record found in the folder (`file` is the record's name).
+#[derive(Debug, Clone)]
+struct FoundAddress {
+    file: String,
+    ip: Ipv4Addr,
+    prefix: u8,
+    interface: String,
+}
+
+/// A process group record found in the folder.
+#[derive(Debug, Clone)]
+struct FoundGroup {
+    file: String,
+    pgid: u32,
+    start_ticks: u64,
+}
+
+impl FoundGroup {
+    fn running(&self) -> bool {
+        group_now(self.pgid, self.start_ticks) == GroupNow::Running
+    }
+}
+
+/// The address and group records of the folder (by file name). Unreadable
+/// records are reported and removed: nothing can be done with them.
+fn read_records(dir: &Path, out: &mut Released) -> (Vec<FoundAddress>, Vec<FoundGroup>) {
+    let mut addresses = Vec::new();
+    let mut groups = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            out.errors
+                .push(format!("cannot read {}: {e}", dir.display()));
+            return (addresses, groups);
+        }
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    let (this_boot, this_netns) = (boot_id(), netns());
+    for name in names {
+        if name.starts_with('.') {
+            // The lock, or a temporary file of a write cut short.
+            if name.ends_with(".tmp") {
+                let _ = fs::remove_file(dir.join(&name));
+            }
+            continue;
+        }
+        let record = fs::read(dir.join(&name))
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<Record>(&b).map_err(|e| e.to_string()));
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                out.lines
+                    .push(format!("unreadable record {name} dropped: {e}"));
+                remove_record(dir, &name);
+                continue;
+            }
+        };
+        let boot = match &record {
+            Record::Address { boot_id, .. } | Record::Group { boot_id, .. } => boot_id,
+        };
+        if !same(boot, &this_boot) {
+            out.lines
+                .push(format!("record {name} is from before a reboot; dropped"));
+            remove_record(dir, &name);
+            continue;
+        }
+        match record {
+            Record::Address {
+                address,
+                interface,
+                netns,
+                ..
+            } => {
+                if !same(&netns, &this_netns) {
+                    out.errors.push(format!(
+                        "{address} on {interface} was added in network namespace {netns}, not in this one ({this_netns}); left alone"
+                    ));
+                    continue;
+                }
+                match super::fip::config::parse_cidr(&address) {
+                    Some((ip, prefix)) => addresses.push(FoundAddress {
+                        file: name,
+                        ip,
+                        prefix,
+                        interface,
+                    }),
+                    None => {
+                        out.lines
+                            .push(format!("record {name} holds no address; dropped"));
+                        remove_record(dir, &name);
+                    }
+                }
+            }
+            Record::Group {
+                pgid, start_ticks, ..
+            } => groups.push(FoundGroup {
+                file: name,
+                pgid,
+                start_ticks,
+            }),
+        }
+    }
+    (addresses, groups)
+}
+
+/// Equal, or one side unknown (then there is nothing to tell them apart).
+fn same(a: &str, b: &str) -> bool {
+    a.is_empty() || b.is_empty() || a == b
+}
+
+fn release_addresses(dir: &Path, addresses: Vec<FoundAddress>, out: &mut Released) {
+    if addresses.is_empty() {
+        return;
+    }
+    let results = remove_addresses_blocking(addresses.clone());
+    for (a, result) in addresses.into_iter().zip(results) {
+        let (ip, prefix, interface) = (a.ip, a.prefix, &a.interface);
+        match result {
+            Ok(true) => {
+                out.lines
+                    .push(format!("removed {ip}/{prefix} from {interface}"));
+                out.addresses.push(format!("{ip}/{prefix} on {interface}"));
+                remove_record(dir, &a.file);
+            }
+            Ok(false) => {
+                out.lines
+                    .push(format!("{ip}/{prefix} was no longer on {interface}"));
+                remove_record(dir, &a.file);
+            }
+            Err(e) => out.errors.push(e),
+        }
+    }
+}
+
+/// Netlink work on a thread of its own with its own runtime: callable with
+/// or without a runtime on the calling thread. The thread shares the
+/// process's network namespace.
+fn remove_addresses_blocking(list: Vec<FoundAddress>) -> Vec<Result<bool, String>> {
+    let n = list.len();
+    let worker = std::thread::Builder::new()
+        .name("release-addresses".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let e = format!("cannot start a runtime for netlink: {e}");
+                    return list.iter().map(|_| Err(e.clone())).collect();
+                }
+            };
+            rt.block_on(async {
+                let mut results = Vec::with_capacity(list.len());
+                for FoundAddress {
+                    ip,
+                    prefix,
+                    interface,
+                    ..
+                } in &list
+                {
+                    results.push(
+                        super::fip::driver::remove_address(*ip, *prefix, interface)
+                            .await
+                            .map_err(|e| {
+                                format!("cannot remove {ip}/{prefix} from {interface}: {e}")
+                            }),
+                    );
+                }
+                results
+            })
+        });
+    let failed = |e: String| (0..n).map(|_| Err(e.clone())).collect();
+    match worker {
+        Ok(handle) => handle
+            .join()
+            .unwrap_or_else(|_| failed("the netlink thread failed".into())),
+        Err(e) => failed(format!("cannot start the netlink thread: {e}")),
+    }
+}
+
+fn release_groups(dir: &Path, groups: Vec<FoundGroup>, out: &mut Released) {
+    let mut running: Vec<FoundGroup> = Vec::new();
+    for g in groups {
+        match group_now(g.pgid, g.start_ticks) {
+            GroupNow::Running => running.push(g),
+            GroupNow::Gone => remove_record(dir, &g.file),
+            GroupNow::Reused => {
+                out.lines.push(format!(
+                    "process group {} ended long ago (its number is in use again); left alone",
+                    g.pgid
+                ));
+                remove_record(dir, &g.file);
+            }
+        }
+    }
+    if running.is_empty() {
+        return;
+    }
+    for g in &running {
+        signal(g.pgid, Signal::SIGTERM);
+    }
+    let left = wait_until_gone(&running, RELEASE_GRACE);
+    for g in running
+        .iter()
+        .filter(|g| !left.iter().any(|l| l.file == g.file))
+    {
+        out.lines
+            .push(format!("stopped process group {} (SIGTERM)", g.pgid));
+        out.groups.push(g.pgid);
+        remove_record(dir, &g.file);
+    }
+    if left.is_empty() {
+        return;
+    }
+    for g in &left {
+        signal(g.pgid, Signal::SIGKILL);
+    }
+    let stuck = wait_until_gone(&left, KILL_WAIT);
+    for g in &left {
+        if stuck.iter().any(|s| s.file == g.file) {
+            out.errors.push(format!(
+                "process group {} is still there after SIGKILL (uninterruptible?)",
+                g.pgid
+            ));
+        } else {
+            out.lines.push(format!(
+                "killed process group {} (SIGKILL, still running {} s after SIGTERM)",
+                g.pgid,
+                RELEASE_GRACE.as_secs()
+            ));
+            out.groups.push(g.pgid);
+            remove_record(dir, &g.file);
+        }
+    }
+}
+
+/// The groups of `list` still running after waiting up to `wait` for all
+/// of them to end.
+fn wait_until_gone(list: &[FoundGroup], wait: Duration) -> Vec<FoundGroup> {
+    let end = Instant::now() + wait;
+    loop {
+        let left: Vec<FoundGroup> = list.iter().filter(|g| g.running()).cloned().collect();
+        if left.is_empty() || Instant::now() >= end {
+            return left;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn signal(pgid: u32, sig: Signal) {
+    // Never 0 or 1 (our own group, init): a record cannot hold those.
+    if pgid > 1 {
+        let _ = killpg(Pid::from_raw(pgid as i32), sig);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// process groups and facts about this machine
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GroupNow {
+    /// Some member that is not a zombie is still there.
+    Running,
+    /// Nothing of it runs.
+    Gone,
+    /// The number belongs to a newer process: the recorded group ended
+    /// (a pid is not reused while a group of that id exists).
+    Reused,
+}
+
+fn group_now(pgid: u32, start_ticks: u64) -> GroupNow {
+    if pgid <= 1 {
+        return GroupNow::Gone;
+    }
+    match proc_stat(pgid) {
+        Some(leader) if leader.start_ticks != start_ticks => GroupNow::Reused,
+        Some(leader) if !leader.dead() => GroupNow::Running,
+        _ => {
+            // The leader is gone (or a zombie): are members left? The cheap
+            // test first; zombies left unreaped count as gone.
+            if killpg(Pid::from_raw(pgid as i32), None) == Err(Errno::ESRCH) {
+                return GroupNow::Gone;
+            }
+            if group_members_alive(pgid) {
+                GroupNow::Running
+            } else {
+                GroupNow::Gone
+            }
+        }
+    }
+}
+
+/// Whether any process in group `pgid` is alive (not a zombie).
+fn group_members_alive(pgid: u32) -> bool {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        // Without /proc, assume the worst.
+        return true;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(proc_stat)
+        .any(|s| s.pgrp == pgid as i64 && !s.dead())
+}
+
+struct ProcStat {
+    state: char,
+    pgrp: i64,
+    start_ticks: u64,
+}
+
+impl ProcStat {
+    fn dead(&self) -> bool {
+        matches!(self.state, 'Z' | 'X' | 'x')
+    }
+}
+
+/// Parses `/proc/<pid>/stat` (the command name may hold spaces and
+/// parentheses, so fields are counted from the last `)`).
+fn proc_stat(pid: u32) -> Option<ProcStat> {
+    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn parse_stat(text: &str) -> Option<ProcStat> {
+    let (_, rest) = text.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state); pgrp is field 5, starttime field 22.
+    Some(ProcStat {
+        state: fields.first()?.chars().next()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        start_ticks: fields.get(19)?.parse().ok()?,
+    })
+}
+
+fn boot_id() -> String {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn netns() -> String {
+    fs::read_link("/proc/self/ns/net")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("us-owned-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn stat_lines() {
+        let s = parse_stat("42 (a) b (c)) S 1 42 42 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 777 0 0")
+            .unwrap();
+        assert_eq!((s.state, s.pgrp, s.start_ticks), ('S', 42, 777));
+        assert!(parse_stat("").is_none());
+        assert!(parse_stat("1 (x) S 1").is_none());
+        assert!(
+            parse_stat("1 (x) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 notanumber").is_none()
+        );
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let r = Record::Group {
+            pgid: 7,
+            start_ticks: 9,
+            boot_id: "b".into(),
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains("\"kind\":\"group\""), "{text}");
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
+    }
+
+    #[test]
+    fn nothing_recorded_before_init() {
+        // STATE is never set in unit tests: recording is a no-op.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            record_address(Ipv4Addr::new(198, 51, 100, 9), 24, "none0").await;
+            record_group(std::process::id()).await;
+            group_reaped(std::process::id()).await;
+        });
+        assert!(folder().is_none());
+    }
+
+    #[test]
+    fn release_ends_recorded_groups_and_drops_stale_records() {
+        let dir = temp_dir("groups");
+        // A group that ignores SIGTERM (needs SIGKILL), one that does not.
+        let mut stubborn = Command::new("sh")
+            .args(["-c", "trap '' TERM; while :; do sleep 1; done"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut polite = Command::new("sleep")
+            .arg("100")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        for pid in [stubborn.id(), polite.id()] {
+            let ticks = proc_stat(pid).unwrap().start_ticks;
+            let rec = Record::Group {
+                pgid: pid,
+                start_ticks: ticks,
+                boot_id: boot_id(),
+            };
+            write_atomic(&dir, &group_file(pid), &serde_json::to_vec(&rec).unwrap()).unwrap();
+        }
+        // A reused number (our own pid, another start time), another boot,
+        // junk, a torn temporary file.
+        let me = std::process::id();
+        let reused = Record::Group {
+            pgid: me,
+            start_ticks: 1,
+            boot_id: boot_id(),
+        };
+        fs::write(
+            dir.join(group_file(me)),
+            serde_json::to_vec(&reused).unwrap(),
+        )
+        .unwrap();
+        let old_boot = Record::Address {
+            address: "198.51.100.77/24".into(),
+            interface: "eth0".into(),
+            boot_id: "another-boot".into(),
+            netns: netns(),
+        };
+        fs::write(
+            dir.join("addr-198.51.100.77_24"),
+            serde_json::to_vec(&old_boot).unwrap(),
+        )
+        .unwrap();
+        fs::write(dir.join("pgid-junk"), "{not json").unwrap();
+        fs::write(dir.join(".pgid-1.1.1.tmp"), "{").unwrap();
+
+        let r = release(&dir);
+        assert!(r.errors.is_empty(), "{r:?}");
+        let mut ended = r.groups.clone();
+        ended.sort();
+        let mut want = vec![stubborn.id(), polite.id()];
+        want.sort();
+        assert_eq!(ended, want, "{r:?}");
+        let text = r.lines.join("\n");
+        assert!(
+            text.contains(&format!("killed process group {}", stubborn.id())),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("stopped process group {}", polite.id())),
+            "{text}"
+        );
+        assert!(text.contains("its number is in use again"), "{text}");
+        assert!(text.contains("before a reboot"), "{text}");
+        assert!(text.contains("unreadable record pgid-junk"), "{text}");
+        assert!(stubborn.wait().is_ok() && polite.wait().is_ok());
+        // Every record is gone, only the lock is left.
+        let left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        assert_eq!(left, vec![LOCK_FILE.to_string()]);
+        assert!(release_all(&dir).is_empty());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn release_refuses_a_locked_folder() {
+        let dir = temp_dir("locked");
+        let held = try_lock(&dir).unwrap().expect("free");
+        fs::write(dir.join("pgid-1"), "{}").unwrap();
+        let r = lock_within(&dir, Duration::from_millis(50));
+        assert!(r.is_err_and(|e| e.contains("still running")));
+        drop(held);
+        assert!(lock_within(&dir, Duration::from_millis(50)).is_ok());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn missing_folder_is_nothing_to_do() {
+        let r = release(Path::new("/nonexistent/understudy/owned"));
+        assert_eq!(r, Released::default());
+    }
+}

@@ -1,0 +1,384 @@
+//! The guardian: `understudy run` starts the real daemon as a child process
+//! (the same binary, the same arguments) and stays as its parent, so that a
+//! daemon that dies leaves nothing behind.
+//!
+//! - Signals: SIGTERM, SIGINT and SIGHUP sent to the guardian are passed on
+//!   to the daemon; the guardian itself only waits (`sigwait`, the signals
+//!   blocked, so none is lost between two waits).
+//! - An orderly end (exit status 0 after the cluster service stopped, 1 or 2
+//!   for a daemon that could not start) is passed on as the guardian's own
+//!   exit status; nothing else happens.
+//! - Any other end (killed by a signal, the watchdog's exit status 70, a
+//!   panic's 101, ...) is a death: the guardian releases everything the
+//!   ownership records name (floating IPs first, then process groups, see
+//!   [`owned::release`]), records `pm 1200` in the alert log, carries out
+//!   `guardian.action` (a shutdown or reboot after the release) and exits
+//!   non-zero (the daemon's status, or 128 + signal) so that a service
+//!   manager restarts it.
+//!
+//! The daemon runs with `UNDERSTUDY_GUARDED=<guardian pid>` and
+//! `UNDERSTUDY_INCARNATION=<µs since the epoch at the guardian's start>` in
+//! its environment ([`enter_daemon`] takes both out again, so scripts do not
+//! inherit them). It asks the kernel for SIGTERM when the guardian dies:
+//! an unguarded daemon stops the cluster service in order rather than run on
+//! with nobody to clean up after it.
+
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, ExitCode, ExitStatus};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use nix::sys::signal::{self, SigHandler, SigSet, Signal};
+use nix::unistd::Pid;
+
+use understudy_actors::model::catalog::Event;
+use understudy_actors::model::config::{ClusterConfig, GuardianAction, GuardianConfig, OsActions};
+use understudy_actors::monitor::userspace::{run_os_command, OS_ACTION_WAIT};
+use understudy_actors::notify::alert_log::{now_rfc3339, AlertLog, DEFAULT_MAX_BYTES};
+use understudy_actors::resource::exec::driver::describe_status;
+use understudy_actors::resource::owned;
+use understudy_actors::wire::key::ClusterKey;
+
+use crate::config_check;
+
+/// Set in the daemon's environment: the guardian's pid. Its presence makes
+/// `understudy run` run the daemon itself.
+pub const GUARDED_ENV: &str = "UNDERSTUDY_GUARDED";
+/// Set in the daemon's environment: the incarnation it is to use.
+pub const INCARNATION_ENV: &str = "UNDERSTUDY_INCARNATION";
+
+/// Exit statuses of the daemon that are an orderly end: stopped (0), could
+/// not start (1), configuration problems (2). Anything else is a death.
+const ORDERLY_EXITS: [i32; 3] = [0, 1, 2];
+
+static INCARNATION: OnceLock<u64> = OnceLock::new();
+
+/// The incarnation of this daemon: the guardian's start time in
+/// microseconds since the UNIX epoch, or this process's own clock when it
+/// runs without a guardian. The same for the whole life of the process.
+pub fn incarnation() -> u64 {
+    *INCARNATION.get_or_init(|| {
+        std::env::var(INCARNATION_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(now_micros)
+    })
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Whether this process is the daemon started by a guardian.
+pub fn is_daemon_process() -> bool {
+    std::env::var_os(GUARDED_ENV).is_some()
+}
+
+/// First thing the daemon does: takes the incarnation and the guardian's
+/// pid from the environment (and out of it), and arranges to get SIGTERM
+/// when the guardian dies. Fails when the guardian is already gone.
+pub fn enter_daemon() -> Result<(), String> {
+    // The guardian blocks the signals it waits for, and a child inherits its
+    // parent's mask: the daemon (and every script it runs) starts with none
+    // blocked.
+    SigSet::empty()
+        .thread_set_mask()
+        .map_err(|e| format!("cannot unblock signals: {e}"))?;
+    let guardian = std::env::var(GUARDED_ENV)
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .filter(|pid| *pid > 1);
+    incarnation();
+    // Still one thread here, so changing the environment is sound.
+    std::env::remove_var(GUARDED_ENV);
+    std::env::remove_var(INCARNATION_ENV);
+    if let Some(pid) = guardian {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)
+            .map_err(|e| format!("cannot ask for a signal at the guardian's death: {e}"))?;
+        // Set after the fork: the guardian may have died in between.
+        if nix::unistd::getppid().as_raw() != pid {
+            return Err(format!("the guardian (pid {pid}) has already gone"));
+        }
+    }
+    Ok(())
+}
+
+/// Run by the daemon once its alert log is open and its ownership records
+/// are set ([`owned::init`]), before the coordinator starts: whatever an
+/// earlier run left behind (it died without its guardian, or with it) is
+/// released, and what was done goes to the log and to the alert log.
+pub fn startup_cleanup(alert_log: &mut AlertLog, server: &str) {
+    tracing::info!(
+        pid = std::process::id(),
+        incarnation = incarnation(),
+        "cluster daemon starting"
+    );
+    let Some(dir) = owned::folder() else { return };
+    let released = owned::release(dir);
+    for line in &released.lines {
+        tracing::warn!("startup cleanup: {line}");
+    }
+    for e in &released.errors {
+        tracing::error!("startup cleanup: {e}");
+    }
+    if !released.addresses.is_empty() || !released.groups.is_empty() {
+        alert_log.record(
+            Event::LeftoversReleased {
+                addresses: released.addresses.clone(),
+                groups: released.groups.clone(),
+            }
+            .to_alert(now_rfc3339(), server),
+        );
+    }
+    if !released.errors.is_empty() {
+        alert_log.record(
+            Event::ReleaseFailed {
+                errors: released.errors,
+            }
+            .to_alert(now_rfc3339(), server),
+        );
+    }
+}
+
+/// To stderr, ignoring write errors: a closed or broken stderr (a journal
+/// restarted meanwhile) must not stop the guardian halfway (`eprintln!`
+/// would panic).
+fn say(message: &str) {
+    let _ = writeln!(std::io::stderr(), "understudy guardian: {message}");
+}
+
+/// `understudy run` as the guardian (see the module documentation).
+pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> ExitCode {
+    // Read for `guardian` and `os_actions` only. A configuration that does
+    // not load is the daemon's to report (it exits 2); the defaults then
+    // never shut anything down.
+    let config = config_check::load(config_path).ok();
+    let (guardian, os_actions) = match &config {
+        Some(c) => (c.guardian, c.os_actions.clone()),
+        None => (GuardianConfig::default(), OsActions::default()),
+    };
+    let server = server.unwrap_or_else(|| {
+        nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+
+    let mut waited = SigSet::empty();
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGCHLD,
+    ] {
+        waited.add(s);
+    }
+    // SAFETY: installing the default disposition runs no code of ours. An
+    // inherited "ignore" would make the kernel reap the daemon for us, and
+    // its exit status would be lost.
+    if let Err(e) = unsafe { signal::signal(Signal::SIGCHLD, SigHandler::SigDfl) } {
+        say(&format!("cannot reset SIGCHLD: {e}"));
+        return ExitCode::FAILURE;
+    }
+    // Blocked before the fork, so that no signal can come before the wait.
+    // The child inherits the mask and clears it first thing (`enter_daemon`).
+    if let Err(e) = waited.thread_block() {
+        say(&format!("cannot block signals: {e}"));
+        return ExitCode::FAILURE;
+    }
+
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            say(&format!("cannot find my own executable: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let incarnation = now_micros();
+    let mut child = match Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .env(GUARDED_ENV, std::process::id().to_string())
+        .env(INCARNATION_ENV, incarnation.to_string())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            say(&format!(
+                "cannot start the cluster daemon ({}): {e}",
+                exe.display()
+            ));
+            return ExitCode::FAILURE;
+        }
+    };
+    let pid = child.id();
+
+    let status = loop {
+        match waited.wait() {
+            Ok(Signal::SIGCHLD) => match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => {}
+                Err(e) => {
+                    say(&format!("cannot check on the daemon: {e}"));
+                }
+            },
+            Ok(sig) => {
+                let _ = signal::kill(Pid::from_raw(pid as i32), sig);
+            }
+            // sigwait fails only for an invalid set; wait without it.
+            Err(_) => match child.wait() {
+                Ok(status) => break status,
+                Err(e) => {
+                    say(&format!("cannot wait for the daemon: {e}"));
+                    return ExitCode::FAILURE;
+                }
+            },
+        }
+    };
+
+    match status.code() {
+        Some(code) if ORDERLY_EXITS.contains(&code) => ExitCode::from(code as u8),
+        _ => after_death(
+            Death {
+                pid,
+                status,
+                state_dir,
+                server: &server,
+                incarnation,
+                config: config.as_ref().map(|c| (c, config_path)),
+            },
+            guardian.action,
+            &os_actions,
+            &waited,
+        ),
+    }
+}
+
+/// Who died, how, and where its state is.
+struct Death<'a> {
+    pid: u32,
+    status: ExitStatus,
+    state_dir: &'a Path,
+    server: &'a str,
+    incarnation: u64,
+    /// The configuration and its file, when it loaded.
+    config: Option<(&'a ClusterConfig, &'a Path)>,
+}
+
+/// Sends the authenticated "daemon died" notice on every heartbeat path.
+fn tell_peers(config: &ClusterConfig, config_path: &Path, server: &str, incarnation: u64) {
+    if config.servers.len() < 2 {
+        return;
+    }
+    let Some(key_file) = &config.heartbeat.key_file else {
+        return;
+    };
+    let path = config_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(key_file);
+    match ClusterKey::load(&path) {
+        Ok(key) => {
+            for e in understudy_actors::heartbeat::announce_departure(
+                config,
+                server,
+                incarnation,
+                &key,
+                true,
+            ) {
+                say(&format!("cannot tell the other servers: {e}"));
+            }
+        }
+        Err(e) => say(&format!("cannot tell the other servers: {e}")),
+    }
+}
+
+/// The daemon died: release, tell, act, exit non-zero.
+fn after_death(
+    death: Death,
+    action: GuardianAction,
+    os_actions: &OsActions,
+    waited: &SigSet,
+) -> ExitCode {
+    let Death {
+        pid,
+        status,
+        state_dir,
+        server,
+        incarnation,
+        config,
+    } = death;
+    let cause = describe_status(status);
+    say(&format!(
+        "the cluster daemon (pid {pid}) died ({cause}); releasing what it held"
+    ));
+    let released = owned::release(&state_dir.join("owned"));
+    for line in &released.lines {
+        say(line);
+    }
+    for e in &released.errors {
+        say(&format!("error: {e}"));
+    }
+
+    // The other servers take the groups over at once instead of after the
+    // heartbeat timeout; the address is already gone here.
+    if let Some((config, config_path)) = config {
+        tell_peers(config, config_path, server, incarnation);
+    }
+
+    let mut log = match AlertLog::open(state_dir, DEFAULT_MAX_BYTES) {
+        Ok(log) => Some(log),
+        Err(e) => {
+            say(&format!(
+                "cannot open the alert log in {}: {e}",
+                state_dir.display()
+            ));
+            None
+        }
+    };
+    let mut alert = |event: Event| {
+        say(&event.message());
+        if let Some(log) = log.as_mut() {
+            log.record(event.to_alert(now_rfc3339(), server));
+        }
+    };
+    alert(Event::DaemonDied {
+        cause,
+        addresses: released.addresses.len(),
+        groups: released.groups.len(),
+    });
+    if !released.errors.is_empty() {
+        alert(Event::ReleaseFailed {
+            errors: released.errors,
+        });
+    }
+    let os = match action {
+        GuardianAction::ReleaseResources => None,
+        GuardianAction::ShutdownOs => {
+            Some(("shut down", &os_actions.shutdown, Event::SystemWillShutDown))
+        }
+        GuardianAction::RebootOs => Some(("reboot", &os_actions.reboot, Event::SystemWillReboot)),
+    };
+    if let Some((what, argv, event)) = os {
+        // Recorded (and synced) before the command can take the server down.
+        alert(event);
+        // The command must not inherit the blocked signals; the release is
+        // done, so a SIGTERM may end the guardian from here on.
+        let _ = waited.thread_unblock();
+        if let Err(error) = run_os_command(argv, OS_ACTION_WAIT) {
+            alert(Event::OsActionFailed {
+                action: what.to_string(),
+                error,
+            });
+        }
+    }
+    let code = match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => 128 + sig,
+        _ => 1,
+    };
+    ExitCode::from(code.clamp(1, 255) as u8)
+}
