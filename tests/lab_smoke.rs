@@ -147,12 +147,13 @@ fn lab_runs_controls_and_stops_a_daemon_per_server() {
     assert!(lab.addresses(1).contains(&VIP.to_string()));
     lab.wait_fetch(VIP, PORT, Some("n1"), DEADLINE);
 
-    // SIGTERM: the daemon releases the address and exits cleanly.
+    // SIGTERM: the daemon releases the address, hands the group to n2 and
+    // exits cleanly.
     let exit = lab.stop(1);
     assert!(exit.success(), "{exit}\n{}", lab.log_tail(1));
     assert!(!lab.is_running(1));
-    watch.wait_holders(&[], DEADLINE);
-    lab.wait_fetch(VIP, PORT, None, DEADLINE);
+    watch.wait_holders(&[2], DEADLINE);
+    lab.wait_fetch(VIP, PORT, Some("n2"), DEADLINE);
 
     // kill -9 of the whole stack of n2.
     lab.kill9_all(2);
