@@ -289,6 +289,7 @@ fn config_push_reaches_every_server() {
     for i in 1..=3 {
         std::fs::write(file_of(i), &text).unwrap();
     }
+    let watch = lab.watch_address(VIP);
     for i in 1..=3 {
         let f = file_of(i);
         lab.start_with(i, &f);
@@ -349,6 +350,7 @@ fn config_push_reaches_every_server() {
     let out = lab.ctl(2, &["config", "push", file.to_str().unwrap()]);
     assert!(!out.success(), "{out:?}");
     assert_eq!(std::fs::read_to_string(file_of(1)).unwrap(), monitored);
+    watch.assert_never_double();
 }
 
 #[test]
@@ -368,6 +370,7 @@ fn forged_and_replayed_heartbeats_are_rejected_and_counted() {
     );
     assert!(text.contains("\"n3\""), "{text}");
     lab.write_config(&text);
+    let watch = lab.watch_address(VIP);
     lab.start_all();
     lab.wait_status(1, "n2 heard", WAIT, |s| {
         server(s, "n2")["state"] == "Online"
@@ -410,4 +413,60 @@ fn forged_and_replayed_heartbeats_are_rejected_and_counted() {
     let s = lab.status(1);
     assert_eq!(server(&s, "n2")["state"], "Online", "still trusted: {s}");
     assert!(alerts(&lab, 1).contains("nm 1304"));
+    watch.assert_never_double();
+}
+
+#[test]
+fn a_server_that_loses_every_link_stops_its_groups_and_the_other_takes_over() {
+    let Some(mut lab) = Lab::new("links", 2) else {
+        return;
+    };
+    let text = lab.config(&web_group(&lab, ""), "");
+    lab.write_config(&text);
+    let watch = lab.watch_address(VIP);
+    lab.start_all();
+    lab.wait_group_on(2, "web", "n1", WAIT);
+
+    lab.links(1, false);
+    lab.wait_group_on(2, "web", "n2", WAIT);
+    lab.wait_fetch(VIP, PORT, Some("n2"), WAIT);
+    // n1 knows it is the one cut off: it stopped the group itself.
+    let s1 = lab.wait_status(1, "n1 stopped its group", WAIT, |s| {
+        group(s, "web")["state"] == "Offline" || group(s, "web")["current"] != "n1"
+    });
+    assert_eq!(server(&s1, "n1")["state"], "Isolated", "{s1}");
+    assert!(alerts(&lab, 1).contains("nm 1305"));
+
+    // Links back: n1 rejoins (recovery Auto) and takes nothing back.
+    lab.links(1, true);
+    lab.wait_status(2, "n1 back", WAIT, |s| server(s, "n1")["state"] == "Online");
+    lab.wait_status(1, "n1 not cut off any more", WAIT, |s| {
+        server(s, "n1")["state"] == "Online"
+    });
+    assert_eq!(group(&lab.status(2), "web")["current"], "n2");
+    watch.assert_never_double();
+}
+
+#[test]
+fn auto_groups_wait_for_the_other_servers_then_start_without_them() {
+    let Some(mut lab) = Lab::new("wait", 2) else {
+        return;
+    };
+    let text = lab.config(&web_group(&lab, ""), "heartbeat: (startup_wait_secs: 2),");
+    lab.write_config(&text);
+    let watch = lab.watch_address(VIP);
+    // n1, first in the order, is not there: n2 waits, then starts the group.
+    lab.start(2);
+    lab.wait_group_on(2, "web", "n2", WAIT);
+    let log = alerts(&lab, 2);
+    assert!(log.contains("nm 5") && log.contains("nm 7"), "{log}");
+    assert!(log.contains("n1"), "the missing server is named: {log}");
+
+    // n1 joins a running cluster: the group stays where it runs.
+    lab.start(1);
+    lab.wait_status(1, "n1 sees n2", WAIT, |s| {
+        server(s, "n2")["state"] == "Online"
+    });
+    lab.wait_group_on(1, "web", "n2", WAIT);
+    watch.assert_never_double();
 }
