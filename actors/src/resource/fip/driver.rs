@@ -153,12 +153,27 @@ pub async fn activate(cfg: &FipConfig) -> Result<FipActivation, String> {
     if count > 0 {
         match target.mac {
             Some(mac) => {
-                if let Err(e) = announce(&target, mac, count).await {
+                // The first announcement before the activation counts as
+                // done; the others follow in the background, so a failover
+                // does not wait for the spacing between them.
+                if let Err(e) = announce(&target, mac, 0, 1).await {
                     tracing::warn!(
                         address = %target.ip,
                         interface = %target.ifname,
                         "gratuitous ARP failed: {e}"
                     );
+                } else if count > 1 {
+                    let target = target.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(GARP_INTERVAL).await;
+                        if let Err(e) = announce(&target, mac, 1, count).await {
+                            tracing::warn!(
+                                address = %target.ip,
+                                interface = %target.ifname,
+                                "gratuitous ARP failed: {e}"
+                            );
+                        }
+                    });
                 }
             }
             None => tracing::warn!(
@@ -797,7 +812,9 @@ async fn duplicate_check(
 
 /// Sends `count` gratuitous ARP frames, alternating request and reply,
 /// `GARP_INTERVAL` apart.
-async fn announce(t: &Target, mac: [u8; 6], count: u32) -> Result<(), String> {
+/// Sends gratuitous ARP frames number `from` to `to - 1` (requests and
+/// replies alternate), `GARP_INTERVAL` apart.
+async fn announce(t: &Target, mac: [u8; 6], from: u32, to: u32) -> Result<(), String> {
     let join_err = |e: tokio::task::JoinError| {
         format!("gratuitous ARP for {} on {} failed: {e}", t.ip, t.ifname)
     };
@@ -805,8 +822,8 @@ async fn announce(t: &Target, mac: [u8; 6], count: u32) -> Result<(), String> {
     let mut tx = tokio::task::spawn_blocking(move || open_channel(&target).map(|(tx, _rx)| tx))
         .await
         .map_err(join_err)??;
-    for i in 0..count {
-        if i > 0 {
+    for i in from..to {
+        if i > from {
             tokio::time::sleep(GARP_INTERVAL).await;
         }
         let frame = garp_frame(mac, t.ip, i % 2 == 1);
@@ -819,7 +836,7 @@ async fn announce(t: &Target, mac: [u8; 6], count: u32) -> Result<(), String> {
         tx = back;
         sent.map_err(|e| packet_err("cannot send gratuitous ARP", t, &e))?;
     }
-    tracing::debug!(address = %t.ip, interface = %t.ifname, count, "gratuitous ARP sent");
+    tracing::debug!(address = %t.ip, interface = %t.ifname, from, to, "gratuitous ARP sent");
     Ok(())
 }
 
