@@ -184,19 +184,29 @@ pub fn run(
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 
-/// SIGTERM and SIGINT stop the cluster service on this server.
+/// SIGTERM and SIGINT stop the cluster service on this server; SIGHUP is
+/// logged and ignored.
 fn watch_signals(coordinator: Addr<Coordinator>) {
     actix_rt::spawn(async move {
-        let (Ok(mut term), Ok(mut int)) = (
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
         ) else {
             tracing::error!("cannot install signal handlers");
             return;
         };
-        let reason = tokio::select! {
-            _ = term.recv() => "SIGTERM received",
-            _ = int.recv() => "SIGINT received",
+        let reason = loop {
+            tokio::select! {
+                _ = term.recv() => break "SIGTERM received",
+                _ = int.recv() => break "SIGINT received",
+                // A service manager's "reload" must not look like a crash
+                // (the guardian would release everything and the others
+                // would take over). There is nothing to reload by signal.
+                _ = hup.recv() => tracing::warn!(
+                    "SIGHUP ignored: the configuration changes with `understudy config push FILE`"
+                ),
+            }
         };
         coordinator.do_send(StopClusterService {
             reason: reason.into(),
