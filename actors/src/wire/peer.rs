@@ -137,6 +137,9 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// Longest wait for a connection and the peer's greeting.
+const GREETING_WAIT: Duration = Duration::from_secs(3);
+
 /// Sends `req` to the first address that answers (addresses in path
 /// order), each attempt bounded by `timeout` for the whole exchange. The
 /// error names every address tried and why it failed.
@@ -167,13 +170,29 @@ async fn exchange<Req: Serialize, Resp: DeserializeOwned>(
     addr: SocketAddr,
     req: &Req,
 ) -> Result<Resp, String> {
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| io_cause(&e))?;
-    let _ = stream.set_nodelay(true);
-    let hello = match read_frame(&mut stream).await {
-        Ok(f) => f,
-        Err(Failure::Io(e)) => return Err(io_cause(&e)),
-        Err(Failure::Refused(r)) => return Err(format!("greeting {r}")),
-    };
+    // A live peer accepts and greets at once: an address that does not is
+    // given up quickly, whatever the wait for the answer itself.
+    let greeted = tokio::time::timeout(GREETING_WAIT, async {
+        let mut stream = TcpStream::connect(addr).await.map_err(|e| io_cause(&e))?;
+        let _ = stream.set_nodelay(true);
+        // A peer that dies during a long request (a group start) without
+        // closing the connection (power loss, cable) is noticed in ~11 s.
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(
+            &socket2::TcpKeepalive::new()
+                .with_time(Duration::from_secs(5))
+                .with_interval(Duration::from_secs(2))
+                .with_retries(3),
+        );
+        let hello = match read_frame(&mut stream).await {
+            Ok(f) => f,
+            Err(Failure::Io(e)) => return Err(io_cause(&e)),
+            Err(Failure::Refused(r)) => return Err(format!("greeting {r}")),
+        };
+        Ok((stream, hello))
+    })
+    .await
+    .map_err(|_| format!("not greeted within {}", human(GREETING_WAIT)))?;
+    let (mut stream, hello) = greeted?;
     let (nonce, hello_forged) = match open_json::<Hello>(key, &hello) {
         Ok(h) => (h.nonce, None),
         // Another cluster key: still send the request (sealed with ours, so
