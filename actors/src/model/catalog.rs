@@ -371,6 +371,44 @@ pub enum Event {
     FailoverSkippedSuspended {
         server: String,
     },
+
+    // The alert service's own events (mail, syslog, warning lamps).
+    AlertServiceStarted,
+    AlertServiceStopped,
+    AlertMonitoringResumed {
+        by: String,
+    },
+    AlertMonitoringSuspended {
+        by: String,
+        hours: u32,
+    },
+    MailSent {
+        server: String,
+        alert: String,
+    },
+    MailFailed {
+        cause: String,
+        alert: String,
+    },
+    SyslogFailed {
+        destination: String,
+        error: String,
+    },
+    LampDone {
+        server: String,
+        lamp: String,
+        state: String,
+    },
+    LampRefused {
+        server: String,
+        lamp: String,
+        error: String,
+    },
+    LampUnreachable {
+        server: String,
+        lamp: String,
+        error: String,
+    },
 }
 
 impl Event {
@@ -493,6 +531,17 @@ impl Event {
             FailbackStarted { .. } => ("rc", 74, Info),
             DoubleActivity { .. } => ("rc", 92, Error),
             FailoverSkippedSuspended { .. } => ("rc", 1065, Warning),
+
+            AlertServiceStarted => ("alert", 1, Info),
+            AlertServiceStopped => ("alert", 2, Info),
+            AlertMonitoringResumed { .. } => ("alert", 3, Info),
+            AlertMonitoringSuspended { .. } => ("alert", 4, Info),
+            MailSent { .. } => ("alert", 5, Info),
+            MailFailed { .. } => ("alert", 6, Error),
+            SyslogFailed { .. } => ("alert", 1010, Warning),
+            LampDone { .. } => ("lamp", 5, Info),
+            LampRefused { .. } => ("lamp", 6, Error),
+            LampUnreachable { .. } => ("lamp", 7, Error),
         }
     }
 
@@ -707,6 +756,26 @@ impl Event {
             FailoverSkippedSuspended { server } => format!(
                 "server {server} is down but the cluster is suspended: its groups are not taken over"
             ),
+            AlertServiceStarted => "alert service started".into(),
+            AlertServiceStopped => "alert service stopped".into(),
+            AlertMonitoringResumed { by } => format!("alert notification resumed by {by}"),
+            AlertMonitoringSuspended { by, hours } => format!(
+                "alert notification suspended by {by}; it resumes by itself after {hours} h"
+            ),
+            MailSent { server, alert } => format!("report mail sent through {server}: [{alert}]"),
+            MailFailed { cause, alert } => format!("report mail not sent: {cause}: [{alert}]"),
+            SyslogFailed { destination, error } => {
+                format!("syslog to {destination} failed: {error}")
+            }
+            LampDone { server, lamp, state } => {
+                format!("warning lamp {lamp} of server {server} set to {state}")
+            }
+            LampRefused { server, lamp, error } => {
+                format!("warning lamp {lamp} of server {server} refused the command: {error}")
+            }
+            LampUnreachable { server, lamp, error } => {
+                format!("warning lamp {lamp} of server {server} could not be driven: {error}")
+            }
         }
     }
 
