@@ -865,9 +865,33 @@ impl GroupMover {
     ) -> LocalBoxFuture<'a, Result<String, String>> {
         Box::pin(async move {
             let group = self.group.clone();
+            let failover = event == StartEvent::Failover;
+            // A failed move or failover is reported under its own id.
+            let failed = |error: String| {
+                if failover {
+                    Event::FailoverFailed {
+                        group: group.clone(),
+                        error,
+                    }
+                } else {
+                    Event::MoveFailed {
+                        group: group.clone(),
+                        error,
+                    }
+                }
+            };
             let Some(peers) = self.peers.clone() else {
                 return Err("this cluster has no peer link (one server, or no key)".into());
             };
+            // The report that a failover starts comes from the server the
+            // group leaves; the destination reports its completion.
+            if failover {
+                self.alerter.raise(Event::FailoverStarted {
+                    group: group.clone(),
+                    from: peers.local().to_string(),
+                    to: to.to_string(),
+                });
+            }
             let stop = self
                 .addr
                 .send(RunGroup {
@@ -880,10 +904,7 @@ impl GroupMover {
                 .unwrap_or_else(|e| Err(format!("group actor unavailable: {e}")));
             if let Err(e) = stop {
                 let error = format!("stopping it here failed: {e}");
-                self.alerter.raise(Event::MoveFailed {
-                    group: group.clone(),
-                    error: error.clone(),
-                });
+                self.alerter.raise(failed(error.clone()));
                 return Err(error);
             }
             let req = PeerRequest::StartGroup {
@@ -894,13 +915,18 @@ impl GroupMover {
             };
             let error = match peers.call(to, &req).await {
                 Ok(Response::Done { message }) => {
-                    self.alerter.raise(Event::MoveCompleted {
-                        group: group.clone(),
-                        to: to.to_string(),
-                    });
+                    if !failover {
+                        self.alerter.raise(Event::MoveCompleted {
+                            group: group.clone(),
+                            to: to.to_string(),
+                        });
+                    }
                     return Ok(message);
                 }
-                Ok(Response::Error { message }) | Ok(Response::Denied { message }) => message,
+                // The destination has reported its own failure.
+                Ok(Response::Error { message }) | Ok(Response::Denied { message }) => {
+                    return Err(format!("{to} could not start group {group}: {message}"));
+                }
                 Ok(other) => format!("unexpected answer {other:?}"),
                 Err(e) => {
                     self.alerter.raise(Event::PeerUnreachable {
@@ -911,15 +937,12 @@ impl GroupMover {
                 }
             };
             // Not started here again: the destination may have started
-            // part of it (a failed activation), and a group must never run
-            // on two servers. The operator decides.
+            // part of it, and a group must never run on two servers. The
+            // operator decides.
             let error = format!(
-                "{to} could not start group {group}: {error}; the group is stopped here (understudy group start {group})"
+                "{to} did not answer about group {group}: {error}; the group is stopped here (understudy group start {group})"
             );
-            self.alerter.raise(Event::MoveFailed {
-                group: group.clone(),
-                error: error.clone(),
-            });
+            self.alerter.raise(failed(error.clone()));
             Err(error)
         })
     }

@@ -257,14 +257,10 @@ impl Coordinator {
                             by: reason,
                             counters,
                         };
-                        match peers.ask(&to, &req).await {
-                            Response::Done { .. } => {
-                                alerter.raise(Event::FailoverCompleted { group: name })
-                            }
-                            other => alerter.raise(Event::FailoverFailed {
-                                group: name,
-                                error: format!("{other:?}"),
-                            }),
+                        // The destination reports completion or failure;
+                        // here only a destination that cannot be reached.
+                        if let Err(error) = peers.call(&to, &req).await {
+                            alerter.raise(Event::FailoverFailed { group: name, error });
                         }
                     }
                 });
@@ -544,17 +540,11 @@ impl Handler<FailoverGroup> for Coordinator {
         if !self.cluster.moving.insert(msg.group.clone()) {
             return;
         }
-        self.alerter.raise(Event::FailoverStarted {
-            group: msg.group.clone(),
-            from: self.settings.local.clone(),
-            to: msg.to.clone(),
-        });
         let counters = self.counters_of_group(&msg.group);
-        let alerter = self.alerter.clone();
         ctx.spawn(
             async move {
-                let group = mover.group.clone();
-                match mover
+                // The mover reports the start; the destination the end.
+                let _ = mover
                     .run(
                         &msg.to,
                         StopFactor::GroupFailover,
@@ -562,11 +552,7 @@ impl Handler<FailoverGroup> for Coordinator {
                         &msg.by,
                         counters,
                     )
-                    .await
-                {
-                    Ok(_) => alerter.raise(Event::FailoverCompleted { group }),
-                    Err(error) => alerter.raise(Event::FailoverFailed { group, error }),
-                }
+                    .await;
             }
             .into_actor(self)
             .map(move |_, act, _| {

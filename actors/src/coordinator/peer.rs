@@ -193,12 +193,31 @@ impl Handler<PeerCall> for Coordinator {
                     });
                 }
                 self.adopt_counters(&counters);
-                self.run_group_as(
+                let started = self.run_group_as(
                     &group,
                     GroupOp::Start(event),
                     format!("{by} (via {from})"),
                     true,
-                )
+                );
+                if event != StartEvent::Failover {
+                    return started;
+                }
+                // The destination of a failover reports how it ended.
+                let alerter = self.alerter.clone();
+                Box::pin(started.map(move |r, _, _| {
+                    match &r {
+                        Response::Done { .. } => {
+                            alerter.raise(crate::model::catalog::Event::FailoverCompleted { group })
+                        }
+                        Response::Error { message } | Response::Denied { message } => alerter
+                            .raise(crate::model::catalog::Event::FailoverFailed {
+                                group,
+                                error: message.clone(),
+                            }),
+                        _ => {}
+                    }
+                    r
+                }))
             }
             PeerRequest::StopGroup { group, factor, by } => {
                 if let Err(message) = self.check_group(&group) {

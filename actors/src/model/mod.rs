@@ -10,6 +10,7 @@ pub mod placement;
 pub mod plan;
 pub mod problems;
 pub mod recovery;
+pub mod routing;
 pub mod state;
 pub mod validate;
 pub mod validate_monitors;
