@@ -150,7 +150,18 @@ pub fn run(
             .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
         let log_addr = AlertLogHandle::spawn(alert_log)
             .map_err(|e| format!("cannot start the alert log thread: {e}"))?;
+        let router = understudy_actors::notify::router::AlertRouter::new(
+            understudy_actors::notify::router::RouterSettings {
+                cluster: config.name.clone(),
+                routes: config.alerts.routes.clone(),
+                resume_after_hours: 12,
+                ..Default::default()
+            },
+            state_dir,
+        )
+        .start();
         let coordinator = Coordinator::new(CoordinatorSettings {
+            router: Some(router),
             test_hooks: std::env::var("UNDERSTUDY_TEST_HOOKS").as_deref() == Ok("1"),
             config: config.clone(),
             local: local.clone(),

@@ -76,6 +76,11 @@ enum Cmd {
         #[command(subcommand)]
         action: ServerCmd,
     },
+    /// The alert service: notification suspend / resume.
+    Alert {
+        #[command(subcommand)]
+        action: AlertCmd,
+    },
     /// Write a new cluster key file (64 hex digits, mode 0600).
     Keygen {
         file: PathBuf,
@@ -197,6 +202,15 @@ enum ServerCmd {
 }
 
 #[derive(Subcommand)]
+enum AlertCmd {
+    /// Stop sending alerts to the notifiers (mail, syslog) on every server;
+    /// they resume by themselves after the configured hours.
+    Suspend,
+    /// Send alerts to the notifiers again.
+    Resume,
+}
+
+#[derive(Subcommand)]
 enum ConfigCmd {
     /// Check a configuration file and print every problem in it.
     Check { file: PathBuf },
@@ -266,6 +280,12 @@ fn main() -> ExitCode {
                 ClusterCmd::Shutdown { reboot } => Ctl::ClusterShutdown { reboot },
                 ClusterCmd::Suspend => Ctl::ClusterSuspend,
                 ClusterCmd::Resume => Ctl::ClusterResume,
+            },
+        ),
+        Cmd::Alert { action } => client::command(
+            &cli.socket,
+            Ctl::AlertNotification {
+                suspend: matches!(action, AlertCmd::Suspend),
             },
         ),
         Cmd::Server { action } => client::command(

@@ -62,6 +62,10 @@ pub enum Command {
     ConfigPush {
         text: String,
     },
+    /// Suspend (or resume) alert notification on every server.
+    AlertNotification {
+        suspend: bool,
+    },
     /// Suspend monitors (all of them when `monitors` is empty).
     MonitorSuspend {
         monitors: Vec<String>,
@@ -125,6 +129,9 @@ impl Command {
             }
             Command::ServerRecover { server } => format!("server recover {server}"),
             Command::ConfigPush { .. } => "config push".into(),
+            Command::AlertNotification { suspend } => {
+                format!("alert {}", if *suspend { "suspend" } else { "resume" })
+            }
             Command::MonitorSuspend { monitors } => spelled_list("monitor suspend", monitors),
             Command::MonitorResume { monitors } => spelled_list("monitor resume", monitors),
             Command::MonitorClear { monitor } => format!("monitor clear {monitor}"),

@@ -204,11 +204,27 @@ impl Coordinator {
         let before = self.cluster.locations.clone();
         self.cluster.locations.clear_server(server);
         self.cluster.peer_adverts.remove(server);
+        // Every survivor logs it; one of them (the first eligible server
+        // of the cluster, the same on all) reports it by mail.
+        let reporter = self
+            .settings
+            .config
+            .server_names()
+            .into_iter()
+            .find(|s| s != server && self.eligible(s));
+        let alerter = self.alerter.clone();
+        let raise = |e: Event| {
+            if reporter.as_deref() == Some(self.settings.local.as_str()) {
+                alerter.raise(e)
+            } else {
+                alerter.raise_without_mail(e)
+            }
+        };
         match cause {
-            DownCause::Left => self.alerter.raise(Event::ServerLeft {
+            DownCause::Left => raise(Event::ServerLeft {
                 server: server.to_string(),
             }),
-            other => self.alerter.raise(Event::ServerDown {
+            other => raise(Event::ServerDown {
                 server: server.to_string(),
                 cause: match other {
                     DownCause::Silent => "every heartbeat path is silent".into(),

@@ -337,6 +337,67 @@ impl Coordinator {
         )
     }
 
+    /// Suspends or resumes this server's alert notification.
+    pub(crate) fn set_notification(&mut self, suspend: bool, by: String) -> Reply {
+        let Some(router) = self.settings.router.clone() else {
+            return ready(Response::Error {
+                message: "this daemon has no alert router".into(),
+            });
+        };
+        let alerter = self.alerter.clone();
+        let local = self.settings.local.clone();
+        Box::pin(
+            async move {
+                match router
+                    .send(crate::notify::router::SetNotification { suspend })
+                    .await
+                {
+                    Ok(Ok(message)) => {
+                        let hours = router
+                            .send(crate::notify::router::RouterState)
+                            .await
+                            .ok()
+                            .and_then(|(_, until)| until)
+                            .and_then(|t| t.duration_since(std::time::SystemTime::now()).ok())
+                            .map(|d| d.as_secs().div_ceil(3600) as u32)
+                            .unwrap_or(0);
+                        alerter.raise(crate::notify::router::suspend_event(suspend, &by, hours));
+                        Response::Done {
+                            message: format!("{local}: {message}"),
+                        }
+                    }
+                    Ok(Err(message)) => Response::Error {
+                        message: format!("{local}: {message}"),
+                    },
+                    Err(e) => Response::Error {
+                        message: format!("{local}: alert router unavailable: {e}"),
+                    },
+                }
+            }
+            .into_actor(self),
+        )
+    }
+
+    /// `alert suspend` / `alert resume`: on every reachable server.
+    pub(crate) fn cluster_wide_notification(&mut self, suspend: bool, by: String) -> Reply {
+        let others = self.fan_out(
+            self.reachable_peers(),
+            PeerRequest::AlertNotification {
+                suspend,
+                by: by.clone(),
+            },
+        );
+        let local = self.settings.local.clone();
+        Box::pin(self.set_notification(suspend, by).then(move |own, act, _| {
+            async move {
+                let mut all = vec![(local, own)];
+                all.extend(others.await);
+                summarise(all)
+            }
+            .into_actor(act)
+        }))
+    }
+
     /// `group start NAME [--server S]`.
     pub(crate) fn group_start_on(
         &mut self,

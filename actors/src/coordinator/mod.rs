@@ -54,6 +54,8 @@ pub struct CoordinatorSettings {
     pub key: Option<Arc<crate::wire::key::ClusterKey>>,
     /// Peer-link listeners, bound by the daemon before the start.
     pub peer_listeners: Vec<std::net::TcpListener>,
+    /// The alert router (notifiers), when the daemon started one.
+    pub router: Option<Addr<crate::notify::router::AlertRouter>>,
 }
 
 pub struct Coordinator {
@@ -141,6 +143,7 @@ impl Coordinator {
         let alerter = Alerter {
             log: settings.alert_log.clone(),
             server: settings.local.clone(),
+            router: settings.router.clone().map(|r| r.recipient()),
         };
         let cluster = cluster::ClusterSide::new(&settings.config, &settings.local);
         Coordinator {
@@ -664,6 +667,9 @@ impl Handler<Control> for Coordinator {
             Command::ClusterResume => self.cluster_wide_suspend(false, msg.by),
             Command::ServerRecover { server } => self.cluster_wide_recover(server, msg.by, ctx),
             Command::ConfigPush { text } => self.cluster_wide_push(text, msg.by, ctx),
+            Command::AlertNotification { suspend } => {
+                self.cluster_wide_notification(suspend, msg.by)
+            }
             Command::MonitorStats { reset } => ready(self.monitor_stats(reset)),
             Command::MessageSend {
                 category,

@@ -76,6 +76,11 @@ pub enum PeerRequest {
         text: String,
         by: String,
     },
+    /// Suspend or resume alert notification on the receiving server.
+    AlertNotification {
+        suspend: bool,
+        by: String,
+    },
 }
 
 impl PeerRequest {
@@ -244,6 +249,9 @@ impl Handler<PeerCall> for Coordinator {
             }
             PeerRequest::Recover { server, by } => {
                 ready(self.recover_server(&server, &format!("{by} (via {from})"), ctx))
+            }
+            PeerRequest::AlertNotification { suspend, by } => {
+                self.set_notification(suspend, format!("{by} (via {from})"))
             }
             PeerRequest::PushConfig { text, by } => {
                 ready(self.write_pushed_config(&text, &format!("{by} (via {from})"), ctx))

@@ -38,6 +38,18 @@ pub struct ClusterConfig {
     /// dies without stopping the cluster service.
     #[serde(default)]
     pub guardian: GuardianConfig,
+    /// Where alerts go besides the alert log.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+}
+
+/// The alert service: notifiers and per-kind routing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename = "Alerts")]
+pub struct AlertsConfig {
+    /// Overrides of the default destinations, per module and event id.
+    #[serde(default)]
+    pub routes: Vec<super::routing::AlertRoute>,
 }
 
 /// Timing, ports and key of the LAN heartbeats and of the peer link.

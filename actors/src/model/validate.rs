@@ -146,6 +146,7 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
     }
 
     super::validate_monitors::validate_monitors(config, problems);
+    super::routing::validate_routes("alerts.routes", &config.alerts.routes, problems);
 
     for (name, argv) in [
         ("shutdown", &config.os_actions.shutdown),

@@ -549,6 +549,7 @@ mod tests {
         Alerter {
             log: AlertLogHandle::spawn(log).unwrap(),
             server: "s1".into(),
+            router: None,
         }
     }
 

@@ -209,11 +209,31 @@ impl AlertLogHandle {
 pub struct Alerter {
     pub log: AlertLogHandle,
     pub server: String,
+    /// The alert router (notifiers); `None` where there is none (tests,
+    /// the guardian).
+    pub router: Option<actix::Recipient<super::router::Routed>>,
 }
 
 impl Alerter {
+    /// Records the alert and hands it to the router.
     pub fn raise(&self, event: Event) {
+        self.raise_with(event, true);
+    }
+
+    /// Like [`raise`](Self::raise), but never by mail from this server:
+    /// another server reports the same event.
+    pub fn raise_without_mail(&self, event: Event) {
+        self.raise_with(event, false);
+    }
+
+    fn raise_with(&self, event: Event, mail_allowed: bool) {
         let alert = event.to_alert(now_rfc3339(), &self.server);
+        if let Some(router) = &self.router {
+            router.do_send(super::router::Routed {
+                alert: alert.clone(),
+                mail_allowed,
+            });
+        }
         self.log.record(alert);
     }
 }

@@ -2,6 +2,7 @@
 //! (mail, syslog, network warning lamps).
 
 pub mod alert_log;
+pub mod router;
 
 use actix::prelude::*;
 
