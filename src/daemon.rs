@@ -13,7 +13,10 @@ use tokio::sync::watch;
 use understudy_actors::control::server::{self, Access};
 use understudy_actors::coordinator::group::StopFactor;
 use understudy_actors::coordinator::{Coordinator, CoordinatorSettings, StopClusterService};
-use understudy_actors::notify::alert_log::{AlertLog, AlertLogHandle, DEFAULT_MAX_BYTES};
+use understudy_actors::model::config::ClusterConfig;
+use understudy_actors::notify::alert_log::{AlertLog, AlertLogHandle, Alerter, DEFAULT_MAX_BYTES};
+use understudy_actors::notify::router::{AlertRouter, RouterSettings};
+use understudy_actors::notify::syslog::SyslogNotifier;
 use understudy_actors::resource::owned;
 
 use crate::config_check;
@@ -150,16 +153,7 @@ pub fn run(
             .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
         let log_addr = AlertLogHandle::spawn(alert_log)
             .map_err(|e| format!("cannot start the alert log thread: {e}"))?;
-        let router = understudy_actors::notify::router::AlertRouter::new(
-            understudy_actors::notify::router::RouterSettings {
-                cluster: config.name.clone(),
-                routes: config.alerts.routes.clone(),
-                resume_after_hours: 12,
-                ..Default::default()
-            },
-            state_dir,
-        )
-        .start();
+        let router = start_alert_service(&config, &local, state_dir, &log_addr);
         let coordinator = Coordinator::new(CoordinatorSettings {
             router: Some(router),
             test_hooks: std::env::var("UNDERSTUDY_TEST_HOOKS").as_deref() == Ok("1"),
@@ -193,6 +187,37 @@ pub fn run(
     let code = sys.run_with_code().unwrap_or(1);
     let _ = std::fs::remove_file(socket);
     ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// Starts the notifiers the configuration asks for and the alert router
+/// that feeds them. The notifiers' own reports go to the alert log only.
+fn start_alert_service(
+    config: &ClusterConfig,
+    local: &str,
+    state_dir: &Path,
+    log: &AlertLogHandle,
+) -> Addr<AlertRouter> {
+    let own = Alerter {
+        log: log.clone(),
+        server: local.to_string(),
+        router: None,
+    };
+    let syslog = config
+        .alerts
+        .syslog
+        .clone()
+        .map(|c| SyslogNotifier::new(c, own.clone()).start().recipient());
+    AlertRouter::new(
+        RouterSettings {
+            cluster: config.name.clone(),
+            routes: config.alerts.routes.clone(),
+            syslog,
+            resume_after_hours: 12,
+            ..Default::default()
+        },
+        state_dir,
+    )
+    .start()
 }
 
 /// SIGTERM and SIGINT stop the cluster service on this server; SIGHUP is

@@ -47,6 +47,9 @@ pub struct ClusterConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename = "Alerts")]
 pub struct AlertsConfig {
+    /// Syslog notifier; absent: no syslog.
+    #[serde(default)]
+    pub syslog: Option<crate::notify::syslog::config::SyslogConfig>,
     /// Overrides of the default destinations, per module and event id.
     #[serde(default)]
     pub routes: Vec<super::routing::AlertRoute>,

@@ -3,6 +3,7 @@
 
 pub mod alert_log;
 pub mod router;
+pub mod syslog;
 
 use actix::prelude::*;
 
