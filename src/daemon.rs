@@ -15,6 +15,7 @@ use understudy_actors::coordinator::group::StopFactor;
 use understudy_actors::coordinator::{Coordinator, CoordinatorSettings, StopClusterService};
 use understudy_actors::model::config::ClusterConfig;
 use understudy_actors::notify::alert_log::{AlertLog, AlertLogHandle, Alerter, DEFAULT_MAX_BYTES};
+use understudy_actors::notify::lamp::LampNotifier;
 use understudy_actors::notify::router::{AlertRouter, RouterSettings};
 use understudy_actors::notify::syslog::SyslogNotifier;
 use understudy_actors::resource::owned;
@@ -153,9 +154,10 @@ pub fn run(
             .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
         let log_addr = AlertLogHandle::spawn(alert_log)
             .map_err(|e| format!("cannot start the alert log thread: {e}"))?;
-        let router = start_alert_service(&config, &local, state_dir, &log_addr);
+        let (router, lamps) = start_alert_service(&config, &local, state_dir, &log_addr);
         let coordinator = Coordinator::new(CoordinatorSettings {
             router: Some(router),
+            lamps,
             test_hooks: std::env::var("UNDERSTUDY_TEST_HOOKS").as_deref() == Ok("1"),
             config: config.clone(),
             local: local.clone(),
@@ -196,7 +198,7 @@ fn start_alert_service(
     local: &str,
     state_dir: &Path,
     log: &AlertLogHandle,
-) -> Addr<AlertRouter> {
+) -> (Addr<AlertRouter>, Option<Addr<LampNotifier>>) {
     let own = Alerter {
         log: log.clone(),
         server: local.to_string(),
@@ -207,7 +209,13 @@ fn start_alert_service(
         .syslog
         .clone()
         .map(|c| SyslogNotifier::new(c, own.clone()).start().recipient());
-    AlertRouter::new(
+    let lamps = config
+        .alerts
+        .lamps
+        .clone()
+        .filter(|l| l.enabled)
+        .map(|c| LampNotifier::new(c, own.clone()).start());
+    let router = AlertRouter::new(
         RouterSettings {
             cluster: config.name.clone(),
             routes: config.alerts.routes.clone(),
@@ -217,7 +225,8 @@ fn start_alert_service(
         },
         state_dir,
     )
-    .start()
+    .start();
+    (router, lamps)
 }
 
 /// SIGTERM and SIGINT stop the cluster service on this server; SIGHUP is

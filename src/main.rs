@@ -81,6 +81,11 @@ enum Cmd {
         #[command(subcommand)]
         action: AlertCmd,
     },
+    /// Network warning lamps.
+    Lamp {
+        #[command(subcommand)]
+        action: LampCmd,
+    },
     /// Write a new cluster key file (64 hex digits, mode 0600).
     Keygen {
         file: PathBuf,
@@ -208,6 +213,24 @@ enum AlertCmd {
     Suspend,
     /// Send alerts to the notifiers again.
     Resume,
+    /// Send a test alert through this server's notifiers (all without flags).
+    Test {
+        #[arg(long)]
+        mail: bool,
+        #[arg(long)]
+        syslog: bool,
+        #[arg(long)]
+        lamp: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum LampCmd {
+    /// Switch a server's warning lamp off.
+    Off {
+        #[arg(long)]
+        server: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -218,8 +241,40 @@ enum ConfigCmd {
     Push { file: PathBuf },
 }
 
+/// Under an ExpressCluster command name, that command's options.
+/// `clpdn1000s -h NAME`: switch off server NAME's warning lamp.
+fn product_alias() -> Option<Vec<String>> {
+    let args: Vec<String> = std::env::args().collect();
+    let name = std::path::Path::new(args.first()?)
+        .file_name()?
+        .to_string_lossy()
+        .into_owned();
+    match name.as_str() {
+        "clpdn1000s" => {
+            let server = match args.get(1..).unwrap_or_default() {
+                [flag, server] if flag == "-h" => server.clone(),
+                _ => {
+                    eprintln!(
+                        "usage: clpdn1000s -h SERVER   (switch off the server's warning lamp)"
+                    );
+                    std::process::exit(2);
+                }
+            };
+            Some(
+                ["understudy", "lamp", "off", "--server", &server]
+                    .map(String::from)
+                    .to_vec(),
+            )
+        }
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match product_alias() {
+        Some(args) => Cli::parse_from(args),
+        None => Cli::parse(),
+    };
     match cli.command {
         // The guardian re-runs this same command line with its mark in the
         // environment; that second process is the daemon.
@@ -284,10 +339,15 @@ fn main() -> ExitCode {
         ),
         Cmd::Alert { action } => client::command(
             &cli.socket,
-            Ctl::AlertNotification {
-                suspend: matches!(action, AlertCmd::Suspend),
+            match action {
+                AlertCmd::Suspend => Ctl::AlertNotification { suspend: true },
+                AlertCmd::Resume => Ctl::AlertNotification { suspend: false },
+                AlertCmd::Test { mail, syslog, lamp } => Ctl::AlertTest { mail, syslog, lamp },
             },
         ),
+        Cmd::Lamp {
+            action: LampCmd::Off { server },
+        } => client::command(&cli.socket, Ctl::LampOff { server }),
         Cmd::Server { action } => client::command(
             &cli.socket,
             match action {

@@ -470,3 +470,93 @@ fn auto_groups_wait_for_the_other_servers_then_start_without_them() {
     lab.wait_group_on(1, "web", "n2", WAIT);
     watch.assert_never_double();
 }
+
+/// A lamp simulator in the client namespace; killed when dropped.
+struct LampSim {
+    child: std::process::Child,
+    record: std::path::PathBuf,
+}
+
+impl LampSim {
+    fn start(lab: &Lab, name: &str, port: u16) -> LampSim {
+        let record = lab.dir().join(&format!("lamp-{name}.jsonl"));
+        let sim = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/lamp-sim");
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.client_ns(), "python3", sim])
+            .args(["--record", record.to_str().unwrap(), "--name", name])
+            .args(["--bind", "198.51.100.100", "--pns", &port.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start tools/lamp-sim");
+        let mut sim = LampSim { child, record };
+        // It prints its ports once it listens.
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(sim.child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert!(line.contains(&port.to_string()), "lamp-sim: {line}");
+        sim
+    }
+
+    /// The lamp's state (tiers + buzzer digits) after the last command.
+    fn digits(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.record).ok()?;
+        let last: Value = serde_json::from_str(text.lines().last()?).ok()?;
+        last["digits"].as_str().map(str::to_string)
+    }
+
+    fn wait_digits(&self, want: &str, what: &str) {
+        let end = std::time::Instant::now() + WAIT;
+        while self.digits().as_deref() != Some(want) {
+            assert!(
+                std::time::Instant::now() < end,
+                "{what}: lamp shows {:?}, wanted {want}",
+                self.digits()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for LampSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const GREEN: &str = "001000";
+const OFF: &str = "000000";
+const RED_BLINKING: &str = "200000";
+
+#[test]
+fn warning_lamps_show_green_running_red_for_a_dead_server_and_off_at_a_normal_stop() {
+    let Some(mut lab) = Lab::new("lamps", 2) else {
+        return;
+    };
+    let lamp1 = LampSim::start(&lab, "n1", 10001);
+    let lamp2 = LampSim::start(&lab, "n2", 10002);
+    let lamps = r#"alerts: (lamps: (enabled: true, lamps: [
+        Lamp(server: "n1", address: "198.51.100.100", protocol: PnsNh, port: 10001),
+        Lamp(server: "n2", address: "198.51.100.100", protocol: PnsNh, port: 10002)])),"#;
+    let text = lab.config(&web_group(&lab, ""), lamps);
+    lab.write_config(&text);
+    lab.start_all();
+    lamp1.wait_digits(GREEN, "n1 started");
+    lamp2.wait_digits(GREEN, "n2 started");
+
+    // n1's daemon dies: n2, the survivor, sets n1's lamp red blinking.
+    lab.kill9_daemon(1);
+    lamp1.wait_digits(RED_BLINKING, "n1 down");
+    assert!(alerts(&lab, 2).contains("lamp 5"));
+    // The lamp stays until an operator switches it off.
+    lab.ctl_ok(2, &["lamp", "off", "--server", "n1"]);
+    lamp1.wait_digits(OFF, "lamp off");
+
+    // A normal stop: the server switches its own lamp off.
+    lab.stop(2);
+    lamp2.wait_digits(OFF, "n2 stopped");
+}

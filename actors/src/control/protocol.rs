@@ -66,6 +66,16 @@ pub enum Command {
     AlertNotification {
         suspend: bool,
     },
+    /// Send a test alert through the chosen notifiers of this server.
+    AlertTest {
+        mail: bool,
+        syslog: bool,
+        lamp: bool,
+    },
+    /// Switch a server's warning lamp off.
+    LampOff {
+        server: String,
+    },
     /// Suspend monitors (all of them when `monitors` is empty).
     MonitorSuspend {
         monitors: Vec<String>,
@@ -129,6 +139,8 @@ impl Command {
             }
             Command::ServerRecover { server } => format!("server recover {server}"),
             Command::ConfigPush { .. } => "config push".into(),
+            Command::AlertTest { .. } => "alert test".into(),
+            Command::LampOff { server } => format!("lamp off --server {server}"),
             Command::AlertNotification { suspend } => {
                 format!("alert {}", if *suspend { "suspend" } else { "resume" })
             }

@@ -236,6 +236,14 @@ impl Coordinator {
                 },
             }),
         }
+        // The down server's lamp blinks red, driven by the same one survivor
+        // that reports it (a server that left in order or restarted is not
+        // down in that sense).
+        if matches!(cause, DownCause::Silent | DownCause::Died)
+            && reporter.as_deref() == Some(self.settings.local.as_str())
+        {
+            self.set_lamp(server, crate::notify::lamp::LampState::RedBlinking);
+        }
         if self.cluster.suspended {
             if !before.groups_on(server).is_empty() {
                 self.alerter.raise(Event::FailoverSkippedSuspended {
@@ -1032,6 +1040,16 @@ impl Handler<HeartbeatEvent> for Coordinator {
 }
 
 impl Coordinator {
+    /// Sets a server's warning lamp (when lamps are in use).
+    pub(crate) fn set_lamp(&self, server: &str, state: crate::notify::lamp::LampState) {
+        if let Some(l) = &self.settings.lamps {
+            l.do_send(crate::notify::lamp::SetLamp {
+                server: server.to_string(),
+                state,
+            });
+        }
+    }
+
     /// Counts a rejected packet or request in status; returns its kind.
     pub(crate) fn count_rejection(&mut self, reason: Rejection) -> &'static str {
         let r = &mut self.view.rejected;

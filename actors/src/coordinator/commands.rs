@@ -398,6 +398,96 @@ impl Coordinator {
         }))
     }
 
+    /// `lamp off --server NAME` (also `clpdn1000s -h NAME`).
+    pub(crate) fn lamp_off(&mut self, server: String) -> Reply {
+        if self.settings.config.server(&server).is_none() {
+            return ready(Response::Error {
+                message: format!(
+                    "no server named \"{server}\" (servers: {})",
+                    self.settings.config.server_names().join(", ")
+                ),
+            });
+        }
+        let Some(lamps) = self.settings.lamps.clone() else {
+            return ready(Response::Error {
+                message: "warning lamps are not in use (alerts.lamps.enabled)".into(),
+            });
+        };
+        Box::pin(
+            async move {
+                report_lamps(
+                    lamps
+                        .send(crate::notify::lamp::SendTest {
+                            server: Some(server),
+                            state: crate::notify::lamp::LampState::Off,
+                        })
+                        .await,
+                )
+            }
+            .into_actor(self),
+        )
+    }
+
+    /// `alert test [--mail] [--syslog] [--lamp]` (none: all of them).
+    pub(crate) fn alert_test(&mut self, mail: bool, syslog: bool, lamp: bool, by: String) -> Reply {
+        let all = !(mail || syslog || lamp);
+        let (mail, syslog, lamp) = (mail || all, syslog || all, lamp || all);
+        let mut to = Vec::new();
+        if mail {
+            to.push("mail");
+        }
+        if syslog {
+            to.push("syslog");
+        }
+        if mail || syslog {
+            self.alerter.raise_to(
+                Event::AlertTest {
+                    by,
+                    to: to.join(" and "),
+                },
+                crate::model::routing::Destinations { syslog, mail },
+            );
+        }
+        let sent = if to.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "test alert handed to {}; how it went is in the alert log (alert 5 / 6, alert 1010)",
+                to.join(" and ")
+            )
+        };
+        let lamps = self.settings.lamps.clone().filter(|_| lamp);
+        let local = self.settings.local.clone();
+        Box::pin(
+            async move {
+                let Some(lamps) = lamps else {
+                    return Response::Done { message: sent };
+                };
+                // The lamp of this server shows green while it runs: the
+                // test drives it to that state and reports the answer.
+                let r = report_lamps(
+                    lamps
+                        .send(crate::notify::lamp::SendTest {
+                            server: Some(local),
+                            state: crate::notify::lamp::LampState::Green,
+                        })
+                        .await,
+                );
+                match r {
+                    Response::Done { message } => Response::Done {
+                        message: [sent, message]
+                            .into_iter()
+                            .filter(|m| !m.is_empty())
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    },
+                    other => other,
+                }
+            }
+            .into_actor(self),
+        )
+    }
+
     /// `group start NAME [--server S]`.
     pub(crate) fn group_start_on(
         &mut self,
@@ -494,6 +584,52 @@ impl Coordinator {
                 ),
             }),
         }
+    }
+}
+
+/// How lamp commands ended, as one answer.
+fn report_lamps(
+    r: Result<Result<Vec<crate::notify::lamp::TestReport>, String>, MailboxError>,
+) -> Response {
+    match r {
+        Ok(Ok(reports)) if reports.is_empty() => Response::Error {
+            message: "no warning lamp is configured for that server".into(),
+        },
+        Ok(Ok(reports)) => {
+            use crate::notify::lamp::LampOutcome;
+            let mut failed = false;
+            let lines: Vec<String> = reports
+                .iter()
+                .map(|t| {
+                    let how = match &t.outcome {
+                        LampOutcome::Done => "done".to_string(),
+                        LampOutcome::Superseded => "replaced by a newer command".to_string(),
+                        LampOutcome::Refused(e) => {
+                            failed = true;
+                            format!("refused: {e}")
+                        }
+                        LampOutcome::Unreachable(e) => {
+                            failed = true;
+                            format!("not carried out: {e}")
+                        }
+                    };
+                    format!(
+                        "lamp {} of server {} set to {}: {how}",
+                        t.lamp, t.server, t.state
+                    )
+                })
+                .collect();
+            let message = lines.join("\n");
+            if failed {
+                Response::Error { message }
+            } else {
+                Response::Done { message }
+            }
+        }
+        Ok(Err(message)) => Response::Error { message },
+        Err(e) => Response::Error {
+            message: format!("lamp notifier unavailable: {e}"),
+        },
     }
 }
 

@@ -56,6 +56,8 @@ pub struct CoordinatorSettings {
     pub peer_listeners: Vec<std::net::TcpListener>,
     /// The alert router (notifiers), when the daemon started one.
     pub router: Option<Addr<crate::notify::router::AlertRouter>>,
+    /// The warning-lamp notifier, when lamps are in use.
+    pub lamps: Option<Addr<crate::notify::lamp::LampNotifier>>,
 }
 
 pub struct Coordinator {
@@ -224,6 +226,8 @@ impl Coordinator {
         let os = self.settings.config.os_actions.clone();
         let peers = self.cluster.peers.clone();
         let leaving = self.leaving_future();
+        let lamps = self.settings.lamps.clone();
+        let local_name = self.settings.local.clone();
         let names: Vec<String> = self.groups.keys().cloned().collect();
         let fut = async move {
             let stops = groups
@@ -268,6 +272,15 @@ impl Coordinator {
                     }
                 });
             futures_util::future::join_all(stops).await;
+            // A normal stop switches this server's lamp off (and waits for
+            // the command, the daemon is about to exit).
+            if let Some(l) = lamps {
+                l.do_send(crate::notify::lamp::SetLamp {
+                    server: local_name,
+                    state: crate::notify::lamp::LampState::Off,
+                });
+                let _ = l.send(crate::notify::lamp::Drain).await;
+            }
             leaving.await;
             let argv = match os_action {
                 Some(FinalAction::StopClusterServiceAndShutdownOs) => {
@@ -376,6 +389,7 @@ impl Actor for Coordinator {
         }
         self.start_monitors(ctx);
         self.start_cluster_side(ctx);
+        self.set_lamp(&local, crate::notify::lamp::LampState::Green);
     }
 }
 
@@ -670,6 +684,10 @@ impl Handler<Control> for Coordinator {
             Command::AlertNotification { suspend } => {
                 self.cluster_wide_notification(suspend, msg.by)
             }
+            Command::AlertTest { mail, syslog, lamp } => {
+                self.alert_test(mail, syslog, lamp, msg.by)
+            }
+            Command::LampOff { server } => self.lamp_off(server),
             Command::MonitorStats { reset } => ready(self.monitor_stats(reset)),
             Command::MessageSend {
                 category,

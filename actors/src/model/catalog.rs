@@ -373,6 +373,10 @@ pub enum Event {
     },
 
     // The alert service's own events (mail, syslog, warning lamps).
+    AlertTest {
+        by: String,
+        to: String,
+    },
     AlertServiceStarted,
     AlertServiceStopped,
     AlertMonitoringResumed {
@@ -532,6 +536,7 @@ impl Event {
             DoubleActivity { .. } => ("rc", 92, Error),
             FailoverSkippedSuspended { .. } => ("rc", 1065, Warning),
 
+            AlertTest { .. } => ("alert", 1011, Info),
             AlertServiceStarted => ("alert", 1, Info),
             AlertServiceStopped => ("alert", 2, Info),
             AlertMonitoringResumed { .. } => ("alert", 3, Info),
@@ -756,6 +761,7 @@ impl Event {
             FailoverSkippedSuspended { server } => format!(
                 "server {server} is down but the cluster is suspended: its groups are not taken over"
             ),
+            AlertTest { by, to } => format!("test alert to {to}, requested by {by}"),
             AlertServiceStarted => "alert service started".into(),
             AlertServiceStopped => "alert service stopped".into(),
             AlertMonitoringResumed { by } => format!("alert notification resumed by {by}"),

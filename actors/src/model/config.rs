@@ -50,6 +50,9 @@ pub struct AlertsConfig {
     /// Syslog notifier; absent: no syslog.
     #[serde(default)]
     pub syslog: Option<crate::notify::syslog::config::SyslogConfig>,
+    /// Network warning lamps, one per server.
+    #[serde(default)]
+    pub lamps: Option<crate::notify::lamp::config::LampConfig>,
     /// Overrides of the default destinations, per module and event id.
     #[serde(default)]
     pub routes: Vec<super::routing::AlertRoute>,

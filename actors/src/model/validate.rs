@@ -150,6 +150,14 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
     if let Some(syslog) = &config.alerts.syslog {
         syslog.validate("alerts.syslog", problems);
     }
+    if let Some(lamps) = &config.alerts.lamps {
+        lamps.validate("alerts.lamps", problems);
+        for (path, server) in lamps.servers("alerts.lamps") {
+            if !config.servers.iter().any(|s| s.name == server) {
+                problems.push(path, format!("unknown server \"{server}\""));
+            }
+        }
+    }
 
     for (name, argv) in [
         ("shutdown", &config.os_actions.shutdown),

@@ -217,21 +217,32 @@ pub struct Alerter {
 impl Alerter {
     /// Records the alert and hands it to the router.
     pub fn raise(&self, event: Event) {
-        self.raise_with(event, true);
+        self.raise_with(event, true, None);
     }
 
     /// Like [`raise`](Self::raise), but never by mail from this server:
     /// another server reports the same event.
     pub fn raise_without_mail(&self, event: Event) {
-        self.raise_with(event, false);
+        self.raise_with(event, false, None);
     }
 
-    fn raise_with(&self, event: Event, mail_allowed: bool) {
+    /// Records the alert and sends it to exactly these notifiers (a test).
+    pub fn raise_to(&self, event: Event, to: crate::model::routing::Destinations) {
+        self.raise_with(event, true, Some(to));
+    }
+
+    fn raise_with(
+        &self,
+        event: Event,
+        mail_allowed: bool,
+        force: Option<crate::model::routing::Destinations>,
+    ) {
         let alert = event.to_alert(now_rfc3339(), &self.server);
         if let Some(router) = &self.router {
             router.do_send(super::router::Routed {
                 alert: alert.clone(),
                 mail_allowed,
+                force,
             });
         }
         self.log.record(alert);

@@ -2,6 +2,7 @@
 //! (mail, syslog, network warning lamps).
 
 pub mod alert_log;
+pub mod lamp;
 pub mod router;
 pub mod syslog;
 

@@ -27,6 +27,8 @@ use crate::model::routing::{self, AlertRoute, OptionalMails};
 pub struct Routed {
     pub alert: Alert,
     pub mail_allowed: bool,
+    /// Fixed destinations (a test alert), instead of the routing rules.
+    pub force: Option<routing::Destinations>,
 }
 
 /// Where the router sends, and by which rules.
@@ -110,13 +112,15 @@ impl Handler<Routed> for AlertRouter {
             self.counts.held += 1;
             return;
         }
-        let d = routing::route(
-            &a.module,
-            a.event_id,
-            &self.settings.routes,
-            self.settings.optional,
-            msg.mail_allowed,
-        );
+        let d = msg.force.unwrap_or_else(|| {
+            routing::route(
+                &a.module,
+                a.event_id,
+                &self.settings.routes,
+                self.settings.optional,
+                msg.mail_allowed,
+            )
+        });
         let notify = Notify {
             alert: msg.alert.clone(),
             cluster: self.settings.cluster.clone(),
@@ -278,6 +282,7 @@ mod tests {
                 router.do_send(Routed {
                     alert: alert(m, id),
                     mail_allowed: allowed,
+                    force: None,
                 });
             }
             router
@@ -288,6 +293,7 @@ mod tests {
             router.do_send(Routed {
                 alert: alert("rm", 9),
                 mail_allowed: true,
+                force: None,
             });
             let (counts, until) = router.send(RouterState).await.unwrap();
             assert_eq!(counts.held, 1);
