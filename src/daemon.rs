@@ -13,11 +13,8 @@ use tokio::sync::watch;
 use understudy_actors::control::server::{self, Access};
 use understudy_actors::coordinator::group::StopFactor;
 use understudy_actors::coordinator::{Coordinator, CoordinatorSettings, StopClusterService};
-use understudy_actors::model::config::ClusterConfig;
-use understudy_actors::notify::alert_log::{AlertLog, AlertLogHandle, Alerter, DEFAULT_MAX_BYTES};
-use understudy_actors::notify::lamp::LampNotifier;
-use understudy_actors::notify::router::{AlertRouter, RouterSettings};
-use understudy_actors::notify::syslog::SyslogNotifier;
+use understudy_actors::notify::alert_log::{AlertLog, AlertLogHandle, DEFAULT_MAX_BYTES};
+use understudy_actors::notify::service::AlertService;
 use understudy_actors::resource::owned;
 
 use crate::config_check;
@@ -154,10 +151,9 @@ pub fn run(
             .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
         let log_addr = AlertLogHandle::spawn(alert_log)
             .map_err(|e| format!("cannot start the alert log thread: {e}"))?;
-        let (router, lamps) = start_alert_service(&config, &local, state_dir, &log_addr);
+        let alert_service = AlertService::start(&config, &local, state_dir, &log_addr);
         let coordinator = Coordinator::new(CoordinatorSettings {
-            router: Some(router),
-            lamps,
+            alert_service: Some(alert_service),
             test_hooks: std::env::var("UNDERSTUDY_TEST_HOOKS").as_deref() == Ok("1"),
             config: config.clone(),
             local: local.clone(),
@@ -189,44 +185,6 @@ pub fn run(
     let code = sys.run_with_code().unwrap_or(1);
     let _ = std::fs::remove_file(socket);
     ExitCode::from(code.clamp(0, 255) as u8)
-}
-
-/// Starts the notifiers the configuration asks for and the alert router
-/// that feeds them. The notifiers' own reports go to the alert log only.
-fn start_alert_service(
-    config: &ClusterConfig,
-    local: &str,
-    state_dir: &Path,
-    log: &AlertLogHandle,
-) -> (Addr<AlertRouter>, Option<Addr<LampNotifier>>) {
-    let own = Alerter {
-        log: log.clone(),
-        server: local.to_string(),
-        router: None,
-    };
-    let syslog = config
-        .alerts
-        .syslog
-        .clone()
-        .map(|c| SyslogNotifier::new(c, own.clone()).start().recipient());
-    let lamps = config
-        .alerts
-        .lamps
-        .clone()
-        .filter(|l| l.enabled)
-        .map(|c| LampNotifier::new(c, own.clone()).start());
-    let router = AlertRouter::new(
-        RouterSettings {
-            cluster: config.name.clone(),
-            routes: config.alerts.routes.clone(),
-            syslog,
-            resume_after_hours: 12,
-            ..Default::default()
-        },
-        state_dir,
-    )
-    .start();
-    (router, lamps)
 }
 
 /// SIGTERM and SIGINT stop the cluster service on this server; SIGHUP is

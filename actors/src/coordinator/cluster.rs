@@ -1042,7 +1042,7 @@ impl Handler<HeartbeatEvent> for Coordinator {
 impl Coordinator {
     /// Sets a server's warning lamp (when lamps are in use).
     pub(crate) fn set_lamp(&self, server: &str, state: crate::notify::lamp::LampState) {
-        if let Some(l) = &self.settings.lamps {
+        if let Some(l) = &self.lamps() {
             l.do_send(crate::notify::lamp::SetLamp {
                 server: server.to_string(),
                 state,

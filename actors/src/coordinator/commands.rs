@@ -339,7 +339,7 @@ impl Coordinator {
 
     /// Suspends or resumes this server's alert notification.
     pub(crate) fn set_notification(&mut self, suspend: bool, by: String) -> Reply {
-        let Some(router) = self.settings.router.clone() else {
+        let Some(router) = self.settings.alert_service.as_ref().map(|a| a.router.clone()) else {
             return ready(Response::Error {
                 message: "this daemon has no alert router".into(),
             });
@@ -408,7 +408,7 @@ impl Coordinator {
                 ),
             });
         }
-        let Some(lamps) = self.settings.lamps.clone() else {
+        let Some(lamps) = self.lamps() else {
             return ready(Response::Error {
                 message: "warning lamps are not in use (alerts.lamps.enabled)".into(),
             });
@@ -456,7 +456,7 @@ impl Coordinator {
                 to.join(" and ")
             )
         };
-        let lamps = self.settings.lamps.clone().filter(|_| lamp);
+        let lamps = self.lamps().filter(|_| lamp);
         let local = self.settings.local.clone();
         Box::pin(
             async move {

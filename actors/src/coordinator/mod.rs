@@ -54,10 +54,8 @@ pub struct CoordinatorSettings {
     pub key: Option<Arc<crate::wire::key::ClusterKey>>,
     /// Peer-link listeners, bound by the daemon before the start.
     pub peer_listeners: Vec<std::net::TcpListener>,
-    /// The alert router (notifiers), when the daemon started one.
-    pub router: Option<Addr<crate::notify::router::AlertRouter>>,
-    /// The warning-lamp notifier, when lamps are in use.
-    pub lamps: Option<Addr<crate::notify::lamp::LampNotifier>>,
+    /// The notifiers and their router, when the daemon started them.
+    pub alert_service: Option<crate::notify::service::AlertService>,
 }
 
 pub struct Coordinator {
@@ -145,7 +143,10 @@ impl Coordinator {
         let alerter = Alerter {
             log: settings.alert_log.clone(),
             server: settings.local.clone(),
-            router: settings.router.clone().map(|r| r.recipient()),
+            router: settings
+                .alert_service
+                .as_ref()
+                .map(|a| a.router.clone().recipient()),
         };
         let cluster = cluster::ClusterSide::new(&settings.config, &settings.local);
         Coordinator {
@@ -226,7 +227,7 @@ impl Coordinator {
         let os = self.settings.config.os_actions.clone();
         let peers = self.cluster.peers.clone();
         let leaving = self.leaving_future();
-        let lamps = self.settings.lamps.clone();
+        let lamps = self.lamps();
         let local_name = self.settings.local.clone();
         let names: Vec<String> = self.groups.keys().cloned().collect();
         let fut = async move {
@@ -394,6 +395,11 @@ impl Actor for Coordinator {
 }
 
 impl Coordinator {
+    /// The warning-lamp notifier, when lamps are in use.
+    pub(crate) fn lamps(&self) -> Option<Addr<crate::notify::lamp::LampNotifier>> {
+        self.settings.alert_service.as_ref()?.lamps.clone()
+    }
+
     /// Creates the monitor actors of the current configuration (those that
     /// run here) and their ladders.
     pub(crate) fn start_monitors(&mut self, ctx: &mut Context<Self>) {

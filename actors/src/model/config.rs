@@ -350,6 +350,49 @@ pub fn read(file: &str, text: &str) -> Result<(ClusterConfig, Vec<String>), Prob
     Ok((config, unknown))
 }
 
+/// Reads an alert-settings file (`understudy alert import`): the `alerts`
+/// section alone, as strictly as a whole configuration (syntax errors with
+/// line:column, unknown fields, every semantic problem with its path, the
+/// lamps' servers checked against `cluster`).
+pub fn parse_alerts(
+    file: &str,
+    text: &str,
+    cluster: &ClusterConfig,
+) -> Result<AlertsConfig, Vec<Problem>> {
+    let options = ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES)
+        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+    let mut de = ron::Deserializer::from_str_with_options(text, &options)
+        .map_err(|e| vec![spanned_problem(file, &e)])?;
+    let mut unknown = Vec::new();
+    let result: Result<AlertsConfig, _> =
+        serde_ignored::deserialize(&mut de, |path| unknown.push(path.to_string()));
+    let alerts = result.map_err(|code| vec![spanned_problem(file, &de.span_error(code))])?;
+    de.end()
+        .map_err(|code| vec![spanned_problem(file, &de.span_error(code))])?;
+    let mut problems = Problems::default();
+    for path in unknown {
+        problems.push(
+            format!("alerts.{path}"),
+            "unknown field (not part of the alert settings)",
+        );
+    }
+    let mut whole = cluster.clone();
+    whole.alerts = alerts.clone();
+    let mut all = Problems::default();
+    super::validate::validate(&whole, &mut all);
+    for p in all.into_vec() {
+        if p.path.starts_with("alerts") {
+            problems.push(p.path, p.message);
+        }
+    }
+    if problems.is_empty() {
+        Ok(alerts)
+    } else {
+        Err(problems.into_vec())
+    }
+}
+
 fn spanned_problem(file: &str, e: &ron::error::SpannedError) -> Problem {
     Problem {
         path: format!("{}:{}:{}", file, e.span.start.line, e.span.start.col),

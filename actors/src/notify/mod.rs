@@ -4,6 +4,7 @@
 pub mod alert_log;
 pub mod lamp;
 pub mod router;
+pub mod service;
 pub mod syslog;
 
 use actix::prelude::*;
