@@ -110,6 +110,33 @@ pub fn command(socket: &Path, command: Command) -> ExitCode {
     }
 }
 
+/// Runs `command` and writes its answer to `file` (mode 0600: it may hold
+/// secrets such as a mail password).
+pub fn export(socket: &Path, command: Command, file: &Path) -> ExitCode {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match request(socket, command) {
+        Ok(Response::Done { message }) => {
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(file)
+                .and_then(|mut f| f.write_all(format!("{message}\n").as_bytes()));
+            match written {
+                Ok(()) => {
+                    println!("written to {}", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("{}: {e}", file.display())),
+            }
+        }
+        Ok(other) => unexpected(other),
+        Err(e) => fail(&e),
+    }
+}
+
 /// `monitor suspend|resume`: names, or `--all` (never nothing at all).
 pub fn monitors(
     socket: &Path,

@@ -151,7 +151,7 @@ pub fn run(
             .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
         let log_addr = AlertLogHandle::spawn(alert_log)
             .map_err(|e| format!("cannot start the alert log thread: {e}"))?;
-        let alert_service = AlertService::start(&config, &local, state_dir, &log_addr);
+        let alert_service = AlertService::start(&config, &local, state_dir, &log_addr)?;
         let coordinator = Coordinator::new(CoordinatorSettings {
             alert_service: Some(alert_service),
             test_hooks: std::env::var("UNDERSTUDY_TEST_HOOKS").as_deref() == Ok("1"),

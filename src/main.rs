@@ -213,6 +213,10 @@ enum AlertCmd {
     Suspend,
     /// Send alerts to the notifiers again.
     Resume,
+    /// Write the alert settings in force to FILE (RON, mode 0600).
+    Export { file: PathBuf },
+    /// Replace the alert settings on every server with those in FILE.
+    Import { file: PathBuf },
     /// Send a test alert through this server's notifiers (all without flags).
     Test {
         #[arg(long)]
@@ -337,12 +341,25 @@ fn main() -> ExitCode {
                 ClusterCmd::Resume => Ctl::ClusterResume,
             },
         ),
+        Cmd::Alert {
+            action: AlertCmd::Export { file },
+        } => client::export(&cli.socket, Ctl::AlertExport, &file),
+        Cmd::Alert {
+            action: AlertCmd::Import { file },
+        } => match std::fs::read_to_string(&file) {
+            Ok(text) => client::command(&cli.socket, Ctl::AlertImport { text }),
+            Err(e) => {
+                eprintln!("{}: cannot read: {e}", file.display());
+                ExitCode::from(2)
+            }
+        },
         Cmd::Alert { action } => client::command(
             &cli.socket,
             match action {
                 AlertCmd::Suspend => Ctl::AlertNotification { suspend: true },
                 AlertCmd::Resume => Ctl::AlertNotification { suspend: false },
                 AlertCmd::Test { mail, syslog, lamp } => Ctl::AlertTest { mail, syslog, lamp },
+                AlertCmd::Export { .. } | AlertCmd::Import { .. } => unreachable!("handled above"),
             },
         ),
         Cmd::Lamp {

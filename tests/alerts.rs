@@ -114,3 +114,180 @@ fn suspended_notification_holds_alerts_back_until_resumed() {
         "{log}"
     );
 }
+
+/// The mail notifier's aiosmtpd fixture, run for a daemon test.
+struct Smtpd {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl Smtpd {
+    /// `None` (after printing why) without python3 + aiosmtpd.
+    fn start(t: &TestDir, args: &[&str]) -> Option<Smtpd> {
+        let ok = std::process::Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIP: python3 with aiosmtpd is needed (pip install aiosmtpd)");
+            return None;
+        }
+        let dir = t.join("smtp");
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = std::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/smtpd.py"
+            ))
+            .arg(&dir)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the SMTP fixture");
+        let port_file = dir.join("port");
+        let end = Instant::now() + Duration::from_secs(20);
+        while !port_file.exists() {
+            assert!(Instant::now() < end, "the SMTP fixture does not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let port = std::fs::read_to_string(&port_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        Some(Smtpd { child, dir, port })
+    }
+
+    /// Raw text of every mail received so far.
+    fn mails(&self) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| std::fs::read_to_string(p.with_extension("eml")).unwrap_or_default())
+            .collect()
+    }
+
+    fn wait_mail(&self, needle: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(m) = self.mails().into_iter().find(|m| m.contains(needle)) {
+                return m;
+            }
+            assert!(
+                Instant::now() < end,
+                "no mail with {needle:?}; got:\n{}",
+                self.mails().join("\n----\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mail_config(t: &TestDir, smtp: &Smtpd, extra: &str) -> String {
+    t.config(
+        &["s1"],
+        &format!(
+            r#"alerts: (mail: (server: "127.0.0.1", port: {port}, recipients: ["ops@example.com"],
+                               title: "understudy it", authentication: Login, user: "alice",
+                               password: "s3cret", response_wait_secs: 5 {extra})),"#,
+            port = smtp.port
+        ),
+        r#"Group(name: "web", startup: Manual, resources: [
+               Resource(name: "app", kind: Exec(start: "/bin/false"),
+                        activation: (failover_threshold: 0, final_action: NoOperation))])"#,
+    )
+}
+
+#[test]
+fn a_resource_activation_failure_is_mailed_and_the_password_never_shows() {
+    let t = TestDir::new("mail");
+    let Some(smtp) = Smtpd::start(&t, &["--auth", "login,cram-md5"]) else {
+        return;
+    };
+    let d = Daemon::start(&t, &mail_config(&t, &smtp, ""), "s1");
+    let _ = d.cli(&["group", "start", "web"]);
+    let mail = smtp.wait_mail("rc 32");
+    assert!(mail.contains("Subject: understudy it"), "{mail}");
+    assert!(mail.contains("s1"), "the sending server is named: {mail}");
+    // Reported in the alert log as sent; the password appears nowhere.
+    let end = Instant::now() + Duration::from_secs(20);
+    while !d.cli(&["alerts", "-n", "100"]).stdout.contains("alert 5") {
+        assert!(Instant::now() < end, "no alert 5");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for out in [
+        d.cli(&["alerts", "-n", "200"]),
+        d.cli(&["status", "--json"]),
+    ] {
+        assert!(!out.stdout.contains("s3cret"), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn alert_settings_export_import_round_trip_and_a_bad_file_changes_nothing() {
+    let t = TestDir::new("export");
+    let Some(smtp) = Smtpd::start(&t, &["--auth", "login"]) else {
+        return;
+    };
+    let d = Daemon::start(
+        &t,
+        &mail_config(&t, &smtp, ", on_settings_change: true"),
+        "s1",
+    );
+    let file = t.join("alerts.ron");
+    let out = d.cli(&["alert", "export", file.to_str().unwrap()]);
+    assert!(out.success(), "{out:?}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let exported = std::fs::read_to_string(&file).unwrap();
+    assert!(exported.contains("ops@example.com"), "{exported}");
+
+    // A bad file: refused with its problems, nothing changes.
+    let bad = t.join("bad.ron");
+    std::fs::write(&bad, exported.replacen("recipients:", "colour: 3, recipients:", 1)).unwrap();
+    let out = d.cli(&["alert", "import", bad.to_str().unwrap()]);
+    assert!(!out.success(), "{out:?}");
+    assert!(out.stderr.contains("colour"), "{out:?}");
+
+    // A good one: a route added; applied at once, and mailed as a change.
+    let good = t.join("good.ron");
+    let changed = exported.replacen(
+        "routes: [",
+        r#"routes: [Route(module: "rc", event_id: 10, mail: true),"#,
+        1,
+    );
+    assert_ne!(changed, exported, "{exported}");
+    std::fs::write(&good, &changed).unwrap();
+    let out = d.cli(&["alert", "import", good.to_str().unwrap()]);
+    assert!(out.success(), "{out:?}");
+    assert!(out.stdout.contains("applied at once"), "{out:?}");
+    smtp.wait_mail("alert settings changed: routes");
+    let again = t.join("again.ron");
+    assert!(d
+        .cli(&["alert", "export", again.to_str().unwrap()])
+        .success());
+    assert!(std::fs::read_to_string(&again)
+        .unwrap()
+        .contains("event_id: 10"));
+    // The new route works: a group start (rc 10) is mailed now.
+    let _ = d.cli(&["group", "start", "web"]);
+    smtp.wait_mail("rc 10");
+}

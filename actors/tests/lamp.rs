@@ -180,6 +180,7 @@ fn notifier(dir: &Path, lamps: Vec<Lamp>, timing: LampTiming) -> Harness {
     let alerter = Alerter {
         log: log.clone(),
         server: "s1".into(),
+        router: None,
     };
     let config = LampConfig {
         enabled: true,
@@ -511,6 +512,7 @@ async fn disabled_lamps_are_left_alone() {
     let alerter = Alerter {
         log: log.clone(),
         server: "s1".into(),
+        router: None,
     };
     let config = LampConfig {
         enabled: false,

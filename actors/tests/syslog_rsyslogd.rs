@@ -197,6 +197,7 @@ fn alerter(dir: &Path) -> (Alerter, AlertLogHandle) {
     let alerter = Alerter {
         log: log.clone(),
         server: "n1".into(),
+        router: None,
     };
     (alerter, log)
 }

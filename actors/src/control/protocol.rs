@@ -76,6 +76,12 @@ pub enum Command {
     LampOff {
         server: String,
     },
+    /// The alert settings in force, as RON.
+    AlertExport,
+    /// Replace the alert settings on every server with these (RON).
+    AlertImport {
+        text: String,
+    },
     /// Suspend monitors (all of them when `monitors` is empty).
     MonitorSuspend {
         monitors: Vec<String>,
@@ -141,6 +147,8 @@ impl Command {
             Command::ConfigPush { .. } => "config push".into(),
             Command::AlertTest { .. } => "alert test".into(),
             Command::LampOff { server } => format!("lamp off --server {server}"),
+            Command::AlertExport => "alert export".into(),
+            Command::AlertImport { .. } => "alert import".into(),
             Command::AlertNotification { suspend } => {
                 format!("alert {}", if *suspend { "suspend" } else { "resume" })
             }

@@ -765,6 +765,13 @@ impl Coordinator {
                 };
             }
         };
+        // The file being replaced is kept beside it (a push may rewrite a
+        // hand-written file in canonical form, comments included).
+        if let Ok(previous) = std::fs::read(&path) {
+            if previous != text.as_bytes() {
+                let _ = write_atomically(&path.with_extension("ron.previous"), &previous);
+            }
+        }
         if let Err(e) = write_atomically(&path, text.as_bytes()) {
             return Response::Error {
                 message: format!("{}: cannot write {file}: {e}", self.settings.local),
@@ -775,9 +782,16 @@ impl Coordinator {
         let local = self.settings.local.clone();
         let message = if changed.is_empty() {
             format!("{local}: {file} written (no change)")
-        } else if changed == ["monitors"] {
-            self.apply_monitors(config, ctx);
-            format!("{local}: {file} written; monitors applied at once")
+        } else if changed.iter().all(|c| matches!(*c, "monitors" | "alerts")) {
+            match self.apply_online(config, &changed, ctx) {
+                Ok(()) => format!(
+                    "{local}: {file} written; {} applied at once",
+                    changed.join(" and ")
+                ),
+                Err(e) => format!(
+                    "{local}: {file} written, but applying it failed ({e}); restart the cluster service to apply"
+                ),
+            }
         } else {
             format!(
                 "{local}: {file} written; changed: {}; restart the cluster service to apply",
@@ -789,24 +803,42 @@ impl Coordinator {
 }
 
 impl Coordinator {
-    /// A configuration whose only change is in the monitors is applied
-    /// online: the old monitor actors stop, the new ones start and learn the
-    /// state of their targets; heartbeats carry the new digest.
-    fn apply_monitors(&mut self, config: ClusterConfig, ctx: &mut Context<Self>) {
-        for m in std::mem::take(&mut self.monitors).into_values() {
-            if let Some(addr) = m.addr {
-                addr.do_send(crate::monitor::actor::Halt);
+    /// A configuration whose only changes are in the monitors and the alert
+    /// settings is applied online; heartbeats carry the new digest.
+    fn apply_online(
+        &mut self,
+        config: ClusterConfig,
+        changed: &[&str],
+        ctx: &mut Context<Self>,
+    ) -> Result<(), String> {
+        if changed.contains(&"alerts") {
+            if let Some(service) = self.settings.alert_service.as_mut() {
+                service.apply(&config.alerts)?;
             }
         }
         let config = std::sync::Arc::new(config);
         self.settings.config = config.clone();
-        self.view.monitors = super::monitor_views(&config, &self.settings.local);
         let digest = config.digest();
         self.view.config_digest = digest.clone();
         self.cluster.membership.set_digest(digest.clone());
         for hb in &self.cluster.heartbeats {
             hb.do_send(crate::heartbeat::SetConfigDigest(digest.clone()));
         }
+        if changed.contains(&"monitors") {
+            self.restart_monitors(ctx);
+        }
+        Ok(())
+    }
+
+    /// The old monitor actors stop, the new ones start and learn the state
+    /// of their targets.
+    fn restart_monitors(&mut self, ctx: &mut Context<Self>) {
+        for m in std::mem::take(&mut self.monitors).into_values() {
+            if let Some(addr) = m.addr {
+                addr.do_send(crate::monitor::actor::Halt);
+            }
+        }
+        self.view.monitors = super::monitor_views(&self.settings.config, &self.settings.local);
         self.start_monitors(ctx);
         let targets: Vec<(String, bool, Option<u32>)> = self
             .view
@@ -835,6 +867,9 @@ fn changed_sections(old: &ClusterConfig, new: &ClusterConfig) -> Vec<&'static st
     }
     if old.monitors != new.monitors {
         out.push("monitors");
+    }
+    if old.alerts != new.alerts {
+        out.push("alerts");
     }
     if old.heartbeat != new.heartbeat {
         out.push("heartbeat");

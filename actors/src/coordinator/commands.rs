@@ -339,7 +339,12 @@ impl Coordinator {
 
     /// Suspends or resumes this server's alert notification.
     pub(crate) fn set_notification(&mut self, suspend: bool, by: String) -> Reply {
-        let Some(router) = self.settings.alert_service.as_ref().map(|a| a.router.clone()) else {
+        let Some(router) = self
+            .settings
+            .alert_service
+            .as_ref()
+            .map(|a| a.router.clone())
+        else {
             return ready(Response::Error {
                 message: "this daemon has no alert router".into(),
             });
@@ -486,6 +491,41 @@ impl Coordinator {
             }
             .into_actor(self),
         )
+    }
+
+    /// `alert import FILE`: the file's alert settings replace the running
+    /// ones in the configuration, which is then pushed to every server
+    /// (written there in canonical form; alert settings apply at once).
+    pub(crate) fn alert_import(
+        &mut self,
+        text: String,
+        by: String,
+        ctx: &mut Context<Self>,
+    ) -> Reply {
+        let alerts = match crate::model::config::parse_alerts(
+            "imported alert settings",
+            &text,
+            &self.settings.config,
+        ) {
+            Ok(a) => a,
+            Err(problems) => {
+                let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                return ready(Response::Error {
+                    message: format!(
+                        "the alert settings are not valid; nothing was changed:\n{}",
+                        list.join("\n")
+                    ),
+                });
+            }
+        };
+        let mut config = (*self.settings.config).clone();
+        config.alerts = alerts;
+        match crate::model::config::to_ron(&config) {
+            Ok(text) => self.cluster_wide_push(text, by, ctx),
+            Err(e) => ready(Response::Error {
+                message: format!("cannot write the configuration: {e}"),
+            }),
+        }
     }
 
     /// `group start NAME [--server S]`.

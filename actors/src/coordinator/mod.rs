@@ -694,6 +694,17 @@ impl Handler<Control> for Coordinator {
                 self.alert_test(mail, syslog, lamp, msg.by)
             }
             Command::LampOff { server } => self.lamp_off(server),
+            // The settings may hold a mail password: only for those who may
+            // change them (the command counts as mutating).
+            Command::AlertExport => ready(
+                match crate::model::config::to_ron(&self.settings.config.alerts) {
+                    Ok(text) => Response::Done { message: text },
+                    Err(e) => Response::Error {
+                        message: format!("cannot write the alert settings: {e}"),
+                    },
+                },
+            ),
+            Command::AlertImport { text } => self.alert_import(text, msg.by, ctx),
             Command::MonitorStats { reset } => ready(self.monitor_stats(reset)),
             Command::MessageSend {
                 category,

@@ -377,6 +377,9 @@ pub enum Event {
         by: String,
         to: String,
     },
+    AlertSettingsChanged {
+        changed: String,
+    },
     AlertServiceStarted,
     AlertServiceStopped,
     AlertMonitoringResumed {
@@ -537,6 +540,7 @@ impl Event {
             FailoverSkippedSuspended { .. } => ("rc", 1065, Warning),
 
             AlertTest { .. } => ("alert", 1011, Info),
+            AlertSettingsChanged { .. } => ("alert", 1012, Info),
             AlertServiceStarted => ("alert", 1, Info),
             AlertServiceStopped => ("alert", 2, Info),
             AlertMonitoringResumed { .. } => ("alert", 3, Info),
@@ -762,6 +766,9 @@ impl Event {
                 "server {server} is down but the cluster is suspended: its groups are not taken over"
             ),
             AlertTest { by, to } => format!("test alert to {to}, requested by {by}"),
+            AlertSettingsChanged { changed } => {
+                format!("alert settings changed: {changed}")
+            }
             AlertServiceStarted => "alert service started".into(),
             AlertServiceStopped => "alert service stopped".into(),
             AlertMonitoringResumed { by } => format!("alert notification resumed by {by}"),

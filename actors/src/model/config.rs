@@ -47,6 +47,9 @@ pub struct ClusterConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename = "Alerts")]
 pub struct AlertsConfig {
+    /// Mail reports; absent: no mail.
+    #[serde(default)]
+    pub mail: Option<crate::notify::mail::MailConfig>,
     /// Syslog notifier; absent: no syslog.
     #[serde(default)]
     pub syslog: Option<crate::notify::syslog::config::SyslogConfig>,
@@ -350,6 +353,18 @@ pub fn read(file: &str, text: &str) -> Result<(ClusterConfig, Vec<String>), Prob
     Ok((config, unknown))
 }
 
+/// Writes a configuration (or a part of one) as RON that [`parse`] reads
+/// back to the same value (used when `alert import` rewrites the file).
+pub fn to_ron<T: Serialize>(value: &T) -> Result<String, String> {
+    let pretty = ron::ser::PrettyConfig::new()
+        .extensions(
+            ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES
+                | ron::extensions::Extensions::IMPLICIT_SOME,
+        )
+        .struct_names(true);
+    ron::ser::to_string_pretty(value, pretty).map_err(|e| e.to_string())
+}
+
 /// Reads an alert-settings file (`understudy alert import`): the `alerts`
 /// section alone, as strictly as a whole configuration (syntax errors with
 /// line:column, unknown fields, every semantic problem with its path, the
@@ -440,6 +455,27 @@ fn readable_path(config: &ClusterConfig, raw: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+
+    #[test]
+    fn a_written_configuration_reads_back_the_same() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/demo.ron"))
+                .unwrap();
+        let config = parse("demo.ron", &text).expect("demo.ron is valid");
+        let written = to_ron(&config).unwrap();
+        let again = parse("written.ron", &written).unwrap_or_else(|p| panic!("{p:?}\n{written}"));
+        assert_eq!(again, config);
+        let alerts = to_ron(&config.alerts).unwrap();
+        assert_eq!(
+            parse_alerts("a.ron", &alerts, &config).unwrap(),
+            config.alerts
+        );
+    }
 }
 
 impl ClusterConfig {

@@ -147,6 +147,9 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
 
     super::validate_monitors::validate_monitors(config, problems);
     super::routing::validate_routes("alerts.routes", &config.alerts.routes, problems);
+    if let Some(mail) = &config.alerts.mail {
+        mail.validate("alerts.mail", problems);
+    }
     if let Some(syslog) = &config.alerts.syslog {
         syslog.validate("alerts.syslog", problems);
     }

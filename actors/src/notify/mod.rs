@@ -3,6 +3,7 @@
 
 pub mod alert_log;
 pub mod lamp;
+pub mod mail;
 pub mod router;
 pub mod service;
 pub mod syslog;

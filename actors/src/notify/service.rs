@@ -7,15 +7,22 @@ use std::path::{Path, PathBuf};
 
 use actix::prelude::*;
 
+use super::alert_log::now_rfc3339;
 use super::alert_log::{AlertLogHandle, Alerter};
 use super::lamp::LampNotifier;
-use super::router::{AlertRouter, Reconfigure, RouterSettings};
+use super::mail::MailNotifier;
+use super::router::{AlertRouter, Reconfigure, Routed, RouterSettings};
 use super::syslog::SyslogNotifier;
+use crate::model::catalog::Event;
 use crate::model::config::{AlertsConfig, ClusterConfig};
+use crate::model::routing::{Destinations, OptionalMails};
 
 pub struct AlertService {
     pub router: Addr<AlertRouter>,
     pub lamps: Option<Addr<LampNotifier>>,
+    pub mail: Option<Addr<MailNotifier>>,
+    /// The settings in force (to tell what a new configuration changes).
+    current: AlertsConfig,
     /// Raises the notifiers' own events: to the alert log only, never back
     /// into the notifiers.
     own: Alerter,
@@ -31,7 +38,7 @@ impl AlertService {
         local: &str,
         state_dir: &Path,
         log: &AlertLogHandle,
-    ) -> AlertService {
+    ) -> Result<AlertService, String> {
         let own = Alerter {
             log: log.clone(),
             server: local.to_string(),
@@ -48,22 +55,41 @@ impl AlertService {
         let mut service = AlertService {
             router,
             lamps: None,
+            mail: None,
+            current: AlertsConfig::default(),
             own,
             cluster: config.name.clone(),
             state_dir: state_dir.to_path_buf(),
         };
-        service.apply(&config.alerts);
-        service
+        service.apply(&config.alerts)?;
+        Ok(service)
     }
 
     /// (Re)creates the notifiers for `alerts` and gives the router its new
     /// rules. A notifier replaced here stops once its queue is empty.
-    pub fn apply(&mut self, alerts: &AlertsConfig) {
+    pub fn apply(&mut self, alerts: &AlertsConfig) -> Result<(), String> {
+        self.mail = match (alerts.mail.clone(), self.mail.take()) {
+            (Some(c), Some(addr)) => {
+                let password = c.load_password()?;
+                addr.do_send(super::mail::Reconfigure {
+                    config: c,
+                    password,
+                });
+                Some(addr)
+            }
+            (Some(c), None) => {
+                Some(MailNotifier::new(c, &self.state_dir, self.own.clone())?.start())
+            }
+            (None, _) => None,
+        };
         let syslog = alerts
             .syslog
             .clone()
             .map(|c| SyslogNotifier::new(c, self.own.clone()).start().recipient());
-        self.lamps = match (alerts.lamps.clone().filter(|l| l.enabled), self.lamps.take()) {
+        self.lamps = match (
+            alerts.lamps.clone().filter(|l| l.enabled),
+            self.lamps.take(),
+        ) {
             (Some(c), Some(addr)) => {
                 addr.do_send(super::lamp::Reconfigure(c));
                 Some(addr)
@@ -71,13 +97,55 @@ impl AlertService {
             (Some(c), None) => Some(LampNotifier::new(c, self.own.clone()).start()),
             (None, _) => None,
         };
-        let _ = &self.state_dir;
+        let mail_config = alerts.mail.as_ref();
         self.router.do_send(Reconfigure(RouterSettings {
             cluster: self.cluster.clone(),
             routes: alerts.routes.clone(),
+            optional: OptionalMails {
+                suspend_resume: mail_config.is_some_and(|m| m.on_suspend_resume),
+                group_started: mail_config.is_some_and(|m| m.on_group_started),
+            },
+            mail: self.mail.clone().map(|a| a.recipient()),
             syslog,
-            resume_after_hours: 12,
-            ..Default::default()
+            resume_after_hours: mail_config.map(|m| m.auto_resume_hours).unwrap_or(12),
         }));
+        // The optional "settings changed" report, about what changed.
+        let changed = changed_parts(&self.current, alerts);
+        let first = self.current == AlertsConfig::default();
+        if !first && !changed.is_empty() && mail_config.is_some_and(|m| m.on_settings_change) {
+            let alert = Event::AlertSettingsChanged {
+                changed: changed.join(", "),
+            }
+            .to_alert(now_rfc3339(), &self.own.server);
+            self.router.do_send(Routed {
+                alert: alert.clone(),
+                mail_allowed: true,
+                force: Some(Destinations {
+                    syslog: true,
+                    mail: true,
+                }),
+            });
+            self.own.log.record(alert);
+        }
+        self.current = alerts.clone();
+        Ok(())
     }
+}
+
+/// Which parts of the alert settings differ.
+fn changed_parts(old: &AlertsConfig, new: &AlertsConfig) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if old.mail != new.mail {
+        out.push("mail");
+    }
+    if old.syslog != new.syslog {
+        out.push("syslog");
+    }
+    if old.lamps != new.lamps {
+        out.push("warning lamps");
+    }
+    if old.routes != new.routes {
+        out.push("routes");
+    }
+    out
 }

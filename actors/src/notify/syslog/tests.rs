@@ -27,6 +27,7 @@ fn alerter(dir: &std::path::Path) -> (Alerter, AlertLogHandle) {
         Alerter {
             log: log.clone(),
             server: "n1".into(),
+            router: None,
         },
         log,
     )

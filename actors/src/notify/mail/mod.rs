@@ -1,0 +1,71 @@
+//! The mail notifier: report mails over SMTP, one per alert routed to it.
+//!
+//! - [`config`]: [`MailConfig`], the `alerts.mail` settings, and their checks.
+//! - [`compose`]: the mail's content ([`compose::MailRecord`]) and its bytes.
+//! - [`spool`]: `<state-dir>/mail-spool/`, where every mail waits until a
+//!   server has taken it.
+//! - [`smtp`]: one delivery attempt, with the alternative server.
+//! - [`actor`]: [`MailNotifier`], which ties them together.
+//!
+//! Which alerts become mails (and the optional mails on settings changes,
+//! suspend/resume and group starts) is the router's decision; this module
+//! mails whatever [`Notify`](super::Notify) it is given, except its own
+//! `alert 5` / `alert 6` events.
+//!
+//! Delivery guarantee: a mail is on disk before the first attempt and
+//! leaves the spool only after a server accepted it (250 after DATA), so
+//! neither a down server nor a daemon restart loses it. A crash between
+//! that 250 and the removal of the spool file sends the mail once more at
+//! the next start, with the same Message-ID: one duplicate per such
+//! crash, recognisable as one.
+//!
+//! Messages: [`Notify`](super::Notify) (mail an alert), [`SendTest`],
+//! [`Reconfigure`], [`GetMailQueue`].
+
+pub mod actor;
+pub mod compose;
+pub mod config;
+pub mod smtp;
+pub mod spool;
+
+use actix::prelude::*;
+
+pub use actor::{MailNotifier, RetryPolicy};
+pub use config::{AlternativeServer, MailConfig, MailSender, Secret, SmtpAuth};
+
+/// Sends a test mail now, outside the spool, and answers which server took
+/// it or why none did (`understudy alert test --mail`). Also raised as
+/// `MailSent` / `MailFailed`.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+#[rtype(result = "Result<String, String>")]
+pub struct SendTest {
+    pub cluster: String,
+    /// Who asked (shown in the mail).
+    pub by: String,
+}
+
+/// New settings (and the password read from them, see
+/// [`MailConfig::load_password`]) for the running notifier. Mails waiting
+/// in the spool are tried again at once under them.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Reconfigure {
+    pub config: MailConfig,
+    pub password: Option<Secret>,
+}
+
+/// Asks for the state of the queue (for status output).
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+#[rtype(result = "MailQueue")]
+pub struct GetMailQueue;
+
+/// Mails not yet accepted by a server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MailQueue {
+    /// Mails waiting (in the spool or being written to it).
+    pub waiting: usize,
+    /// Failed attempts on the oldest mail so far.
+    pub failures: u32,
+    /// Why its last attempt failed.
+    pub last_cause: Option<String>,
+}

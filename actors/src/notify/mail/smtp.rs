@@ -1,0 +1,573 @@
+//! One delivery attempt: an SMTP exchange with the primary server, and with
+//! the alternative when the primary cannot be reached at all.
+//!
+//! The steps are driven one by one (over mail-send's client) so that each
+//! failure can name its step, and every wait is bounded by the response
+//! wait: name resolution, connecting, the greeting (mail-send's plain
+//! connect would wait for it forever) and every reply. The whole exchange
+//! is bounded once more as a safety net.
+//!
+//! The alternative is used only when resolving or connecting to the
+//! primary fails: once the primary has answered, an error (authentication,
+//! a refused sender, a silent server) is the answer, and trying elsewhere
+//! could deliver a mail the configuration meant to go one way only.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use mail_send::smtp::message::Parameters;
+use mail_send::smtp::AssertReply;
+use mail_send::{Credentials, SmtpClient};
+use smtp_proto::{Response, AUTH_CRAM_MD5, AUTH_LOGIN};
+use tokio::net::TcpStream;
+
+use super::compose::Rendered;
+use super::config::{Secret, SmtpAuth};
+
+/// Characters of a server reply quoted in a cause.
+const QUOTE: usize = 160;
+/// Waits in one exchange besides the per-recipient ones: resolve, connect,
+/// greeting, EHLO, up to three for AUTH, MAIL, DATA twice, QUIT, and slack.
+const FIXED_WAITS: u32 = 12;
+
+/// An SMTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// `host:port`, `[v6]:port` for IPv6 literals.
+    pub fn label(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Credentials for the primary server.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// Login, CramMd5 or Auto (None never gets here).
+    pub mode: SmtpAuth,
+    pub user: String,
+    pub password: Secret,
+}
+
+/// Everything one attempt needs, owned (it runs in a spawned future).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub primary: Endpoint,
+    pub alternative: Option<Endpoint>,
+    /// Used with the primary only.
+    pub login: Option<Login>,
+    pub wait: Duration,
+    /// Our name in EHLO.
+    pub helo: String,
+}
+
+/// Why one server did not take the mail.
+#[derive(Debug)]
+struct Failure {
+    cause: String,
+    /// The server answered (false: it could not be resolved or connected to).
+    reached: bool,
+}
+
+fn unreached(cause: String) -> Failure {
+    Failure {
+        cause,
+        reached: false,
+    }
+}
+
+fn reached(cause: String) -> Failure {
+    Failure {
+        cause,
+        reached: true,
+    }
+}
+
+/// Sends `mail`; `Ok` names the server that took it, `Err` is the cause.
+pub async fn deliver(d: &Delivery, mail: &Rendered) -> Result<String, String> {
+    let primary = exchange(&d.primary, d.login.as_ref(), d, mail).await;
+    match (primary, &d.alternative) {
+        (Ok(()), _) => Ok(d.primary.label()),
+        (Err(f), Some(alt)) if !f.reached => {
+            tracing::warn!(
+                "report mail: {}; trying the alternative server {}",
+                f.cause,
+                alt.label()
+            );
+            match exchange(alt, None, d, mail).await {
+                Ok(()) => Ok(alt.label()),
+                Err(g) => Err(format!("{}; alternative server: {}", f.cause, g.cause)),
+            }
+        }
+        (Err(f), _) => Err(f.cause),
+    }
+}
+
+/// One exchange with one server, bounded as a whole.
+async fn exchange(
+    ep: &Endpoint,
+    login: Option<&Login>,
+    d: &Delivery,
+    mail: &Rendered,
+) -> Result<(), Failure> {
+    let waits = FIXED_WAITS.saturating_add(mail.to.len() as u32);
+    let bound = d.wait.saturating_mul(waits);
+    match tokio::time::timeout(bound, session(ep, login, d, mail)).await {
+        Ok(r) => r,
+        Err(_) => Err(reached(format!(
+            "no end of the exchange with {} within {} s",
+            ep.label(),
+            bound.as_secs()
+        ))),
+    }
+}
+
+async fn session(
+    ep: &Endpoint,
+    login: Option<&Login>,
+    d: &Delivery,
+    mail: &Rendered,
+) -> Result<(), Failure> {
+    let addrs = resolve(ep, d.wait).await.map_err(unreached)?;
+    let stream = connect(ep, &addrs, d.wait).await.map_err(unreached)?;
+    let server = ep.label();
+    let step = |name: &'static str| {
+        let server = server.clone();
+        let wait = d.wait;
+        move |e: mail_send::Error| reached(describe(e, name, &server, wait))
+    };
+    let mut client = SmtpClient {
+        stream,
+        timeout: d.wait,
+    };
+
+    // The greeting: mail-send reads it without a bound of its own.
+    tokio::time::timeout(d.wait, client.read())
+        .await
+        .map_err(|_| mail_send::Error::Timeout)
+        .and_then(|r| r)
+        .and_then(|r| r.assert_positive_completion())
+        .map_err(step("greeting"))?;
+    let mut caps = client.ehlo(&d.helo).await.map_err(step("EHLO"))?;
+
+    if let Some(login) = login {
+        let offered = caps.auth_mechanisms;
+        let Some(mechanism) = choose_mechanism(login.mode, offered) else {
+            return Err(reached(format!(
+                "authentication failed (user {}): {} does not offer {}",
+                login.user,
+                server,
+                wanted_text(login.mode)
+            )));
+        };
+        // Leave mail-send only the mechanism chosen: on its own it would
+        // take the "strongest" by its order, which puts LOGIN first.
+        caps.auth_mechanisms = mechanism;
+        let credentials = Credentials::new(login.user.as_str(), login.password.expose());
+        client
+            .authenticate(&credentials, &caps)
+            .await
+            .map_err(|e| reached(auth_failure(e, &login.user, &server, d.wait)))?;
+    }
+
+    client
+        .mail_from(&mail.from, &Parameters::default())
+        .await
+        .map_err(step("MAIL FROM"))?;
+    for rcpt in &mail.to {
+        client
+            .rcpt_to(rcpt, &Parameters::default())
+            .await
+            .map_err(step("RCPT TO"))?;
+    }
+    client.data(&mail.data).await.map_err(step("DATA"))?;
+    // The mail is accepted; how the goodbye goes changes nothing.
+    let _ = tokio::time::timeout(d.wait, client.quit()).await;
+    Ok(())
+}
+
+/// The mechanism to use, if the server offers one that fits.
+fn choose_mechanism(mode: SmtpAuth, offered: u64) -> Option<u64> {
+    let wanted = match mode {
+        SmtpAuth::Login => AUTH_LOGIN,
+        SmtpAuth::CramMd5 => AUTH_CRAM_MD5,
+        // CRAM-MD5 first: the password never crosses the network.
+        SmtpAuth::Auto | SmtpAuth::None => {
+            if offered & AUTH_CRAM_MD5 != 0 {
+                AUTH_CRAM_MD5
+            } else {
+                AUTH_LOGIN
+            }
+        }
+    };
+    (offered & wanted != 0).then_some(wanted)
+}
+
+fn wanted_text(mode: SmtpAuth) -> &'static str {
+    match mode {
+        SmtpAuth::Login => "AUTH LOGIN",
+        SmtpAuth::CramMd5 => "AUTH CRAM-MD5",
+        SmtpAuth::Auto | SmtpAuth::None => "AUTH CRAM-MD5 or LOGIN",
+    }
+}
+
+fn auth_failure(e: mail_send::Error, user: &str, server: &str, wait: Duration) -> String {
+    match e {
+        mail_send::Error::AuthenticationFailed(r) | mail_send::Error::UnexpectedReply(r) => {
+            format!("authentication failed (user {user}): {}", reply_text(&r))
+        }
+        mail_send::Error::Auth(_) | mail_send::Error::Base64(_) => format!(
+            "authentication failed (user {user}): the challenge of {server} was not understood"
+        ),
+        mail_send::Error::UnsupportedAuthMechanism => {
+            format!("authentication failed (user {user}): no usable mechanism at {server}")
+        }
+        other => describe(other, "AUTH", server, wait),
+    }
+}
+
+/// A failed step as a cause for the `MailFailed` event.
+fn describe(e: mail_send::Error, step: &str, server: &str, wait: Duration) -> String {
+    match e {
+        mail_send::Error::Timeout => {
+            format!(
+                "no response from {server} within {} s ({step})",
+                wait.as_secs()
+            )
+        }
+        mail_send::Error::UnexpectedReply(r) | mail_send::Error::AuthenticationFailed(r) => {
+            format!("SMTP error from {server} at {step}: {}", reply_text(&r))
+        }
+        mail_send::Error::Io(e) => {
+            format!(
+                "send/receive error with {server} at {step}: {}",
+                io_text(&e)
+            )
+        }
+        mail_send::Error::UnparseableReply => {
+            format!("{server} closed the connection or sent a malformed reply ({step})")
+        }
+        other => format!("{step} with {server}: {other}"),
+    }
+}
+
+/// `550 5.7.1 Relaying denied`: code, enhanced code when there is one, the
+/// text on one line, cut to a readable length.
+fn reply_text(r: &Response<String>) -> String {
+    let mut out = r.code.to_string();
+    if r.esc != [0, 0, 0] {
+        out.push_str(&format!(" {}.{}.{}", r.esc[0], r.esc[1], r.esc[2]));
+    }
+    let text: String = r
+        .message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !text.is_empty() {
+        out.push(' ');
+        match text.char_indices().nth(QUOTE) {
+            Some((i, _)) => {
+                out.push_str(&text[..i]);
+                out.push_str("...");
+            }
+            None => out.push_str(&text),
+        }
+    }
+    out
+}
+
+async fn resolve(ep: &Endpoint, wait: Duration) -> Result<Vec<SocketAddr>, String> {
+    let bare = ep
+        .host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(&ep.host);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, ep.port)]);
+    }
+    let host = ep.host.as_str();
+    let lookup = tokio::time::timeout(wait, tokio::net::lookup_host((host, ep.port))).await;
+    match lookup {
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() {
+                Err(format!(
+                    "name resolution of SMTP server {host} failed: no address"
+                ))
+            } else {
+                Ok(addrs)
+            }
+        }
+        Ok(Err(e)) => Err(format!(
+            "name resolution of SMTP server {host} failed: {}",
+            io_text(&e)
+        )),
+        Err(_) => Err(format!(
+            "name resolution of SMTP server {host} timed out after {} s",
+            wait.as_secs()
+        )),
+    }
+}
+
+/// Connects to the first address that accepts; the cause is the last
+/// address's.
+async fn connect(ep: &Endpoint, addrs: &[SocketAddr], wait: Duration) -> Result<TcpStream, String> {
+    let label = ep.label();
+    let mut cause = format!("connection to {label} failed: no address");
+    for addr in addrs {
+        cause = match tokio::time::timeout(wait, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                format!("connection to {label} refused")
+            }
+            Ok(Err(e)) => format!("connection to {label} failed: {}", io_text(&e)),
+            Err(_) => format!("connection to {label} timed out after {} s", wait.as_secs()),
+        };
+    }
+    Err(cause)
+}
+
+/// An I/O error as a short text: `connection reset by peer`, without the
+/// `(os error N)` suffix and the capital.
+fn io_text(e: &io::Error) -> String {
+    let full = e.to_string();
+    let text = full.split(" (os error ").next().unwrap_or(&full);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => format!("{:?}", e.kind()),
+    }
+}
+
+/// Our name for EHLO: the host name when it looks like one.
+pub fn helo_name() -> String {
+    let name = nix::unistd::gethostname()
+        .ok()
+        .and_then(|n| n.into_string().ok())
+        .unwrap_or_default();
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if ok {
+        name
+    } else {
+        "localhost".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smtp_proto::AUTH_PLAIN;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+
+    #[test]
+    fn mechanism_choice() {
+        let both = AUTH_LOGIN | AUTH_CRAM_MD5 | AUTH_PLAIN;
+        assert_eq!(choose_mechanism(SmtpAuth::Auto, both), Some(AUTH_CRAM_MD5));
+        assert_eq!(
+            choose_mechanism(SmtpAuth::Auto, AUTH_LOGIN | AUTH_PLAIN),
+            Some(AUTH_LOGIN)
+        );
+        assert_eq!(choose_mechanism(SmtpAuth::Auto, AUTH_PLAIN), None);
+        assert_eq!(choose_mechanism(SmtpAuth::Login, both), Some(AUTH_LOGIN));
+        assert_eq!(choose_mechanism(SmtpAuth::CramMd5, AUTH_LOGIN), None);
+    }
+
+    #[test]
+    fn reply_texts() {
+        let r = Response {
+            code: 550,
+            esc: [5, 7, 1],
+            message: "Relaying\r\ndenied".to_string(),
+        };
+        assert_eq!(reply_text(&r), "550 5.7.1 Relaying denied");
+        let r = Response {
+            code: 553,
+            esc: [0, 0, 0],
+            message: "x".repeat(400),
+        };
+        assert!(reply_text(&r).ends_with("..."));
+        assert!(reply_text(&r).len() < 200);
+    }
+
+    #[test]
+    fn labels() {
+        let ep = |h: &str| Endpoint {
+            host: h.into(),
+            port: 25,
+        };
+        assert_eq!(ep("mail.test").label(), "mail.test:25");
+        assert_eq!(ep("::1").label(), "[::1]:25");
+        assert_eq!(ep("[::1]").label(), "[::1]:25");
+    }
+
+    fn delivery(port: u16) -> Delivery {
+        Delivery {
+            primary: Endpoint {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            alternative: None,
+            login: None,
+            wait: Duration::from_secs(1),
+            helo: "test.local".into(),
+        }
+    }
+
+    fn mail() -> Rendered {
+        Rendered {
+            from: "a@x.test".into(),
+            to: vec!["b@x.test".into()],
+            data: b"Subject: t\r\n\r\nbody\r\n".to_vec(),
+        }
+    }
+
+    /// A scripted server for one connection: a reply for each line read
+    /// (the first reply is the greeting); keeps reading the mail's data
+    /// after 354 until the lone dot.
+    async fn scripted(replies: &'static [&'static str]) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            let mut conn = BufReader::new(conn);
+            let mut in_data = false;
+            for (i, reply) in replies.iter().enumerate() {
+                // Before every reply but the greeting: one command, or the
+                // whole mail up to its lone dot after a 354.
+                if i > 0 {
+                    loop {
+                        let mut line = String::new();
+                        if conn.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if !in_data || line == ".\r\n" {
+                            break;
+                        }
+                    }
+                }
+                conn.get_mut().write_all(reply.as_bytes()).await.unwrap();
+                in_data = reply.starts_with("354");
+            }
+            // Hold the connection open, answering nothing more.
+            let mut rest = String::new();
+            while conn.read_line(&mut rest).await.unwrap_or(0) > 0 {}
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn good_exchange() {
+        let port = scripted(&[
+            "220 hi\r\n",
+            "250 ok\r\n",
+            "250 sender ok\r\n",
+            "250 rcpt ok\r\n",
+            "354 go\r\n",
+            "250 queued\r\n",
+            "221 bye\r\n",
+        ])
+        .await;
+        assert_eq!(
+            deliver(&delivery(port), &mail()).await,
+            Ok(format!("127.0.0.1:{port}"))
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_steps_name_their_code() {
+        let port = scripted(&[
+            "220 hi\r\n",
+            "250 ok\r\n",
+            "553 5.1.8 Sender address rejected\r\n",
+        ])
+        .await;
+        assert_eq!(
+            deliver(&delivery(port), &mail()).await,
+            Err(format!(
+                "SMTP error from 127.0.0.1:{port} at MAIL FROM: 553 5.1.8 Sender address rejected"
+            ))
+        );
+        let port = scripted(&["554 no service\r\n"]).await;
+        assert_eq!(
+            deliver(&delivery(port), &mail()).await,
+            Err(format!(
+                "SMTP error from 127.0.0.1:{port} at greeting: 554 no service"
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn silence_after_a_command() {
+        // Greets, then never answers EHLO.
+        let port = scripted(&["220 hi\r\n"]).await;
+        assert_eq!(
+            deliver(&delivery(port), &mail()).await,
+            Err(format!(
+                "no response from 127.0.0.1:{port} within 1 s (EHLO)"
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_connection_and_names() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        assert_eq!(
+            deliver(&delivery(port), &mail()).await,
+            Err(format!("connection to 127.0.0.1:{port} refused"))
+        );
+        let mut d = delivery(25);
+        d.primary.host = "no-such-host.invalid".into();
+        let cause = deliver(&d, &mail()).await.unwrap_err();
+        assert!(
+            cause.starts_with("name resolution of SMTP server no-such-host.invalid "),
+            "{cause}"
+        );
+    }
+
+    #[tokio::test]
+    async fn alternative_only_when_unreachable() {
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        // Primary unreachable, alternative unreachable too: both causes.
+        let mut d = delivery(closed);
+        d.alternative = Some(Endpoint {
+            host: "127.0.0.1".into(),
+            port: closed,
+        });
+        assert_eq!(
+            deliver(&d, &mail()).await,
+            Err(format!(
+                "connection to 127.0.0.1:{closed} refused; alternative server: connection to 127.0.0.1:{closed} refused"
+            ))
+        );
+        // Primary answers with an error: the alternative is not tried (it
+        // would refuse, which would show in the cause).
+        let port = scripted(&["220 hi\r\n", "250 ok\r\n", "550 go away\r\n"]).await;
+        d.primary.port = port;
+        assert_eq!(
+            deliver(&d, &mail()).await,
+            Err(format!(
+                "SMTP error from 127.0.0.1:{port} at MAIL FROM: 550 go away"
+            ))
+        );
+    }
+}
