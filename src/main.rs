@@ -159,6 +159,8 @@ enum MessageCmd {
 enum DebugCmd {
     /// Block the coordinator for SECONDS.
     Stall { seconds: u64 },
+    /// Raise COUNT test alerts routed to mail.
+    Burst { count: u32 },
 }
 
 #[derive(Subcommand)]
@@ -406,5 +408,8 @@ fn main() -> ExitCode {
         Cmd::Debug {
             action: DebugCmd::Stall { seconds },
         } => client::command(&cli.socket, Ctl::DebugStall { seconds }),
+        Cmd::Debug {
+            action: DebugCmd::Burst { count },
+        } => client::command(&cli.socket, Ctl::DebugBurst { count }),
     }
 }

@@ -109,6 +109,11 @@ pub enum Command {
     DebugStall {
         seconds: u64,
     },
+    /// Test hook: raise `count` test alerts at once, routed to mail (the
+    /// alert benchmark's burst).
+    DebugBurst {
+        count: u32,
+    },
 }
 
 impl Command {
@@ -165,6 +170,7 @@ impl Command {
                 if *clear { " --clear" } else { "" }
             ),
             Command::DebugStall { seconds } => format!("debug stall {seconds}"),
+            Command::DebugBurst { count } => format!("debug burst {count}"),
         }
     }
 }

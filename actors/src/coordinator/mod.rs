@@ -711,6 +711,30 @@ impl Handler<Control> for Coordinator {
                 keyword,
                 clear,
             } => ready(self.deliver_message(&category, &keyword, clear)),
+            Command::DebugBurst { count } => {
+                if !self.settings.test_hooks {
+                    return ready(Response::Error {
+                        message:
+                            "test hooks are off (start the daemon with UNDERSTUDY_TEST_HOOKS=1)"
+                                .into(),
+                    });
+                }
+                for i in 1..=count {
+                    self.alerter.raise_to(
+                        Event::AlertTest {
+                            by: format!("the burst hook ({i} of {count})"),
+                            to: "mail".into(),
+                        },
+                        crate::model::routing::Destinations {
+                            syslog: false,
+                            mail: true,
+                        },
+                    );
+                }
+                ready(Response::Done {
+                    message: format!("{count} test alerts raised"),
+                })
+            }
             Command::DebugStall { seconds } => {
                 if !self.settings.test_hooks {
                     return ready(Response::Error {

@@ -325,7 +325,15 @@ async fn connect(ep: &Endpoint, addrs: &[SocketAddr], wait: Duration) -> Result<
     let label = ep.label();
     let mut cause = format!("connection to {label} failed: no address");
     for addr in addrs {
-        cause = match tokio::time::timeout(wait, TcpStream::connect(addr)).await {
+        cause = match tokio::time::timeout(wait, async {
+            let stream = TcpStream::connect(addr).await?;
+            // SMTP is a ping-pong of short lines: without this, Nagle's
+            // algorithm and the server's delayed ACK add ~40 ms to steps.
+            stream.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(stream)
+        })
+        .await
+        {
             Ok(Ok(stream)) => return Ok(stream),
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 format!("connection to {label} refused")
