@@ -262,7 +262,11 @@ fn alert_settings_export_import_round_trip_and_a_bad_file_changes_nothing() {
 
     // A bad file: refused with its problems, nothing changes.
     let bad = t.join("bad.ron");
-    std::fs::write(&bad, exported.replacen("recipients:", "colour: 3, recipients:", 1)).unwrap();
+    std::fs::write(
+        &bad,
+        exported.replacen("recipients:", "colour: 3, recipients:", 1),
+    )
+    .unwrap();
     let out = d.cli(&["alert", "import", bad.to_str().unwrap()]);
     assert!(!out.success(), "{out:?}");
     assert!(out.stderr.contains("colour"), "{out:?}");
