@@ -457,27 +457,6 @@ fn readable_path(config: &ClusterConfig, raw: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod round_trip {
-    use super::*;
-
-    #[test]
-    fn a_written_configuration_reads_back_the_same() {
-        let text =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/demo.ron"))
-                .unwrap();
-        let config = parse("demo.ron", &text).expect("demo.ron is valid");
-        let written = to_ron(&config).unwrap();
-        let again = parse("written.ron", &written).unwrap_or_else(|p| panic!("{p:?}\n{written}"));
-        assert_eq!(again, config);
-        let alerts = to_ron(&config.alerts).unwrap();
-        assert_eq!(
-            parse_alerts("a.ron", &alerts, &config).unwrap(),
-            config.alerts
-        );
-    }
-}
-
 impl ClusterConfig {
     pub fn group(&self, name: &str) -> Option<&GroupConfig> {
         self.groups.iter().find(|g| g.name == name)
@@ -523,5 +502,26 @@ impl ClusterConfig {
             h = h.wrapping_mul(0x100000001b3);
         }
         format!("{h:016x}")
+    }
+}
+
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+
+    #[test]
+    fn a_written_configuration_reads_back_the_same() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/demo.ron"))
+                .unwrap();
+        let config = parse("demo.ron", &text).expect("demo.ron is valid");
+        let written = to_ron(&config).unwrap();
+        let again = parse("written.ron", &written).unwrap_or_else(|p| panic!("{p:?}\n{written}"));
+        assert_eq!(again, config);
+        let alerts = to_ron(&config.alerts).unwrap();
+        assert_eq!(
+            parse_alerts("a.ron", &alerts, &config).unwrap(),
+            config.alerts
+        );
     }
 }
