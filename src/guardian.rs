@@ -315,18 +315,18 @@ fn after_death(
     say(&format!(
         "the cluster daemon (pid {pid}) died ({cause}); releasing what it held"
     ));
-    let released = owned::release(&state_dir.join("owned"));
+    // The other servers take the groups over at once instead of after the
+    // heartbeat timeout: told as soon as the addresses are gone.
+    let released = owned::release_with(&state_dir.join("owned"), |_| {
+        if let Some((config, config_path)) = config {
+            tell_peers(config, config_path, server, incarnation);
+        }
+    });
     for line in &released.lines {
         say(line);
     }
     for e in &released.errors {
         say(&format!("error: {e}"));
-    }
-
-    // The other servers take the groups over at once instead of after the
-    // heartbeat timeout; the address is already gone here.
-    if let Some((config, config_path)) = config {
-        tell_peers(config, config_path, server, incarnation);
     }
 
     let mut log = match AlertLog::open(state_dir, DEFAULT_MAX_BYTES) {

@@ -197,6 +197,9 @@ impl Handler<PeerCall> for Coordinator {
                         message: format!("group {group} is online on {local}"),
                     });
                 }
+                // The sender stopped its copy before asking (a move or a
+                // failover); its advert saying so may still be on its way.
+                self.cluster.locations.forget(&from, &group);
                 self.adopt_counters(&counters);
                 let started = self.run_group_as(
                     &group,

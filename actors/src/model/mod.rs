@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod config;
 pub mod detection;
+pub mod host;
 pub mod ladder;
 pub mod membership;
 pub mod monitoring;

@@ -54,6 +54,17 @@ impl GroupLocations {
         }
     }
 
+    /// Forgets that `group` runs on `server` (it said it stopped it: a move
+    /// reaches the destination before the source's next advert).
+    pub fn forget(&mut self, server: &str, group: &str) {
+        if let Some(m) = self.by_server.get_mut(server) {
+            m.remove(group);
+            if m.is_empty() {
+                self.by_server.remove(server);
+            }
+        }
+    }
+
     /// Forgets `server` (it is down: nothing of it is active any more).
     pub fn clear_server(&mut self, server: &str) {
         self.by_server.remove(server);

@@ -5,18 +5,16 @@
 //! host validation, and short texts for I/O errors and peer replies.
 
 use std::fmt;
-use std::io;
-use std::net::{IpAddr, SocketAddr};
+
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 
 use super::{Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
+pub(crate) use crate::model::host::{io_text, parse_ip, validate_host, validate_port};
 use crate::model::problems::Problems;
-
-/// Longest host name, bytes (RFC 1035).
-const MAX_HOST_NAME: usize = 253;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename = "TcpConfig")]
@@ -138,63 +136,6 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// An IP literal, IPv6 with or without brackets.
-fn parse_ip(host: &str) -> Option<IpAddr> {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    bare.parse().ok()
-}
-
-/// Checks a `host` field: an IP literal or a plausible host name.
-pub(super) fn validate_host(path: &str, host: &str, problems: &mut Problems) {
-    if host.is_empty() {
-        problems.push(path, "must not be empty");
-        return;
-    }
-    if parse_ip(host).is_some() {
-        return;
-    }
-    let name_ok = host.len() <= MAX_HOST_NAME
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        });
-    if !name_ok {
-        problems.push(
-            path,
-            format!("\"{host}\" is neither an IP address nor a host name"),
-        );
-    }
-}
-
-/// Checks a `port` field: 0 is not a port to connect to.
-pub(super) fn validate_port(path: &str, port: u16, problems: &mut Problems) {
-    if port == 0 {
-        problems.push(path, "0 is out of range (1-65535)");
-    }
-}
-
-/// An I/O error as a short text: `connection refused`, without the
-/// `(os error 111)` suffix and the capital.
-pub(super) fn io_text(e: &io::Error) -> String {
-    let full = e.to_string();
-    let text = match full.find(" (os error ") {
-        Some(i) => &full[..i],
-        None => &full,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => format!("{:?}", e.kind()),
-    }
-}
-
 /// The first line of a peer's reply, fit for an alert: control characters
 /// and invalid UTF-8 become `?`, and it is cut to `max` characters.
 pub(super) fn excerpt(reply: &[u8], max: usize) -> String {
@@ -235,6 +176,7 @@ pub(super) fn parse_kind(kind: &str) -> Result<super::MonitorKind, Vec<String>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
     use tokio::net::TcpListener;
 
     fn config(host: &str, port: u16) -> TcpConfig {

@@ -318,6 +318,14 @@ pub fn release_all(dir: &Path) -> Vec<String> {
 /// own), so it can be called from any process and any thread. Refuses to
 /// touch the folder of a daemon that is alive (its lock is held).
 pub fn release(dir: &Path) -> Released {
+    release_with(dir, |_| {})
+}
+
+/// Like [`release`], calling `after_addresses` once the addresses are gone
+/// and before the process groups are stopped (the guardian tells the other
+/// servers there: waiting for slow processes would gain nothing, since the
+/// others declare the server down after the heartbeat timeout anyway).
+pub fn release_with(dir: &Path, after_addresses: impl FnOnce(&Released)) -> Released {
     let mut out = Released::default();
     if !dir.is_dir() {
         return out;
@@ -335,6 +343,7 @@ pub fn release(dir: &Path) -> Released {
     };
     let (addresses, groups) = read_records(dir, &mut out);
     release_addresses(dir, addresses, &mut out);
+    after_addresses(&out);
     release_groups(dir, groups, &mut out);
     out
 }

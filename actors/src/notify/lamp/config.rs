@@ -11,6 +11,7 @@
 //! )
 //! ```
 
+use crate::model::host::{parse_ip, validate_host};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -19,8 +20,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::problems::Problems;
 
-/// Longest host name, bytes (RFC 1035).
-const MAX_HOST_NAME: usize = 253;
 /// Longest rsh login name we send. Classic rshd reads user names into small
 /// fixed buffers; 32 bytes is what Linux allows for a login name.
 pub const MAX_USER_LEN: usize = 32;
@@ -205,41 +204,6 @@ fn lamp_path(path: &str, lamp: &Lamp, index: usize) -> String {
         format!("lamps[{label}]")
     } else {
         format!("{path}.lamps[{label}]")
-    }
-}
-
-/// An IP literal, IPv6 with or without brackets.
-pub(super) fn parse_ip(host: &str) -> Option<IpAddr> {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    bare.parse().ok()
-}
-
-/// An IP literal or a plausible host name.
-fn validate_host(path: &str, host: &str, problems: &mut Problems) {
-    if host.is_empty() {
-        problems.push(path, "must not be empty");
-        return;
-    }
-    if parse_ip(host).is_some() {
-        return;
-    }
-    let name_ok = host.len() <= MAX_HOST_NAME
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        });
-    if !name_ok {
-        problems.push(
-            path,
-            format!("\"{host}\" is neither an IP address nor a host name"),
-        );
     }
 }
 

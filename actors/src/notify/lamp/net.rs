@@ -1,6 +1,7 @@
 //! What the protocol backends share: bounded steps, name resolution,
 //! connecting, and short texts for errors and replies.
 
+pub(super) use crate::model::host::io_text;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -104,21 +105,6 @@ pub(super) fn secs(d: Duration) -> String {
         format!("{} s", d.as_secs())
     } else {
         format!("{} ms", d.as_millis())
-    }
-}
-
-/// An I/O error as a short text: `connection refused`, without the
-/// `(os error 111)` suffix and the capital.
-pub(super) fn io_text(e: &io::Error) -> String {
-    let full = e.to_string();
-    let text = match full.find(" (os error ") {
-        Some(i) => &full[..i],
-        None => &full,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => format!("{:?}", e.kind()),
     }
 }
 

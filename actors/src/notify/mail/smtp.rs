@@ -12,6 +12,7 @@
 //! a refused sender, a silent server) is the answer, and trying elsewhere
 //! could deliver a mail the configuration meant to go one way only.
 
+use crate::model::host::io_text;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -343,18 +344,6 @@ async fn connect(ep: &Endpoint, addrs: &[SocketAddr], wait: Duration) -> Result<
         };
     }
     Err(cause)
-}
-
-/// An I/O error as a short text: `connection reset by peer`, without the
-/// `(os error N)` suffix and the capital.
-fn io_text(e: &io::Error) -> String {
-    let full = e.to_string();
-    let text = full.split(" (os error ").next().unwrap_or(&full);
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => format!("{:?}", e.kind()),
-    }
 }
 
 /// Our name for EHLO: the host name when it looks like one.

@@ -2,7 +2,6 @@
 //! validation; no I/O here.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,8 +15,6 @@ pub const DEFAULT_PORT: u16 = 514;
 const MAX_APP_NAME: usize = 48;
 /// Longest path a Unix socket address holds (`sun_path` less its NUL).
 const MAX_SOCKET_PATH: usize = 107;
-/// Longest host name, bytes (RFC 1035).
-const MAX_HOST_NAME: usize = 253;
 
 /// `Syslog(local: true, remote: [Remote(address: "10.0.0.5", transport: Tcp)],
 /// facility: Local3)`
@@ -184,7 +181,7 @@ impl SyslogConfig {
         }
         for (i, r) in self.remote.iter().enumerate() {
             let p = format!("{path}.remote[{i}]");
-            validate_address(&format!("{p}.address"), &r.address, problems);
+            crate::model::host::validate_host(&format!("{p}.address"), &r.address, problems);
             if r.port == 0 {
                 problems.push(format!("{p}.port"), "0 is out of range (1-65535)");
             }
@@ -213,41 +210,6 @@ impl SyslogConfig {
                 ),
             );
         }
-    }
-}
-
-/// An IP literal, IPv6 with or without brackets.
-pub(super) fn parse_ip(host: &str) -> Option<IpAddr> {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    bare.parse().ok()
-}
-
-/// An address field: an IP literal or a plausible host name.
-fn validate_address(path: &str, host: &str, problems: &mut Problems) {
-    if host.is_empty() {
-        problems.push(path, "must not be empty");
-        return;
-    }
-    if parse_ip(host).is_some() {
-        return;
-    }
-    let name_ok = host.len() <= MAX_HOST_NAME
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        });
-    if !name_ok {
-        problems.push(
-            path,
-            format!("\"{host}\" is neither an IP address nor a host name"),
-        );
     }
 }
 

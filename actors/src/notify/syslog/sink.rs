@@ -16,7 +16,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket, UnixDatagram};
 use tokio::time::timeout;
 
-use super::config::{parse_ip, Remote, SyslogConfig, Transport};
+use super::config::{Remote, SyslogConfig, Transport};
+pub use crate::model::host::io_text;
+use crate::model::host::parse_ip;
 
 /// Limit for resolving a name and opening a TCP connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -229,21 +231,6 @@ fn peer_closed(stream: &TcpStream) -> bool {
         Ok(_) => false,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
         Err(_) => true,
-    }
-}
-
-/// An I/O error as a short text: `connection refused`, without the
-/// `(os error 111)` suffix and the capital.
-pub fn io_text(e: &io::Error) -> String {
-    let full = e.to_string();
-    let text = match full.find(" (os error ") {
-        Some(i) => &full[..i],
-        None => &full,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => format!("{:?}", e.kind()),
     }
 }
 
