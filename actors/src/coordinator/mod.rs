@@ -273,6 +273,7 @@ impl Coordinator {
                     }
                 });
             futures_util::future::join_all(stops).await;
+            alerter.raise(Event::AlertServiceStopped);
             // A normal stop switches this server's lamp off (and waits for
             // the command, the daemon is about to exit).
             if let Some(l) = lamps {

@@ -243,6 +243,30 @@ mod tests {
         fn handle(&mut self, _: Flush, _: &mut Context<Self>) {}
     }
 
+    #[test]
+    fn a_suspend_whose_deadline_passed_is_over() {
+        let dir = std::env::temp_dir().join(format!("us-router-past-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Suspended until one second after the epoch: long over.
+        std::fs::write(dir.join("alert-suspend"), "1\n").unwrap();
+        let mut r = AlertRouter::new(RouterSettings::default(), &dir);
+        assert!(!r.suspended());
+        let future = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600;
+        std::fs::write(dir.join("alert-suspend"), format!("{future}\n")).unwrap();
+        let mut r = AlertRouter::new(RouterSettings::default(), &dir);
+        assert!(r.suspended());
+        // The deadline passes: resumed, and the record goes.
+        r.suspended_until = Some(SystemTime::now() - Duration::from_secs(1));
+        assert!(!r.suspended());
+        assert!(!dir.join("alert-suspend").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     fn alert(module: &str, id: u32) -> Alert {
         Alert {
             time: "2026-11-22T00:00:00.000Z".into(),

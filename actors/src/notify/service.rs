@@ -62,6 +62,7 @@ impl AlertService {
             state_dir: state_dir.to_path_buf(),
         };
         service.apply(&config.alerts)?;
+        service.own.raise(Event::AlertServiceStarted);
         Ok(service)
     }
 
