@@ -31,6 +31,23 @@ fn web_group(lab: &Lab, attrs: &str) -> String {
     )
 }
 
+/// A two-server lab running group `web` (with `attrs`, and `extra`
+/// top-level fields) on n1, with the address checker watching; `None` when
+/// the machine cannot host the lab (the reason is printed).
+fn running_lab(
+    tag: &str,
+    attrs: &str,
+    extra: &str,
+) -> Option<(Lab, common::cluster::AddressWatch)> {
+    let mut lab = Lab::new(tag, 2)?;
+    let text = lab.config(&web_group(&lab, attrs), extra);
+    lab.write_config(&text);
+    let watch = lab.watch_address(VIP);
+    lab.start_all();
+    lab.wait_group_on(2, "web", "n1", WAIT);
+    Some((lab, watch))
+}
+
 fn group<'a>(status: &'a Value, name: &str) -> &'a Value {
     status["groups"]
         .as_array()
@@ -86,14 +103,9 @@ fn a_group_moves_both_ways_and_the_address_follows() {
 
 #[test]
 fn kill_9_of_the_active_daemon_fails_the_group_over_and_leaves_one_address() {
-    let Some(mut lab) = Lab::new("kill", 2) else {
+    let Some((mut lab, watch)) = running_lab("kill", "", "") else {
         return;
     };
-    let text = lab.config(&web_group(&lab, ""), "");
-    lab.write_config(&text);
-    let watch = lab.watch_address(VIP);
-    lab.start_all();
-    lab.wait_group_on(2, "web", "n1", WAIT);
 
     lab.kill9_daemon(1);
     lab.wait_group_on(2, "web", "n2", WAIT);
@@ -129,14 +141,9 @@ fn three_servers_fail_over_in_group_order() {
 
 #[test]
 fn one_interconnect_down_is_a_path_alert_not_a_failover() {
-    let Some(mut lab) = Lab::new("path", 2) else {
+    let Some((lab, watch)) = running_lab("path", "", "") else {
         return;
     };
-    let text = lab.config(&web_group(&lab, ""), "");
-    lab.write_config(&text);
-    let watch = lab.watch_address(VIP);
-    lab.start_all();
-    lab.wait_group_on(2, "web", "n1", WAIT);
 
     lab.link(1, 1, false);
     let status = lab.wait_status(2, "path 1 to n1 down", WAIT, |s| {
@@ -204,14 +211,9 @@ fn a_monitor_error_moves_the_group_and_a_second_one_ends_in_the_final_action() {
 
 #[test]
 fn failback_auto_returns_the_group_to_the_first_server() {
-    let Some(mut lab) = Lab::new("fback", 2) else {
+    let Some((mut lab, watch)) = running_lab("fback", "failback: Auto,", "") else {
         return;
     };
-    let text = lab.config(&web_group(&lab, "failback: Auto,"), "");
-    lab.write_config(&text);
-    let watch = lab.watch_address(VIP);
-    lab.start_all();
-    lab.wait_group_on(2, "web", "n1", WAIT);
 
     // An orderly stop of n1 hands its group to n2.
     lab.stop(1);
@@ -226,14 +228,9 @@ fn failback_auto_returns_the_group_to_the_first_server() {
 
 #[test]
 fn a_returning_server_stays_out_until_recovered() {
-    let Some(mut lab) = Lab::new("recov", 2) else {
+    let Some((mut lab, watch)) = running_lab("recov", "", "heartbeat: (recovery: Manual),") else {
         return;
     };
-    let text = lab.config(&web_group(&lab, ""), "heartbeat: (recovery: Manual),");
-    lab.write_config(&text);
-    let watch = lab.watch_address(VIP);
-    lab.start_all();
-    lab.wait_group_on(2, "web", "n1", WAIT);
 
     lab.kill9_daemon(1);
     lab.wait_group_on(2, "web", "n2", WAIT);
@@ -418,14 +415,9 @@ fn forged_and_replayed_heartbeats_are_rejected_and_counted() {
 
 #[test]
 fn a_server_that_loses_every_link_stops_its_groups_and_the_other_takes_over() {
-    let Some(mut lab) = Lab::new("links", 2) else {
+    let Some((lab, watch)) = running_lab("links", "", "") else {
         return;
     };
-    let text = lab.config(&web_group(&lab, ""), "");
-    lab.write_config(&text);
-    let watch = lab.watch_address(VIP);
-    lab.start_all();
-    lab.wait_group_on(2, "web", "n1", WAIT);
 
     lab.links(1, false);
     lab.wait_group_on(2, "web", "n2", WAIT);

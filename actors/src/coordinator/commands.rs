@@ -193,6 +193,21 @@ impl Coordinator {
         })
     }
 
+    /// This server's answer `own` joined with the answers of `servers` to
+    /// `req`, as one response.
+    fn with_answers_of(&self, own: Response, servers: Vec<String>, req: PeerRequest) -> Reply {
+        let others = self.fan_out(servers, req);
+        let local = self.settings.local.clone();
+        Box::pin(
+            async move {
+                let mut all = vec![(local, own)];
+                all.extend(others.await);
+                summarise(all)
+            }
+            .into_actor(self),
+        )
+    }
+
     /// `alerts`: this server's newest alerts merged with the other servers'.
     pub(crate) fn cluster_alerts(&mut self, count: usize) -> Reply {
         let log = self.settings.alert_log.clone();
@@ -254,15 +269,10 @@ impl Coordinator {
 
     pub(crate) fn cluster_wide_suspend(&mut self, suspend: bool, by: String) -> Reply {
         let own = self.set_suspended(suspend, &by);
-        let others = self.fan_out(self.reachable_peers(), PeerRequest::Suspend { suspend, by });
-        let local = self.settings.local.clone();
-        Box::pin(
-            async move {
-                let mut all = vec![(local, own)];
-                all.extend(others.await);
-                summarise(all)
-            }
-            .into_actor(self),
+        self.with_answers_of(
+            own,
+            self.reachable_peers(),
+            PeerRequest::Suspend { suspend, by },
         )
     }
 
@@ -281,21 +291,10 @@ impl Coordinator {
             });
         }
         let own = self.recover_server(&server, &by, ctx);
-        let others = self.fan_out(
+        self.with_answers_of(
+            own,
             self.reachable_peers(),
-            PeerRequest::Recover {
-                server: server.clone(),
-                by,
-            },
-        );
-        let local = self.settings.local.clone();
-        Box::pin(
-            async move {
-                let mut all = vec![(local, own)];
-                all.extend(others.await);
-                summarise(all)
-            }
-            .into_actor(self),
+            PeerRequest::Recover { server, by },
         )
     }
 
@@ -325,16 +324,7 @@ impl Coordinator {
             .into_iter()
             .filter(|s| *s != self.settings.local)
             .collect();
-        let others = self.fan_out(everyone, PeerRequest::PushConfig { text, by });
-        let local = self.settings.local.clone();
-        Box::pin(
-            async move {
-                let mut all = vec![(local, own)];
-                all.extend(others.await);
-                summarise(all)
-            }
-            .into_actor(self),
-        )
+        self.with_answers_of(own, everyone, PeerRequest::PushConfig { text, by })
     }
 
     /// Suspends or resumes this server's alert notification.

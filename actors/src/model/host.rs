@@ -67,6 +67,29 @@ pub fn io_text(e: &io::Error) -> String {
     }
 }
 
+/// The first non-empty line of a peer's reply, fit for an alert: control
+/// characters and invalid UTF-8 become `?`, and it is cut to `max`
+/// characters.
+pub fn excerpt(reply: &[u8], max: usize) -> String {
+    let line = reply
+        .split(|&b| b == b'\n' || b == b'\r')
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    let mut out = String::new();
+    for (n, c) in String::from_utf8_lossy(line).chars().enumerate() {
+        if n == max {
+            out.push_str("...");
+            break;
+        }
+        out.push(if c.is_control() || c == '\u{fffd}' {
+            '?'
+        } else {
+            c
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 
 use super::{Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
-pub(crate) use crate::model::host::{io_text, parse_ip, validate_host, validate_port};
+pub(crate) use crate::model::host::{excerpt, io_text, parse_ip, validate_host, validate_port};
 use crate::model::problems::Problems;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,28 +134,6 @@ impl fmt::Display for Endpoint {
             Endpoint::Name(name, port) => write!(f, "{name}:{port}"),
         }
     }
-}
-
-/// The first line of a peer's reply, fit for an alert: control characters
-/// and invalid UTF-8 become `?`, and it is cut to `max` characters.
-pub(super) fn excerpt(reply: &[u8], max: usize) -> String {
-    let line = reply
-        .split(|&b| b == b'\n' || b == b'\r')
-        .next()
-        .unwrap_or_default();
-    let mut out = String::new();
-    for (n, c) in String::from_utf8_lossy(line).chars().enumerate() {
-        if n == max {
-            out.push_str("...");
-            break;
-        }
-        out.push(if c.is_control() || c == '\u{fffd}' {
-            '?'
-        } else {
-            c
-        });
-    }
-    out
 }
 
 /// Parses a cluster configuration with one monitor `w` of `kind` (RON, as

@@ -1,7 +1,7 @@
 //! What the protocol backends share: bounded steps, name resolution,
 //! connecting, and short texts for errors and replies.
 
-pub(super) use crate::model::host::io_text;
+pub(super) use crate::model::host::{excerpt, io_text};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -106,28 +106,6 @@ pub(super) fn secs(d: Duration) -> String {
     } else {
         format!("{} ms", d.as_millis())
     }
-}
-
-/// The first line of a reply, fit for an alert: control characters and
-/// invalid UTF-8 become `?`, cut to `max` characters.
-pub(super) fn excerpt(reply: &[u8], max: usize) -> String {
-    let line = reply
-        .split(|&b| b == b'\n' || b == b'\r')
-        .find(|l| !l.is_empty())
-        .unwrap_or_default();
-    let mut out = String::new();
-    for (n, c) in String::from_utf8_lossy(line).chars().enumerate() {
-        if n == max {
-            out.push_str("...");
-            break;
-        }
-        out.push(if c.is_control() || c == '\u{fffd}' {
-            '?'
-        } else {
-            c
-        });
-    }
-    out
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 use std::fmt;
 use std::fs;
 use std::io::{ErrorKind, Read};
-use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -263,7 +262,7 @@ impl MailConfig {
     /// the configuration (`alerts.mail`).
     pub fn validate(&self, path: &str, problems: &mut Problems) {
         check_host(&format!("{path}.server"), &self.server, problems);
-        check_port(&format!("{path}.port"), self.port, problems);
+        crate::model::host::validate_port(&format!("{path}.port"), self.port, problems);
 
         if self.recipients.is_empty() {
             problems.push(
@@ -329,7 +328,11 @@ impl MailConfig {
 
         if let Some(alt) = &self.alternative {
             check_host(&format!("{path}.alternative.host"), &alt.host, problems);
-            check_port(&format!("{path}.alternative.port"), alt.port, problems);
+            crate::model::host::validate_port(
+                &format!("{path}.alternative.port"),
+                alt.port,
+                problems,
+            );
         }
     }
 
@@ -440,32 +443,7 @@ fn check_host(path: &str, host: &str, problems: &mut Problems) {
         problems.push(path, format!("{} bytes, at most {MAX_NAME}", host.len()));
         return;
     }
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if bare.parse::<IpAddr>().is_ok() {
-        return;
-    }
-    let name_ok = host.split('.').all(|label| {
-        !label.is_empty()
-            && !label.starts_with('-')
-            && label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    });
-    if !name_ok {
-        problems.push(
-            path,
-            format!("\"{host}\" is neither an IP address nor a host name"),
-        );
-    }
-}
-
-fn check_port(path: &str, port: u16, problems: &mut Problems) {
-    if port == 0 {
-        problems.push(path, "0 is out of range (1-65535)");
-    }
+    crate::model::host::validate_host(path, host, problems);
 }
 
 /// A mail address as the envelope needs it: `local@domain`, printable ASCII
