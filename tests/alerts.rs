@@ -295,3 +295,46 @@ fn alert_settings_export_import_round_trip_and_a_bad_file_changes_nothing() {
     let _ = d.cli(&["group", "start", "web"]);
     smtp.wait_mail("rc 10");
 }
+
+#[test]
+fn a_mail_that_cannot_go_now_waits_in_the_spool_across_a_daemon_restart() {
+    let t = TestDir::new("spool");
+    // A port with nobody on it yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = t.config(
+        &["s1"],
+        &format!(
+            r#"alerts: (mail: (server: "127.0.0.1", port: {port}, recipients: ["ops@example.com"],
+                               title: "spool", response_wait_secs: 5)),"#
+        ),
+        r#"Group(name: "web", startup: Manual, resources: [
+               Resource(name: "app", kind: Exec(start: "/bin/false"),
+                        activation: (failover_threshold: 0, final_action: NoOperation))])"#,
+    );
+    let mut d = Daemon::start(&t, &config, "s1");
+    let _ = d.cli(&["group", "start", "web"]);
+    // Not sent: alert 6 with the cause, the mail stays spooled.
+    d.wait_alert_count("alert", 6, 1);
+    let log = d.cli(&["alerts", "-n", "100"]).stdout;
+    assert!(log.contains("refused"), "{log}");
+    assert!(d.stop_with_sigterm().success());
+
+    // The SMTP server comes; so does the daemon again: the mail goes, once.
+    let Some(smtp) = Smtpd::start(&t, &["--port", &port.to_string()]) else {
+        return;
+    };
+    let _d = Daemon::start(&t, &config, "s1");
+    let mail = smtp.wait_mail("rc 32");
+    assert!(
+        mail.contains("Message-ID:") || mail.contains("Message-Id:"),
+        "{mail}"
+    );
+    // Other mails may follow (the daemon start is not mailed); the failed
+    // activation was mailed exactly once.
+    let rc32 = smtp.mails().iter().filter(|m| m.contains("rc 32")).count();
+    assert_eq!(rc32, 1);
+}

@@ -552,3 +552,125 @@ fn warning_lamps_show_green_running_red_for_a_dead_server_and_off_at_a_normal_st
     lab.stop(2);
     lamp2.wait_digits(OFF, "n2 stopped");
 }
+
+/// The SMTP fixture (tests/fixtures/smtpd.py) in the client namespace.
+struct LabSmtp {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl LabSmtp {
+    fn start(lab: &Lab, port: u16) -> Option<LabSmtp> {
+        let ok = std::process::Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIP: python3 with aiosmtpd is needed (pip install aiosmtpd)");
+            return None;
+        }
+        let dir = lab.dir().join("smtp");
+        std::fs::create_dir_all(&dir).unwrap();
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smtpd.py");
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.client_ns(), "python3", fixture])
+            .arg(&dir)
+            .args(["--bind", "198.51.100.100", "--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the SMTP fixture");
+        let smtp = LabSmtp { child, dir };
+        let end = std::time::Instant::now() + WAIT;
+        while !smtp.dir.join("port").exists() {
+            assert!(
+                std::time::Instant::now() < end,
+                "the SMTP fixture does not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(smtp)
+    }
+
+    fn mails(&self) -> Vec<String> {
+        let mut records: Vec<_> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        records.sort();
+        records
+            .iter()
+            .map(|p| std::fs::read_to_string(p.with_extension("eml")).unwrap_or_default())
+            .collect()
+    }
+
+    /// Waits for a mail containing every one of `needles`.
+    fn wait_mail(&self, needles: &[&str]) {
+        let end = std::time::Instant::now() + WAIT;
+        while !self
+            .mails()
+            .iter()
+            .any(|m| needles.iter().all(|n| m.contains(n)))
+        {
+            assert!(
+                std::time::Instant::now() < end,
+                "no mail with {needles:?}:\n{}",
+                self.mails().join("\n----\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for LabSmtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_dead_server_is_reported_by_one_mail_from_one_survivor() {
+    let Some(mut lab) = Lab::new("mail3", 3) else {
+        return;
+    };
+    let Some(smtp) = LabSmtp::start(&lab, 2525) else {
+        return;
+    };
+    let mail = r#"alerts: (mail: (server: "198.51.100.100", port: 2525, recipients: ["ops@example.com"],
+                                  title: "lab", response_wait_secs: 5)),"#;
+    let text = lab.config(&web_group(&lab, ""), mail);
+    lab.write_config(&text);
+    let watch = lab.watch_address(VIP);
+    lab.start_all();
+    lab.wait_group_on(2, "web", "n1", WAIT);
+
+    lab.kill9_daemon(1);
+    lab.wait_group_on(3, "web", "n2", WAIT);
+    // The destination reports the failover (started, as n1 is dead, and
+    // completed).
+    smtp.wait_mail(&["Alert:   INFO rc 61"]);
+    // Every survivor's mails go out in order: a test mail from each, once
+    // arrived, proves nothing else is still on its way from them.
+    for i in [2, 3] {
+        lab.ctl_ok(i, &["alert", "test", "--mail"]);
+        smtp.wait_mail(&["INFO alert 1011", &format!("on server n{i}")]);
+    }
+    let mails = smtp.mails();
+    let down: Vec<&String> = mails
+        .iter()
+        .filter(|m| m.contains("Alert:   ERROR nm 1310"))
+        .collect();
+    assert_eq!(
+        down.len(),
+        1,
+        "one server-down mail:\n{}",
+        mails.join("\n----\n")
+    );
+    assert!(down[0].contains("on server n2"), "{}", down[0]);
+    let started = mails.iter().filter(|m| m.contains("rc 60")).count();
+    assert_eq!(started, 1, "{}", mails.join("\n----\n"));
+    watch.assert_never_double();
+}
