@@ -76,10 +76,11 @@ impl ClusterSide {
     }
 }
 
-/// How often the membership machine looks for silent paths: a tenth of the
-/// timeout, between 5 and 100 ms.
+/// How often the membership machine looks for silent paths: a fiftieth of
+/// the timeout, between 5 and 100 ms, so a silent server is declared down
+/// at most 2 % of the timeout late (a tick is a few microseconds of work).
 pub(crate) fn tick_every(config: &ClusterConfig) -> Duration {
-    Duration::from_millis((config.heartbeat.timeout_ms as u64 / 10).clamp(5, 100))
+    Duration::from_millis((config.heartbeat.timeout_ms as u64 / 50).clamp(5, 100))
 }
 
 impl Coordinator {
