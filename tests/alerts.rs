@@ -6,6 +6,7 @@ mod common;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
+use common::smtp::Smtpd;
 use common::{Daemon, TestDir};
 
 /// A UDP syslog collector on loopback: every datagram is one line.
@@ -115,89 +116,6 @@ fn suspended_notification_holds_alerts_back_until_resumed() {
     );
 }
 
-/// The mail notifier's aiosmtpd fixture, run for a daemon test.
-struct Smtpd {
-    child: std::process::Child,
-    dir: std::path::PathBuf,
-    port: u16,
-}
-
-impl Smtpd {
-    /// `None` (after printing why) without python3 + aiosmtpd.
-    fn start(t: &TestDir, args: &[&str]) -> Option<Smtpd> {
-        let ok = std::process::Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("SKIP: python3 with aiosmtpd is needed (pip install aiosmtpd)");
-            return None;
-        }
-        let dir = t.join("smtp");
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = std::process::Command::new("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/smtpd.py"
-            ))
-            .arg(&dir)
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the SMTP fixture");
-        let port_file = dir.join("port");
-        let end = Instant::now() + Duration::from_secs(20);
-        while !port_file.exists() {
-            assert!(Instant::now() < end, "the SMTP fixture does not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let port = std::fs::read_to_string(&port_file)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        Some(Smtpd { child, dir, port })
-    }
-
-    /// Raw text of every mail received so far.
-    fn mails(&self) -> Vec<String> {
-        let mut names: Vec<_> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        names.sort();
-        names
-            .iter()
-            .map(|p| std::fs::read_to_string(p.with_extension("eml")).unwrap_or_default())
-            .collect()
-    }
-
-    fn wait_mail(&self, needle: &str) -> String {
-        let end = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(m) = self.mails().into_iter().find(|m| m.contains(needle)) {
-                return m;
-            }
-            assert!(
-                Instant::now() < end,
-                "no mail with {needle:?}; got:\n{}",
-                self.mails().join("\n----\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Smtpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn mail_config(t: &TestDir, smtp: &Smtpd, extra: &str) -> String {
     t.config(
         &["s1"],
@@ -216,12 +134,12 @@ fn mail_config(t: &TestDir, smtp: &Smtpd, extra: &str) -> String {
 #[test]
 fn a_resource_activation_failure_is_mailed_and_the_password_never_shows() {
     let t = TestDir::new("mail");
-    let Some(smtp) = Smtpd::start(&t, &["--auth", "login,cram-md5"]) else {
+    let Some(smtp) = Smtpd::start(&t.join("smtp"), None, &["--auth", "login,cram-md5"]) else {
         return;
     };
     let d = Daemon::start(&t, &mail_config(&t, &smtp, ""), "s1");
     let _ = d.cli(&["group", "start", "web"]);
-    let mail = smtp.wait_mail("rc 32");
+    let mail = smtp.wait_mail(&["rc 32"]);
     assert!(mail.contains("Subject: understudy it"), "{mail}");
     assert!(mail.contains("s1"), "the sending server is named: {mail}");
     // Reported in the alert log as sent; the password appears nowhere.
@@ -241,7 +159,7 @@ fn a_resource_activation_failure_is_mailed_and_the_password_never_shows() {
 #[test]
 fn alert_settings_export_import_round_trip_and_a_bad_file_changes_nothing() {
     let t = TestDir::new("export");
-    let Some(smtp) = Smtpd::start(&t, &["--auth", "login"]) else {
+    let Some(smtp) = Smtpd::start(&t.join("smtp"), None, &["--auth", "login"]) else {
         return;
     };
     let d = Daemon::start(
@@ -283,7 +201,7 @@ fn alert_settings_export_import_round_trip_and_a_bad_file_changes_nothing() {
     let out = d.cli(&["alert", "import", good.to_str().unwrap()]);
     assert!(out.success(), "{out:?}");
     assert!(out.stdout.contains("applied at once"), "{out:?}");
-    smtp.wait_mail("alert settings changed: routes");
+    smtp.wait_mail(&["alert settings changed: routes"]);
     let again = t.join("again.ron");
     assert!(d
         .cli(&["alert", "export", again.to_str().unwrap()])
@@ -293,7 +211,7 @@ fn alert_settings_export_import_round_trip_and_a_bad_file_changes_nothing() {
         .contains("event_id: 10"));
     // The new route works: a group start (rc 10) is mailed now.
     let _ = d.cli(&["group", "start", "web"]);
-    smtp.wait_mail("rc 10");
+    smtp.wait_mail(&["rc 10"]);
 }
 
 #[test]
@@ -324,11 +242,11 @@ fn a_mail_that_cannot_go_now_waits_in_the_spool_across_a_daemon_restart() {
     assert!(d.stop_with_sigterm().success());
 
     // The SMTP server comes; so does the daemon again: the mail goes, once.
-    let Some(smtp) = Smtpd::start(&t, &["--port", &port.to_string()]) else {
+    let Some(smtp) = Smtpd::start(&t.join("smtp"), None, &["--port", &port.to_string()]) else {
         return;
     };
     let _d = Daemon::start(&t, &config, "s1");
-    let mail = smtp.wait_mail("rc 32");
+    let mail = smtp.wait_mail(&["rc 32"]);
     assert!(
         mail.contains("Message-ID:") || mail.contains("Message-Id:"),
         "{mail}"

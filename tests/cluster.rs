@@ -553,90 +553,16 @@ fn warning_lamps_show_green_running_red_for_a_dead_server_and_off_at_a_normal_st
     lamp2.wait_digits(OFF, "n2 stopped");
 }
 
-/// The SMTP fixture (tests/fixtures/smtpd.py) in the client namespace.
-struct LabSmtp {
-    child: std::process::Child,
-    dir: std::path::PathBuf,
-}
-
-impl LabSmtp {
-    fn start(lab: &Lab, port: u16) -> Option<LabSmtp> {
-        let ok = std::process::Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("SKIP: python3 with aiosmtpd is needed (pip install aiosmtpd)");
-            return None;
-        }
-        let dir = lab.dir().join("smtp");
-        std::fs::create_dir_all(&dir).unwrap();
-        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smtpd.py");
-        let child = std::process::Command::new("ip")
-            .args(["netns", "exec", &lab.client_ns(), "python3", fixture])
-            .arg(&dir)
-            .args(["--bind", "198.51.100.100", "--port", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the SMTP fixture");
-        let smtp = LabSmtp { child, dir };
-        let end = std::time::Instant::now() + WAIT;
-        while !smtp.dir.join("port").exists() {
-            assert!(
-                std::time::Instant::now() < end,
-                "the SMTP fixture does not listen"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(smtp)
-    }
-
-    fn mails(&self) -> Vec<String> {
-        let mut records: Vec<_> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        records.sort();
-        records
-            .iter()
-            .map(|p| std::fs::read_to_string(p.with_extension("eml")).unwrap_or_default())
-            .collect()
-    }
-
-    /// Waits for a mail containing every one of `needles`.
-    fn wait_mail(&self, needles: &[&str]) {
-        let end = std::time::Instant::now() + WAIT;
-        while !self
-            .mails()
-            .iter()
-            .any(|m| needles.iter().all(|n| m.contains(n)))
-        {
-            assert!(
-                std::time::Instant::now() < end,
-                "no mail with {needles:?}:\n{}",
-                self.mails().join("\n----\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for LabSmtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_dead_server_is_reported_by_one_mail_from_one_survivor() {
     let Some(mut lab) = Lab::new("mail3", 3) else {
         return;
     };
-    let Some(smtp) = LabSmtp::start(&lab, 2525) else {
+    let Some(smtp) = common::smtp::Smtpd::start(
+        &lab.dir().join("smtp"),
+        Some(&lab.client_ns()),
+        &["--bind", "198.51.100.100", "--port", "2525"],
+    ) else {
         return;
     };
     let mail = r#"alerts: (mail: (server: "198.51.100.100", port: 2525, recipients: ["ops@example.com"],

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod smtp;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
