@@ -108,6 +108,11 @@ impl Coordinator {
     /// Handles membership events in order; server-down events use the group
     /// locations from before the server went.
     pub(crate) fn on_member_events(&mut self, events: Vec<MemberEvent>, ctx: &mut Context<Self>) {
+        // Most heartbeats change nothing: no work for them beyond the
+        // membership machine (status reads the counters when asked).
+        if events.is_empty() {
+            return;
+        }
         for ev in events {
             self.on_member_event(ev, ctx);
         }
@@ -382,20 +387,7 @@ impl Coordinator {
 
     /// Copies membership into the status view.
     pub(crate) fn refresh_servers(&mut self) {
-        let m = &self.cluster.membership;
-        for s in &mut self.view.servers {
-            if !s.local {
-                s.state = m.state(&s.name);
-                s.config_mismatch = m.mismatch(&s.name);
-            } else {
-                s.state = if m.locally_isolated() {
-                    ServerState::Isolated
-                } else {
-                    ServerState::Online
-                };
-            }
-            s.paths = m.paths(&s.name);
-        }
+        fill_servers(&mut self.view, &self.cluster.membership);
     }
 
     /// Sends this server's advert to the heartbeat actors when it changed.
@@ -450,6 +442,7 @@ impl Coordinator {
     /// adverts.
     pub(crate) fn status_snapshot(&self) -> ClusterStatus {
         let mut status = self.view.clone();
+        fill_servers(&mut status, &self.cluster.membership);
         for g in &mut status.groups {
             if g.state.may_be_active() {
                 continue;
@@ -851,6 +844,24 @@ impl Coordinator {
         for (resource, active, pid) in targets {
             self.tell_monitors(&resource, active, pid);
         }
+    }
+}
+
+/// Copies server states, path states and counters from the membership
+/// machine into a status view.
+fn fill_servers(view: &mut ClusterStatus, m: &Membership) {
+    for s in &mut view.servers {
+        if !s.local {
+            s.state = m.state(&s.name);
+            s.config_mismatch = m.mismatch(&s.name);
+        } else {
+            s.state = if m.locally_isolated() {
+                ServerState::Isolated
+            } else {
+                ServerState::Online
+            };
+        }
+        s.paths = m.paths(&s.name);
     }
 }
 
