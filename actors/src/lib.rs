@@ -12,6 +12,7 @@
 //!   (heartbeat packets, peer requests).
 //! - [`heartbeat`]: the heartbeat actors, one per path.
 
+pub mod atomic_file;
 pub mod control;
 pub mod coordinator;
 pub mod heartbeat;

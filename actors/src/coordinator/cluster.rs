@@ -8,7 +8,6 @@
 //! cluster-wide stop, suspend, recover, config push).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -17,6 +16,7 @@ use futures_util::future::LocalBoxFuture;
 use super::group::{GroupActor, GroupOp, RunGroup, StartEvent, StopFactor};
 use super::peer::{PeerClient, PeerRequest};
 use super::Coordinator;
+use crate::atomic_file::write_atomically;
 use crate::control::protocol::Response;
 use crate::heartbeat::{HeartbeatEvent, SendLeaving, SetAdvert};
 use crate::model::catalog::Event;
@@ -761,12 +761,17 @@ impl Coordinator {
         };
         // The file being replaced is kept beside it (a push may rewrite a
         // hand-written file in canonical form, comments included).
+        // The file keeps its mode; a new one is readable by root only (it
+        // may hold a mail password).
+        let mode = std::fs::metadata(&path)
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+            .unwrap_or(0o600);
         if let Ok(previous) = std::fs::read(&path) {
             if previous != text.as_bytes() {
-                let _ = write_atomically(&path.with_extension("ron.previous"), &previous);
+                let _ = write_atomically(&path.with_extension("ron.previous"), &previous, mode);
             }
         }
-        if let Err(e) = write_atomically(&path, text.as_bytes()) {
+        if let Err(e) = write_atomically(&path, text.as_bytes(), mode) {
             return Response::Error {
                 message: format!("{}: cannot write {file}: {e}", self.settings.local),
             };
@@ -893,27 +898,6 @@ fn changed_sections(old: &ClusterConfig, new: &ClusterConfig) -> Vec<&'static st
         out.push("os_actions/control/guardian");
     }
     out
-}
-
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("config"),
-        std::process::id()
-    ));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 /// Moves one group from this server to another: stop here with the given

@@ -159,9 +159,10 @@ impl Handler<SetNotification> for AlertRouter {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            crate::coordinator::cluster::write_atomically(
+            crate::atomic_file::write_atomically(
                 &self.state_file,
                 format!("{secs}\n").as_bytes(),
+                0o644,
             )
             .map_err(|e| format!("cannot record the suspend: {e}"))?;
             self.suspended_until = Some(until);

@@ -8,7 +8,7 @@ use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -124,54 +124,15 @@ impl ClusterKey {
                 });
         }
 
-        let temp = temp_path(path);
-        let tname = temp.display();
-        // A leftover from an interrupted run would make create_new fail.
-        let _ = fs::remove_file(&temp);
-        let written = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)
-            .and_then(|mut f| {
-                f.write_all(line.as_bytes())?;
-                f.sync_all()
-            });
-        if let Err(e) = written {
-            let _ = fs::remove_file(&temp);
-            return Err(format!("{tname}: cannot write the new key: {e}"));
-        }
-        if let Err(e) = fs::rename(&temp, path) {
-            let _ = fs::remove_file(&temp);
-            return Err(format!("{name}: cannot replace: {e}"));
-        }
-        // The rename is durable once the folder is synced.
-        if let Some(dir) = path.parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            if let Ok(d) = fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
+        crate::atomic_file::write_atomically(path, line.as_bytes(), 0o600)
+            .map_err(|e| format!("{name}: cannot write the new key: {e}"))
     }
 }
-
-fn temp_path(path: &Path) -> PathBuf {
-    let file = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "cluster.key".into());
-    path.with_file_name(format!(".{file}.new.{}", std::process::id()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
 
     /// A fresh folder under /tmp, removed when dropped.
     struct TempDir(PathBuf);

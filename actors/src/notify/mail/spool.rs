@@ -10,8 +10,8 @@
 //!
 //! These are blocking calls; the actor runs them in `spawn_blocking`.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs::{self, File};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use super::compose::MailRecord;
@@ -55,17 +55,7 @@ impl Spool {
     /// the folder.
     pub fn write(&self, seq: u64, record: &MailRecord) -> std::io::Result<()> {
         let text = serde_json::to_vec(record).map_err(std::io::Error::other)?;
-        let tmp = self.dir.join(format!(".{seq:020}.tmp"));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(&text)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, self.path(seq))?;
-        self.sync_dir()
+        crate::atomic_file::write_atomically(&self.path(seq), &text, 0o600)
     }
 
     /// Removes a sent mail; a file already gone is fine.
