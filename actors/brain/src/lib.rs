@@ -5,6 +5,8 @@
 //! - [`problems`]: the problem collector of configuration checks.
 //! - [`host`]: host / port checks and texts shared by every peer-facing
 //!   setting.
+//! - [`notify`]: the notifiers' settings (mail, syslog, lamps).
 
 pub mod host;
+pub mod notify;
 pub mod problems;

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use super::alert_log::now_rfc3339;
 use super::alert_log::{AlertLogHandle, Alerter};
 use super::lamp::LampNotifier;
-use super::mail::MailNotifier;
+use super::mail::{LoadPassword, MailNotifier};
 use super::router::{AlertRouter, Reconfigure, Routed, RouterSettings};
 use super::syslog::SyslogNotifier;
 use crate::model::catalog::Event;

@@ -18,12 +18,14 @@
 //! only the lights, and a lamp that sounds until someone walks over to it
 //! is a choice an operator should make on the lamp itself.
 
-pub mod config;
 mod http;
 mod net;
 mod notifier;
 mod pns;
 mod rsh;
+
+/// The lamp settings live in the brain crate.
+pub use understudy_brain::notify::lamp as config;
 
 use std::fmt;
 use std::future::Future;

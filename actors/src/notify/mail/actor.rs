@@ -18,6 +18,7 @@ use actix::prelude::*;
 
 use super::compose::{render, MailRecord};
 use super::config::{MailConfig, Secret, SmtpAuth};
+use super::password::LoadPassword;
 use super::smtp::{self, Delivery, Endpoint, Login};
 use super::spool::Spool;
 use super::{GetMailQueue, MailQueue, Reconfigure, SendTest};

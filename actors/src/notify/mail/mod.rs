@@ -1,6 +1,8 @@
 //! The mail notifier: report mails over SMTP, one per alert routed to it.
 //!
-//! - [`config`]: [`MailConfig`], the `alerts.mail` settings, and their checks.
+//! - [`config`]: [`MailConfig`], the `alerts.mail` settings, and their checks
+//!   (pure: `understudy_brain::notify::mail`).
+//! - [`password`]: [`LoadPassword`], which reads the password file.
 //! - [`compose`]: the mail's content ([`compose::MailRecord`]) and its bytes.
 //! - [`spool`]: `<state-dir>/mail-spool/`, where every mail waits until a
 //!   server has taken it.
@@ -24,14 +26,18 @@
 
 pub mod actor;
 pub mod compose;
-pub mod config;
+pub mod password;
 pub mod smtp;
 pub mod spool;
 
 use actix::prelude::*;
 
+/// The mail settings live in the brain crate.
+pub use understudy_brain::notify::mail as config;
+
 pub use actor::{MailNotifier, RetryPolicy};
 pub use config::{AlternativeServer, MailConfig, MailSender, Secret, SmtpAuth};
+pub use password::LoadPassword;
 
 /// Sends a test mail now, outside the spool, and answers which server took
 /// it or why none did (`understudy alert test --mail`). Also raised as
@@ -45,7 +51,7 @@ pub struct SendTest {
 }
 
 /// New settings (and the password read from them, see
-/// [`MailConfig::load_password`]) for the running notifier. Mails waiting
+/// [`LoadPassword::load_password`]) for the running notifier. Mails waiting
 /// in the spool are tried again at once under them.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]

@@ -15,9 +15,11 @@
 //! most once a minute per destination: that alert may come back to this
 //! notifier, and the limit keeps such a loop to one line a minute.
 
-pub mod config;
 pub mod format;
 pub mod sink;
+
+/// The syslog settings live in the brain crate.
+pub use understudy_brain::notify::syslog as config;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::problems::Problems;
+use crate::problems::Problems;
 
 /// The local socket when `socket` is not given.
 pub const DEFAULT_SOCKET: &str = "/dev/log";
@@ -181,7 +181,7 @@ impl SyslogConfig {
         }
         for (i, r) in self.remote.iter().enumerate() {
             let p = format!("{path}.remote[{i}]");
-            crate::model::host::validate_host(&format!("{p}.address"), &r.address, problems);
+            crate::host::validate_host(&format!("{p}.address"), &r.address, problems);
             if r.port == 0 {
                 problems.push(format!("{p}.port"), "0 is out of range (1-65535)");
             }

@@ -1,18 +1,14 @@
 //! The mail settings (`alerts.mail` in the configuration) and their checks.
 //!
-//! Everything here is pure except [`MailConfig::load_password`], which reads
-//! the password file when the notifier is built. The password never shows in
+//! Pure: reading `password_file` is the shell's (`LoadPassword` in the
+//! `understudy-actors` crate's `notify::mail`). The password never shows in
 //! `Debug` output, problems, alerts or logs: it lives in a [`Secret`].
 
 use std::fmt;
-use std::fs;
-use std::io::{ErrorKind, Read};
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::problems::Problems;
+use crate::problems::Problems;
 
 /// Longest SMTP server name, sender, user name and password, bytes.
 pub const MAX_NAME: usize = 63;
@@ -21,8 +17,6 @@ pub const MAX_NAME: usize = 63;
 pub const MAX_RECIPIENTS: usize = 255;
 /// Longest title, bytes.
 pub const MAX_TITLE: usize = 127;
-/// A password file is one short line; anything much longer is not one.
-const MAX_PASSWORD_FILE: u64 = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename = "Mail")]
@@ -262,7 +256,7 @@ impl MailConfig {
     /// the configuration (`alerts.mail`).
     pub fn validate(&self, path: &str, problems: &mut Problems) {
         check_host(&format!("{path}.server"), &self.server, problems);
-        crate::model::host::validate_port(&format!("{path}.port"), self.port, problems);
+        crate::host::validate_port(&format!("{path}.port"), self.port, problems);
 
         if self.recipients.is_empty() {
             problems.push(
@@ -328,11 +322,7 @@ impl MailConfig {
 
         if let Some(alt) = &self.alternative {
             check_host(&format!("{path}.alternative.host"), &alt.host, problems);
-            crate::model::host::validate_port(
-                &format!("{path}.alternative.port"),
-                alt.port,
-                problems,
-            );
+            crate::host::validate_port(&format!("{path}.alternative.port"), alt.port, problems);
         }
     }
 
@@ -382,55 +372,6 @@ impl MailConfig {
             }
         }
     }
-
-    /// The password: `password`, or the first line of `password_file`. The
-    /// file must belong to its owner alone. Errors name the file, never its
-    /// content.
-    pub fn load_password(&self) -> Result<Option<Secret>, String> {
-        if let Some(pw) = &self.password {
-            return Ok(Some(pw.clone()));
-        }
-        let Some(file) = &self.password_file else {
-            return Ok(None);
-        };
-        let path = Path::new(file);
-        let name = path.display();
-        let meta = fs::metadata(path).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => format!("password file {name}: no such file"),
-            _ => format!("password file {name}: cannot read: {e}"),
-        })?;
-        if !meta.is_file() {
-            return Err(format!("password file {name}: not a regular file"));
-        }
-        let mode = meta.mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "password file {name}: mode {mode:04o} lets other users read it (chmod 600 {name})"
-            ));
-        }
-        let mut text = String::new();
-        fs::File::open(path)
-            .and_then(|f| f.take(MAX_PASSWORD_FILE).read_to_string(&mut text))
-            .map_err(|e| match e.kind() {
-                ErrorKind::InvalidData => format!("password file {name}: not UTF-8 text"),
-                _ => format!("password file {name}: cannot read: {e}"),
-            })?;
-        let line = text.lines().next().unwrap_or_default();
-        if line.is_empty() {
-            return Err(format!("password file {name}: the first line is empty"));
-        }
-        if line.len() > MAX_NAME {
-            return Err(format!(
-                "password file {name}: the password is longer than {MAX_NAME} bytes"
-            ));
-        }
-        if line.chars().any(char::is_control) {
-            return Err(format!(
-                "password file {name}: the password contains control characters"
-            ));
-        }
-        Ok(Some(Secret::new(line)))
-    }
 }
 
 /// An SMTP server field: an IP literal or a host name, at most 63 bytes.
@@ -443,7 +384,7 @@ fn check_host(path: &str, host: &str, problems: &mut Problems) {
         problems.push(path, format!("{} bytes, at most {MAX_NAME}", host.len()));
         return;
     }
-    crate::model::host::validate_host(path, host, problems);
+    crate::host::validate_host(path, host, problems);
 }
 
 /// A mail address as the envelope needs it: `local@domain`, printable ASCII
@@ -650,30 +591,5 @@ mod tests {
         assert_eq!(Charset::Latin1.encode("Größe €"), b"Gr\xF6\xDFe ?");
         assert_eq!(Charset::Ascii.encode("Größe"), b"Gr??e");
         assert_eq!(Charset::Utf8.encode("€"), "€".as_bytes());
-    }
-
-    #[test]
-    fn password_file() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("us-mailpw-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("pw");
-        fs::write(&file, "s3cret\n").unwrap();
-        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
-        let mut c = MailConfig::new("m", &["a@x"], "t");
-        c.password_file = Some(file.display().to_string());
-        let err = c.load_password().unwrap_err();
-        assert!(
-            err.contains("mode 0644") && !err.contains("s3cret"),
-            "{err}"
-        );
-        fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(c.load_password().unwrap().unwrap().expose(), "s3cret");
-        c.password_file = Some(dir.join("missing").display().to_string());
-        assert!(c.load_password().unwrap_err().contains("no such file"));
-        c.password_file = None;
-        assert_eq!(c.load_password().unwrap(), None);
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

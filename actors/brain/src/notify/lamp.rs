@@ -11,14 +11,14 @@
 //! )
 //! ```
 
-use crate::model::host::{parse_ip, validate_host};
+use crate::host::{parse_ip, validate_host};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::problems::Problems;
+use crate::problems::Problems;
 
 /// Longest rsh login name we send. Classic rshd reads user names into small
 /// fixed buffers; 32 bytes is what Linux allows for a login name.
