@@ -1,6 +1,6 @@
 //! Host names, IP literals, ports and I/O error texts, shared by every
 //! setting that names a peer (tcp / smtp / http monitors, mail, syslog and
-//! lamp notifiers).
+//! lamp notifiers); network interface names (link monitor, fip driver).
 
 use std::io;
 use std::net::IpAddr;
@@ -90,6 +90,17 @@ pub fn excerpt(reply: &[u8], max: usize) -> String {
     out
 }
 
+/// The kernel's rule for interface names (`dev_valid_name`).
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +119,15 @@ mod tests {
         assert_eq!(paths, ["c", "d", "e"]);
         let e = io::Error::from_raw_os_error(111);
         assert_eq!(io_text(&e), "connection refused");
+    }
+
+    #[test]
+    fn interface_names() {
+        assert!(valid_ifname("eth0"));
+        assert!(valid_ifname("enp0s31f6.100"));
+        assert!(!valid_ifname(""));
+        assert!(!valid_ifname("a/b"));
+        assert!(!valid_ifname("sixteen-chars-xx"));
+        assert!(!valid_ifname(".."));
     }
 }

@@ -5,8 +5,11 @@
 //! - [`problems`]: the problem collector of configuration checks.
 //! - [`host`]: host / port checks and texts shared by every peer-facing
 //!   setting.
+//! - [`monitor`]: every monitor kind's settings; [`monitor::MonitorKind`]
+//!   registers them.
 //! - [`notify`]: the notifiers' settings (mail, syslog, lamps).
 
 pub mod host;
+pub mod monitor;
 pub mod notify;
 pub mod problems;

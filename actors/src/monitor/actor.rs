@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::{Check, MonitorKind, Probe, ProbeBuild, ProbeEnv};
+use super::{BuildProbe, Check, MonitorKind, Probe, ProbeBuild, ProbeEnv};
 use crate::coordinator::{Coordinator, MonitorUpdate, RecoverMonitor};
 use crate::model::catalog::Event;
 use crate::model::detection::{CheckResult, Detection, DetectionPolicy, Effect, MonitorState};

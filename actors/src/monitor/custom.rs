@@ -25,11 +25,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
-use super::{Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
-use crate::model::problems::Problems;
+pub use understudy_brain::monitor::custom::{CustomConfig, CustomMode};
+
+use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 use crate::resource::exec::driver::{
     describe_status, signal_group, spawn_in_group, GroupGuard, Spawned,
 };
@@ -38,54 +38,8 @@ use crate::resource::exec::driver::{
 /// process group is killed.
 pub const ASYNC_GRACE: Duration = Duration::from_secs(3);
 
-/// How the script is run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum CustomMode {
-    /// Every check runs the script; its exit status decides.
-    #[default]
-    Sync,
-    /// The script keeps running; its exit is the error.
-    Async,
-}
-
-/// `Custom(script: "check.sh", args: ["db"], mode: Sync, normal_exit: 0)`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "CustomConfig")]
-pub struct CustomConfig {
-    /// The script (absolute, or relative to the configuration file's folder).
-    pub script: String,
-    /// Arguments passed to the script.
-    #[serde(default)]
-    pub args: Vec<String>,
-    #[serde(default)]
-    pub mode: CustomMode,
-    /// Exit status (0-255) meaning "all is well" in `Sync` mode.
-    #[serde(default)]
-    pub normal_exit: i32,
-    /// Append the script's output, with timestamps, to
-    /// `<state-dir>/log/monitor-<monitor>.log`; `false` discards it.
-    #[serde(default = "default_log")]
-    pub log: bool,
-}
-
-fn default_log() -> bool {
-    true
-}
-
-impl CustomConfig {
-    pub fn validate(&self, path: &str, problems: &mut Problems) {
-        if self.script.trim().is_empty() {
-            problems.push(format!("{path}.script"), "script path is empty");
-        }
-        if !(0..=255).contains(&self.normal_exit) {
-            problems.push(
-                format!("{path}.normal_exit"),
-                format!("{} is out of range (0-255)", self.normal_exit),
-            );
-        }
-    }
-
-    pub fn probe(&self, build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
+impl BuildProbe for CustomConfig {
+    fn probe(&self, build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
         Ok(Box::new(CustomProbe::new(
             self,
             &build.monitor,
@@ -361,30 +315,6 @@ mod tests {
             assert!(Instant::now() < deadline, "the script never wrote its pid");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    #[test]
-    fn validation() {
-        let mut p = Problems::default();
-        config("check.sh", CustomMode::Sync).validate("m", &mut p);
-        assert!(p.is_empty());
-        let mut bad = config(" ", CustomMode::Sync);
-        bad.normal_exit = 256;
-        bad.validate("m", &mut p);
-        let got: Vec<String> = p.into_vec().iter().map(|p| p.to_string()).collect();
-        assert_eq!(
-            got,
-            vec![
-                "m.script: script path is empty",
-                "m.normal_exit: 256 is out of range (0-255)"
-            ]
-        );
-    }
-
-    #[test]
-    fn defaults_from_ron() {
-        let c: CustomConfig = ron::from_str(r#"CustomConfig(script: "check.sh")"#).unwrap();
-        assert_eq!(c, config("check.sh", CustomMode::Sync));
     }
 
     #[test]

@@ -13,32 +13,16 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
+pub use understudy_brain::monitor::fip::FipMonitorConfig;
 
 use super::link::{link_state, NetlinkConn};
-use super::{Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
+use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 use crate::model::config::ClusterConfig;
-use crate::model::problems::Problems;
 use crate::resource::fip::{driver, FipConfig};
 use crate::resource::ResourceKind;
 
-/// `Fip()` or `Fip(check_link: true)`; the floating IP resource is the
-/// monitor's `target`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "FipMonitorConfig")]
-pub struct FipMonitorConfig {
-    /// Also turn Error when the link of the address's interface is down
-    /// (interface set down, no carrier), judged as the `link` monitor does.
-    #[serde(default)]
-    pub check_link: bool,
-}
-
-impl FipMonitorConfig {
-    /// Nothing to check here: the target (a fip resource) is checked with
-    /// the monitor's common settings.
-    pub fn validate(&self, _path: &str, _problems: &mut Problems) {}
-
-    pub fn probe(&self, build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
+impl BuildProbe for FipMonitorConfig {
+    fn probe(&self, build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
         let fip = fip_of(&build.config, build.target.as_deref())?;
         Ok(Box::new(FipProbe::new(fip, self.check_link)))
     }

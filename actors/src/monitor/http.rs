@@ -9,107 +9,22 @@
 
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::tcp::{default_host, excerpt, io_text, validate_host, validate_port, Endpoint};
-use super::{Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
-use crate::model::problems::Problems;
+pub use understudy_brain::monitor::http::{HttpConfig, HttpVersion};
+
+use super::tcp::{excerpt, io_text, Endpoint};
+use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 
 /// Bytes of the reply read at most: the status line fits with room to spare.
 const REPLY_BUF: usize = 1024;
 /// Characters of a bad reply quoted in an error.
 const QUOTE: usize = 60;
 
-/// HTTP version of the request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HttpVersion {
-    /// `HTTP/1.0`, without a `Host` header unless `host_header` is set.
-    #[default]
-    Http10,
-    /// `HTTP/1.1`, with a `Host` header and `Connection: close`.
-    Http11,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "HttpConfig")]
-pub struct HttpConfig {
-    /// Address (IPv4 or IPv6 literal) or host name of the server. A name is
-    /// resolved at each check. Default `127.0.0.1`.
-    #[serde(default = "default_host")]
-    pub host: String,
-    /// Port of the server (1-65535). Default 80.
-    #[serde(default = "default_port")]
-    pub port: u16,
-    /// Request URI: starts with `/`, no spaces or control characters.
-    /// Default `/`; for any other URI a 4xx or 5xx status is an error.
-    #[serde(default = "default_uri")]
-    pub uri: String,
-    /// HTTP version of the request. Default `Http10`.
-    #[serde(default)]
-    pub version: HttpVersion,
-    /// Value of the `Host` header. Absent: `host` (with `:port` unless the
-    /// port is 80) for HTTP/1.1, and no header for HTTP/1.0.
-    #[serde(default)]
-    pub host_header: Option<String>,
-}
-
-fn default_port() -> u16 {
-    80
-}
-
-fn default_uri() -> String {
-    "/".into()
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig {
-            host: default_host(),
-            port: default_port(),
-            uri: default_uri(),
-            version: HttpVersion::default(),
-            host_header: None,
-        }
-    }
-}
-
-impl HttpConfig {
-    pub fn validate(&self, path: &str, problems: &mut Problems) {
-        validate_host(&format!("{path}.host"), &self.host, problems);
-        validate_port(&format!("{path}.port"), self.port, problems);
-        if !self.uri.starts_with('/') {
-            problems.push(
-                format!("{path}.uri"),
-                format!("\"{}\" does not start with '/'", self.uri),
-            );
-        }
-        if !is_token_text(&self.uri) {
-            problems.push(
-                format!("{path}.uri"),
-                "may hold only printable ASCII, without spaces",
-            );
-        }
-        if let Some(h) = &self.host_header {
-            if h.is_empty() {
-                problems.push(format!("{path}.host_header"), "must not be empty");
-            } else if !is_token_text(h) {
-                problems.push(
-                    format!("{path}.host_header"),
-                    "may hold only printable ASCII, without spaces",
-                );
-            }
-        }
-    }
-
-    pub fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
+impl BuildProbe for HttpConfig {
+    fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
         Ok(Box::new(HttpProbe::new(self)))
     }
-}
-
-/// Printable ASCII without spaces: safe inside a request line or header.
-fn is_token_text(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Sends a `HEAD` request at each check.
@@ -343,42 +258,6 @@ mod tests {
                 "monitors[w].kind.uri: \"health\" does not start with '/'".into()
             ])
         );
-    }
-
-    #[test]
-    fn validation() {
-        let mut p = Problems::default();
-        config(80, "/a/b?c=d&e=%20").validate("m", &mut p);
-        assert!(p.is_empty(), "{p:?}");
-
-        let mut p = Problems::default();
-        HttpConfig {
-            host: String::new(),
-            port: 0,
-            uri: "health check".into(),
-            host_header: Some("a b".into()),
-            ..HttpConfig::default()
-        }
-        .validate("m", &mut p);
-        let paths: Vec<&str> = p.0.iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            ["m.host", "m.port", "m.uri", "m.uri", "m.host_header"]
-        );
-
-        for uri in ["/a\r\nX: y", "/a b", "/\u{e9}"] {
-            let mut p = Problems::default();
-            config(80, uri).validate("m", &mut p);
-            assert_eq!(p.0.len(), 1, "{uri:?}");
-            assert_eq!(p.0[0].path, "m.uri");
-        }
-        let mut p = Problems::default();
-        HttpConfig {
-            host_header: Some(String::new()),
-            ..HttpConfig::default()
-        }
-        .validate("m", &mut p);
-        assert_eq!(p.0[0].path, "m.host_header");
     }
 
     #[test]

@@ -16,17 +16,13 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 use tokio::net::UdpSocket;
 
-use super::tcp::io_text;
-use super::{Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
-use crate::model::problems::Problems;
+pub use understudy_brain::monitor::ip::{parse_address, IpConfig, MAX_WAIT_MS, MIN_WAIT_MS};
 
-/// Shortest and longest wait for replies, milliseconds.
-pub const MIN_WAIT_MS: u32 = 100;
-pub const MAX_WAIT_MS: u32 = 60_000;
+use super::tcp::io_text;
+use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 
 const ICMP_ECHO_REPLY: u8 = 0;
 const ICMP_ECHO_REQUEST: u8 = 8;
@@ -36,60 +32,10 @@ const ECHO_LEN: usize = 8 + PAYLOAD.len();
 /// Received bytes looked at: IPv4 header (at most 60) and ICMP header.
 const RECV_BUF: usize = 128;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "IpConfig")]
-pub struct IpConfig {
-    /// IPv4 addresses to ping (at least one). The check is Normal when any
-    /// of them answers.
-    pub addresses: Vec<String>,
-    /// Milliseconds to wait for echo replies (100-60000). Default 1000. Keep
-    /// it below the monitor's timeout, or a silent address turns into a
-    /// timeout instead of "no answer".
-    #[serde(default = "default_wait_ms")]
-    pub wait_ms: u32,
-}
-
-fn default_wait_ms() -> u32 {
-    1000
-}
-
-impl IpConfig {
-    pub fn validate(&self, path: &str, problems: &mut Problems) {
-        let field = format!("{path}.addresses");
-        if self.addresses.is_empty() {
-            problems.push(&field, "list at least one IPv4 address");
-        }
-        for (i, text) in self.addresses.iter().enumerate() {
-            match parse_address(text) {
-                Err(e) => problems.push(&field, e),
-                Ok(_) if self.addresses[..i].contains(text) => {
-                    problems.push(&field, format!("{text} is listed twice"))
-                }
-                Ok(_) => {}
-            }
-        }
-        problems.range(
-            &format!("{path}.wait_ms"),
-            self.wait_ms,
-            MIN_WAIT_MS,
-            MAX_WAIT_MS,
-        );
-    }
-
-    pub fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
+impl BuildProbe for IpConfig {
+    fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
         Ok(Box::new(IpProbe::new(self)?))
     }
-}
-
-/// An address that can answer a ping: a unicast IPv4 literal.
-fn parse_address(text: &str) -> Result<Ipv4Addr, String> {
-    let addr: Ipv4Addr = text
-        .parse()
-        .map_err(|_| format!("\"{text}\" is not an IPv4 address"))?;
-    if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
-        return Err(format!("{addr} is not a host address"));
-    }
-    Ok(addr)
 }
 
 /// Which ICMP socket a probe uses.
@@ -432,43 +378,7 @@ mod tests {
     }
 
     #[test]
-    fn validation() {
-        let mut p = Problems::default();
-        config(&["198.51.100.1", "203.0.113.9"], 100).validate("m", &mut p);
-        config(&["127.0.0.1"], 60_000).validate("m", &mut p);
-        assert!(p.is_empty(), "{p:?}");
-
-        let mut p = Problems::default();
-        config(&[], 99).validate("m", &mut p);
-        let paths: Vec<&str> = p.0.iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(paths, ["m.addresses", "m.wait_ms"]);
-
-        let mut p = Problems::default();
-        let bad = [
-            "host.example",
-            "::1",
-            "198.51.100",
-            "0.0.0.0",
-            "255.255.255.255",
-            "224.0.0.1",
-            "198.51.100.1",
-            "198.51.100.1",
-        ];
-        config(&bad, 60_001).validate("m", &mut p);
-        let messages: Vec<&str> = p.0.iter().map(|p| p.message.as_str()).collect();
-        assert_eq!(
-            messages,
-            [
-                "\"host.example\" is not an IPv4 address",
-                "\"::1\" is not an IPv4 address",
-                "\"198.51.100\" is not an IPv4 address",
-                "0.0.0.0 is not a host address",
-                "255.255.255.255 is not a host address",
-                "224.0.0.1 is not a host address",
-                "198.51.100.1 is listed twice",
-                "60001 is out of range (100-60000)",
-            ]
-        );
+    fn a_probe_needs_valid_addresses() {
         assert!(IpProbe::new(&config(&["x"], 1000)).is_err());
         assert!(IpProbe::new(&config(&[], 1000)).is_err());
     }

@@ -23,42 +23,21 @@ use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State};
-use serde::{Deserialize, Serialize};
 
-use super::{Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
-use crate::model::problems::Problems;
+pub use understudy_brain::monitor::link::LinkConfig;
+
+pub use crate::model::host::valid_ifname;
+
+use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 
 /// Upper bound for one netlink lookup.
 const NETLINK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `Link(interface: "eth1")`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "LinkConfig")]
-pub struct LinkConfig {
-    /// Network interface whose link is watched (1-15 bytes; no '/', ':' or
-    /// whitespace).
-    pub interface: String,
-}
-
-impl LinkConfig {
-    pub fn validate(&self, path: &str, problems: &mut Problems) {
-        if !valid_ifname(&self.interface) {
-            problems.push(
-                format!("{path}.interface"),
-                format!(
-                    "\"{}\" is not a valid interface name (1-15 bytes, no '/', ':' or whitespace)",
-                    self.interface.escape_debug()
-                ),
-            );
-        }
-    }
-
-    pub fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
+impl BuildProbe for LinkConfig {
+    fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
         Ok(Box::new(LinkProbe::new(&self.interface)))
     }
 }
-
-pub use crate::resource::fip::driver::valid_ifname;
 
 /// Checks the link of one interface.
 pub struct LinkProbe {
@@ -305,7 +284,6 @@ pub(crate) mod netns {
 mod tests {
     use super::netns::{ns_ip, require_env, Netns};
     use super::*;
-    use crate::monitor::MonitorKind;
     use std::time::Instant;
 
     /// Checks until the answer satisfies `want` (links change state
@@ -319,48 +297,6 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    #[test]
-    fn names() {
-        assert!(valid_ifname("eth0"));
-        assert!(valid_ifname("enp0s31f6.100"));
-        assert!(valid_ifname("fifteen-chars-x"));
-        assert!(!valid_ifname(""));
-        assert!(!valid_ifname("sixteen-chars-xx"));
-        assert!(!valid_ifname("a/b"));
-        assert!(!valid_ifname("a b"));
-        assert!(!valid_ifname("eth0:1"));
-        assert!(!valid_ifname(".."));
-        let mut p = Problems::default();
-        LinkConfig {
-            interface: "eth 0".into(),
-        }
-        .validate("monitors[w].kind", &mut p);
-        assert_eq!(
-            p.into_vec()[0].to_string(),
-            "monitors[w].kind.interface: \"eth 0\" is not a valid interface name (1-15 bytes, no '/', ':' or whitespace)"
-        );
-        let mut p = Problems::default();
-        LinkConfig {
-            interface: "eth0".into(),
-        }
-        .validate("monitors[w].kind", &mut p);
-        assert!(p.is_empty());
-    }
-
-    #[test]
-    fn ron_form() {
-        let options = ron::Options::default()
-            .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES)
-            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
-        let k: MonitorKind = options.from_str(r#"Link(interface: "eth1")"#).unwrap();
-        assert_eq!(
-            k,
-            MonitorKind::Link(LinkConfig {
-                interface: "eth1".into()
-            })
-        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Monitor resource kinds. Each kind lives in its own file holding its config
-//! struct next to its probe; [`MonitorKind`] registers them.
+//! Monitor resource kinds. The settings of every kind, and [`MonitorKind`]
+//! which registers them, are pure and live in the brain crate
+//! (`understudy_brain::monitor`); each file here holds a kind's probe and
+//! builds it from those settings ([`BuildProbe`]).
 //!
 //! A probe performs one check and answers with a [`Check`]. The monitor actor
 //! ([`actor`]) schedules checks, applies the timeout, and feeds results to the
@@ -24,10 +26,9 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+pub use understudy_brain::monitor::{FixedTiming, MonitorKind};
 
 use crate::model::config::{ClusterConfig, OsActions};
-use crate::model::problems::Problems;
 use crate::notify::alert_log::Alerter;
 
 /// The answer of one check.
@@ -83,93 +84,27 @@ pub trait Probe {
     fn check(&mut self, env: &ProbeEnv) -> CheckFuture;
 }
 
-/// Every monitor kind, with its settings. Adding a kind means adding a file
-/// and a variant here.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum MonitorKind {
-    Pid(pid::PidConfig),
-    Ip(ip::IpConfig),
-    Http(http::HttpConfig),
-    Smtp(smtp::SmtpConfig),
-    Tcp(tcp::TcpConfig),
-    Custom(custom::CustomConfig),
-    Process(process::ProcessConfig),
-    System(system::SystemConfig),
-    Fip(fip::FipMonitorConfig),
-    Link(link::LinkConfig),
-    Userspace(userspace::UserspaceConfig),
-    Message(message::MessageConfig),
+/// Builds the probe of a kind from its settings, once, when the monitor actor
+/// starts.
+pub trait BuildProbe {
+    fn probe(&self, build: &ProbeBuild) -> Result<Box<dyn Probe>, String>;
 }
 
-/// Whether a kind may check at any time or only while its target resource is
-/// active; some kinds fix it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FixedTiming {
-    /// The kind needs an active target resource of this resource kind.
-    Active {
-        resource_kind: &'static str,
-    },
-    Always,
-    /// The monitor's own `timing` decides.
-    Free,
-}
-
-macro_rules! each_kind {
-    ($self:expr, $c:ident => $e:expr) => {
-        match $self {
-            MonitorKind::Pid($c) => $e,
-            MonitorKind::Ip($c) => $e,
-            MonitorKind::Http($c) => $e,
-            MonitorKind::Smtp($c) => $e,
-            MonitorKind::Tcp($c) => $e,
-            MonitorKind::Custom($c) => $e,
-            MonitorKind::Process($c) => $e,
-            MonitorKind::System($c) => $e,
-            MonitorKind::Fip($c) => $e,
-            MonitorKind::Link($c) => $e,
-            MonitorKind::Userspace($c) => $e,
-            MonitorKind::Message($c) => $e,
-        }
-    };
-}
-
-impl MonitorKind {
-    /// Short type name as shown in status (`pid`, `http`, ...).
-    pub fn type_name(&self) -> &'static str {
+impl BuildProbe for MonitorKind {
+    fn probe(&self, build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
         match self {
-            MonitorKind::Pid(_) => "pid",
-            MonitorKind::Ip(_) => "ip",
-            MonitorKind::Http(_) => "http",
-            MonitorKind::Smtp(_) => "smtp",
-            MonitorKind::Tcp(_) => "tcp",
-            MonitorKind::Custom(_) => "custom",
-            MonitorKind::Process(_) => "process",
-            MonitorKind::System(_) => "system",
-            MonitorKind::Fip(_) => "fip",
-            MonitorKind::Link(_) => "link",
-            MonitorKind::Userspace(_) => "userspace",
-            MonitorKind::Message(_) => "message",
-        }
-    }
-
-    pub fn validate(&self, path: &str, problems: &mut Problems) {
-        each_kind!(self, c => c.validate(path, problems))
-    }
-
-    pub fn probe(&self, build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
-        each_kind!(self, c => c.probe(build))
-    }
-
-    pub fn fixed_timing(&self) -> FixedTiming {
-        match self {
-            MonitorKind::Pid(_) => FixedTiming::Active {
-                resource_kind: "exec",
-            },
-            MonitorKind::Fip(_) => FixedTiming::Active {
-                resource_kind: "fip",
-            },
-            MonitorKind::Userspace(_) => FixedTiming::Always,
-            _ => FixedTiming::Free,
+            MonitorKind::Pid(c) => c.probe(build),
+            MonitorKind::Ip(c) => c.probe(build),
+            MonitorKind::Http(c) => c.probe(build),
+            MonitorKind::Smtp(c) => c.probe(build),
+            MonitorKind::Tcp(c) => c.probe(build),
+            MonitorKind::Custom(c) => c.probe(build),
+            MonitorKind::Process(c) => c.probe(build),
+            MonitorKind::System(c) => c.probe(build),
+            MonitorKind::Fip(c) => c.probe(build),
+            MonitorKind::Link(c) => c.probe(build),
+            MonitorKind::Userspace(c) => c.probe(build),
+            MonitorKind::Message(c) => c.probe(build),
         }
     }
 }
@@ -178,14 +113,6 @@ impl MonitorKind {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::{Check, Probe, ProbeEnv};
-    use crate::model::problems::Problems;
-
-    /// The problems `validate` finds, as `path: message` lines.
-    pub fn problems_of(validate: impl FnOnce(&str, &mut Problems)) -> Vec<String> {
-        let mut p = Problems::default();
-        validate("monitors[w].kind", &mut p);
-        p.into_vec().into_iter().map(|p| p.to_string()).collect()
-    }
 
     /// One check on a fresh current-thread runtime.
     pub fn run_check(probe: &mut dyn Probe) -> Check {

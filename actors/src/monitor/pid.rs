@@ -4,22 +4,12 @@
 //! actor); the check reads `/proc/<pid>/stat`, so it costs no fork. A zombie
 //! counts as dead.
 
-use serde::{Deserialize, Serialize};
+pub use understudy_brain::monitor::pid::PidConfig;
 
-use super::{Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
-use crate::model::problems::Problems;
+use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 
-/// The pid monitor has no settings of its own: its target resource (the
-/// monitor's `target`, an exec resource started asynchronously) says which
-/// process to watch.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "PidConfig")]
-pub struct PidConfig {}
-
-impl PidConfig {
-    pub fn validate(&self, _path: &str, _problems: &mut Problems) {}
-
-    pub fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
+impl BuildProbe for PidConfig {
+    fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
         Ok(Box::new(PidProbe))
     }
 }

@@ -8,13 +8,13 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::tcp::{default_host, excerpt, io_text, validate_host, validate_port, Endpoint};
-use super::{Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
-use crate::model::problems::Problems;
+pub use understudy_brain::monitor::smtp::SmtpConfig;
+
+use super::tcp::{excerpt, io_text, Endpoint};
+use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 
 /// Longest reply line kept whole (RFC 5321 allows 512 bytes with CRLF); the
 /// rest of a longer line is skipped.
@@ -24,38 +24,8 @@ const QUOTE: usize = 100;
 /// How long to wait for the reply to `QUIT` before closing anyway.
 const QUIT_WAIT: Duration = Duration::from_millis(250);
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "SmtpConfig")]
-pub struct SmtpConfig {
-    /// Address (IPv4 or IPv6 literal) or host name of the server. A name is
-    /// resolved at each check. Default `127.0.0.1`.
-    #[serde(default = "default_host")]
-    pub host: String,
-    /// Port of the server (1-65535). Default 25.
-    #[serde(default = "default_port")]
-    pub port: u16,
-}
-
-fn default_port() -> u16 {
-    25
-}
-
-impl Default for SmtpConfig {
-    fn default() -> Self {
-        SmtpConfig {
-            host: default_host(),
-            port: default_port(),
-        }
-    }
-}
-
-impl SmtpConfig {
-    pub fn validate(&self, path: &str, problems: &mut Problems) {
-        validate_host(&format!("{path}.host"), &self.host, problems);
-        validate_port(&format!("{path}.port"), self.port, problems);
-    }
-
-    pub fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
+impl BuildProbe for SmtpConfig {
+    fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
         Ok(Box::new(SmtpProbe::new(self)))
     }
 }
@@ -275,20 +245,6 @@ mod tests {
                 port: 25
             }))
         );
-    }
-
-    #[test]
-    fn validation() {
-        let mut p = Problems::default();
-        SmtpConfig::default().validate("m", &mut p);
-        assert!(p.is_empty());
-        SmtpConfig {
-            host: "bad host".into(),
-            port: 0,
-        }
-        .validate("m", &mut p);
-        let paths: Vec<&str> = p.0.iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(paths, ["m.host", "m.port"]);
     }
 
     #[test]

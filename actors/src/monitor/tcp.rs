@@ -2,43 +2,22 @@
 //!
 //! The check connects and closes at once. The file also holds what the
 //! TCP-based kinds (`http`, `smtp`) share: the [`Endpoint`] they connect to,
-//! host validation, and short texts for I/O errors and peer replies.
+//! and short texts for I/O errors and peer replies.
 
 use std::fmt;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 
-use super::{Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
-pub(crate) use crate::model::host::{excerpt, io_text, parse_ip, validate_host, validate_port};
-use crate::model::problems::Problems;
+pub use understudy_brain::monitor::tcp::TcpConfig;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "TcpConfig")]
-pub struct TcpConfig {
-    /// Address (IPv4 or IPv6 literal) or host name to connect to. A name is
-    /// resolved at each check. Default `127.0.0.1`.
-    #[serde(default = "default_host")]
-    pub host: String,
-    /// Port to connect to (1-65535); required.
-    pub port: u16,
-}
+use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
+pub(crate) use crate::model::host::{excerpt, io_text, parse_ip};
 
-/// `127.0.0.1`, the default host of the TCP-based kinds.
-pub(super) fn default_host() -> String {
-    "127.0.0.1".into()
-}
-
-impl TcpConfig {
-    pub fn validate(&self, path: &str, problems: &mut Problems) {
-        validate_host(&format!("{path}.host"), &self.host, problems);
-        validate_port(&format!("{path}.port"), self.port, problems);
-    }
-
-    pub fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
+impl BuildProbe for TcpConfig {
+    fn probe(&self, _build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
         Ok(Box::new(TcpProbe::new(self)))
     }
 }
@@ -194,27 +173,6 @@ mod tests {
                 "monitors[w].kind.port: 0 is out of range (1-65535)".into(),
             ])
         );
-    }
-
-    #[test]
-    fn validation() {
-        let mut p = Problems::default();
-        config("127.0.0.1", 80).validate("m", &mut p);
-        config("::1", 80).validate("m", &mut p);
-        config("[fe80::1]", 80).validate("m", &mut p);
-        config("db-1.example.com", 80).validate("m", &mut p);
-        assert!(p.is_empty(), "{p:?}");
-
-        for host in ["", "a b", "-x.example", "a..b", "x:80", "http://x"] {
-            let mut p = Problems::default();
-            config(host, 80).validate("m", &mut p);
-            assert_eq!(p.0.len(), 1, "{host:?}: {p:?}");
-            assert_eq!(p.0[0].path, "m.host");
-        }
-        let mut p = Problems::default();
-        config("127.0.0.1", 0).validate("m", &mut p);
-        assert_eq!(p.0.len(), 1);
-        assert_eq!(p.0[0].path, "m.port");
     }
 
     #[test]

@@ -39,14 +39,14 @@ use std::time::{Duration, Instant};
 
 use actix::Recipient;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use serde::{Deserialize, Serialize};
 
-use super::{Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
+pub use understudy_brain::monitor::userspace::UserspaceConfig;
+
+use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 use crate::coordinator::Liveness;
 use crate::model::catalog::Event;
 use crate::model::config::OsActions;
 use crate::model::monitoring::MonitorFinalAction;
-use crate::model::problems::Problems;
 use crate::notify::alert_log::Alerter;
 use crate::resource::exec::driver::describe_status;
 
@@ -59,29 +59,8 @@ pub const OS_ACTION_WAIT: Duration = Duration::from_secs(60);
 /// How long dropping the probe waits for the thread to close the device.
 const STOP_WAIT: Duration = Duration::from_millis(100);
 
-/// `Userspace(watchdog_device: Some("/dev/watchdog"))`
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "UserspaceConfig")]
-pub struct UserspaceConfig {
-    /// A watchdog device (absolute path, e.g. `/dev/watchdog`) to pet while
-    /// the cluster service answers. Absent: no device.
-    #[serde(default)]
-    pub watchdog_device: Option<String>,
-}
-
-impl UserspaceConfig {
-    pub fn validate(&self, path: &str, problems: &mut Problems) {
-        if let Some(dev) = &self.watchdog_device {
-            if !dev.starts_with('/') {
-                problems.push(
-                    format!("{path}.watchdog_device"),
-                    "must be an absolute path",
-                );
-            }
-        }
-    }
-
-    pub fn probe(&self, build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
+impl BuildProbe for UserspaceConfig {
+    fn probe(&self, build: &ProbeBuild) -> Result<Box<dyn Probe>, String> {
         let device = match &self.watchdog_device {
             None => None,
             Some(dev) => Some(open_device(Path::new(dev))?),
@@ -497,27 +476,6 @@ mod tests {
             StallAction::from(StopClusterServiceAndRebootOs),
             StallAction::RebootOs
         );
-    }
-
-    #[test]
-    fn validation() {
-        let mut p = Problems::default();
-        UserspaceConfig::default().validate("m", &mut p);
-        UserspaceConfig {
-            watchdog_device: Some("/dev/watchdog".into()),
-        }
-        .validate("m", &mut p);
-        assert!(p.is_empty());
-        UserspaceConfig {
-            watchdog_device: Some("watchdog".into()),
-        }
-        .validate("m", &mut p);
-        assert_eq!(
-            p.into_vec()[0].to_string(),
-            "m.watchdog_device: must be an absolute path"
-        );
-        let c: UserspaceConfig = ron::from_str("UserspaceConfig()").unwrap();
-        assert_eq!(c, UserspaceConfig::default());
     }
 
     #[test]
