@@ -1,9 +1,11 @@
 //! The understudy engine.
 //!
-//! - [`model`]: the pure core: configuration schema and validation, ids and
-//!   states, activation plans, the failure ladder, the alert catalog. No I/O,
-//!   no actix.
-//! - [`resource`]: one folder per group resource kind (config struct + driver).
+//! - [`model`]: the pure core, which lives in the `understudy-brain` crate
+//!   (re-exported here): configuration schema and validation, every kind's
+//!   settings, ids and states, activation plans, the failure ladder, the
+//!   alert catalog. No I/O, no actix.
+//! - [`resource`]: one folder per group resource kind (its driver).
+//! - [`monitor`]: one file per monitor kind (its probe), the monitor actor.
 //! - [`coordinator`], [`group`]: the actor shell that feeds facts to the model
 //!   and carries out the actions it returns.
 //! - [`notify`]: the alert log.

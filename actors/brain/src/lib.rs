@@ -2,14 +2,31 @@
 //! I/O, no actix and no async runtime. The shell (`understudy-actors`) does
 //! the I/O and feeds facts in.
 //!
-//! - [`problems`]: the problem collector of configuration checks.
-//! - [`host`]: host / port checks and texts shared by every peer-facing
-//!   setting.
-//! - [`monitor`]: every monitor kind's settings; [`monitor::MonitorKind`]
-//!   registers them.
-//! - [`notify`]: the notifiers' settings (mail, syslog, lamps).
+//! - schema: [`config`] (RON schema and loader), [`validate`],
+//!   [`validate_monitors`], [`problems`], [`host`], [`monitoring`] (monitor
+//!   common settings), [`routing`] (where alerts go);
+//! - every kind's settings: [`resource`] ([`resource::ResourceKind`]),
+//!   [`monitor`] ([`monitor::MonitorKind`]), [`notify`] (mail, syslog,
+//!   lamps);
+//! - decisions: [`plan`], [`ladder`], [`placement`], [`membership`],
+//!   [`detection`], [`recovery`];
+//! - ids and states: [`state`], [`catalog`] (every alert).
 
+pub mod catalog;
+pub mod config;
+pub mod detection;
 pub mod host;
+pub mod ladder;
+pub mod membership;
 pub mod monitor;
+pub mod monitoring;
 pub mod notify;
+pub mod placement;
+pub mod plan;
 pub mod problems;
+pub mod recovery;
+pub mod resource;
+pub mod routing;
+pub mod state;
+pub mod validate;
+pub mod validate_monitors;

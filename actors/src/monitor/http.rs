@@ -234,33 +234,6 @@ mod tests {
     }
 
     #[test]
-    fn parses_with_defaults() {
-        let c: HttpConfig = ron::from_str("()").unwrap();
-        assert_eq!(c, HttpConfig::default());
-        assert_eq!(
-            (c.host.as_str(), c.port, c.uri.as_str()),
-            ("127.0.0.1", 80, "/")
-        );
-        assert_eq!(c.version, HttpVersion::Http10);
-        let kind = crate::monitor::tcp::parse_kind(
-            r#"Http(port: 8080, uri: "/health", version: Http11, host_header: "www.example")"#,
-        );
-        let Ok(crate::monitor::MonitorKind::Http(c)) = kind else {
-            panic!("{kind:?}");
-        };
-        assert_eq!(c.port, 8080);
-        assert_eq!(c.uri, "/health");
-        assert_eq!(c.version, HttpVersion::Http11);
-        assert_eq!(c.host_header.as_deref(), Some("www.example"));
-        assert_eq!(
-            crate::monitor::tcp::parse_kind(r#"Http(uri: "health")"#),
-            Err(vec![
-                "monitors[w].kind.uri: \"health\" does not start with '/'".into()
-            ])
-        );
-    }
-
-    #[test]
     fn requests() {
         let req =
             |c: &HttpConfig| String::from_utf8(HttpProbe::new(c).inner.request.to_vec()).unwrap();

@@ -115,21 +115,6 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Parses a cluster configuration with one monitor `w` of `kind` (RON, as
-/// in a config file) and answers the kind, or the problems found.
-#[cfg(test)]
-pub(super) fn parse_kind(kind: &str) -> Result<super::MonitorKind, Vec<String>> {
-    let text = format!(
-        r#"Cluster(name: "c", servers: [Server(name: "s1")],
-           groups: [Group(name: "web", resources: [])],
-           monitors: [Monitor(name: "w", kind: {kind}, recovery: (target: Group("web")))])"#
-    );
-    match crate::model::config::parse("c.ron", &text) {
-        Ok(mut c) => Ok(c.monitors.remove(0).kind),
-        Err(p) => Err(p.iter().map(|p| p.to_string()).collect()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,28 +136,6 @@ mod tests {
     async fn closed_port() -> u16 {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         listener.local_addr().unwrap().port()
-    }
-
-    #[test]
-    fn parses_with_defaults() {
-        let c: TcpConfig = ron::from_str("(port: 22)").unwrap();
-        assert_eq!(c, config("127.0.0.1", 22));
-        let c: TcpConfig = ron::from_str("TcpConfig(host: \"db.example\", port: 5432)").unwrap();
-        assert_eq!(c, config("db.example", 5432));
-        assert!(ron::from_str::<TcpConfig>("(host: \"h\")").is_err());
-        assert!(ron::from_str::<TcpConfig>("(port: 70000)").is_err());
-
-        assert_eq!(
-            parse_kind("Tcp(port: 5432)"),
-            Ok(super::super::MonitorKind::Tcp(config("127.0.0.1", 5432)))
-        );
-        assert_eq!(
-            parse_kind("Tcp(host: \"a b\", port: 0)"),
-            Err(vec![
-                "monitors[w].kind.host: \"a b\" is neither an IP address nor a host name".into(),
-                "monitors[w].kind.port: 0 is out of range (1-65535)".into(),
-            ])
-        );
     }
 
     #[test]

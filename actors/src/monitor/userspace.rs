@@ -478,23 +478,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn example_configuration_is_valid() {
-        let text = r#"Cluster(name: "c", servers: [Server(name: "s1")], groups: [],
-            monitors: [
-              Monitor(name: "userw", kind: Userspace(watchdog_device: "/dev/watchdog"),
-                      interval: 10, timeout: 90,
-                      recovery: (target: LocalServer, final_action: StopClusterServiceAndRebootOs)),
-            ])"#;
-        let config = crate::model::config::parse("c.ron", text).unwrap();
-        assert_eq!(
-            config.monitors[0].kind,
-            super::super::MonitorKind::Userspace(UserspaceConfig {
-                watchdog_device: Some("/dev/watchdog".into())
-            })
-        );
-    }
-
     fn tmpdir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("us-userspace-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);

@@ -91,4 +91,25 @@ mod tests {
         let c: CustomConfig = ron::from_str(r#"CustomConfig(script: "check.sh")"#).unwrap();
         assert_eq!(c, config("check.sh", CustomMode::Sync));
     }
+
+    #[test]
+    fn example_configuration_is_valid() {
+        let text = r#"Cluster(name: "c", servers: [Server(name: "s1")], groups: [],
+            monitors: [
+              Monitor(name: "genw", kind: Custom(script: "check.sh"),
+                      recovery: (target: LocalServer, final_action: StopClusterService)),
+              Monitor(name: "genw2", kind: Custom(script: "/opt/app/watch.sh", args: ["--db", "main"],
+                                                  mode: Async, log: false),
+                      recovery: (target: LocalServer)),
+            ])"#;
+        let config = crate::config::parse("c.ron", text).unwrap();
+        match &config.monitors[1].kind {
+            super::super::MonitorKind::Custom(c) => {
+                assert_eq!(c.mode, CustomMode::Async);
+                assert_eq!(c.normal_exit, 0);
+                assert!(!c.log);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

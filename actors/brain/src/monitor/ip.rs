@@ -75,6 +75,28 @@ mod tests {
     }
 
     #[test]
+    fn parses_with_defaults() {
+        let c: IpConfig = ron::from_str("(addresses: [\"198.51.100.1\"])").unwrap();
+        assert_eq!(c, config(&["198.51.100.1"], 1000));
+        assert!(ron::from_str::<IpConfig>("()").is_err());
+        assert_eq!(
+            crate::monitor::tcp::parse_kind(
+                r#"Ip(addresses: ["198.51.100.1", "198.51.100.2"], wait_ms: 500)"#
+            ),
+            Ok(crate::monitor::MonitorKind::Ip(config(
+                &["198.51.100.1", "198.51.100.2"],
+                500
+            )))
+        );
+        assert_eq!(
+            crate::monitor::tcp::parse_kind(r#"Ip(addresses: [])"#),
+            Err(vec![
+                "monitors[w].kind.addresses: list at least one IPv4 address".into()
+            ])
+        );
+    }
+
+    #[test]
     fn validation() {
         let mut p = Problems::default();
         config(&["198.51.100.1", "203.0.113.9"], 100).validate("m", &mut p);

@@ -44,6 +44,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn parses_with_defaults() {
+        let c: SmtpConfig = ron::from_str("()").unwrap();
+        assert_eq!(c, SmtpConfig::default());
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 25));
+        let c: SmtpConfig = ron::from_str("(host: \"mail.example\", port: 587)").unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("mail.example", 587));
+        assert_eq!(
+            crate::monitor::tcp::parse_kind(r#"Smtp(host: "mail.example")"#),
+            Ok(crate::monitor::MonitorKind::Smtp(SmtpConfig {
+                host: "mail.example".into(),
+                port: 25
+            }))
+        );
+    }
+
+    #[test]
     fn validation() {
         let mut p = Problems::default();
         SmtpConfig::default().validate("m", &mut p);

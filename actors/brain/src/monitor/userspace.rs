@@ -53,4 +53,21 @@ mod tests {
         let c: UserspaceConfig = ron::from_str("UserspaceConfig()").unwrap();
         assert_eq!(c, UserspaceConfig::default());
     }
+
+    #[test]
+    fn example_configuration_is_valid() {
+        let text = r#"Cluster(name: "c", servers: [Server(name: "s1")], groups: [],
+            monitors: [
+              Monitor(name: "userw", kind: Userspace(watchdog_device: "/dev/watchdog"),
+                      interval: 10, timeout: 90,
+                      recovery: (target: LocalServer, final_action: StopClusterServiceAndRebootOs)),
+            ])"#;
+        let config = crate::config::parse("c.ron", text).unwrap();
+        assert_eq!(
+            config.monitors[0].kind,
+            super::super::MonitorKind::Userspace(UserspaceConfig {
+                watchdog_device: Some("/dev/watchdog".into())
+            })
+        );
+    }
 }

@@ -313,7 +313,7 @@ pub(super) fn label(name: &str, index: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::model::config::parse;
+    use crate::config::parse;
 
     /// Parses `text` and returns the problems as `path: message` lines.
     fn problems(text: &str) -> Vec<String> {

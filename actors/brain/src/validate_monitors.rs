@@ -237,7 +237,7 @@ fn check_settings(config: &ClusterConfig, path: &str, m: &MonitorConfig, problem
 
 #[cfg(test)]
 mod tests {
-    use crate::model::config::parse;
+    use crate::config::parse;
 
     fn problems(monitors: &str) -> Vec<String> {
         let text = format!(

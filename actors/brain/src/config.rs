@@ -52,10 +52,10 @@ pub struct AlertsConfig {
     pub mail: Option<crate::notify::mail::MailConfig>,
     /// Syslog notifier; absent: no syslog.
     #[serde(default)]
-    pub syslog: Option<crate::notify::syslog::config::SyslogConfig>,
+    pub syslog: Option<crate::notify::syslog::SyslogConfig>,
     /// Network warning lamps, one per server.
     #[serde(default)]
-    pub lamps: Option<crate::notify::lamp::config::LampConfig>,
+    pub lamps: Option<crate::notify::lamp::LampConfig>,
     /// Overrides of the default destinations, per module and event id.
     #[serde(default)]
     pub routes: Vec<super::routing::AlertRoute>,
@@ -511,9 +511,11 @@ mod round_trip {
 
     #[test]
     fn a_written_configuration_reads_back_the_same() {
-        let text =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/demo.ron"))
-                .unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/demo.ron"
+        ))
+        .unwrap();
         let config = parse("demo.ron", &text).expect("demo.ron is valid");
         let written = to_ron(&config).unwrap();
         let again = parse("written.ron", &written).unwrap_or_else(|p| panic!("{p:?}\n{written}"));

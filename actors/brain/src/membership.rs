@@ -639,7 +639,7 @@ impl Membership {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::config::parse;
+    use crate::config::parse;
 
     const MS: Duration = Duration::from_millis(1);
 

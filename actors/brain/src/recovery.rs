@@ -153,7 +153,7 @@ impl Ladder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::monitoring::RecoveryScript;
+    use crate::monitoring::RecoveryScript;
 
     fn ladder(reactivation: u32, failover: u32, action: MonitorFinalAction) -> Ladder {
         Ladder::new(

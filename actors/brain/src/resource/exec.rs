@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::config::DEFAULT_SCRIPT_TIMEOUT;
-use crate::model::problems::Problems;
+use crate::config::DEFAULT_SCRIPT_TIMEOUT;
+use crate::problems::Problems;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum StartMode {

@@ -225,7 +225,7 @@ mod tests {
                heartbeat: (key_file: "/k"),
                groups: [{groups}])"#
         );
-        crate::model::config::parse("t.ron", &text).expect("valid")
+        crate::config::parse("t.ron", &text).expect("valid")
     }
 
     fn locs(entries: &[(&str, &str, RunState)]) -> GroupLocations {

@@ -128,7 +128,7 @@ fn find_cycle(stuck: &[&str], deps: &BTreeMap<&str, Vec<String>>) -> Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::config::read;
+    use crate::config::read;
 
     #[test]
     fn a_restart_touches_the_resource_and_everything_above_it() {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
-use crate::model::problems::Problems;
+use crate::problems::Problems;
 
 /// `Fip(address: "198.51.100.10/24", interface: Some("eth0"))`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
