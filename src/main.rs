@@ -7,6 +7,7 @@ mod config_check;
 mod daemon;
 mod guardian;
 mod render;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,6 +108,30 @@ enum Cmd {
     Message {
         #[command(subcommand)]
         action: MessageCmd,
+    },
+    /// Run the cluster brain through seeded fault schedules in the
+    /// deterministic simulator ("what would my configuration do if...").
+    /// Exit status 1 when a run breaks an invariant.
+    Simulate {
+        /// First seed (with `--runs 1`: replay exactly this run).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// How many schedules (seeds from --seed on).
+        #[arg(long, default_value_t = 1000)]
+        runs: u64,
+        /// Servers of the built-in lab cluster (default: 2 or 3 per run).
+        #[arg(long)]
+        servers: Option<usize>,
+        /// Fault kinds to draw from, comma-separated: crash, kill, stop,
+        /// flap, loss, delay, partition, oneway, freeze (default: all).
+        #[arg(long)]
+        faults: Option<String>,
+        /// Simulate this configuration instead of the built-in cluster.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Threads running schedules side by side.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
     },
     /// Test hooks (the daemon must run with UNDERSTUDY_TEST_HOOKS=1).
     #[command(hide = true)]
@@ -308,6 +333,21 @@ fn main() -> ExitCode {
         Cmd::Config {
             action: ConfigCmd::Push { file },
         } => config_check::push(&cli.socket, &file),
+        Cmd::Simulate {
+            seed,
+            runs,
+            servers,
+            faults,
+            config,
+            threads,
+        } => simulate::run(simulate::Args {
+            seed,
+            runs,
+            servers,
+            faults: faults.as_deref(),
+            config: config.as_deref(),
+            threads,
+        }),
         Cmd::Keygen { file, force } => {
             match understudy_actors::wire::key::ClusterKey::generate(&file, force) {
                 Ok(()) => {

@@ -8,11 +8,15 @@
 //! - every kind's settings: [`resource`] ([`resource::ResourceKind`]),
 //!   [`monitor`] ([`monitor::MonitorKind`]), [`notify`] (mail, syslog,
 //!   lamps);
+//! - the cluster brain: [`cluster`] (every cluster decision of one server,
+//!   events in, commands out), [`advert`] (what heartbeats carry);
 //! - decisions: [`plan`], [`ladder`], [`placement`], [`membership`],
 //!   [`detection`], [`recovery`];
 //! - ids and states: [`state`], [`catalog`] (every alert).
 
+pub mod advert;
 pub mod catalog;
+pub mod cluster;
 pub mod config;
 pub mod detection;
 pub mod host;

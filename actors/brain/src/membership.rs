@@ -434,6 +434,20 @@ impl Membership {
         out
     }
 
+    /// This server did not run for `gap` (frozen, paused, starved): the
+    /// peers' silence is counted only while it listened, so every path's
+    /// silence starts `gap` later. Their beats queued meanwhile come next.
+    pub fn paused(&mut self, gap: Duration) {
+        for peer in &mut self.peers {
+            for p in &mut peer.paths {
+                if let Some(s) = p.since.as_mut() {
+                    *s += gap;
+                }
+            }
+        }
+        self.startup_end += gap;
+    }
+
     /// Time passes: paths silent for the timeout go Down (and servers left
     /// with none Up go Offline), held-back loss warnings are due, the
     /// startup wait may end.

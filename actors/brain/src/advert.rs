@@ -1,0 +1,55 @@
+//! What a server tells the others about itself in every heartbeat: the
+//! groups it holds, the groups it is moving away, what the cluster wants of
+//! each group as far as it knows, and the server-down reports it has made.
+//! Every field defaults, so fields added later do not break older peers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::RunState;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Advert {
+    pub groups: Vec<GroupAdvert>,
+    /// The cluster service is stopping here.
+    pub stopping: bool,
+    /// This server considers itself cut off from the others.
+    pub isolated: bool,
+    /// Automatic recovery is suspended here.
+    pub suspended: bool,
+    /// Groups this server is handing to another server: stopped (or being
+    /// stopped) here, not yet accepted there. Nobody else starts them.
+    pub moving: Vec<String>,
+    /// Groups this server stopped because every link of its own went down;
+    /// it takes them back when a link returns. Nobody else starts them
+    /// while this server is up: it is declared down first.
+    pub fenced: Vec<String>,
+    /// What the cluster wants of each group, as this server knows it.
+    pub intents: Vec<IntentAdvert>,
+    /// Server-down events this server has reported (mail, lamp), so the
+    /// others do not report them again.
+    pub reported: Vec<ReportAdvert>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupAdvert {
+    pub name: String,
+    pub state: RunState,
+}
+
+/// Whether a group should run, with the stamp that orders the decisions of
+/// different servers: the highest `(stamp, by)` wins everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntentAdvert {
+    pub group: String,
+    pub run: bool,
+    pub stamp: u64,
+    pub by: String,
+}
+
+/// "The down of `server`'s incarnation `incarnation` has been reported."
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ReportAdvert {
+    pub server: String,
+    pub incarnation: u64,
+}

@@ -1,0 +1,1860 @@
+//! The cluster brain of one server: membership, where groups run, takeover,
+//! startup, failback, self-fencing, the reports of dead servers and double
+//! activity. Pure: inputs in ([`Input`], each at a monotonic instant the
+//! caller gives), commands out ([`Command`]); no I/O and no clock. The
+//! coordinator feeds it and carries out what it returns; the simulator
+//! (`understudy-sim`) runs several of them on one thread.
+//!
+//! The rule it keeps, whatever the order of events: a group the cluster
+//! wants running, that no up server holds, is started by the first eligible
+//! server of its order, and only by that one. The rule is level-triggered:
+//! it is applied again after every input, so a missed edge (a link flap
+//! shorter than the timeout, a refused takeover, a peer that restarted)
+//! cannot leave a group down for good.
+//!
+//! What the cluster wants of a group is an *intent* (run or not) with a
+//! Lamport stamp, carried in every heartbeat: the highest `(stamp, server)`
+//! wins on every server. Until anybody decided, a group with startup
+//! attribute Auto is wanted. A server that holds a group wants it; a group
+//! stopped here by anything but the brain itself (an operator, a final
+//! action) is not wanted any more. Stops the brain orders (self-fencing, the
+//! clean-up of a failed takeover) and hand-overs (moves, orderly shutdown)
+//! keep the intent.
+//!
+//! Reports: every survivor logs a server-down; one of them (the first
+//! eligible server of the cluster in its view) mails it and sets the dead
+//! server's lamp, and says so in its heartbeats. The others keep the report
+//! pending until they see that, and take it over when the reporter itself
+//! goes down first.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use crate::advert::{Advert, GroupAdvert, IntentAdvert, ReportAdvert};
+use crate::catalog::Event;
+use crate::config::{ClusterConfig, FailbackAttribute, StartupAttribute};
+use crate::membership::{DownCause, MemberEvent, Membership};
+use crate::placement;
+use crate::state::{RunState, ServerState};
+
+/// Shortest wait before the first retry of a group whose automatic start
+/// failed; the wait doubles with each failure up to [`retry_cap`].
+pub const RETRY_FLOOR: Duration = Duration::from_secs(1);
+
+/// Longest wait between two tries: 30 heartbeat timeouts, between 1 and
+/// 60 s (9 s at the lab's 300 ms): a cluster tuned to notice faults fast
+/// also tries again fast.
+pub fn retry_cap(config: &ClusterConfig) -> Duration {
+    (Duration::from_millis(config.heartbeat.timeout_ms.into()) * 30)
+        .clamp(RETRY_FLOOR, Duration::from_secs(60))
+}
+/// The shell calls [`Brain::handle`] (a [`Input::Tick`] if nothing else)
+/// at least this often: a quarter of the heartbeat timeout. A longer gap
+/// means this server did not run (frozen, a paused VM, starved), and the
+/// brain does not count that time as its peers' silence.
+pub fn tick_at_least_every(config: &ClusterConfig) -> Duration {
+    Duration::from_millis(config.heartbeat.timeout_ms.into()) / 4
+}
+
+/// How long a report stays in this server's heartbeats.
+const REPORT_KEPT: Duration = Duration::from_secs(600);
+
+/// A fact for the brain, at the instant given with it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Time passes: silent paths, retries and reports fall due.
+    Tick,
+    /// An authentic Alive heartbeat. `sent_ms`: the sender's monotonic
+    /// clock when it sent the beat, ms since its daemon started (0:
+    /// unknown, an older peer).
+    Heard {
+        from: String,
+        path: usize,
+        incarnation: u64,
+        digest: String,
+        lost: u64,
+        sent_ms: u64,
+        advert: Advert,
+    },
+    /// An authentic leave notice (orderly stop, or the guardian reporting
+    /// that the daemon died).
+    Leaving {
+        from: String,
+        incarnation: u64,
+        died: bool,
+    },
+    /// This server's own interface of a path is up or down.
+    LocalLink {
+        path: usize,
+        up: bool,
+    },
+    /// A local group's state, as its group actor reports it.
+    GroupState {
+        group: String,
+        state: RunState,
+    },
+    /// A Start or Stop the brain asked for has ended.
+    Done {
+        group: String,
+        result: Result<(), String>,
+    },
+    /// The group is being handed over to another server (`on`), or that is
+    /// over (accepted, refused or failed).
+    Moving {
+        group: String,
+        on: bool,
+    },
+    /// A peer asks this server to start a group it has just stopped (a
+    /// move or a ladder's failover).
+    Accepting {
+        group: String,
+        from: String,
+    },
+    Suspend {
+        by: String,
+    },
+    Resume {
+        by: String,
+    },
+    /// `server recover NAME`.
+    Recover {
+        server: String,
+        by: String,
+    },
+    /// The cluster service stops here; `handover`: the groups go to the
+    /// other servers (server shutdown), not a stop of the whole cluster.
+    Stopping {
+        handover: bool,
+    },
+    /// The configuration digest changed (a push applied online).
+    Digest(String),
+}
+
+/// What the brain asks the shell to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Log the alert and route it; `mail`: this server may mail it.
+    Alert { event: Event, mail: bool },
+    /// Mail an alert already logged here: the server that should have
+    /// reported it went down first.
+    MailOnly(Event),
+    /// Set a server's warning lamp.
+    Lamp { server: String, state: Lamp },
+    /// Start a group here; `failover_from`: it is taken over from that
+    /// server (`CLP_EVENT=FAILOVER`).
+    Start {
+        group: String,
+        failover_from: Option<String>,
+        by: String,
+    },
+    /// Stop a group here, keeping what the cluster wants of it.
+    Stop { group: String, by: String },
+    /// Move a group that runs here to `to` (failback).
+    Move {
+        group: String,
+        to: String,
+        by: String,
+    },
+    /// Heartbeats carry this from now on.
+    Advertise(Advert),
+    /// The answer to an operator input (Recover).
+    Reply(Result<String, String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lamp {
+    RedBlinking,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Intent {
+    run: bool,
+    stamp: u64,
+    by: String,
+}
+
+impl Intent {
+    fn beats(&self, other: &Intent) -> bool {
+        (self.stamp, &self.by) > (other.stamp, &other.by)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// A start the brain ordered.
+    Start,
+    /// A stop the brain ordered; the intent stays.
+    Stop,
+}
+
+#[derive(Debug, Clone, Default)]
+struct LocalGroup {
+    state: Option<RunState>,
+    /// The brain's operations not finished yet, in order (the group
+    /// actor runs one at a time, first come first served).
+    pending: VecDeque<Pending>,
+    moving: bool,
+    /// The last start here was the brain's (takeover, startup, retry): a
+    /// failure is cleaned up and tried again.
+    automatic: bool,
+    /// Stopped here by the self-fencing; taken back on rejoining.
+    fenced: bool,
+    /// The last stop here keeps what the cluster wants of the group (the
+    /// brain ordered it, or the group is handed over): set until the next
+    /// start, so the order in which the shell reports does not matter.
+    keep_intent: bool,
+    /// When a failed automatic start is cleaned up; then `cleanup` until
+    /// it is.
+    cleanup_at: Option<Duration>,
+    cleanup: bool,
+    /// Failed automatic starts in a row, and when the next may begin.
+    attempts: u32,
+    retry_at: Option<Duration>,
+}
+
+/// A server-down not yet known to be reported.
+#[derive(Debug, Clone)]
+struct PendingReport {
+    event: Event,
+    lamp: bool,
+    /// Already logged here without mail.
+    logged: bool,
+    /// Unless the reporter says it reported by then, this server does: the
+    /// reporter may never have seen the server it should report (it had
+    /// just started, or was cut off).
+    deadline: Duration,
+}
+
+pub struct Brain {
+    config: ClusterConfig,
+    local: String,
+    membership: Membership,
+    /// The last advert of every up peer.
+    peers: BTreeMap<String, Advert>,
+    /// Per peer: incarnation and the smallest (arrival - sent) seen, ms.
+    offsets: BTreeMap<String, (u64, i128)>,
+    /// Per peer: incarnation and send time of the advert taken in last; an
+    /// older beat (reordered, or queued) does not replace it.
+    advert_sent: BTreeMap<String, (u64, u64)>,
+    groups: BTreeMap<String, LocalGroup>,
+    intents: BTreeMap<String, Intent>,
+    clock: u64,
+    suspended: bool,
+    stopping: Option<bool>,
+    /// Groups whose last holder went down, with that server: the next start
+    /// is a failover.
+    orphans: BTreeMap<String, String>,
+    reports: BTreeMap<ReportAdvert, PendingReport>,
+    /// Reports made here, advertised until the instant given.
+    reported: BTreeMap<ReportAdvert, Duration>,
+    doubles: BTreeMap<String, Vec<String>>,
+    /// Paths declared down, so that only their return is news.
+    down_paths: BTreeSet<(String, usize)>,
+    advert: Advert,
+    stale_beats: u64,
+    /// The instant of the last input, to notice that this server stalled.
+    last_input: Option<Duration>,
+    stalls: u64,
+    /// After a stall this server starts nothing until it has listened for
+    /// a timeout: what it holds of the others is old, and what queued
+    /// while it did not run comes in meanwhile.
+    listen_until: Option<Duration>,
+    /// Peers heard since the listening began: once every up peer has been,
+    /// the listening ends early.
+    heard_since: BTreeSet<String>,
+    listen_from: Duration,
+}
+
+impl Brain {
+    pub fn new(config: ClusterConfig, local: &str, now: Duration) -> Brain {
+        let membership = Membership::new(&config, local, now);
+        let groups = config
+            .groups
+            .iter()
+            .map(|g| (g.name.clone(), LocalGroup::default()))
+            .collect();
+        Brain {
+            membership,
+            local: local.to_string(),
+            peers: BTreeMap::new(),
+            offsets: BTreeMap::new(),
+            advert_sent: BTreeMap::new(),
+            groups,
+            intents: BTreeMap::new(),
+            clock: 0,
+            suspended: false,
+            stopping: None,
+            orphans: BTreeMap::new(),
+            reports: BTreeMap::new(),
+            reported: BTreeMap::new(),
+            doubles: BTreeMap::new(),
+            down_paths: BTreeSet::new(),
+            advert: Advert::default(),
+            stale_beats: 0,
+            last_input: None,
+            stalls: 0,
+            listen_until: None,
+            heard_since: BTreeSet::new(),
+            listen_from: Duration::ZERO,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    pub fn local(&self) -> &str {
+        &self.local
+    }
+
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    pub fn suspended(&self) -> bool {
+        self.suspended
+    }
+
+    /// How often this server found it had not run for a while.
+    pub fn stalls(&self) -> u64 {
+        self.stalls
+    }
+
+    /// Beats dropped because they spent longer than the timeout on the way.
+    pub fn stale_beats(&self) -> u64 {
+        self.stale_beats
+    }
+
+    /// The advert this server sends now.
+    pub fn advert(&self) -> &Advert {
+        &self.advert
+    }
+
+    /// May `server` be given groups now?
+    pub fn eligible(&self, server: &str) -> bool {
+        if server == self.local {
+            return self.stopping.is_none() && self.membership.eligible(server);
+        }
+        self.membership.eligible(server)
+            && self
+                .peers
+                .get(server)
+                .is_none_or(|a| !a.stopping && !a.isolated)
+    }
+
+    /// Servers that hold `group` (or hand it over) as this server knows it.
+    pub fn holders(&self, group: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in self.config.server_names() {
+            if self.holds(&s, group) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// The state of `group` on a peer, from its advert.
+    pub fn peer_state(&self, server: &str, group: &str) -> Option<RunState> {
+        self.peers
+            .get(server)?
+            .groups
+            .iter()
+            .find(|g| g.name == group)
+            .map(|g| g.state)
+    }
+
+    /// Whether the cluster wants `group` running, as this server knows it.
+    pub fn wanted(&self, group: &str) -> bool {
+        self.intent_run(group)
+    }
+
+    /// The first eligible server of the group's order other than `leaving`.
+    pub fn destination_from(&self, group: &str, leaving: &str) -> Result<String, String> {
+        let Some(g) = self.config.group(group) else {
+            return Err(format!("unknown group {group}"));
+        };
+        let order = self.config.group_servers(g);
+        placement::failover_destination(&order, leaving, |s| self.eligible(s))
+            .map(str::to_string)
+            .ok_or_else(|| "no other server of the group is up".to_string())
+    }
+
+    /// The earliest instant after the last input at which [`Input::Tick`]
+    /// may have something to do.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let last = self.last_input.unwrap_or_default();
+        let awake = self
+            .last_input
+            .map(|t| t + tick_at_least_every(&self.config));
+        let groups = self
+            .groups
+            .values()
+            .flat_map(|g| [g.cleanup_at, g.retry_at])
+            .flatten();
+        self.membership
+            .next_deadline()
+            .into_iter()
+            .chain(awake)
+            .chain(groups)
+            .chain(self.reported.values().copied())
+            .chain(self.reports.values().map(|r| r.deadline))
+            .chain(self.listen_until)
+            .filter(|t| *t > last)
+            .min()
+    }
+
+    /// Handles one input at `now` and returns what to do, in order.
+    pub fn handle(&mut self, now: Duration, input: Input) -> Vec<Command> {
+        let mut out = Vec::new();
+        if let Some(last) = self.last_input {
+            let gap = now.saturating_sub(last);
+            if gap > 2 * tick_at_least_every(&self.config) {
+                self.stalls += 1;
+                self.membership.paused(gap);
+                self.listen(now);
+            }
+        }
+        self.last_input = Some(now);
+        match input {
+            Input::Tick => {
+                let events = self.membership.tick(now);
+                self.member_events(now, events, &mut out);
+                self.reported.retain(|_, until| *until > now);
+            }
+            Input::Heard {
+                from,
+                path,
+                incarnation,
+                digest,
+                lost,
+                sent_ms,
+                advert,
+            } => self.heard(
+                now,
+                from,
+                path,
+                incarnation,
+                digest,
+                lost,
+                sent_ms,
+                advert,
+                &mut out,
+            ),
+            Input::Leaving {
+                from,
+                incarnation,
+                died,
+            } => {
+                let mut events = self.membership.leaving(now, &from, incarnation, died);
+                // Its paths go quiet because it left: the server-down alert
+                // says it all.
+                events.retain(|e| match e {
+                    MemberEvent::PathDown { server, path } => {
+                        self.down_paths.insert((server.clone(), *path));
+                        false
+                    }
+                    _ => true,
+                });
+                self.member_events(now, events, &mut out);
+            }
+            Input::LocalLink { path, up } => {
+                let events = self.membership.local_link(now, path, up);
+                self.member_events(now, events, &mut out);
+            }
+            Input::GroupState { group, state } => self.group_state(now, &group, state),
+            Input::Done { group, result } => self.done(now, &group, result, &mut out),
+            Input::Moving { group, on } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.moving = on;
+                    g.keep_intent |= on;
+                }
+            }
+            Input::Accepting { group, from } => {
+                // The source has stopped it: its next advert may come after
+                // this request, and must not count as a second copy.
+                if let Some(a) = self.peers.get_mut(&from) {
+                    a.groups.retain(|g| g.name != group);
+                    a.moving.retain(|g| *g != group);
+                }
+            }
+            Input::Suspend { .. } => self.suspended = true,
+            Input::Resume { .. } => {
+                self.suspended = false;
+                for g in self.groups.values_mut() {
+                    g.retry_at = None;
+                }
+            }
+            Input::Recover { server, by } => {
+                let reply = self.recover(now, &server, &by, &mut out);
+                out.push(Command::Reply(reply));
+            }
+            Input::Stopping { handover } => {
+                self.stopping = Some(handover);
+            }
+            Input::Digest(d) => self.membership.set_digest(d),
+        }
+        self.reconcile(now, &mut out);
+        self.publish(now, &mut out);
+        out
+    }
+
+    /// Starts nothing for a timeout, or until every up peer has been heard.
+    fn listen(&mut self, now: Duration) {
+        self.listen_from = now;
+        self.listen_until =
+            Some(now + Duration::from_millis(self.config.heartbeat.timeout_ms.into()));
+        self.heard_since.clear();
+    }
+
+    fn listening(&mut self, now: Duration) -> bool {
+        let Some(until) = self.listen_until else {
+            return false;
+        };
+        // Every other server, up or not in the old view: one that was down
+        // may well be back, and about to decide the same thing.
+        let all_heard = self
+            .config
+            .servers
+            .iter()
+            .all(|s| s.name == self.local || self.heard_since.contains(&s.name));
+        if now >= until || all_heard {
+            self.listen_until = None;
+            return false;
+        }
+        true
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn heard(
+        &mut self,
+        now: Duration,
+        from: String,
+        path: usize,
+        incarnation: u64,
+        digest: String,
+        lost: u64,
+        sent_ms: u64,
+        advert: Advert,
+        out: &mut Vec<Command>,
+    ) {
+        if self.stale(now, &from, incarnation, sent_ms) {
+            self.stale_beats += 1;
+            return;
+        }
+        let events = self
+            .membership
+            .heard(now, &from, path, incarnation, &digest, lost);
+        // A restart (new incarnation) is a server-down: it must see the
+        // groups the old daemon held, before the new advert replaces them.
+        let (downs, rest): (Vec<_>, Vec<_>) = events
+            .into_iter()
+            .partition(|e| matches!(e, MemberEvent::ServerDown { .. }));
+        self.member_events(now, downs, out);
+        let newer = match self.advert_sent.get(&from) {
+            Some(&(inc, sent)) if inc == incarnation => sent_ms == 0 || sent_ms >= sent,
+            _ => true,
+        };
+        if self.listen_until.is_some() && self.sent_after(&from, sent_ms, self.listen_from) {
+            self.heard_since.insert(from.clone());
+        }
+        if newer
+            && self.membership.state(&from) != ServerState::Offline
+            && self.membership.incarnation(&from) == Some(incarnation)
+        {
+            self.advert_sent
+                .insert(from.clone(), (incarnation, sent_ms));
+            if self.peers.get(&from) != Some(&advert) {
+                self.merge(&advert);
+                self.peers.insert(from, advert);
+            }
+        }
+        self.member_events(now, rest, out);
+    }
+
+    /// Whether a beat was sent at or after `t` (this server's clock), as
+    /// far as the fastest beat of its sender tells the clocks apart. A
+    /// beat that queued while this server did not run is not.
+    fn sent_after(&self, from: &str, sent_ms: u64, t: Duration) -> bool {
+        match self.offsets.get(from) {
+            Some(&(_, min)) if sent_ms != 0 => sent_ms as i128 + min >= t.as_millis() as i128,
+            _ => true,
+        }
+    }
+
+    /// A beat that waited in a queue longer than the timeout (a switch
+    /// port that had no carrier, a frozen sender's socket) tells of the
+    /// past: its advert would undo what happened since.
+    fn stale(&mut self, now: Duration, from: &str, incarnation: u64, sent_ms: u64) -> bool {
+        if sent_ms == 0 {
+            return false;
+        }
+        let offset = now.as_millis() as i128 - sent_ms as i128;
+        let timeout = i128::from(self.config.heartbeat.timeout_ms);
+        match self.offsets.get_mut(from) {
+            Some((inc, min)) if *inc == incarnation => {
+                if offset < *min {
+                    *min = offset;
+                }
+                offset - *min > timeout
+            }
+            Some((inc, _)) if *inc > incarnation => true,
+            _ => {
+                self.offsets.insert(from.to_string(), (incarnation, offset));
+                false
+            }
+        }
+    }
+
+    /// Takes in what a peer knows of the intents and of the reports.
+    fn merge(&mut self, advert: &Advert) {
+        for i in &advert.intents {
+            let theirs = Intent {
+                run: i.run,
+                stamp: i.stamp,
+                by: i.by.clone(),
+            };
+            self.clock = self.clock.max(i.stamp);
+            if !self.groups.contains_key(&i.group) {
+                continue;
+            }
+            match self.intents.get(&i.group) {
+                Some(ours) if !theirs.beats(ours) => {}
+                _ => {
+                    self.intents.insert(i.group.clone(), theirs);
+                }
+            }
+        }
+        for r in &advert.reported {
+            self.reports.remove(r);
+        }
+    }
+
+    fn set_intent(&mut self, group: &str, run: bool) {
+        if self.intents.get(group).is_some_and(|i| i.run == run) {
+            return;
+        }
+        self.clock += 1;
+        self.intents.insert(
+            group.to_string(),
+            Intent {
+                run,
+                stamp: self.clock,
+                by: self.local.clone(),
+            },
+        );
+    }
+
+    fn default_run(&self, group: &str) -> bool {
+        self.config
+            .group(group)
+            .is_some_and(|g| g.startup == StartupAttribute::Auto)
+    }
+
+    fn intent_run(&self, group: &str) -> bool {
+        self.intents
+            .get(group)
+            .map_or_else(|| self.default_run(group), |i| i.run)
+    }
+
+    fn holds(&self, server: &str, group: &str) -> bool {
+        if server == self.local {
+            return self.groups.get(group).is_some_and(|g| {
+                g.moving
+                    || g.fenced
+                    || g.pending.back() == Some(&Pending::Start)
+                    || g.state.is_some_and(|s| s.may_be_active())
+            });
+        }
+        self.peers.get(server).is_some_and(|a| {
+            a.moving.iter().any(|m| m == group)
+                || a.fenced.iter().any(|m| m == group)
+                || a.groups
+                    .iter()
+                    .any(|g| g.name == group && g.state.may_be_active())
+        })
+    }
+
+    fn group_state(&mut self, now: Duration, group: &str, state: RunState) {
+        let stopping = self.stopping;
+        let Some(g) = self.groups.get_mut(group) else {
+            return;
+        };
+        let before = g.state;
+        g.state = Some(state);
+        if before == Some(state) {
+            return;
+        }
+        let keep = g.keep_intent || g.moving || stopping == Some(true);
+        let _ = now;
+        match state {
+            RunState::OnlinePending | RunState::Online => {
+                if !g.pending.contains(&Pending::Stop) {
+                    g.keep_intent = false;
+                }
+                if g.pending.front() != Some(&Pending::Start) {
+                    // Started by somebody else (an operator, a move here);
+                    // the brain's own start reports its end at `Done`.
+                    g.automatic = false;
+                    self.orphans.remove(group);
+                }
+                if state == RunState::Online {
+                    g.attempts = 0;
+                    g.retry_at = None;
+                }
+                self.set_intent(group, true);
+            }
+            RunState::Offline => {
+                g.cleanup_at = None;
+                g.cleanup = false;
+                if !keep {
+                    self.set_intent(group, false);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn done(
+        &mut self,
+        now: Duration,
+        group: &str,
+        result: Result<(), String>,
+        out: &mut Vec<Command>,
+    ) {
+        let interval = Duration::from_millis(self.config.heartbeat.interval_ms.into());
+        let Some(g) = self.groups.get_mut(group) else {
+            return;
+        };
+        let was = g.pending.pop_front();
+        if was == Some(Pending::Start) {
+            if let Some(from) = self.orphans.get(group).cloned() {
+                let _ = from;
+                out.push(Command::Alert {
+                    event: match &result {
+                        Ok(()) => Event::FailoverCompleted {
+                            group: group.to_string(),
+                        },
+                        Err(error) => Event::FailoverFailed {
+                            group: group.to_string(),
+                            error: error.clone(),
+                        },
+                    },
+                    mail: true,
+                });
+            }
+            if result.is_err() {
+                // Give a ladder's own failover the time to begin before the
+                // group is cleaned up here; the next try waits longer each
+                // time.
+                g.cleanup_at = Some(now + interval);
+                g.attempts += 1;
+                let attempts = g.attempts;
+                let delay = self.retry_delay(attempts);
+                self.groups.get_mut(group).expect("known group").retry_at = Some(now + delay);
+            } else {
+                self.orphans.remove(group);
+            }
+        }
+    }
+
+    fn retry_delay(&self, attempts: u32) -> Duration {
+        let base = Duration::from_millis(self.config.heartbeat.timeout_ms.into()).max(RETRY_FLOOR);
+        let factor = 1u32 << attempts.saturating_sub(1).min(16);
+        (base * factor).min(retry_cap(&self.config))
+    }
+
+    fn member_events(&mut self, now: Duration, events: Vec<MemberEvent>, out: &mut Vec<Command>) {
+        for ev in events {
+            self.member_event(now, ev, out);
+        }
+    }
+
+    fn path_address(&self, server: &str, path: usize) -> String {
+        self.config
+            .server(server)
+            .and_then(|s| s.interconnects.get(path).cloned())
+            .unwrap_or_else(|| "?".into())
+    }
+
+    fn alert(out: &mut Vec<Command>, event: Event) {
+        out.push(Command::Alert { event, mail: true });
+    }
+
+    fn member_event(&mut self, now: Duration, ev: MemberEvent, out: &mut Vec<Command>) {
+        match ev {
+            MemberEvent::PathUp { server, path } => {
+                // Only a path that had been down is news; the membership
+                // says Up for the first beat as well.
+                if self.down_paths.remove(&(server.clone(), path)) {
+                    Self::alert(
+                        out,
+                        Event::PathUp {
+                            address: self.path_address(&server, path),
+                            server,
+                            path,
+                        },
+                    );
+                }
+            }
+            MemberEvent::PathDown { server, path } => {
+                self.down_paths.insert((server.clone(), path));
+                Self::alert(
+                    out,
+                    Event::PathDown {
+                        address: self.path_address(&server, path),
+                        server,
+                        path,
+                    },
+                )
+            }
+            MemberEvent::PathLoss { server, path, lost } => Self::alert(
+                out,
+                Event::PathLoss {
+                    address: self.path_address(&server, path),
+                    server,
+                    path,
+                    lost,
+                },
+            ),
+            MemberEvent::ServerUp { server, returned } => {
+                Self::alert(
+                    out,
+                    Event::ServerJoined {
+                        server: server.clone(),
+                        returned,
+                    },
+                );
+                // Whatever refused our tries may be gone with its restart.
+                for g in self.groups.values_mut() {
+                    g.retry_at = None;
+                }
+            }
+            MemberEvent::ServerDown { server, cause } => self.server_down(now, &server, cause, out),
+            MemberEvent::ServerIsolated { server } => {
+                Self::alert(out, Event::ServerIsolated { server })
+            }
+            MemberEvent::ServerRecovered { .. } => {}
+            MemberEvent::ConfigMismatch { server, digest } => {
+                Self::alert(out, Event::ConfigMismatch { server, digest })
+            }
+            MemberEvent::ConfigMatch { server } => Self::alert(out, Event::ConfigMatch { server }),
+            MemberEvent::LocalIsolated => {
+                Self::alert(out, Event::LocalLinksDown);
+                self.fence(out);
+            }
+            MemberEvent::LocalRejoined => {
+                Self::alert(out, Event::LocalLinksBack);
+                // What it knows of the others is as old as the cut: it
+                // listens before it starts anything.
+                self.listen(now);
+                // From now on the fenced groups go to whoever comes first,
+                // as any other (the advert says both things at once).
+                for g in self.groups.values_mut() {
+                    g.fenced = false;
+                }
+            }
+            MemberEvent::Formed { missing } => {
+                if self.config.servers.len() < 2 {
+                    // One server: nothing to wait for, nothing to report.
+                } else if missing.is_empty() {
+                    Self::alert(out, Event::AllServersStarted);
+                } else {
+                    Self::alert(out, Event::StartupWaitOver { missing });
+                }
+            }
+        }
+    }
+
+    /// Every local interconnect is down: nobody can reach this server's
+    /// groups and the others will take them over, so they stop here first.
+    /// What the cluster wants of them does not change.
+    fn fence(&mut self, out: &mut Vec<Command>) {
+        for (name, g) in &mut self.groups {
+            let active = g.state.is_some_and(|s| s.may_be_active())
+                || g.pending.back() == Some(&Pending::Start);
+            if active && g.pending.back() != Some(&Pending::Stop) {
+                g.pending.push_back(Pending::Stop);
+                g.keep_intent = true;
+                g.fenced = true;
+                out.push(Command::Stop {
+                    group: name.clone(),
+                    by: "every interconnect link of this server is down".into(),
+                });
+            }
+        }
+    }
+
+    fn server_down(
+        &mut self,
+        now: Duration,
+        server: &str,
+        cause: DownCause,
+        out: &mut Vec<Command>,
+    ) {
+        let held: Vec<String> = self
+            .config
+            .groups
+            .iter()
+            .map(|g| g.name.clone())
+            .filter(|g| self.holds(server, g))
+            .collect();
+        self.peers.remove(server);
+        for g in &held {
+            if self.holders(g).is_empty() {
+                self.orphans.insert(g.clone(), server.to_string());
+            }
+        }
+        let event = match cause {
+            DownCause::Left => Event::ServerLeft {
+                server: server.to_string(),
+            },
+            other => Event::ServerDown {
+                server: server.to_string(),
+                cause: match other {
+                    DownCause::Silent => "every heartbeat path is silent".into(),
+                    DownCause::Died => {
+                        "its daemon died; its guardian released its resources".into()
+                    }
+                    DownCause::Restarted => "its daemon restarted".into(),
+                    DownCause::Left => unreachable!(),
+                },
+            },
+        };
+        let key = ReportAdvert {
+            server: server.to_string(),
+            incarnation: self.membership.incarnation(server).unwrap_or(0),
+        };
+        self.reports.insert(
+            key,
+            PendingReport {
+                event,
+                // A server that left in order or restarted is not down in
+                // the lamp's sense.
+                lamp: matches!(cause, DownCause::Silent | DownCause::Died),
+                logged: false,
+                deadline: now
+                    + Duration::from_millis(self.config.heartbeat.timeout_ms.into())
+                    + 3 * Duration::from_millis(self.config.heartbeat.interval_ms.into()),
+            },
+        );
+        self.settle_reports(now, out);
+        if self.suspended && !held.is_empty() {
+            Self::alert(
+                out,
+                Event::FailoverSkippedSuspended {
+                    server: server.to_string(),
+                },
+            );
+            return;
+        }
+        // Groups nobody can take: reported once, by the reporter.
+        if self.reporter().as_deref() == Some(self.local.as_str()) {
+            for g in &held {
+                if !self.intent_run(g) || !self.holders(g).is_empty() {
+                    continue;
+                }
+                if self.destination_from(g, server).is_err() {
+                    Self::alert(
+                        out,
+                        Event::NoDestination {
+                            group: g.clone(),
+                            reason: format!(
+                                "server {server} is down and no other server of the group is up"
+                            ),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// The server that reports server-downs in this server's part of the
+    /// cluster: the first eligible one in configuration order.
+    fn reporter(&self) -> Option<String> {
+        self.config
+            .server_names()
+            .into_iter()
+            .find(|s| self.eligible(s))
+    }
+
+    /// Pending reports: this server reports them when it is the reporter
+    /// (the first eligible server other than the one reported), and logs
+    /// them (without mail) as soon as it learns of them otherwise.
+    fn settle_reports(&mut self, now: Duration, out: &mut Vec<Command>) {
+        if self.reports.is_empty() {
+            return;
+        }
+        let keys: Vec<ReportAdvert> = self.reports.keys().cloned().collect();
+        for key in keys {
+            let me = self
+                .config
+                .servers
+                .iter()
+                .find(|s| s.name != key.server && self.eligible(&s.name))
+                .is_some_and(|s| s.name == self.local);
+            let late = self.reports.get(&key).is_some_and(|r| now >= r.deadline);
+            if me || late {
+                let r = self.reports.remove(&key).expect("present");
+                if r.logged {
+                    out.push(Command::MailOnly(r.event));
+                } else {
+                    out.push(Command::Alert {
+                        event: r.event,
+                        mail: true,
+                    });
+                }
+                if r.lamp {
+                    out.push(Command::Lamp {
+                        server: key.server.clone(),
+                        state: Lamp::RedBlinking,
+                    });
+                }
+                self.reported.insert(key, now + REPORT_KEPT);
+            } else if let Some(r) = self.reports.get_mut(&key) {
+                if !r.logged {
+                    r.logged = true;
+                    out.push(Command::Alert {
+                        event: r.event.clone(),
+                        mail: false,
+                    });
+                }
+            }
+        }
+    }
+
+    fn recover(
+        &mut self,
+        now: Duration,
+        server: &str,
+        by: &str,
+        out: &mut Vec<Command>,
+    ) -> Result<String, String> {
+        let names: Vec<String> = if server == self.local {
+            self.config
+                .server_names()
+                .into_iter()
+                .filter(|s| self.membership.state(s) == ServerState::Isolated)
+                .collect()
+        } else {
+            vec![server.to_string()]
+        };
+        let mut done = Vec::new();
+        for name in &names {
+            match self.membership.recover(now, name) {
+                Ok(events) => {
+                    done.push(name.clone());
+                    Self::alert(
+                        out,
+                        Event::ServerRecovered {
+                            server: name.clone(),
+                            by: by.to_string(),
+                        },
+                    );
+                    self.member_events(now, events, out);
+                }
+                Err(message) if server != self.local => {
+                    return Err(format!("{}: {message}", self.local));
+                }
+                Err(_) => {}
+            }
+        }
+        Ok(if done.is_empty() {
+            format!("{}: nothing to recover", self.local)
+        } else {
+            format!("{}: recovered {}", self.local, done.join(", "))
+        })
+    }
+
+    /// The level-triggered rule, for what concerns this server.
+    fn reconcile(&mut self, now: Duration, out: &mut Vec<Command>) {
+        self.settle_reports(now, out);
+        if !self.membership.formed() || self.stopping.is_some() {
+            return;
+        }
+        // A failed automatic start is cleaned up, so that nothing of it
+        // stays here (a half-started group would be "active" and block
+        // every other try), and tried again later.
+        for (name, g) in self.groups.iter_mut() {
+            if g.cleanup_at.is_some_and(|t| t <= now) {
+                g.cleanup_at = None;
+                g.cleanup = true;
+            }
+            if g.retry_at.is_some_and(|t| t <= now) {
+                g.retry_at = None;
+            }
+            if g.cleanup && g.state != Some(RunState::OnlineFailure) {
+                g.cleanup = false;
+            }
+            if !(g.cleanup && g.automatic && !g.moving && g.pending.is_empty()) {
+                continue;
+            }
+            g.cleanup = false;
+            g.pending.push_back(Pending::Stop);
+            g.keep_intent = true;
+            out.push(Command::Stop {
+                group: name.clone(),
+                by: "its automatic activation failed: what it started is stopped, and it is tried again later".into(),
+            });
+        }
+        if self.listening(now) {
+            return;
+        }
+        if self.suspended {
+            return;
+        }
+        for g in self.config.groups.clone() {
+            let name = &g.name;
+            if !self.intent_run(name) || !self.holders(name).is_empty() {
+                continue;
+            }
+            let order = self.config.group_servers(&g);
+            let Some(dest) = placement::startup_server(&order, |s| self.eligible(s)) else {
+                continue;
+            };
+            if dest != self.local {
+                continue;
+            }
+            let local = self.groups.get_mut(name).expect("known group");
+            if !local.pending.is_empty() || local.moving || local.retry_at.is_some() {
+                continue;
+            }
+            local.pending.push_back(Pending::Start);
+            local.automatic = true;
+            let from = self.orphans.get(name).cloned();
+            if let Some(from) = &from {
+                Self::alert(
+                    out,
+                    Event::DestinationChosen {
+                        group: name.clone(),
+                        server: self.local.clone(),
+                        reason: format!("server {from} is down"),
+                    },
+                );
+                Self::alert(
+                    out,
+                    Event::FailoverStarted {
+                        group: name.clone(),
+                        from: from.clone(),
+                        to: self.local.clone(),
+                    },
+                );
+            }
+            let by = match (&from, local.attempts) {
+                (Some(from), 0) => format!("failover from {from}"),
+                (Some(from), n) => format!("failover from {from}, try {}", n + 1),
+                (None, 0) => "startup attribute auto".to_string(),
+                (None, n) => format!("no server runs it, try {}", n + 1),
+            };
+            self.set_intent(name, true);
+            out.push(Command::Start {
+                group: name.clone(),
+                failover_from: from,
+                by,
+            });
+        }
+        self.failback(out);
+    }
+
+    /// Groups with failback Auto running Online here, and only here, while a
+    /// server earlier in their order is eligible, go back to the first such.
+    fn failback(&mut self, out: &mut Vec<Command>) {
+        for g in self.config.groups.clone() {
+            if g.failback != FailbackAttribute::Auto {
+                continue;
+            }
+            let local = &self.groups[&g.name];
+            if local.state != Some(RunState::Online) || !local.pending.is_empty() || local.moving {
+                continue;
+            }
+            if self.holders(&g.name) != [self.local.clone()] {
+                continue;
+            }
+            let order = self.config.group_servers(&g);
+            let Some(best) =
+                placement::startup_server(&order, |s| s == self.local || self.eligible(s))
+            else {
+                continue;
+            };
+            if best == self.local {
+                continue;
+            }
+            let best = best.to_string();
+            self.groups.get_mut(&g.name).expect("known group").moving = true;
+            Self::alert(
+                out,
+                Event::FailbackStarted {
+                    group: g.name.clone(),
+                    to: best.clone(),
+                },
+            );
+            out.push(Command::Move {
+                group: g.name.clone(),
+                to: best,
+                by: "failback".into(),
+            });
+        }
+    }
+
+    /// Builds this server's advert; sends it when it changed; reports a
+    /// group active on several servers once each time the set changes.
+    fn publish(&mut self, _now: Duration, out: &mut Vec<Command>) {
+        let advert = Advert {
+            groups: self
+                .groups
+                .iter()
+                .filter_map(|(name, g)| {
+                    let state = g.state.filter(|s| s.may_be_active()).or_else(|| {
+                        (g.pending.back() == Some(&Pending::Start))
+                            .then_some(RunState::OnlinePending)
+                    })?;
+                    Some(GroupAdvert {
+                        name: name.clone(),
+                        state,
+                    })
+                })
+                .collect(),
+            stopping: self.stopping.is_some(),
+            isolated: self.membership.locally_isolated(),
+            suspended: self.suspended,
+            moving: self
+                .groups
+                .iter()
+                .filter(|(_, g)| g.moving)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            fenced: self
+                .groups
+                .iter()
+                .filter(|(_, g)| g.fenced)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            intents: self
+                .intents
+                .iter()
+                .map(|(group, i)| IntentAdvert {
+                    group: group.clone(),
+                    run: i.run,
+                    stamp: i.stamp,
+                    by: i.by.clone(),
+                })
+                .collect(),
+            reported: self.reported.keys().cloned().collect(),
+        };
+        if advert != self.advert {
+            self.advert = advert.clone();
+            out.push(Command::Advertise(advert));
+        }
+        let now: BTreeMap<String, Vec<String>> = self
+            .config
+            .groups
+            .iter()
+            .map(|g| (g.name.clone(), self.active_on(&g.name)))
+            .filter(|(_, h)| h.len() > 1)
+            .collect();
+        for (group, servers) in &now {
+            if self.doubles.get(group) != Some(servers) {
+                Self::alert(
+                    out,
+                    Event::DoubleActivity {
+                        group: group.clone(),
+                        servers: servers.clone(),
+                    },
+                );
+            }
+        }
+        self.doubles = now;
+    }
+
+    /// Servers where the group may be active (not counting hand-overs).
+    fn active_on(&self, group: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if self
+            .groups
+            .get(group)
+            .is_some_and(|g| g.state.is_some_and(|s| s.may_be_active()))
+        {
+            out.push(self.local.clone());
+        }
+        for (s, a) in &self.peers {
+            if a.groups
+                .iter()
+                .any(|g| g.name == group && g.state.may_be_active())
+            {
+                out.push(s.clone());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Groups a local operation is working on or that are active here.
+    pub fn local_groups(&self) -> BTreeSet<String> {
+        self.groups
+            .iter()
+            .filter(|(_, g)| g.state.is_some_and(|s| s.may_be_active()))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+
+    fn config(servers: usize, group: &str) -> ClusterConfig {
+        let list: String = (1..=servers)
+            .map(|i| format!("Server(name: \"s{i}\", interconnects: [\"198.51.100.{i}\"]),"))
+            .collect();
+        let text = format!(
+            "Cluster(name: \"t\", servers: [{list}], \
+             heartbeat: (interval_ms: 100, timeout_ms: 300, startup_wait_secs: 5, key_file: \"/etc/understudy/cluster.key\"), \
+             groups: [Group(name: \"web\", {group} resources: [Resource(name: \"app\", kind: Exec(start: \"/bin/true\"))])])"
+        );
+        parse("t.ron", &text).expect("valid test configuration")
+    }
+
+    fn holding(groups: &[(&str, RunState)]) -> Advert {
+        Advert {
+            groups: groups
+                .iter()
+                .map(|(n, s)| GroupAdvert {
+                    name: n.to_string(),
+                    state: *s,
+                })
+                .collect(),
+            ..Advert::default()
+        }
+    }
+
+    fn heard(from: &str, inc: u64, sent_ms: u64, advert: Advert) -> Input {
+        Input::Heard {
+            from: from.into(),
+            path: 0,
+            incarnation: inc,
+            digest: String::new(),
+            lost: 0,
+            sent_ms,
+            advert,
+        }
+    }
+
+    /// Delivers `input` at `ms`, after the ticks the shell makes on the way
+    /// (at least every timeout / 4); returns every command of them all.
+    fn at(b: &mut Brain, ms: u64, input: Input) -> Vec<Command> {
+        let to = Duration::from_millis(ms);
+        let step = tick_at_least_every(&b.config);
+        let mut out = Vec::new();
+        let mut t = b.last_input.unwrap_or_default();
+        while t + step < to {
+            t += step;
+            out.extend(b.handle(t, Input::Tick));
+        }
+        out.extend(b.handle(to, input));
+        out
+    }
+
+    /// A brain whose config digest peers share (tests send an empty one).
+    fn brain(config: &ClusterConfig, local: &str) -> Brain {
+        let mut b = Brain::new(config.clone(), local, Duration::ZERO);
+        b.handle(Duration::ZERO, Input::Digest(String::new()));
+        b
+    }
+
+    fn starts(out: &[Command]) -> Vec<(String, Option<String>)> {
+        out.iter()
+            .filter_map(|c| match c {
+                Command::Start {
+                    group,
+                    failover_from,
+                    ..
+                } => Some((group.clone(), failover_from.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn stops(out: &[Command]) -> Vec<String> {
+        out.iter()
+            .filter_map(|c| match c {
+                Command::Stop { group, .. } => Some(group.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn id_text(e: &Event) -> String {
+        let (module, id, _) = e.id();
+        format!("{module} {id}")
+    }
+
+    fn alerts(out: &[Command]) -> Vec<(String, bool)> {
+        out.iter()
+            .filter_map(|c| match c {
+                Command::Alert { event, mail } => Some((id_text(event), *mail)),
+                Command::MailOnly(event) => Some((format!("{} (mail only)", id_text(event)), true)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// s2 of two servers, with s1 heard holding `web` Online.
+    fn survivor() -> Brain {
+        let c = config(2, "");
+        let mut b = brain(&c, "s2");
+        let out = at(
+            &mut b,
+            10,
+            heard("s1", 1, 5, holding(&[("web", RunState::Online)])),
+        );
+        assert!(starts(&out).is_empty(), "s1 holds it: {out:?}");
+        b
+    }
+
+    #[test]
+    fn the_first_eligible_server_starts_an_auto_group_once_formed() {
+        let c = config(2, "");
+        let mut s1 = brain(&c, "s1");
+        let mut s2 = brain(&c, "s2");
+        // s2 hears s1 (nothing held): s1 comes first, s2 does nothing.
+        let out = at(&mut s2, 5, heard("s1", 1, 5, Advert::default()));
+        assert!(starts(&out).is_empty());
+        let out = at(&mut s1, 5, heard("s2", 1, 5, Advert::default()));
+        assert_eq!(starts(&out), vec![("web".to_string(), None)]);
+        // Asked once: the pending start counts as held.
+        let out = at(&mut s1, 6, Input::Tick);
+        assert!(starts(&out).is_empty());
+    }
+
+    #[test]
+    fn a_silent_holder_is_taken_over_by_the_next_server() {
+        let mut b = survivor();
+        let out = at(&mut b, 400, Input::Tick);
+        assert_eq!(
+            starts(&out),
+            vec![("web".to_string(), Some("s1".to_string()))]
+        );
+        let ids = alerts(&out);
+        for id in ["nm 4", "nm 1310", "rc 64", "rc 60"] {
+            assert!(ids.iter().any(|(i, _)| i == id), "{id} missing in {ids:?}");
+        }
+        at(
+            &mut b,
+            401,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::OnlinePending,
+            },
+        );
+        at(
+            &mut b,
+            402,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::Online,
+            },
+        );
+        let out = at(
+            &mut b,
+            402,
+            Input::Done {
+                group: "web".into(),
+                result: Ok(()),
+            },
+        );
+        assert!(alerts(&out).iter().any(|(i, _)| i == "rc 61"));
+    }
+
+    #[test]
+    fn a_refused_takeover_is_cleaned_up_and_tried_again() {
+        let mut b = survivor();
+        let out = at(&mut b, 400, Input::Tick);
+        assert_eq!(starts(&out).len(), 1);
+        at(
+            &mut b,
+            401,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::OnlinePending,
+            },
+        );
+        at(
+            &mut b,
+            3400,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::OnlineFailure,
+            },
+        );
+        let out = at(
+            &mut b,
+            3400,
+            Input::Done {
+                group: "web".into(),
+                result: Err("duplicate".into()),
+            },
+        );
+        assert!(alerts(&out).iter().any(|(i, _)| i == "rc 62"));
+        assert!(
+            stops(&out).is_empty(),
+            "a ladder's failover may still begin"
+        );
+        // One interval later, what it started is stopped...
+        let out = at(&mut b, 3500, Input::Tick);
+        assert_eq!(stops(&out), vec!["web".to_string()]);
+        at(
+            &mut b,
+            3510,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::Offline,
+            },
+        );
+        let out = at(
+            &mut b,
+            3510,
+            Input::Done {
+                group: "web".into(),
+                result: Ok(()),
+            },
+        );
+        assert!(starts(&out).is_empty(), "the retry waits");
+        assert!(b.wanted("web"), "the clean-up keeps the intent");
+        assert!(
+            !b.advert().groups.iter().any(|g| g.name == "web"),
+            "not advertised as held"
+        );
+        // ... and it is tried again after the backoff (1 s floor).
+        let out = at(&mut b, 4399, Input::Tick);
+        assert!(starts(&out).is_empty());
+        let out = at(&mut b, 4400, Input::Tick);
+        assert_eq!(
+            starts(&out),
+            vec![("web".to_string(), Some("s1".to_string()))]
+        );
+    }
+
+    #[test]
+    fn a_link_flap_on_the_holder_stops_then_restarts_its_group() {
+        let c = config(2, "");
+        let mut s1 = brain(&c, "s1");
+        at(&mut s1, 0, Input::LocalLink { path: 0, up: true });
+        let out = at(&mut s1, 5, heard("s2", 1, 5, Advert::default()));
+        assert_eq!(starts(&out).len(), 1);
+        at(
+            &mut s1,
+            6,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::OnlinePending,
+            },
+        );
+        at(
+            &mut s1,
+            7,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::Online,
+            },
+        );
+        at(
+            &mut s1,
+            7,
+            Input::Done {
+                group: "web".into(),
+                result: Ok(()),
+            },
+        );
+        at(&mut s1, 90, heard("s2", 1, 90, Advert::default()));
+        // The only link goes down: the group stops here, intent kept.
+        let out = at(&mut s1, 100, Input::LocalLink { path: 0, up: false });
+        assert_eq!(stops(&out), vec!["web".to_string()]);
+        at(
+            &mut s1,
+            120,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::Offline,
+            },
+        );
+        let out = at(
+            &mut s1,
+            120,
+            Input::Done {
+                group: "web".into(),
+                result: Ok(()),
+            },
+        );
+        assert!(starts(&out).is_empty(), "cut off: not eligible");
+        assert!(s1.wanted("web"));
+        // 0.2 s later it is back, s2 never noticed. s1 first listens (what
+        // it knows of s2 is as old as the cut), then starts it again.
+        let out = at(&mut s1, 300, Input::LocalLink { path: 0, up: true });
+        assert!(starts(&out).is_empty());
+        let out = at(&mut s1, 302, heard("s2", 1, 302, Advert::default()));
+        assert_eq!(starts(&out), vec![("web".to_string(), None)]);
+    }
+
+    #[test]
+    fn the_peer_of_a_flapping_holder_leaves_the_restart_to_it() {
+        let mut s2 = survivor();
+        // s1 stopped it while cut off, and still wants it.
+        let mut a = Advert::default();
+        a.intents.push(IntentAdvert {
+            group: "web".into(),
+            run: true,
+            stamp: 1,
+            by: "s1".into(),
+        });
+        let out = at(&mut s2, 250, heard("s1", 1, 250, a));
+        assert!(starts(&out).is_empty(), "s1 comes first in the order");
+        assert!(s2.wanted("web"));
+    }
+
+    #[test]
+    fn an_operator_stop_is_not_undone() {
+        let c = config(2, "");
+        let mut s1 = brain(&c, "s1");
+        let out = at(&mut s1, 5, heard("s2", 1, 5, Advert::default()));
+        assert_eq!(starts(&out).len(), 1);
+        at(
+            &mut s1,
+            6,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::Online,
+            },
+        );
+        at(
+            &mut s1,
+            6,
+            Input::Done {
+                group: "web".into(),
+                result: Ok(()),
+            },
+        );
+        // An operator's stop (not the brain's): nobody wants it any more.
+        at(
+            &mut s1,
+            50,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::OfflinePending,
+            },
+        );
+        let out = at(
+            &mut s1,
+            60,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::Offline,
+            },
+        );
+        assert!(starts(&out).is_empty());
+        assert!(!s1.wanted("web"));
+        // s2 learns it from the advert, and does not start it either.
+        let mut s2 = brain(&c, "s2");
+        let advert = s1.advert().clone();
+        let out = at(&mut s2, 70, heard("s1", 1, 70, advert));
+        assert!(starts(&out).is_empty());
+        assert!(!s2.wanted("web"));
+        // Nor when s1 goes down.
+        let out = at(&mut s2, 500, Input::Tick);
+        assert!(starts(&out).is_empty());
+    }
+
+    #[test]
+    fn a_whole_stack_kill_then_restart_ends_with_the_group_on_one_server() {
+        // s2 took over, was refused (the dead stack's address answered) and
+        // cleaned up; then s1 restarts (new incarnation, leftovers removed).
+        let mut s2 = survivor();
+        at(&mut s2, 400, Input::Tick);
+        at(
+            &mut s2,
+            3400,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::OnlineFailure,
+            },
+        );
+        at(
+            &mut s2,
+            3400,
+            Input::Done {
+                group: "web".into(),
+                result: Err("duplicate".into()),
+            },
+        );
+        at(&mut s2, 3500, Input::Tick);
+        at(
+            &mut s2,
+            3510,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::Offline,
+            },
+        );
+        at(
+            &mut s2,
+            3510,
+            Input::Done {
+                group: "web".into(),
+                result: Ok(()),
+            },
+        );
+        // s1's new daemon: it hears s2, learns that web is wanted, starts it.
+        let c = config(2, "");
+        let mut s1 = brain(&c, "s1");
+        let out = at(&mut s1, 5, heard("s2", 1, 3600, s2.advert().clone()));
+        assert_eq!(starts(&out), vec![("web".to_string(), None)]);
+        // s2 hears the new s1 and leaves it to s1.
+        let out = at(&mut s2, 3700, heard("s1", 2, 5, s1.advert().clone()));
+        assert!(starts(&out).is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn an_old_beat_does_not_bring_back_an_old_advert() {
+        let mut s2 = survivor();
+        at(&mut s2, 100, heard("s1", 1, 100, Advert::default()));
+        assert!(s2.holders("web").is_empty());
+        // Queued during a carrier loss, sent before the newer one.
+        at(
+            &mut s2,
+            110,
+            heard("s1", 1, 50, holding(&[("web", RunState::Online)])),
+        );
+        assert!(s2.holders("web").is_empty());
+    }
+
+    #[test]
+    fn a_beat_delayed_past_the_timeout_is_dropped() {
+        let mut s2 = survivor(); // offset 10 - 5 = 5 ms
+        at(&mut s2, 1000, heard("s1", 1, 600, Advert::default()));
+        assert_eq!(s2.stale_beats(), 1);
+    }
+
+    #[test]
+    fn a_server_down_is_reported_by_the_first_eligible_survivor_only() {
+        let c = config(3, "");
+        let mut s2 = brain(&c, "s2");
+        let mut s3 = brain(&c, "s3");
+        for (b, other) in [(&mut s2, "s3"), (&mut s3, "s2")] {
+            at(b, 5, heard("s1", 1, 5, Advert::default()));
+            at(b, 5, heard(other, 1, 5, Advert::default()));
+        }
+        // s1 goes silent; s2 and s3 keep hearing each other.
+        at(&mut s2, 200, heard("s3", 1, 200, Advert::default()));
+        at(&mut s3, 200, heard("s2", 1, 200, Advert::default()));
+        let out2 = at(&mut s2, 400, Input::Tick);
+        let out3 = at(&mut s3, 400, Input::Tick);
+        assert!(alerts(&out2).contains(&("nm 1310".to_string(), true)));
+        assert!(out2
+            .iter()
+            .any(|c| matches!(c, Command::Lamp { server, .. } if server == "s1")));
+        assert!(alerts(&out3).contains(&("nm 1310".to_string(), false)));
+        assert!(!out3.iter().any(|c| matches!(c, Command::Lamp { .. })));
+    }
+
+    #[test]
+    fn when_the_reporter_dies_first_the_next_survivor_reports_both() {
+        let c = config(3, "");
+        let mut s3 = brain(&c, "s3");
+        at(&mut s3, 5, heard("s1", 1, 5, Advert::default()));
+        at(&mut s3, 5, heard("s2", 1, 5, Advert::default()));
+        // s1 dies; s2 (the reporter) dies 0.2 s later, before saying it
+        // reported s1.
+        at(&mut s3, 250, heard("s2", 1, 250, Advert::default()));
+        let out = at(&mut s3, 400, Input::Tick);
+        assert_eq!(
+            alerts(&out),
+            vec![("nm 4".into(), true), ("nm 1310".into(), false)]
+        );
+        let out = at(&mut s3, 600, Input::Tick);
+        let ids = alerts(&out);
+        assert!(
+            ids.contains(&("nm 1310 (mail only)".to_string(), true)),
+            "s1 reported late: {ids:?}"
+        );
+        assert!(
+            ids.contains(&("nm 1310".to_string(), true)),
+            "s2 reported: {ids:?}"
+        );
+        let lamps = out
+            .iter()
+            .filter(|c| matches!(c, Command::Lamp { .. }))
+            .count();
+        assert_eq!(lamps, 2, "both lamps");
+    }
+
+    #[test]
+    fn a_report_seen_in_the_reporters_advert_is_not_repeated() {
+        let c = config(3, "");
+        let mut s3 = brain(&c, "s3");
+        at(&mut s3, 5, heard("s1", 1, 5, Advert::default()));
+        at(&mut s3, 5, heard("s2", 1, 5, Advert::default()));
+        at(&mut s3, 250, heard("s2", 1, 250, Advert::default()));
+        at(&mut s3, 400, Input::Tick);
+        let mut a = Advert::default();
+        a.reported.push(ReportAdvert {
+            server: "s1".into(),
+            incarnation: 1,
+        });
+        at(&mut s3, 450, heard("s2", 1, 450, a));
+        let out = at(&mut s3, 800, Input::Tick);
+        let ids = alerts(&out);
+        assert_eq!(
+            ids,
+            vec![("nm 4".to_string(), true), ("nm 1310".to_string(), true)],
+            "only s2's own down"
+        );
+    }
+
+    #[test]
+    fn failback_moves_the_group_home_when_its_first_server_returns() {
+        let c = config(2, "failback: Auto,");
+        let mut s2 = survivor();
+        let _ = &c;
+        let mut s2b = brain(&c, "s2");
+        at(
+            &mut s2b,
+            5,
+            heard("s1", 1, 5, holding(&[("web", RunState::Online)])),
+        );
+        at(&mut s2b, 400, Input::Tick);
+        at(
+            &mut s2b,
+            401,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::Online,
+            },
+        );
+        at(
+            &mut s2b,
+            401,
+            Input::Done {
+                group: "web".into(),
+                result: Ok(()),
+            },
+        );
+        let out = at(&mut s2b, 500, heard("s1", 2, 5, Advert::default()));
+        assert!(
+            out.iter()
+                .any(|c| matches!(c, Command::Move { to, .. } if to == "s1")),
+            "{out:?}"
+        );
+        // Without failback Auto nothing moves.
+        at(&mut s2, 400, Input::Tick);
+        at(
+            &mut s2,
+            401,
+            Input::GroupState {
+                group: "web".into(),
+                state: RunState::Online,
+            },
+        );
+        let out = at(&mut s2, 500, heard("s1", 2, 5, Advert::default()));
+        assert!(!out.iter().any(|c| matches!(c, Command::Move { .. })));
+    }
+}

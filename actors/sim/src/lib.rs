@@ -1,0 +1,287 @@
+//! The deterministic simulator of the cluster brain: several real
+//! [`understudy_brain::cluster::Brain`]s on one thread, virtual time, a
+//! simulated network and hosts, faults drawn from a seed. Every run is
+//! replayed exactly from its seed; a failing run is shrunk to the shortest
+//! schedule that still fails.
+//!
+//! Invariants, checked as the run goes and at its end:
+//! - a group's address, or its processes, never on two hosts at once;
+//! - once every fault is over, every wanted group runs on exactly one
+//!   server, whole;
+//! - a server that dies while another runs is reported (mailed) by exactly
+//!   one server.
+//!
+//! Two kinds of double activation are known limits until partition
+//! resolution and forced stop are built: both servers up but not seeing
+//! each other (a cut, a frozen daemon), and the leftovers of a server whose
+//! whole stack died. They are counted apart; everything else fails a run.
+
+pub mod rng;
+pub mod schedule;
+pub mod world;
+
+use std::time::{Duration, Instant};
+
+use understudy_brain::cluster::retry_cap;
+use understudy_brain::config::ClusterConfig;
+
+use rng::Rng;
+use schedule::{FaultKind, Schedule, Shape};
+use world::{Class, Outcome, World};
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub first_seed: u64,
+    pub runs: u64,
+    /// Servers of the built-in configuration (each run draws 2 or 3 when
+    /// not set); ignored with `config`.
+    pub servers: Option<usize>,
+    pub kinds: Vec<FaultKind>,
+    pub faults: std::ops::RangeInclusive<usize>,
+    /// The operator's configuration instead of the built-in one.
+    pub config: Option<ClusterConfig>,
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            first_seed: 1,
+            runs: 1000,
+            servers: None,
+            kinds: FaultKind::ALL.to_vec(),
+            faults: 1..=4,
+            config: None,
+            threads: 2,
+        }
+    }
+}
+
+/// The built-in cluster: `servers` servers on two interconnects, heartbeat
+/// 100 / 300 ms as in the lab; group `web` has a floating IP (duplicate
+/// check 100 ms, grace 3 s) and a process that depends on it, group `batch`
+/// only a process (nothing on the network refuses a second copy of it).
+pub fn sample_config(servers: usize) -> ClusterConfig {
+    let list: String = (1..=servers)
+        .map(|i| {
+            format!(
+                "Server(name: \"n{i}\", interconnects: [\"198.51.100.{}\", \"203.0.113.{}\"]),",
+                10 + i,
+                10 + i
+            )
+        })
+        .collect();
+    let text = format!(
+        r#"Cluster(
+    name: "sim",
+    servers: [{list}],
+    heartbeat: (interval_ms: 100, timeout_ms: 300, startup_wait_secs: 10, key_file: "/etc/understudy/cluster.key"),
+    groups: [
+        Group(
+            name: "web",
+            resources: [
+                Resource(name: "vip", kind: Fip(address: "198.51.100.50/24", duplicate_check_ms: 100)),
+                Resource(name: "app", kind: Exec(start: "/bin/true", start_mode: Async)),
+            ],
+        ),
+        Group(
+            name: "batch",
+            resources: [
+                Resource(name: "worker", kind: Exec(start: "/bin/true", start_mode: Async)),
+            ],
+        ),
+    ],
+)"#
+    );
+    understudy_brain::config::parse("sim.ron", &text).expect("the built-in configuration is valid")
+}
+
+/// One run: its schedule and what it found.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub seed: u64,
+    /// Seeds the network and hosts of the run (what `shrink` replays).
+    pub world_seed: u64,
+    pub servers: usize,
+    pub schedule: Schedule,
+    pub outcome: Outcome,
+}
+
+fn shape(
+    config: &ClusterConfig,
+    kinds: &[FaultKind],
+    faults: std::ops::RangeInclusive<usize>,
+) -> Shape {
+    Shape {
+        servers: config.servers.len(),
+        paths: config.path_count().max(1),
+        kinds: kinds.to_vec(),
+        faults,
+        warmup: Duration::from_secs(2),
+        span: Duration::from_secs(10),
+        timeout: Duration::from_millis(config.heartbeat.timeout_ms.into()),
+    }
+}
+
+/// How long the cluster is given after the last fault to settle: a retry
+/// at the longest backoff, plus time to notice and to start.
+pub fn settle_time(config: &ClusterConfig) -> Duration {
+    let timeout = Duration::from_millis(config.heartbeat.timeout_ms.into());
+    retry_cap(config) + 10 * timeout + Duration::from_secs(4)
+}
+
+/// Runs one schedule on a configuration with the world seeded by `seed`.
+pub fn replay(config: &ClusterConfig, schedule: &Schedule, seed: u64) -> Outcome {
+    World::new(config, schedule, seed).run(settle_time(config))
+}
+
+/// The same, keeping the trace of what happened.
+pub fn replay_traced(config: &ClusterConfig, schedule: &Schedule, seed: u64) -> Outcome {
+    World::new(config, schedule, seed)
+        .traced()
+        .run(settle_time(config))
+}
+
+/// Draws and runs the schedule of `seed`.
+pub fn run_seed(opts: &Options, seed: u64) -> Run {
+    let mut rng = Rng::new(seed);
+    let servers = opts.servers.unwrap_or_else(|| 2 + rng.below(2) as usize);
+    let config = opts
+        .config
+        .clone()
+        .unwrap_or_else(|| sample_config(servers));
+    let mut srng = rng.fork();
+    let schedule = Schedule::draw(&mut srng, &shape(&config, &opts.kinds, opts.faults.clone()));
+    let world_seed = rng.next_u64();
+    let outcome = replay(&config, &schedule, world_seed);
+    Run {
+        seed,
+        world_seed,
+        servers: config.servers.len(),
+        schedule,
+        outcome,
+    }
+}
+
+/// The shortest schedule, made by leaving faults out one at a time, for
+/// which `still` holds.
+pub fn shrink(
+    config: &ClusterConfig,
+    schedule: &Schedule,
+    world_seed: u64,
+    still: impl Fn(&Outcome) -> bool,
+) -> Schedule {
+    let mut best = schedule.clone();
+    loop {
+        let mut smaller = None;
+        for i in 0..best.faults.len() {
+            let candidate = best.without(i);
+            if still(&replay(config, &candidate, world_seed)) {
+                smaller = Some(candidate);
+                break;
+            }
+        }
+        match smaller {
+            Some(s) => best = s,
+            None => return best,
+        }
+    }
+}
+
+/// Figures of many runs.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub runs: u64,
+    pub events: u64,
+    pub virtual_time: Duration,
+    pub wall: Duration,
+    /// Runs with two copies of a known class, per class.
+    pub known: std::collections::BTreeMap<Class, u64>,
+    pub failed: Vec<Run>,
+    /// Runs where a server-down was mailed twice.
+    pub reports_twice: u64,
+    /// Runs per fault kind present.
+    pub by_kind: std::collections::BTreeMap<FaultKind, (u64, u64)>,
+}
+
+/// Runs `opts.runs` seeds from `opts.first_seed` on `opts.threads` threads.
+pub fn run_many(opts: &Options) -> Summary {
+    let started = Instant::now();
+    let threads = opts.threads.max(1) as u64;
+    let parts: Vec<Summary> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut s = Summary::default();
+                    let mut seed = opts.first_seed + t;
+                    while seed < opts.first_seed + opts.runs {
+                        let run = run_seed(opts, seed);
+                        s.add(run);
+                        seed += threads;
+                    }
+                    s
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("simulation thread"))
+            .collect()
+    });
+    let mut total = Summary::default();
+    for p in parts {
+        total.runs += p.runs;
+        total.events += p.events;
+        total.virtual_time += p.virtual_time;
+        total.reports_twice += p.reports_twice;
+        for (k, v) in p.known {
+            *total.known.entry(k).or_default() += v;
+        }
+        for (k, (a, b)) in p.by_kind {
+            let e = total.by_kind.entry(k).or_default();
+            e.0 += a;
+            e.1 += b;
+        }
+        total.failed.extend(p.failed);
+    }
+    total.failed.sort_by_key(|r| r.seed);
+    total.wall = started.elapsed();
+    total
+}
+
+impl Summary {
+    fn add(&mut self, run: Run) {
+        self.runs += 1;
+        self.events += run.outcome.events;
+        self.virtual_time += run.outcome.virtual_time;
+        if !run.outcome.reports_twice.is_empty() {
+            self.reports_twice += 1;
+        }
+        let mut classes: Vec<Class> = run
+            .outcome
+            .violations
+            .iter()
+            .map(|v| v.class)
+            .filter(|c| c.known())
+            .collect();
+        classes.sort();
+        classes.dedup();
+        for c in classes {
+            *self.known.entry(c).or_default() += 1;
+        }
+        let mut kinds: Vec<FaultKind> = run.schedule.faults.iter().map(|f| f.kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        for k in kinds {
+            let e = self.by_kind.entry(k).or_default();
+            e.0 += 1;
+            if run.outcome.double() {
+                e.1 += 1;
+            }
+        }
+        if run.outcome.failed() {
+            self.failed.push(run);
+        }
+    }
+}

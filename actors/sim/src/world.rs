@@ -1,0 +1,1292 @@
+//! One simulated cluster: the real brains of several servers on one thread,
+//! with virtual time, a network that loses, delays, duplicates and reorders
+//! packets and can be cut, and hosts whose addresses and processes are what
+//! the invariants look at.
+//!
+//! The shell around each brain is modelled on what the daemon does:
+//! heartbeats at a fixed rate and at once on an advert change, link polling,
+//! a group actor that runs one operation at a time (the floating IP's
+//! duplicate-address check with its grace, then the processes), the
+//! guardian that releases and tells the peers when the daemon dies, the
+//! start that removes leftovers, moves over the peer link, the orderly stop.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::rc::Rc;
+use std::time::Duration;
+
+use understudy_brain::advert::Advert;
+use understudy_brain::cluster::{Brain, Command, Input};
+use understudy_brain::config::{ClusterConfig, StartupAttribute};
+use understudy_brain::resource::ResourceKind;
+use understudy_brain::state::{RunState, ServerState};
+
+use crate::rng::Rng;
+use crate::schedule::{FaultKind, Schedule};
+
+type Time = Duration;
+
+const MS: Duration = Duration::from_millis(1);
+const US: Duration = Duration::from_micros(1);
+/// Packets a link queues while its carrier is down.
+const TX_QUEUE: usize = 32;
+/// Inputs a frozen daemon's sockets hold.
+const FROZEN_QUEUE: usize = 256;
+/// A peer request that cannot be delivered fails after this.
+const PEER_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone)]
+enum Msg {
+    Beat {
+        from: usize,
+        incarnation: u64,
+        sent_ms: u64,
+        advert: Rc<Advert>,
+    },
+    Leaving {
+        from: usize,
+        incarnation: u64,
+        died: bool,
+    },
+    StartGroup {
+        from: usize,
+        from_inc: u64,
+        group: usize,
+    },
+    StartReply {
+        group: usize,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Ev {
+    Packet {
+        to: usize,
+        path: usize,
+        msg: Msg,
+    },
+    Tick {
+        host: usize,
+        inc: u64,
+    },
+    Beat {
+        host: usize,
+        inc: u64,
+    },
+    Op {
+        host: usize,
+        inc: u64,
+        group: usize,
+        id: u64,
+    },
+    Link {
+        host: usize,
+        inc: u64,
+        path: usize,
+        up: bool,
+    },
+    FaultStart(usize),
+    FaultEnd(usize),
+    Boot {
+        host: usize,
+    },
+    /// A peer request that got no answer.
+    PeerTimeout {
+        host: usize,
+        inc: u64,
+        group: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpKind {
+    Start,
+    Stop,
+}
+
+#[derive(Debug, Clone)]
+struct Op {
+    kind: OpKind,
+    /// Ordered by the brain: its end is reported with `Done`.
+    brain: bool,
+    /// A peer that asked for it (a move), answered at the end.
+    reply_to: Option<(usize, u64)>,
+    id: u64,
+    began: Time,
+    /// Start: the address is up, the processes are next.
+    addressed: bool,
+}
+
+struct Daemon {
+    brain: Brain,
+    inc: u64,
+    epoch: Time,
+    frozen: bool,
+    queued: VecDeque<Input>,
+    next_tick: Option<Time>,
+    ops: BTreeMap<usize, VecDeque<Op>>,
+    /// Orderly stop in progress.
+    leaving: bool,
+    /// Moves waiting for the peer's answer: group -> destination.
+    moves: BTreeMap<usize, usize>,
+    /// Operation steps that fell due while frozen.
+    deferred: Vec<(usize, u64)>,
+}
+
+struct Host {
+    name: String,
+    daemon: Option<Daemon>,
+    /// Addresses and processes of each group present on the machine.
+    address: Vec<bool>,
+    process: Vec<bool>,
+    carrier: Vec<bool>,
+    txq: Vec<VecDeque<(usize, Msg)>>,
+    boots: u64,
+}
+
+/// A group's address or process on two hosts at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub at: Duration,
+    pub group: String,
+    pub what: &'static str,
+    pub hosts: (String, String),
+    pub class: Class,
+}
+
+/// Why two copies happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    /// Both servers were up and at least one did not see the other: a
+    /// network partition or a frozen daemon, which needs partition
+    /// resolution (not built yet).
+    SplitView,
+    /// The first copy belongs to a server whose whole stack died: only a
+    /// forced stop (not built yet) can remove it.
+    Leftovers,
+    /// Anything else: a bug of the brain.
+    Other,
+}
+
+impl Class {
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::SplitView => "split view (needs partition resolution)",
+            Class::Leftovers => "dead stack's leftovers (needs forced stop)",
+            Class::Other => "brain",
+        }
+    }
+
+    pub fn known(self) -> bool {
+        self != Class::Other
+    }
+}
+
+/// What one run found.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// What happened, line by line (when asked for with [`World::traced`]).
+    pub trace: Vec<String>,
+    pub violations: Vec<Violation>,
+    /// Groups not on exactly one server after every fault healed.
+    pub not_converged: Vec<String>,
+    /// Server-downs never mailed / mailed more than once.
+    pub reports_lost: Vec<String>,
+    pub reports_twice: Vec<String>,
+    pub events: u64,
+    pub virtual_time: Duration,
+}
+
+impl Outcome {
+    /// A failure that is not explained by a known, not yet built, limit.
+    pub fn failed(&self) -> bool {
+        self.violations.iter().any(|v| !v.class.known())
+            || (!self.not_converged.is_empty() && !self.violations.iter().any(|v| v.class.known()))
+            || !self.reports_lost.is_empty()
+    }
+
+    /// Two copies at some instant, of any class.
+    pub fn double(&self) -> bool {
+        !self.violations.is_empty()
+    }
+}
+
+pub struct World<'a> {
+    config: &'a ClusterConfig,
+    now: Time,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(Time, u64, usize)>>,
+    events: Vec<Option<Ev>>,
+    free: Vec<usize>,
+    hosts: Vec<Host>,
+    rng: Rng,
+    schedule: &'a Schedule,
+    loss: Vec<(usize, u32)>,
+    delay: Vec<(usize, u32)>,
+    /// (from, to) cuts: fault index -> pairs.
+    cuts: Vec<(usize, usize, usize)>,
+    /// Per group: has a floating IP with the duplicate check (grace,
+    /// window), has processes.
+    fip: Vec<Option<(Duration, Duration)>>,
+    exec: Vec<bool>,
+    interval: Duration,
+    timeout: Duration,
+    op_id: u64,
+    outcome: Outcome,
+    /// Mail reports of server-downs: (time, reporter, down server).
+    reports: Vec<(Time, usize, String)>,
+    /// Per host: intervals [from, to) during which its daemon ran unfrozen.
+    alive_log: Vec<Vec<(Time, Option<Time>)>>,
+    tracing: bool,
+    digest: String,
+    /// (host, group) -> which servers the host saw up when it decided to
+    /// start the group.
+    views: BTreeMap<(usize, usize), Vec<bool>>,
+}
+
+impl<'a> World<'a> {
+    pub fn new(config: &'a ClusterConfig, schedule: &'a Schedule, seed: u64) -> World<'a> {
+        let paths = config.path_count().max(1);
+        let groups = config.groups.len();
+        let hosts = config
+            .servers
+            .iter()
+            .map(|s| Host {
+                name: s.name.clone(),
+                daemon: None,
+                address: vec![false; groups],
+                process: vec![false; groups],
+                carrier: vec![true; paths],
+                txq: vec![VecDeque::new(); paths],
+                boots: 0,
+            })
+            .collect::<Vec<_>>();
+        let fip = config
+            .groups
+            .iter()
+            .map(|g| {
+                g.resources.iter().find_map(|r| match &r.kind {
+                    ResourceKind::Fip(f) => Some(if f.duplicate_check {
+                        (
+                            Duration::from_millis(f.duplicate_grace_ms.into()),
+                            Duration::from_millis(f.duplicate_check_ms.into()),
+                        )
+                    } else {
+                        (Duration::ZERO, Duration::ZERO)
+                    }),
+                    _ => None,
+                })
+            })
+            .collect();
+        let exec = config
+            .groups
+            .iter()
+            .map(|g| {
+                g.resources
+                    .iter()
+                    .any(|r| matches!(r.kind, ResourceKind::Exec(_)))
+            })
+            .collect();
+        let n = hosts.len();
+        World {
+            config,
+            now: Duration::ZERO,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            events: Vec::new(),
+            free: Vec::new(),
+            hosts,
+            rng: Rng::new(seed),
+            schedule,
+            loss: Vec::new(),
+            delay: Vec::new(),
+            cuts: Vec::new(),
+            fip,
+            exec,
+            interval: Duration::from_millis(config.heartbeat.interval_ms.into()),
+            timeout: Duration::from_millis(config.heartbeat.timeout_ms.into()),
+            op_id: 0,
+            outcome: Outcome::default(),
+            reports: Vec::new(),
+            alive_log: vec![Vec::new(); n],
+            tracing: false,
+            digest: config.digest(),
+            views: BTreeMap::new(),
+        }
+    }
+
+    /// Keeps a line for every fault, start, stop, alert and placement.
+    pub fn traced(mut self) -> Self {
+        self.tracing = true;
+        self
+    }
+
+    fn trace(&mut self, host: Option<usize>, what: impl FnOnce() -> String) {
+        if self.tracing {
+            let who = host.map_or("--".to_string(), |h| self.hosts[h].name.clone());
+            let line = format!("{:>7.3} {who:<4} {}", self.now.as_secs_f64(), what());
+            self.outcome.trace.push(line);
+        }
+    }
+
+    fn at(&mut self, t: Time, ev: Ev) {
+        self.seq += 1;
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.events[i] = Some(ev);
+                i
+            }
+            None => {
+                self.events.push(Some(ev));
+                self.events.len() - 1
+            }
+        };
+        self.queue.push(Reverse((t, self.seq, slot)));
+    }
+
+    /// Runs the schedule, then lets the cluster settle for `settle`, and
+    /// checks that every wanted group runs on exactly one server.
+    pub fn run(mut self, settle: Duration) -> Outcome {
+        for h in 0..self.hosts.len() {
+            let t = Duration::from_micros(self.rng.below(50_000));
+            self.at(t, Ev::Boot { host: h });
+        }
+        for (i, f) in self.schedule.faults.iter().enumerate() {
+            self.at(f.at, Ev::FaultStart(i));
+            self.at(f.at + f.length, Ev::FaultEnd(i));
+        }
+        let end = self.schedule.heal + settle;
+        while let Some(Reverse((t, _, slot))) = self.queue.pop() {
+            if t > end {
+                break;
+            }
+            self.now = t;
+            let ev = self.events[slot].take().expect("queued event");
+            self.free.push(slot);
+            self.outcome.events += 1;
+            self.step(ev);
+        }
+        self.now = end;
+        self.finish();
+        self.outcome.virtual_time = end;
+        self.outcome
+    }
+
+    fn step(&mut self, ev: Ev) {
+        match ev {
+            Ev::Boot { host } => self.boot(host),
+            Ev::Tick { host, inc } => {
+                let now = self.now;
+                let Some(d) = self.daemon(host, inc) else {
+                    return;
+                };
+                if d.next_tick != Some(now) {
+                    return;
+                }
+                d.next_tick = None;
+                self.input(host, Input::Tick);
+            }
+            Ev::Beat { host, inc } => {
+                let Some(d) = self.daemon(host, inc) else {
+                    return;
+                };
+                if !d.frozen {
+                    self.send_beats(host);
+                }
+                let next = self.now + self.interval;
+                self.at(next, Ev::Beat { host, inc });
+            }
+            Ev::Packet { to, path, msg } => self.deliver(to, path, msg),
+            Ev::Op {
+                host,
+                inc,
+                group,
+                id,
+            } => {
+                if let Some(d) = self.daemon(host, inc).filter(|d| d.frozen) {
+                    // The group actor is part of the frozen daemon.
+                    d.deferred.push((group, id));
+                    return;
+                }
+                self.op_step(host, inc, group, id)
+            }
+            Ev::Link {
+                host,
+                inc,
+                path,
+                up,
+            } => {
+                if self.daemon(host, inc).is_some() {
+                    self.input(host, Input::LocalLink { path, up });
+                }
+            }
+            Ev::FaultStart(i) => self.fault(i, true),
+            Ev::FaultEnd(i) => self.fault(i, false),
+            Ev::PeerTimeout { host, inc, group } => {
+                if let Some(d) = self.daemon(host, inc) {
+                    if d.moves.remove(&group).is_some() {
+                        self.input(
+                            host,
+                            Input::Moving {
+                                group: self.config.groups[group].name.clone(),
+                                on: false,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn daemon(&mut self, host: usize, inc: u64) -> Option<&mut Daemon> {
+        self.hosts[host].daemon.as_mut().filter(|d| d.inc == inc)
+    }
+
+    fn boot(&mut self, host: usize) {
+        if self.hosts[host].daemon.is_some() {
+            return;
+        }
+        // The start removes what an earlier daemon left behind.
+        for g in 0..self.config.groups.len() {
+            self.hosts[host].address[g] = false;
+            self.hosts[host].process[g] = false;
+        }
+        self.trace(Some(host), || "daemon starts".into());
+        let h = &mut self.hosts[host];
+        h.boots += 1;
+        let inc = h.boots;
+        let brain = Brain::new(self.config.clone(), &h.name, Duration::ZERO);
+        h.daemon = Some(Daemon {
+            brain,
+            inc,
+            epoch: self.now,
+            frozen: false,
+            queued: VecDeque::new(),
+            next_tick: None,
+            ops: BTreeMap::new(),
+            leaving: false,
+            moves: BTreeMap::new(),
+            deferred: Vec::new(),
+        });
+        self.alive_log[host].push((self.now, None));
+        let carriers = self.hosts[host].carrier.clone();
+        for (path, up) in carriers.into_iter().enumerate() {
+            self.input(host, Input::LocalLink { path, up });
+        }
+        self.input(host, Input::Tick);
+        let first =
+            self.now + Duration::from_micros(self.rng.below(self.interval.as_micros() as u64));
+        self.at(first, Ev::Beat { host, inc });
+    }
+
+    /// Feeds one input to a host's brain (or queues it while frozen) and
+    /// carries out what it returns.
+    fn input(&mut self, host: usize, input: Input) {
+        let now = self.now;
+        let Some(d) = self.hosts[host].daemon.as_mut() else {
+            return;
+        };
+        if d.frozen {
+            if d.queued.len() < FROZEN_QUEUE || !matches!(input, Input::Heard { .. }) {
+                d.queued.push_back(input);
+            }
+            return;
+        }
+        let t = now - d.epoch;
+        let commands = d.brain.handle(t, input);
+        let deadline = d.brain.next_deadline().map(|x| x + d.epoch);
+        let inc = d.inc;
+        if let Some(dl) = deadline {
+            let dl = dl.max(now);
+            if d.next_tick.is_none_or(|t| dl < t) {
+                d.next_tick = Some(dl);
+                self.at(dl, Ev::Tick { host, inc });
+            }
+        }
+        for c in commands {
+            self.command(host, c);
+        }
+    }
+
+    fn group_index(&self, name: &str) -> usize {
+        self.config
+            .groups
+            .iter()
+            .position(|g| g.name == name)
+            .expect("configured group")
+    }
+
+    fn command(&mut self, host: usize, c: Command) {
+        match &c {
+            Command::Advertise(_) | Command::Reply(_) => {}
+            Command::Alert { event, mail } => {
+                let (m, id, _) = event.id();
+                let text = event.message();
+                let mail = *mail;
+                self.trace(Some(host), || {
+                    format!(
+                        "alert {m} {id}{}: {text}",
+                        if mail { "" } else { " (no mail)" }
+                    )
+                })
+            }
+            other => {
+                let text = format!("{other:?}");
+                self.trace(Some(host), || text)
+            }
+        }
+        match c {
+            Command::Alert { event, mail } => {
+                if mail {
+                    self.note_report(host, &event);
+                }
+            }
+            Command::MailOnly(event) => self.note_report(host, &event),
+            Command::Lamp { .. } | Command::Reply(_) => {}
+            Command::Start { group, .. } => {
+                let g = self.group_index(&group);
+                self.note_view(host, g);
+                self.enqueue(host, g, OpKind::Start, true, None);
+            }
+            Command::Stop { group, .. } => {
+                let g = self.group_index(&group);
+                self.enqueue(host, g, OpKind::Stop, true, None);
+            }
+            Command::Move { group, to, .. } => {
+                let g = self.group_index(&group);
+                let to = self
+                    .hosts
+                    .iter()
+                    .position(|h| h.name == to)
+                    .expect("server");
+                if let Some(d) = self.hosts[host].daemon.as_mut() {
+                    d.moves.insert(g, to);
+                }
+                self.enqueue(host, g, OpKind::Stop, false, None);
+            }
+            Command::Advertise(_) => {
+                if !self.hosts[host].daemon.as_ref().is_some_and(|d| d.frozen) {
+                    self.send_beats(host);
+                }
+            }
+        }
+    }
+
+    /// Who the deciding server saw as up when it decided to start a group.
+    fn note_view(&mut self, host: usize, g: usize) {
+        let seen: Vec<bool> = (0..self.hosts.len())
+            .map(|o| {
+                self.hosts[host].daemon.as_ref().is_some_and(|d| {
+                    o == host
+                        || d.brain.membership().state(&self.hosts[o].name) == ServerState::Online
+                })
+            })
+            .collect();
+        self.views.insert((host, g), seen);
+    }
+
+    fn note_report(&mut self, host: usize, event: &understudy_brain::catalog::Event) {
+        use understudy_brain::catalog::Event;
+        if let Event::ServerDown { server, .. } | Event::ServerLeft { server } = event {
+            self.reports.push((self.now, host, server.clone()));
+        }
+    }
+
+    fn enqueue(
+        &mut self,
+        host: usize,
+        g: usize,
+        kind: OpKind,
+        brain: bool,
+        reply_to: Option<(usize, u64)>,
+    ) {
+        self.op_id += 1;
+        let id = self.op_id;
+        let now = self.now;
+        let Some(d) = self.hosts[host].daemon.as_mut() else {
+            return;
+        };
+        let inc = d.inc;
+        let q = d.ops.entry(g).or_default();
+        q.push_back(Op {
+            kind,
+            brain,
+            reply_to,
+            id,
+            began: now,
+            addressed: false,
+        });
+        if q.len() == 1 {
+            self.begin_op(host, inc, g);
+        }
+    }
+
+    fn begin_op(&mut self, host: usize, inc: u64, g: usize) {
+        let now = self.now;
+        let Some(op) = self
+            .daemon(host, inc)
+            .and_then(|d| d.ops.get_mut(&g))
+            .and_then(|q| q.front_mut())
+        else {
+            return;
+        };
+        op.began = now;
+        let (kind, id) = (op.kind, op.id);
+        let name = self.config.groups[g].name.clone();
+        let (state, wait) = match kind {
+            OpKind::Start => {
+                // The floating IP's probe window, or straight to the processes.
+                let w = self.fip[g].map_or(MS, |(_, window)| window.max(MS));
+                (RunState::OnlinePending, w)
+            }
+            OpKind::Stop => (
+                RunState::OfflinePending,
+                Duration::from_millis(self.rng.range(5, 60)),
+            ),
+        };
+        self.input(host, Input::GroupState { group: name, state });
+        self.at(
+            now + wait,
+            Ev::Op {
+                host,
+                inc,
+                group: g,
+                id,
+            },
+        );
+    }
+
+    fn op_step(&mut self, host: usize, inc: u64, g: usize, id: u64) {
+        let now = self.now;
+        let Some(op) = self
+            .daemon(host, inc)
+            .and_then(|d| d.ops.get(&g))
+            .and_then(|q| q.front())
+            .filter(|o| o.id == id)
+            .cloned()
+        else {
+            return;
+        };
+        let name = self.config.groups[g].name.clone();
+        let result: Result<(), String> = match op.kind {
+            OpKind::Start if !op.addressed && self.fip[g].is_some() => {
+                let (grace, window) = self.fip[g].expect("fip");
+                let elsewhere = self
+                    .hosts
+                    .iter()
+                    .enumerate()
+                    .any(|(i, h)| i != host && h.address[g]);
+                if elsewhere && window > Duration::ZERO {
+                    if now - op.began < grace {
+                        self.at(
+                            now + window,
+                            Ev::Op {
+                                host,
+                                inc,
+                                group: g,
+                                id,
+                            },
+                        );
+                        return;
+                    }
+                    Err("the address answers from another host".into())
+                } else {
+                    self.place(host, g, true);
+                    if let Some(o) = self
+                        .daemon(host, inc)
+                        .and_then(|d| d.ops.get_mut(&g))
+                        .and_then(|q| q.front_mut())
+                    {
+                        o.addressed = true;
+                    }
+                    let t = now + Duration::from_millis(self.rng.range(1, 40));
+                    self.at(
+                        t,
+                        Ev::Op {
+                            host,
+                            inc,
+                            group: g,
+                            id,
+                        },
+                    );
+                    return;
+                }
+            }
+            OpKind::Start => {
+                if self.exec[g] {
+                    self.place(host, g, false);
+                }
+                Ok(())
+            }
+            OpKind::Stop => {
+                self.hosts[host].process[g] = false;
+                self.hosts[host].address[g] = false;
+                self.trace(Some(host), || format!("{name} stopped"));
+                Ok(())
+            }
+        };
+        if let Err(e) = &result {
+            let e = e.clone();
+            self.trace(Some(host), || format!("{name} not started: {e}"));
+        }
+        let state = match (op.kind, &result) {
+            (OpKind::Start, Ok(())) => RunState::Online,
+            (OpKind::Start, Err(_)) => RunState::OnlineFailure,
+            (OpKind::Stop, _) => RunState::Offline,
+        };
+        if let Some(d) = self.daemon(host, inc) {
+            if let Some(q) = d.ops.get_mut(&g) {
+                q.pop_front();
+            }
+        }
+        self.input(
+            host,
+            Input::GroupState {
+                group: name.clone(),
+                state,
+            },
+        );
+        if op.brain {
+            self.input(
+                host,
+                Input::Done {
+                    group: name.clone(),
+                    result: result.clone(),
+                },
+            );
+        }
+        if let Some((peer, _)) = op.reply_to {
+            self.peer_send(host, peer, Msg::StartReply { group: g });
+        }
+        // A move: the group has stopped here; now the destination.
+        if op.kind == OpKind::Stop {
+            let to = self
+                .daemon(host, inc)
+                .and_then(|d| d.moves.get(&g).copied());
+            if let Some(to) = to {
+                self.peer_send(
+                    host,
+                    to,
+                    Msg::StartGroup {
+                        from: host,
+                        from_inc: inc,
+                        group: g,
+                    },
+                );
+                let t = now + PEER_TIMEOUT;
+                self.at(
+                    t,
+                    Ev::PeerTimeout {
+                        host,
+                        inc,
+                        group: g,
+                    },
+                );
+            }
+        }
+        self.after_op(host, inc);
+        if self
+            .daemon(host, inc)
+            .and_then(|d| d.ops.get(&g))
+            .is_some_and(|q| !q.is_empty())
+        {
+            self.begin_op(host, inc, g);
+        }
+    }
+
+    /// Adds a group's address or process to a host, checking that no
+    /// other host has it.
+    fn place(&mut self, host: usize, g: usize, address: bool) {
+        let other = self
+            .hosts
+            .iter()
+            .enumerate()
+            .find(|(i, h)| *i != host && if address { h.address[g] } else { h.process[g] });
+        if let Some((other, _)) = other {
+            let class = self.classify(host, other, g);
+            self.outcome.violations.push(Violation {
+                at: self.now,
+                group: self.config.groups[g].name.clone(),
+                what: if address { "address" } else { "process" },
+                hosts: (
+                    self.hosts[other].name.clone(),
+                    self.hosts[host].name.clone(),
+                ),
+                class,
+            });
+        }
+        let name = self.config.groups[g].name.clone();
+        self.trace(Some(host), || {
+            format!(
+                "{} of {name} up",
+                if address { "address" } else { "process" }
+            )
+        });
+        if address {
+            self.hosts[host].address[g] = true;
+        } else {
+            self.hosts[host].process[g] = true;
+        }
+    }
+
+    /// `starter` adds a copy of group `g` that `holder` has.
+    fn classify(&self, starter: usize, holder: usize, g: usize) -> Class {
+        if self.hosts[holder].daemon.is_none() {
+            return Class::Leftovers;
+        }
+        let seen = self
+            .views
+            .get(&(starter, g))
+            .is_some_and(|v| v.get(holder).copied().unwrap_or(false));
+        let frozen = self.hosts[holder].daemon.as_ref().is_some_and(|d| d.frozen);
+        if !seen || frozen {
+            Class::SplitView
+        } else {
+            Class::Other
+        }
+    }
+
+    /// An orderly stop ends when no operation is left.
+    fn after_op(&mut self, host: usize, inc: u64) {
+        let done = self
+            .daemon(host, inc)
+            .is_some_and(|d| d.leaving && d.ops.values().all(|q| q.is_empty()));
+        if done {
+            self.leave(host, false);
+        }
+    }
+
+    fn leave(&mut self, host: usize, died: bool) {
+        let Some(d) = self.hosts[host].daemon.take() else {
+            return;
+        };
+        self.close_life(host);
+        for peer in 0..self.hosts.len() {
+            if peer != host {
+                for path in 0..self.hosts[host].carrier.len() {
+                    self.send(
+                        host,
+                        peer,
+                        path,
+                        Msg::Leaving {
+                            from: host,
+                            incarnation: d.inc,
+                            died,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn close_life(&mut self, host: usize) {
+        if let Some(last) = self.alive_log[host].last_mut() {
+            if last.1.is_none() {
+                last.1 = Some(self.now);
+            }
+        }
+    }
+
+    fn send_beats(&mut self, host: usize) {
+        let Some(d) = self.hosts[host].daemon.as_ref() else {
+            return;
+        };
+        let advert = Rc::new(d.brain.advert().clone());
+        let sent_ms = ((self.now - d.epoch).as_millis() as u64).max(1);
+        let inc = d.inc;
+        for peer in 0..self.hosts.len() {
+            if peer == host {
+                continue;
+            }
+            for path in 0..self.hosts[host].carrier.len() {
+                self.send(
+                    host,
+                    peer,
+                    path,
+                    Msg::Beat {
+                        from: host,
+                        incarnation: inc,
+                        sent_ms,
+                        advert: advert.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn cut(&self, from: usize, to: usize) -> bool {
+        self.cuts.iter().any(|&(_, a, b)| a == from && b == to)
+    }
+
+    /// One UDP datagram on a path.
+    fn send(&mut self, from: usize, to: usize, path: usize, msg: Msg) {
+        if !self.hosts[from].carrier[path] {
+            let q = &mut self.hosts[from].txq[path];
+            if q.len() < TX_QUEUE {
+                q.push_back((to, msg));
+            }
+            return;
+        }
+        self.transmit(from, to, path, msg);
+    }
+
+    fn transmit(&mut self, from: usize, to: usize, path: usize, msg: Msg) {
+        if self.cut(from, to) || !self.hosts[to].carrier[path] {
+            return;
+        }
+        let loss = self.loss.iter().map(|l| l.1).max().unwrap_or(0);
+        if loss > 0 && self.rng.chance(loss) {
+            return;
+        }
+        let extra = self.delay.iter().map(|d| d.1).max().unwrap_or(0);
+        let copies = if self.rng.chance(1) { 2 } else { 1 };
+        for _ in 0..copies {
+            let latency = US * (50 + self.rng.below(400) as u32)
+                + MS * self.rng.below(u64::from(extra) + 1) as u32;
+            let t = self.now + latency;
+            self.at(
+                t,
+                Ev::Packet {
+                    to,
+                    path,
+                    msg: msg.clone(),
+                },
+            );
+        }
+    }
+
+    /// A peer-link request (TCP): delivered when some path is open.
+    fn peer_send(&mut self, from: usize, to: usize, msg: Msg) {
+        let open = (0..self.hosts[from].carrier.len())
+            .any(|p| self.hosts[from].carrier[p] && self.hosts[to].carrier[p])
+            && !self.cut(from, to);
+        if open {
+            let t = self.now + MS;
+            self.at(
+                t,
+                Ev::Packet {
+                    to,
+                    path: usize::MAX,
+                    msg,
+                },
+            );
+        }
+    }
+
+    fn deliver(&mut self, to: usize, path: usize, msg: Msg) {
+        if path != usize::MAX && !self.hosts[to].carrier[path] {
+            return;
+        }
+        let Some(d) = self.hosts[to].daemon.as_ref() else {
+            return;
+        };
+        let inc = d.inc;
+        match msg {
+            Msg::Beat {
+                from,
+                incarnation,
+                sent_ms,
+                advert,
+            } => {
+                let input = Input::Heard {
+                    from: self.hosts[from].name.clone(),
+                    path,
+                    incarnation,
+                    digest: self.digest.clone(),
+                    lost: 0,
+                    sent_ms,
+                    advert: (*advert).clone(),
+                };
+                self.input(to, input);
+            }
+            Msg::Leaving {
+                from,
+                incarnation,
+                died,
+            } => {
+                let input = Input::Leaving {
+                    from: self.hosts[from].name.clone(),
+                    incarnation,
+                    died,
+                };
+                self.input(to, input);
+            }
+            Msg::StartGroup {
+                from,
+                from_inc,
+                group,
+            } => {
+                let name = self.config.groups[group].name.clone();
+                self.note_view(to, group);
+                self.input(
+                    to,
+                    Input::Accepting {
+                        group: name,
+                        from: self.hosts[from].name.clone(),
+                    },
+                );
+                self.enqueue(to, group, OpKind::Start, false, Some((from, from_inc)));
+            }
+            Msg::StartReply { group, .. } => {
+                let _ = inc;
+                let Some(d) = self.hosts[to].daemon.as_mut() else {
+                    return;
+                };
+                if d.moves.remove(&group).is_some() {
+                    let name = self.config.groups[group].name.clone();
+                    self.input(
+                        to,
+                        Input::Moving {
+                            group: name,
+                            on: false,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn fault(&mut self, i: usize, start: bool) {
+        let f = self.schedule.faults[i].clone();
+        self.trace(None, || {
+            format!(
+                "{} {f}",
+                if start {
+                    "fault begins:"
+                } else {
+                    "fault ends:"
+                }
+            )
+        });
+        let s = f.server;
+        match f.kind {
+            FaultKind::Crash | FaultKind::Kill | FaultKind::Stop if start => {
+                if self.hosts[s].daemon.is_none() {
+                    return;
+                }
+                match f.kind {
+                    FaultKind::Crash => {
+                        // The guardian releases, then tells the peers.
+                        for g in 0..self.config.groups.len() {
+                            self.hosts[s].address[g] = false;
+                            self.hosts[s].process[g] = false;
+                        }
+                        self.leave(s, true);
+                    }
+                    FaultKind::Kill => {
+                        self.hosts[s].daemon = None;
+                        self.close_life(s);
+                    }
+                    _ => {
+                        self.input(s, Input::Stopping { handover: true });
+                        let busy = |g: usize| {
+                            self.hosts[s]
+                                .daemon
+                                .as_ref()
+                                .and_then(|d| d.ops.get(&g))
+                                .is_some_and(|q| !q.is_empty())
+                        };
+                        let active: Vec<usize> = (0..self.config.groups.len())
+                            .filter(|&g| {
+                                self.hosts[s].address[g] || self.hosts[s].process[g] || busy(g)
+                            })
+                            .collect();
+                        if let Some(d) = self.hosts[s].daemon.as_mut() {
+                            d.leaving = true;
+                        }
+                        for g in active {
+                            self.enqueue(s, g, OpKind::Stop, false, None);
+                        }
+                        let inc = self.hosts[s].daemon.as_ref().map_or(0, |d| d.inc);
+                        self.after_op(s, inc);
+                    }
+                }
+            }
+            FaultKind::Crash | FaultKind::Kill | FaultKind::Stop => {
+                if self.hosts[s].daemon.is_some() {
+                    // Still stopping: start once it is over.
+                    let t = self.now + self.interval;
+                    self.at(t, Ev::Boot { host: s });
+                } else {
+                    self.boot(s);
+                }
+            }
+            FaultKind::Flap => {
+                let paths: Vec<usize> = if f.other == usize::MAX {
+                    (0..self.hosts[s].carrier.len()).collect()
+                } else {
+                    vec![f.other.min(self.hosts[s].carrier.len() - 1)]
+                };
+                for p in paths {
+                    self.hosts[s].carrier[p] = !start;
+                    if !start {
+                        // What queued while the carrier was down goes out now.
+                        let queued: Vec<(usize, Msg)> = self.hosts[s].txq[p].drain(..).collect();
+                        for (to, msg) in queued {
+                            self.transmit(s, to, p, msg);
+                        }
+                    }
+                    if let Some(d) = self.hosts[s].daemon.as_ref() {
+                        let inc = d.inc;
+                        let poll = (self.timeout / 50).clamp(5 * MS, 100 * MS);
+                        let t = self.now
+                            + Duration::from_micros(self.rng.below(poll.as_micros() as u64));
+                        self.at(
+                            t,
+                            Ev::Link {
+                                host: s,
+                                inc,
+                                path: p,
+                                up: !start,
+                            },
+                        );
+                    }
+                }
+            }
+            FaultKind::Loss => {
+                if start {
+                    self.loss.push((i, f.amount));
+                } else {
+                    self.loss.retain(|l| l.0 != i);
+                }
+            }
+            FaultKind::Delay => {
+                if start {
+                    self.delay.push((i, f.amount));
+                } else {
+                    self.delay.retain(|l| l.0 != i);
+                }
+            }
+            FaultKind::Partition => {
+                if start {
+                    for o in 0..self.hosts.len() {
+                        if o != s {
+                            self.cuts.push((i, s, o));
+                            self.cuts.push((i, o, s));
+                        }
+                    }
+                } else {
+                    self.cuts.retain(|c| c.0 != i);
+                }
+            }
+            FaultKind::OneWay => {
+                if start {
+                    self.cuts.push((i, f.other, s));
+                } else {
+                    self.cuts.retain(|c| c.0 != i);
+                }
+            }
+            FaultKind::Freeze => {
+                let Some(d) = self.hosts[s].daemon.as_mut() else {
+                    return;
+                };
+                if start {
+                    if !d.frozen {
+                        d.frozen = true;
+                        self.close_life(s);
+                    }
+                } else if d.frozen {
+                    d.frozen = false;
+                    let queued: Vec<Input> = d.queued.drain(..).collect();
+                    let deferred = std::mem::take(&mut d.deferred);
+                    let inc = d.inc;
+                    for (group, id) in deferred {
+                        let t = self.now;
+                        self.at(
+                            t,
+                            Ev::Op {
+                                host: s,
+                                inc,
+                                group,
+                                id,
+                            },
+                        );
+                    }
+                    self.alive_log[s].push((self.now, None));
+                    for input in queued {
+                        if self.daemon(s, inc).is_none() {
+                            break;
+                        }
+                        self.input(s, input);
+                    }
+                    self.input(s, Input::Tick);
+                }
+            }
+        }
+    }
+
+    /// After the settle time: every wanted group on exactly one server,
+    /// whole (address and processes together); every server-down reported.
+    fn finish(&mut self) {
+        for (g, group) in self.config.groups.iter().enumerate() {
+            if group.startup != StartupAttribute::Auto {
+                continue;
+            }
+            let whole: Vec<usize> = (0..self.hosts.len())
+                .filter(|&h| {
+                    (self.fip[g].is_none() || self.hosts[h].address[g])
+                        && (!self.exec[g] || self.hosts[h].process[g])
+                })
+                .collect();
+            let parts = (0..self.hosts.len())
+                .filter(|&h| self.hosts[h].address[g] || self.hosts[h].process[g])
+                .count();
+            if whole.len() != 1 || parts != 1 {
+                self.outcome.not_converged.push(group.name.clone());
+            }
+        }
+        self.check_reports();
+    }
+
+    /// Every crash or kill of a server, while another one ran throughout
+    /// and no fault split the cluster, is mailed by exactly one server.
+    fn check_reports(&mut self) {
+        let window = 3 * self.timeout + 2 * self.interval;
+        for f in &self.schedule.faults {
+            if !matches!(f.kind, FaultKind::Crash | FaultKind::Kill) {
+                continue;
+            }
+            let (from, to) = (f.at, f.at + window);
+            // It was up when the fault came.
+            let was_up = self.alive_log[f.server]
+                .iter()
+                .any(|&(a, b)| a < from && b.is_none_or(|b| b >= from));
+            let disturbed = self.schedule.faults.iter().any(|o| {
+                o != f
+                    && o.at < to
+                    && o.at + o.length + 2 * self.timeout > from
+                    && (o.kind.splits()
+                        || o.kind == FaultKind::Flap
+                        || (o.server == f.server
+                            && matches!(
+                                o.kind,
+                                FaultKind::Crash | FaultKind::Kill | FaultKind::Stop
+                            )))
+            });
+            let witness = (0..self.hosts.len()).any(|h| {
+                h != f.server
+                    && self.alive_log[h]
+                        .iter()
+                        .any(|&(a, b)| a + self.timeout < from && b.is_none_or(|b| b >= to))
+            });
+            if !was_up || disturbed || !witness {
+                continue;
+            }
+            let name = &self.hosts[f.server].name;
+            let n = self
+                .reports
+                .iter()
+                .filter(|(t, _, s)| *t >= from && *t <= to && s == name)
+                .count();
+            if n == 0 {
+                self.outcome
+                    .reports_lost
+                    .push(format!("{name} at {} ms", from.as_millis()));
+            } else if n > 1 {
+                self.outcome
+                    .reports_twice
+                    .push(format!("{name} at {} ms", from.as_millis()));
+            }
+        }
+    }
+}
