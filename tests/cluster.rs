@@ -381,6 +381,7 @@ fn forged_and_replayed_heartbeats_are_rejected_and_counted() {
         seq: 1,
         path: 0,
         config_digest: String::new(),
+        sent_ms: 0,
         kind: BeatKind::Alive(Advert::default()),
     };
     let forged = seal_json(&other, &beat).unwrap();

@@ -10,6 +10,10 @@ use crate::state::RunState;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Advert {
+    /// Grows with every change of the advert within a daemon's life (0: an
+    /// older sender that does not count): beats on several paths may
+    /// overtake one another, and only a newer advert replaces an older one.
+    pub version: u64,
     pub groups: Vec<GroupAdvert>,
     /// The cluster service is stopping here.
     pub stopping: bool,

@@ -185,6 +185,9 @@ enum Pending {
     Start,
     /// A stop the brain ordered; the intent stays.
     Stop,
+    /// A start another server asked for (a move, a ladder's failover, an
+    /// operator's `group start --server`); its end comes as `Done` too.
+    Incoming,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -233,8 +236,8 @@ pub struct Brain {
     peers: BTreeMap<String, Advert>,
     /// Per peer: incarnation and the smallest (arrival - sent) seen, ms.
     offsets: BTreeMap<String, (u64, i128)>,
-    /// Per peer: incarnation and send time of the advert taken in last; an
-    /// older beat (reordered, or queued) does not replace it.
+    /// Per peer: incarnation and version of the advert taken in last; an
+    /// older one (reordered, or queued) does not replace it.
     advert_sent: BTreeMap<String, (u64, u64)>,
     groups: BTreeMap<String, LocalGroup>,
     intents: BTreeMap<String, Intent>,
@@ -364,6 +367,64 @@ impl Brain {
             .map(|g| g.state)
     }
 
+    /// What this server knows of a group, in one line (for logs and the
+    /// decision journal).
+    pub fn describe(&self, group: &str) -> String {
+        let local = self.groups.get(group);
+        let peers: Vec<String> = self
+            .peers
+            .iter()
+            .map(|(s, a)| {
+                let state = a
+                    .groups
+                    .iter()
+                    .find(|g| g.name == group)
+                    .map(|g| g.state.as_str());
+                format!(
+                    "{s}: {}{}{}{}",
+                    state.unwrap_or("-"),
+                    if a.moving.iter().any(|m| m == group) {
+                        " moving"
+                    } else {
+                        ""
+                    },
+                    if a.fenced.iter().any(|m| m == group) {
+                        " fenced"
+                    } else {
+                        ""
+                    },
+                    if self.eligible(s) {
+                        ""
+                    } else {
+                        " (not eligible)"
+                    },
+                )
+            })
+            .collect();
+        format!(
+            "group {group}: wanted {}, here {:?} ops {:?}{}{}, peers [{}]",
+            self.intent_run(group),
+            local.and_then(|g| g.state),
+            local.map(|g| g.pending.clone()).unwrap_or_default(),
+            if local.is_some_and(|g| g.moving) {
+                " moving"
+            } else {
+                ""
+            },
+            if local.is_some_and(|g| g.fenced) {
+                " fenced"
+            } else {
+                ""
+            },
+            peers.join(", ")
+        )
+    }
+
+    /// The group is being handed over from here.
+    pub fn moving(&self, group: &str) -> bool {
+        self.groups.get(group).is_some_and(|g| g.moving)
+    }
+
     /// Whether the cluster wants `group` running, as this server knows it.
     pub fn wanted(&self, group: &str) -> bool {
         self.intent_run(group)
@@ -471,6 +532,9 @@ impl Brain {
                 }
             }
             Input::Accepting { group, from } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.pending.push_back(Pending::Incoming);
+                }
                 // The source has stopped it: its next advert may come after
                 // this request, and must not count as a second copy.
                 if let Some(a) = self.peers.get_mut(&from) {
@@ -552,7 +616,7 @@ impl Brain {
             .partition(|e| matches!(e, MemberEvent::ServerDown { .. }));
         self.member_events(now, downs, out);
         let newer = match self.advert_sent.get(&from) {
-            Some(&(inc, sent)) if inc == incarnation => sent_ms == 0 || sent_ms >= sent,
+            Some(&(inc, version)) if inc == incarnation => advert.version >= version,
             _ => true,
         };
         if self.listen_until.is_some() && self.sent_after(&from, sent_ms, self.listen_from) {
@@ -563,7 +627,7 @@ impl Brain {
             && self.membership.incarnation(&from) == Some(incarnation)
         {
             self.advert_sent
-                .insert(from.clone(), (incarnation, sent_ms));
+                .insert(from.clone(), (incarnation, advert.version));
             if self.peers.get(&from) != Some(&advert) {
                 self.merge(&advert);
                 self.peers.insert(from, advert);
@@ -662,7 +726,7 @@ impl Brain {
             return self.groups.get(group).is_some_and(|g| {
                 g.moving
                     || g.fenced
-                    || g.pending.back() == Some(&Pending::Start)
+                    || matches!(g.pending.back(), Some(Pending::Start | Pending::Incoming))
                     || g.state.is_some_and(|s| s.may_be_active())
             });
         }
@@ -872,7 +936,7 @@ impl Brain {
     fn fence(&mut self, out: &mut Vec<Command>) {
         for (name, g) in &mut self.groups {
             let active = g.state.is_some_and(|s| s.may_be_active())
-                || g.pending.back() == Some(&Pending::Start);
+                || matches!(g.pending.back(), Some(Pending::Start | Pending::Incoming));
             if active && g.pending.back() != Some(&Pending::Stop) {
                 g.pending.push_back(Pending::Stop);
                 g.keep_intent = true;
@@ -1199,7 +1263,8 @@ impl Brain {
     /// Builds this server's advert; sends it when it changed; reports a
     /// group active on several servers once each time the set changes.
     fn publish(&mut self, _now: Duration, out: &mut Vec<Command>) {
-        let advert = Advert {
+        let mut advert = Advert {
+            version: self.advert.version,
             groups: self
                 .groups
                 .iter()
@@ -1242,6 +1307,7 @@ impl Brain {
             reported: self.reported.keys().cloned().collect(),
         };
         if advert != self.advert {
+            advert.version += 1;
             self.advert = advert.clone();
             out.push(Command::Advertise(advert));
         }
@@ -1714,16 +1780,20 @@ mod tests {
     }
 
     #[test]
-    fn an_old_beat_does_not_bring_back_an_old_advert() {
+    fn an_older_advert_does_not_replace_a_newer_one() {
         let mut s2 = survivor();
-        at(&mut s2, 100, heard("s1", 1, 100, Advert::default()));
+        let newer = Advert {
+            version: 3,
+            ..Advert::default()
+        };
+        at(&mut s2, 100, heard("s1", 1, 100, newer));
         assert!(s2.holders("web").is_empty());
-        // Queued during a carrier loss, sent before the newer one.
-        at(
-            &mut s2,
-            110,
-            heard("s1", 1, 50, holding(&[("web", RunState::Online)])),
-        );
+        // Sent earlier on the other path, or queued during a carrier loss.
+        let older = Advert {
+            version: 2,
+            ..holding(&[("web", RunState::Online)])
+        };
+        at(&mut s2, 110, heard("s1", 1, 99, older));
         assert!(s2.holders("web").is_empty());
     }
 

@@ -1025,7 +1025,7 @@ impl<'a> World<'a> {
                         from: self.hosts[from].name.clone(),
                     },
                 );
-                self.enqueue(to, group, OpKind::Start, false, Some((from, from_inc)));
+                self.enqueue(to, group, OpKind::Start, true, Some((from, from_inc)));
             }
             Msg::StartReply { group, .. } => {
                 let _ = inc;

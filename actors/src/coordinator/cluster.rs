@@ -7,7 +7,6 @@
 //! that span servers (group start on a server, stop where it runs, move,
 //! cluster-wide stop, suspend, recover, config push).
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -20,13 +19,12 @@ use crate::atomic_file::write_atomically;
 use crate::control::protocol::Response;
 use crate::heartbeat::{HeartbeatEvent, SendLeaving, SetAdvert};
 use crate::model::catalog::Event;
+use crate::model::cluster::{Brain, Command, Input, Lamp};
 use crate::model::config::{ClusterConfig, FinalAction};
-use crate::model::membership::{DownCause, MemberEvent, Membership};
-use crate::model::placement::{self, Decision, GroupLocations};
+use crate::model::membership::Membership;
 use crate::model::recovery::RecoveryCounters;
-use crate::model::state::{ClusterStatus, PathState, RunState, ServerState};
+use crate::model::state::{ClusterStatus, RunState, ServerState};
 use crate::notify::alert_log::Alerter;
-use crate::wire::heartbeat::{Advert, GroupAdvert};
 use crate::wire::Rejection;
 
 /// Rejected packets are reported at most this often (a flood of forged
@@ -34,316 +32,118 @@ use crate::wire::Rejection;
 const REJECT_ALERT_EVERY: Duration = Duration::from_secs(60);
 
 pub(crate) struct ClusterSide {
-    pub membership: Membership,
-    pub locations: GroupLocations,
+    /// Every cluster decision of this server ([`crate::model::cluster`]).
+    pub brain: Brain,
     epoch: Instant,
     pub heartbeats: Vec<Addr<crate::heartbeat::lan::LanHeartbeat>>,
     pub peers: Option<PeerClient>,
-    advert: Advert,
-    peer_adverts: BTreeMap<String, Advert>,
     rejected_since_alert: u64,
     last_rejected: String,
     last_reject_alert: Option<Instant>,
-    pub suspended: bool,
-    /// Groups reported active on several servers (alerted once each time).
-    doubles: BTreeMap<String, Vec<String>>,
-    /// Groups being moved away from here: no second decision about them
-    /// until the move is over.
-    pub moving: std::collections::BTreeSet<String>,
 }
 
 impl ClusterSide {
     pub fn new(config: &ClusterConfig, local: &str) -> Self {
         ClusterSide {
-            membership: Membership::new(config, local, Duration::ZERO),
-            locations: GroupLocations::default(),
+            brain: Brain::new(config.clone(), local, Duration::ZERO),
             epoch: Instant::now(),
             heartbeats: Vec::new(),
             peers: None,
-            advert: Advert::default(),
-            peer_adverts: BTreeMap::new(),
             rejected_since_alert: 0,
             last_rejected: String::new(),
             last_reject_alert: None,
-            suspended: false,
-            doubles: BTreeMap::new(),
-            moving: Default::default(),
         }
     }
 
     pub fn now(&self) -> Duration {
         self.epoch.elapsed()
     }
+
+    pub fn membership(&self) -> &Membership {
+        self.brain.membership()
+    }
+
+    pub fn suspended(&self) -> bool {
+        self.brain.suspended()
+    }
 }
 
-/// How often the membership machine looks for silent paths: a fiftieth of
-/// the timeout, between 5 and 100 ms, so a silent server is declared down
-/// at most 2 % of the timeout late (a tick is a few microseconds of work).
+/// How often the brain gets a tick: a fiftieth of the timeout, between 5
+/// and 100 ms, so a silent server is declared down at most 2 % of the
+/// timeout late (a tick is a few microseconds of work). The brain needs
+/// one at least every quarter of the timeout to tell its own stalls apart.
 pub(crate) fn tick_every(config: &ClusterConfig) -> Duration {
     Duration::from_millis((config.heartbeat.timeout_ms as u64 / 50).clamp(5, 100))
+        .min(crate::model::cluster::tick_at_least_every(config))
 }
 
 impl Coordinator {
     /// May `server` be given groups now?
     pub(crate) fn eligible(&self, server: &str) -> bool {
-        if server == self.settings.local {
-            return !self.stopping && self.cluster.membership.eligible(server);
-        }
-        self.cluster.membership.eligible(server)
-            && self
-                .cluster
-                .peer_adverts
-                .get(server)
-                .is_none_or(|a| !a.stopping && !a.isolated)
+        self.cluster.brain.eligible(server)
     }
 
     pub(crate) fn on_tick(&mut self, ctx: &mut Context<Self>) {
+        self.feed(Input::Tick, ctx);
+    }
+
+    /// Hands one fact to the brain and carries out what it decides; the
+    /// answer, for inputs that have one.
+    pub(crate) fn feed(
+        &mut self,
+        input: Input,
+        ctx: &mut Context<Self>,
+    ) -> Option<Result<String, String>> {
         let now = self.cluster.now();
-        let events = self.cluster.membership.tick(now);
-        if !events.is_empty() {
-            self.on_member_events(events, ctx);
+        let commands = self.cluster.brain.handle(now, input);
+        if commands.is_empty() {
+            return None;
         }
-    }
-
-    /// Handles membership events in order; server-down events use the group
-    /// locations from before the server went.
-    pub(crate) fn on_member_events(&mut self, events: Vec<MemberEvent>, ctx: &mut Context<Self>) {
-        // Most heartbeats change nothing: no work for them beyond the
-        // membership machine (status reads the counters when asked).
-        if events.is_empty() {
-            return;
-        }
-        for ev in events {
-            self.on_member_event(ev, ctx);
-        }
+        let reply = self.carry_out(commands, ctx);
         self.refresh_servers();
-        self.publish_advert();
+        reply
     }
 
-    fn path_address(&self, server: &str, path: usize) -> String {
-        self.settings
-            .config
-            .server(server)
-            .and_then(|s| s.interconnects.get(path).cloned())
-            .unwrap_or_else(|| "?".into())
-    }
-
-    fn on_member_event(&mut self, ev: MemberEvent, ctx: &mut Context<Self>) {
-        match ev {
-            MemberEvent::PathUp { server, path } => {
-                // Only a path that had been down is news.
-                let was_down = self
-                    .view
-                    .servers
-                    .iter()
-                    .find(|s| s.name == server)
-                    .and_then(|s| s.paths.get(path))
-                    .is_some_and(|p| p.state == PathState::Down);
-                if was_down {
-                    self.alerter.raise(Event::PathUp {
-                        address: self.path_address(&server, path),
-                        server,
-                        path,
-                    });
-                }
+    fn carry_out(
+        &mut self,
+        commands: Vec<Command>,
+        ctx: &mut Context<Self>,
+    ) -> Option<Result<String, String>> {
+        let mut reply = None;
+        for c in commands {
+            if let Command::Start { group, .. }
+            | Command::Stop { group, .. }
+            | Command::Move { group, .. } = &c
+            {
+                tracing::info!("brain: {c:?}; {}", self.cluster.brain.describe(group));
             }
-            MemberEvent::PathDown { server, path } => {
-                self.alerter.raise(Event::PathDown {
-                    address: self.path_address(&server, path),
+            match c {
+                Command::Alert { event, mail: true } => self.alerter.raise(event),
+                Command::Alert { event, mail: false } => self.alerter.raise_without_mail(event),
+                Command::MailOnly(event) => self.alerter.mail_only(event),
+                Command::Lamp {
                     server,
-                    path,
-                });
-            }
-            MemberEvent::PathLoss { server, path, lost } => {
-                self.alerter.raise(Event::PathLoss {
-                    address: self.path_address(&server, path),
-                    server,
-                    path,
-                    lost,
-                });
-            }
-            MemberEvent::ServerUp { server, returned } => {
-                self.alerter.raise(Event::ServerJoined {
-                    server: server.clone(),
-                    returned,
-                });
-                self.decide_failback(ctx);
-            }
-            MemberEvent::ServerDown { server, cause } => self.server_down(&server, cause, ctx),
-            MemberEvent::ServerIsolated { server } => {
-                self.alerter.raise(Event::ServerIsolated { server });
-            }
-            MemberEvent::ServerRecovered { .. } => self.decide_failback(ctx),
-            MemberEvent::ConfigMismatch { server, digest } => {
-                self.alerter.raise(Event::ConfigMismatch { server, digest });
-            }
-            MemberEvent::ConfigMatch { server } => {
-                self.alerter.raise(Event::ConfigMatch { server });
-            }
-            MemberEvent::LocalIsolated => {
-                self.alerter.raise(Event::LocalLinksDown);
-                self.fence_local_groups();
-            }
-            MemberEvent::LocalRejoined => {
-                self.alerter.raise(Event::LocalLinksBack);
-            }
-            MemberEvent::Formed { missing } => {
-                if self.settings.config.servers.len() < 2 {
-                    // One server: nothing to wait for, nothing to report.
-                } else if missing.is_empty() {
-                    self.alerter.raise(Event::AllServersStarted);
-                } else {
-                    self.alerter.raise(Event::StartupWaitOver { missing });
-                }
-                let decisions = placement::startup(
-                    &self.settings.config,
-                    &self.settings.local,
-                    &self.cluster.locations,
-                    |s| self.eligible(s),
-                );
-                self.carry_out(decisions, ctx);
-            }
-        }
-    }
-
-    fn server_down(&mut self, server: &str, cause: DownCause, ctx: &mut Context<Self>) {
-        let before = self.cluster.locations.clone();
-        self.cluster.locations.clear_server(server);
-        self.cluster.peer_adverts.remove(server);
-        // Every survivor logs it; one of them (the first eligible server
-        // of the cluster, the same on all) reports it by mail.
-        let reporter = self
-            .settings
-            .config
-            .server_names()
-            .into_iter()
-            .find(|s| s != server && self.eligible(s));
-        let alerter = self.alerter.clone();
-        let raise = |e: Event| {
-            if reporter.as_deref() == Some(self.settings.local.as_str()) {
-                alerter.raise(e)
-            } else {
-                alerter.raise_without_mail(e)
-            }
-        };
-        match cause {
-            DownCause::Left => raise(Event::ServerLeft {
-                server: server.to_string(),
-            }),
-            other => raise(Event::ServerDown {
-                server: server.to_string(),
-                cause: match other {
-                    DownCause::Silent => "every heartbeat path is silent".into(),
-                    DownCause::Died => {
-                        "its daemon died; its guardian released its resources".into()
-                    }
-                    DownCause::Restarted => "its daemon restarted".into(),
-                    DownCause::Left => unreachable!(),
-                },
-            }),
-        }
-        // The down server's lamp blinks red, driven by the same one survivor
-        // that reports it (a server that left in order or restarted is not
-        // down in that sense).
-        if matches!(cause, DownCause::Silent | DownCause::Died)
-            && reporter.as_deref() == Some(self.settings.local.as_str())
-        {
-            self.set_lamp(server, crate::notify::lamp::LampState::RedBlinking);
-        }
-        if self.cluster.suspended {
-            if !before.groups_on(server).is_empty() {
-                self.alerter.raise(Event::FailoverSkippedSuspended {
-                    server: server.to_string(),
-                });
-            }
-            return;
-        }
-        let decisions = placement::takeover(
-            &self.settings.config,
-            &self.settings.local,
-            server,
-            &before,
-            |s| self.eligible(s),
-        );
-        self.carry_out(decisions, ctx);
-    }
-
-    fn decide_failback(&mut self, ctx: &mut Context<Self>) {
-        if self.cluster.suspended || self.stopping {
-            return;
-        }
-        let decisions = placement::failback(
-            &self.settings.config,
-            &self.settings.local,
-            &self.cluster.locations,
-            |s| self.eligible(s),
-        );
-        self.carry_out(decisions, ctx);
-    }
-
-    fn carry_out(&mut self, decisions: Vec<Decision>, ctx: &mut Context<Self>) {
-        if self.stopping {
-            return;
-        }
-        for d in decisions {
-            match d {
-                Decision::Failover { group, from } => {
-                    let Some(addr) = self.groups.get(&group).cloned() else {
-                        continue;
+                    state: Lamp::RedBlinking,
+                } => self.set_lamp(&server, crate::notify::lamp::LampState::RedBlinking),
+                Command::Start {
+                    group,
+                    failover_from,
+                    by,
+                } => {
+                    let event = if failover_from.is_some() {
+                        StartEvent::Failover
+                    } else {
+                        StartEvent::Start
                     };
-                    let local = self.settings.local.clone();
-                    self.alerter.raise(Event::DestinationChosen {
-                        group: group.clone(),
-                        server: local.clone(),
-                        reason: format!("server {from} is down"),
-                    });
-                    self.alerter.raise(Event::FailoverStarted {
-                        group: group.clone(),
-                        from: from.clone(),
-                        to: local,
-                    });
-                    let alerter = self.alerter.clone();
-                    ctx.spawn(
-                        async move {
-                            let r = addr
-                                .send(RunGroup {
-                                    op: GroupOp::Start(StartEvent::Failover),
-                                    by: format!("failover from {from}"),
-                                    wait: true,
-                                    operator: false,
-                                })
-                                .await
-                                .unwrap_or_else(|e| Err(format!("group actor unavailable: {e}")));
-                            match r {
-                                Ok(_) => alerter.raise(Event::FailoverCompleted { group }),
-                                Err(error) => alerter.raise(Event::FailoverFailed { group, error }),
-                            }
-                        }
-                        .into_actor(self),
-                    );
+                    self.brain_op(group, GroupOp::Start(event), by, ctx);
                 }
-                Decision::Start { group } => {
-                    if let Some(addr) = self.groups.get(&group) {
-                        addr.do_send(RunGroup {
-                            op: GroupOp::Start(StartEvent::Start),
-                            by: "startup attribute auto".into(),
-                            wait: true,
-                            operator: false,
-                        });
-                    }
+                Command::Stop { group, by } => {
+                    self.brain_op(group, GroupOp::Stop(StopFactor::GroupStop), by, ctx);
                 }
-                Decision::Move { group, to } => {
+                Command::Move { group, to, by } => {
                     let Some(mover) = self.mover(&group) else {
                         continue;
                     };
-                    if !self.cluster.moving.insert(group.clone()) {
-                        continue;
-                    }
-                    self.alerter.raise(Event::FailbackStarted {
-                        group: group.clone(),
-                        to: to.clone(),
-                    });
-                    let by = "failback".to_string();
                     ctx.spawn(
                         async move {
                             let _ = mover
@@ -351,117 +151,92 @@ impl Coordinator {
                                 .await;
                         }
                         .into_actor(self)
-                        .map(move |_, act, _| {
-                            act.cluster.moving.remove(&group);
+                        .map(move |_, act, ctx| {
+                            act.feed(Input::Moving { group, on: false }, ctx);
                         }),
                     );
                 }
-                Decision::NoDestination { group, from } => {
-                    self.alerter.raise(Event::NoDestination {
-                        group,
-                        reason: format!(
-                            "server {from} is down and no other server of the group is up"
-                        ),
-                    });
+                Command::Advertise(advert) => {
+                    for hb in &self.cluster.heartbeats {
+                        hb.do_send(SetAdvert(advert.clone()));
+                    }
                 }
+                Command::Reply(r) => reply = Some(r),
             }
         }
+        reply
     }
 
-    /// Every local interconnect is down: nobody can reach this server's
-    /// groups and the others will take them over, so they stop here first.
-    fn fence_local_groups(&mut self) {
-        for g in &self.view.groups {
-            if g.state.may_be_active() {
-                if let Some(addr) = self.groups.get(&g.name) {
-                    addr.do_send(RunGroup {
-                        op: GroupOp::Stop(StopFactor::GroupStop),
-                        by: "every interconnect link of this server is down".into(),
-                        wait: true,
-                        operator: false,
-                    });
-                }
+    /// Runs a start or stop the brain ordered and tells it the end.
+    fn brain_op(&mut self, group: String, op: GroupOp, by: String, ctx: &mut Context<Self>) {
+        let Some(addr) = self.groups.get(&group).cloned() else {
+            // Cannot happen (the brain knows the same groups); keep the
+            // brain's books straight anyway.
+            self.feed(
+                Input::Done {
+                    group,
+                    result: Err("no group actor".into()),
+                },
+                ctx,
+            );
+            return;
+        };
+        ctx.spawn(
+            async move {
+                addr.send(RunGroup {
+                    op,
+                    by,
+                    wait: true,
+                    operator: false,
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("group actor unavailable: {e}")))
             }
-        }
+            .into_actor(self)
+            .map(move |r, act, ctx| {
+                act.feed(
+                    Input::Done {
+                        group,
+                        result: r.map(|_| ()),
+                    },
+                    ctx,
+                );
+            }),
+        );
     }
 
     /// Copies membership into the status view.
     pub(crate) fn refresh_servers(&mut self) {
-        fill_servers(&mut self.view, &self.cluster.membership);
-    }
-
-    /// Sends this server's advert to the heartbeat actors when it changed.
-    pub(crate) fn publish_advert(&mut self) {
-        let advert = Advert {
-            groups: self
-                .view
-                .groups
-                .iter()
-                .filter(|g| g.state.may_be_active())
-                .map(|g| GroupAdvert {
-                    name: g.name.clone(),
-                    state: g.state,
-                })
-                .collect(),
-            stopping: self.stopping,
-            isolated: self.cluster.membership.locally_isolated(),
-            suspended: self.cluster.suspended,
-        };
-        if advert == self.cluster.advert {
-            return;
-        }
-        let local = self.settings.local.clone();
-        self.cluster.locations.set_server(
-            &local,
-            advert.groups.iter().map(|g| (g.name.clone(), g.state)),
-        );
-        self.cluster.advert = advert.clone();
-        for hb in &self.cluster.heartbeats {
-            hb.do_send(SetAdvert(advert.clone()));
-        }
-        self.check_double_activity();
-    }
-
-    fn check_double_activity(&mut self) {
-        let now: BTreeMap<String, Vec<String>> =
-            placement::double_active(&self.cluster.locations, &self.settings.config)
-                .into_iter()
-                .collect();
-        for (group, servers) in &now {
-            if self.cluster.doubles.get(group) != Some(servers) {
-                self.alerter.raise(Event::DoubleActivity {
-                    group: group.clone(),
-                    servers: servers.clone(),
-                });
-            }
-        }
-        self.cluster.doubles = now;
+        fill_servers(&mut self.view, self.cluster.membership());
     }
 
     /// The status view with the other servers' groups filled in from their
     /// adverts.
     pub(crate) fn status_snapshot(&self) -> ClusterStatus {
         let mut status = self.view.clone();
-        fill_servers(&mut status, &self.cluster.membership);
+        fill_servers(&mut status, self.cluster.membership());
         for g in &mut status.groups {
             if g.state.may_be_active() {
                 continue;
             }
-            let holders = self.cluster.locations.holders(&g.name);
-            if let Some(server) = holders.iter().find(|s| **s != self.settings.local) {
-                if let Some(state) = self.cluster.locations.state(server, &g.name) {
-                    g.state = state;
-                    g.current = Some(server.clone());
-                    // Resource details live on that server.
-                    for r in &mut g.resources {
-                        r.state = state;
-                        r.pid = None;
-                        r.last_error = None;
-                    }
+            let holders = self.cluster.brain.holders(&g.name);
+            let found = holders.iter().find_map(|s| {
+                (*s != self.settings.local)
+                    .then(|| self.cluster.brain.peer_state(s, &g.name).map(|st| (s, st)))
+                    .flatten()
+            });
+            if let Some((server, state)) = found {
+                g.state = state;
+                g.current = Some(server.clone());
+                // Resource details live on that server.
+                for r in &mut g.resources {
+                    r.state = state;
+                    r.pid = None;
+                    r.last_error = None;
                 }
             }
         }
-        status.suspended = self.cluster.suspended;
+        status.suspended = self.cluster.suspended();
         status
     }
 
@@ -516,13 +291,7 @@ impl Coordinator {
 
     /// The first eligible server of the group's order other than `leaving`.
     pub(crate) fn destination_from(&self, group: &str, leaving: &str) -> Result<String, String> {
-        let Some(config) = self.settings.config.group(group) else {
-            return Err(format!("unknown group {group}"));
-        };
-        let order = self.settings.config.group_servers(config);
-        placement::failover_destination(&order, leaving, |s| self.eligible(s))
-            .map(str::to_string)
-            .ok_or_else(|| "no other server of the group is up".to_string())
+        self.cluster.brain.destination_from(group, leaving)
     }
 
     /// Moves a group that runs here to `to` (or the next server of its order).
@@ -531,7 +300,7 @@ impl Coordinator {
         group: &str,
         to: Option<String>,
         by: String,
-        _ctx: &mut Context<Self>,
+        ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Response> {
         let ready =
             |r: Response| -> ResponseActFuture<Self, Response> { Box::pin(actix::fut::ready(r)) };
@@ -571,7 +340,7 @@ impl Coordinator {
                     return ready(Response::Error {
                         message: format!(
                             "server {t} cannot take group {group} now (state {})",
-                            self.cluster.membership.state(&t).as_str()
+                            self.cluster.membership().state(&t).as_str()
                         ),
                     });
                 }
@@ -591,11 +360,18 @@ impl Coordinator {
                 message: format!("no group named {group}"),
             });
         };
-        if !self.cluster.moving.insert(group.to_string()) {
+        if self.cluster.brain.moving(group) {
             return ready(Response::Error {
                 message: format!("group {group} is already being moved"),
             });
         }
+        self.feed(
+            Input::Moving {
+                group: group.to_string(),
+                on: true,
+            },
+            ctx,
+        );
         self.alerter.raise(Event::MoveStarted {
             group: group.to_string(),
             to: to.clone(),
@@ -613,8 +389,14 @@ impl Coordinator {
                 }
             }
             .into_actor(self)
-            .map(move |r, act, _| {
-                act.cluster.moving.remove(&name);
+            .map(move |r, act, ctx| {
+                act.feed(
+                    Input::Moving {
+                        group: name,
+                        on: false,
+                    },
+                    ctx,
+                );
                 r
             }),
         )
@@ -668,15 +450,27 @@ impl Coordinator {
         )
     }
 
-    pub(crate) fn set_suspended(&mut self, suspend: bool, by: &str) -> Response {
-        self.cluster.suspended = suspend;
+    pub(crate) fn set_suspended(
+        &mut self,
+        suspend: bool,
+        by: &str,
+        ctx: &mut Context<Self>,
+    ) -> Response {
         self.view.suspended = suspend;
         self.alerter.raise(if suspend {
             Event::SuspendRequested { by: by.to_string() }
         } else {
             Event::ResumeRequested { by: by.to_string() }
         });
-        self.publish_advert();
+        let by = by.to_string();
+        self.feed(
+            if suspend {
+                Input::Suspend { by }
+            } else {
+                Input::Resume { by }
+            },
+            ctx,
+        );
         Response::Done {
             message: format!(
                 "{}: {}",
@@ -695,43 +489,18 @@ impl Coordinator {
         by: &str,
         ctx: &mut Context<Self>,
     ) -> Response {
-        let now = self.cluster.now();
-        let names: Vec<String> = if server == self.settings.local {
-            self.settings
-                .config
-                .server_names()
-                .into_iter()
-                .filter(|s| self.cluster.membership.state(s) == ServerState::Isolated)
-                .collect()
-        } else {
-            vec![server.to_string()]
-        };
-        let mut events = Vec::new();
-        let mut done = Vec::new();
-        for name in &names {
-            match self.cluster.membership.recover(now, name) {
-                Ok(evs) => {
-                    events.extend(evs);
-                    done.push(name.clone());
-                    self.alerter.raise(Event::ServerRecovered {
-                        server: name.clone(),
-                        by: by.to_string(),
-                    });
-                }
-                Err(message) if server != self.settings.local => {
-                    return Response::Error {
-                        message: format!("{}: {message}", self.settings.local),
-                    }
-                }
-                Err(_) => {}
-            }
-        }
-        self.on_member_events(events, ctx);
-        Response::Done {
-            message: if done.is_empty() {
-                format!("{}: nothing to recover", self.settings.local)
-            } else {
-                format!("{}: recovered {}", self.settings.local, done.join(", "))
+        let reply = self.feed(
+            Input::Recover {
+                server: server.to_string(),
+                by: by.to_string(),
+            },
+            ctx,
+        );
+        match reply {
+            Some(Ok(message)) => Response::Done { message },
+            Some(Err(message)) => Response::Error { message },
+            None => Response::Error {
+                message: format!("{}: no answer from the cluster brain", self.settings.local),
             },
         }
     }
@@ -819,7 +588,7 @@ impl Coordinator {
         self.settings.config = config.clone();
         let digest = config.digest();
         self.view.config_digest = digest.clone();
-        self.cluster.membership.set_digest(digest.clone());
+        self.feed(Input::Digest(digest.clone()), ctx);
         for hb in &self.cluster.heartbeats {
             hb.do_send(crate::heartbeat::SetConfigDigest(digest.clone()));
         }
@@ -1007,50 +776,26 @@ impl Handler<HeartbeatEvent> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, ev: HeartbeatEvent, ctx: &mut Context<Self>) {
-        let now = self.cluster.now();
         match ev {
-            HeartbeatEvent::Heard { path, beat, lost } => match beat.kind {
-                crate::wire::heartbeat::BeatKind::Alive(advert) => {
-                    let events = self.cluster.membership.heard(
-                        now,
-                        &beat.from,
+            HeartbeatEvent::Heard { path, beat, lost } => {
+                let input = match beat.kind {
+                    crate::wire::heartbeat::BeatKind::Alive(advert) => Input::Heard {
+                        from: beat.from,
                         path,
-                        beat.incarnation,
-                        &beat.config_digest,
+                        incarnation: beat.incarnation,
+                        digest: beat.config_digest,
                         lost,
-                    );
-                    // A restart (new incarnation) is a server-down: it must
-                    // see the groups the old daemon held, before the new
-                    // advert replaces them.
-                    let (downs, rest): (Vec<_>, Vec<_>) = events
-                        .into_iter()
-                        .partition(|e| matches!(e, MemberEvent::ServerDown { .. }));
-                    for e in downs {
-                        self.on_member_event(e, ctx);
-                    }
-                    self.cluster.locations.set_server(
-                        &beat.from,
-                        advert.groups.iter().map(|g| (g.name.clone(), g.state)),
-                    );
-                    let changed = self.cluster.peer_adverts.get(&beat.from) != Some(&advert);
-                    self.cluster.peer_adverts.insert(beat.from.clone(), advert);
-                    self.on_member_events(rest, ctx);
-                    if changed {
-                        self.check_double_activity();
-                        self.decide_failback(ctx);
-                    }
-                }
-                crate::wire::heartbeat::BeatKind::Leaving { died } => {
-                    let mut events =
-                        self.cluster
-                            .membership
-                            .leaving(now, &beat.from, beat.incarnation, died);
-                    // Its paths go quiet because it left, not because of
-                    // the network: the server-down alert says it all.
-                    events.retain(|e| !matches!(e, MemberEvent::PathDown { .. }));
-                    self.on_member_events(events, ctx);
-                }
-            },
+                        sent_ms: beat.sent_ms,
+                        advert,
+                    },
+                    crate::wire::heartbeat::BeatKind::Leaving { died } => Input::Leaving {
+                        from: beat.from,
+                        incarnation: beat.incarnation,
+                        died,
+                    },
+                };
+                self.feed(input, ctx);
+            }
             HeartbeatEvent::Rejected {
                 path,
                 source,
@@ -1063,8 +808,7 @@ impl Handler<HeartbeatEvent> for Coordinator {
                 ));
             }
             HeartbeatEvent::LocalLink { path, up } => {
-                let events = self.cluster.membership.local_link(now, path, up);
-                self.on_member_events(events, ctx);
+                self.feed(Input::LocalLink { path, up }, ctx);
             }
         }
     }

@@ -147,10 +147,10 @@ impl Coordinator {
             act.on_tick(ctx)
         });
         self.refresh_servers();
-        self.publish_advert();
+        self.on_tick(ctx);
         // Auto groups start when the membership machine says the cluster
         // has formed (at its first tick for one server or no startup wait).
-        if config.servers.len() > 1 && !self.cluster.membership.formed() {
+        if config.servers.len() > 1 && !self.cluster.membership().formed() {
             self.alerter.raise(Event::WaitingForServers {
                 seconds: config.heartbeat.startup_wait_secs,
             });
@@ -166,7 +166,7 @@ impl Coordinator {
             .filter(|s| *s != self.settings.local)
             .filter(|s| {
                 matches!(
-                    self.cluster.membership.state(s),
+                    self.cluster.membership().state(s),
                     ServerState::Online | ServerState::Isolated
                 )
             })
@@ -244,7 +244,7 @@ impl Coordinator {
         &mut self,
         by: String,
         os_action: Option<FinalAction>,
-        _ctx: &mut Context<Self>,
+        ctx: &mut Context<Self>,
     ) -> Reply {
         let others = self.fan_out(
             self.reachable_peers(),
@@ -255,7 +255,10 @@ impl Coordinator {
         );
         // This server stops no group while the others stop theirs, and
         // takes nothing over from them.
-        self.cluster.suspended = true;
+        self.feed(
+            crate::model::cluster::Input::Suspend { by: by.clone() },
+            ctx,
+        );
         let local = self.settings.local.clone();
         Box::pin(others.into_actor(self).then(move |parts, act, ctx| {
             act.stop_service_response(by, os_action, false, ctx)
@@ -267,8 +270,13 @@ impl Coordinator {
         }))
     }
 
-    pub(crate) fn cluster_wide_suspend(&mut self, suspend: bool, by: String) -> Reply {
-        let own = self.set_suspended(suspend, &by);
+    pub(crate) fn cluster_wide_suspend(
+        &mut self,
+        suspend: bool,
+        by: String,
+        ctx: &mut Context<Self>,
+    ) -> Reply {
+        let own = self.set_suspended(suspend, &by, ctx);
         self.with_answers_of(
             own,
             self.reachable_peers(),
@@ -527,7 +535,7 @@ impl Coordinator {
     ) -> Reply {
         let local = self.settings.local.clone();
         let target = server.unwrap_or_else(|| local.clone());
-        let holders = self.cluster.locations.holders(&group);
+        let holders = self.cluster.brain.holders(&group);
         if let Some(h) = holders.iter().find(|h| **h != local) {
             return ready(Response::Error {
                 message: format!("group {group} is already active on {h}"),
@@ -548,7 +556,7 @@ impl Coordinator {
             return ready(Response::Error {
                 message: format!(
                     "server {target} cannot start groups now (state {})",
-                    self.cluster.membership.state(&target).as_str()
+                    self.cluster.membership().state(&target).as_str()
                 ),
             });
         }
@@ -567,7 +575,7 @@ impl Coordinator {
     /// `group stop NAME`: wherever it runs.
     pub(crate) fn group_stop_anywhere(&mut self, group: String, by: String) -> Reply {
         let local = self.settings.local.clone();
-        let holders = self.cluster.locations.holders(&group);
+        let holders = self.cluster.brain.holders(&group);
         let here = self
             .view
             .groups
@@ -597,7 +605,7 @@ impl Coordinator {
         ctx: &mut Context<Self>,
     ) -> Reply {
         let local = self.settings.local.clone();
-        let holders = self.cluster.locations.holders(&group);
+        let holders = self.cluster.brain.holders(&group);
         match holders.as_slice() {
             [] => ready(Response::Error {
                 message: format!("group {group} is not active anywhere; start it instead"),

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::control::protocol::{Command, Response};
 use crate::model::catalog::Event;
+use crate::model::cluster::Input as cluster_input;
 use crate::model::config::{ClusterConfig, FinalAction};
 use crate::model::monitoring::MonitorConfig;
 use crate::model::recovery::Ladder;
@@ -216,13 +217,30 @@ impl Coordinator {
                     .groups
                     .iter()
                     .any(|g| &g.name == name && g.state.may_be_active());
-                let dest = (handover && active && !self.cluster.suspended)
+                let dest = (handover && active && !self.cluster.suspended())
                     .then(|| self.destination_from(name, &local).ok())
                     .flatten();
                 (addr.clone(), dest, self.counters_of_group(name))
             })
             .collect();
-        self.publish_advert();
+        // Groups handed over are "moving" until their destination has
+        // answered: nobody else starts them meanwhile.
+        let handed: Vec<String> = groups
+            .iter()
+            .zip(self.groups.keys())
+            .filter(|((_, dest, _), _)| dest.is_some())
+            .map(|(_, name)| name.clone())
+            .collect();
+        for group in &handed {
+            self.feed(
+                cluster_input::Moving {
+                    group: group.clone(),
+                    on: true,
+                },
+                ctx,
+            );
+        }
+        self.feed(cluster_input::Stopping { handover }, ctx);
         let alerter = self.alerter.clone();
         let os = self.settings.config.os_actions.clone();
         let peers = self.cluster.peers.clone();
@@ -452,12 +470,18 @@ pub struct GroupUpdate {
 
 impl Handler<GroupUpdate> for Coordinator {
     type Result = ();
-    fn handle(&mut self, msg: GroupUpdate, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: GroupUpdate, ctx: &mut Context<Self>) {
         if let Some(g) = self.group_view_mut(&msg.group) {
             g.state = msg.state;
             g.current = msg.current;
         }
-        self.publish_advert();
+        self.feed(
+            cluster_input::GroupState {
+                group: msg.group,
+                state: msg.state,
+            },
+            ctx,
+        );
     }
 }
 
@@ -561,9 +585,16 @@ impl Handler<FailoverGroup> for Coordinator {
         let Some(mover) = self.mover(&msg.group) else {
             return;
         };
-        if !self.cluster.moving.insert(msg.group.clone()) {
+        if self.cluster.brain.moving(&msg.group) {
             return;
         }
+        self.feed(
+            cluster_input::Moving {
+                group: msg.group.clone(),
+                on: true,
+            },
+            ctx,
+        );
         let counters = self.counters_of_group(&msg.group);
         ctx.spawn(
             async move {
@@ -579,8 +610,14 @@ impl Handler<FailoverGroup> for Coordinator {
                     .await;
             }
             .into_actor(self)
-            .map(move |_, act, _| {
-                act.cluster.moving.remove(&msg.group);
+            .map(move |_, act, ctx| {
+                act.feed(
+                    cluster_input::Moving {
+                        group: msg.group,
+                        on: false,
+                    },
+                    ctx,
+                );
             }),
         );
     }
@@ -684,8 +721,8 @@ impl Handler<Control> for Coordinator {
                 };
                 self.stop_service_response(msg.by, Some(action), true, ctx)
             }
-            Command::ClusterSuspend => self.cluster_wide_suspend(true, msg.by),
-            Command::ClusterResume => self.cluster_wide_suspend(false, msg.by),
+            Command::ClusterSuspend => self.cluster_wide_suspend(true, msg.by, ctx),
+            Command::ClusterResume => self.cluster_wide_suspend(false, msg.by, ctx),
             Command::ServerRecover { server } => self.cluster_wide_recover(server, msg.by, ctx),
             Command::ConfigPush { text } => self.cluster_wide_push(text, msg.by, ctx),
             Command::AlertNotification { suspend } => {

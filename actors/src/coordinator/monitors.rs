@@ -259,7 +259,7 @@ impl Handler<RecoverMonitor> for Coordinator {
     fn handle(&mut self, msg: RecoverMonitor, _: &mut Context<Self>) -> Self::Result {
         let ready = |b: bool| -> Self::Result { Box::pin(actix::fut::ready(b)) };
         // A suspended cluster (maintenance) recovers nothing automatically.
-        if self.stopping || self.cluster.suspended {
+        if self.stopping || self.cluster.suspended() {
             return ready(true);
         }
         let Some(entry) = self.monitors.get(&msg.monitor) else {

@@ -199,7 +199,13 @@ impl Handler<PeerCall> for Coordinator {
                 }
                 // The sender stopped its copy before asking (a move or a
                 // failover); its advert saying so may still be on its way.
-                self.cluster.locations.forget(&from, &group);
+                self.feed(
+                    crate::model::cluster::Input::Accepting {
+                        group: group.clone(),
+                        from: from.clone(),
+                    },
+                    ctx,
+                );
                 self.adopt_counters(&counters);
                 let started = self.run_group_as(
                     &group,
@@ -207,6 +213,26 @@ impl Handler<PeerCall> for Coordinator {
                     format!("{by} (via {from})"),
                     true,
                 );
+                // The brain counts the group as starting here until then.
+                let name = group.clone();
+                let started: ResponseActFuture<Self, Response> =
+                    Box::pin(started.map(move |r, act, ctx| {
+                        let result = match &r {
+                            Response::Done { .. } => Ok(()),
+                            Response::Error { message } | Response::Denied { message } => {
+                                Err(message.clone())
+                            }
+                            other => Err(format!("{other:?}")),
+                        };
+                        act.feed(
+                            crate::model::cluster::Input::Done {
+                                group: name,
+                                result,
+                            },
+                            ctx,
+                        );
+                        r
+                    }));
                 if event != StartEvent::Failover {
                     return started;
                 }
@@ -248,7 +274,7 @@ impl Handler<PeerCall> for Coordinator {
                 self.stop_service_response(format!("{by} (via {from})"), os_action, false, ctx)
             }
             PeerRequest::Suspend { suspend, by } => {
-                ready(self.set_suspended(suspend, &format!("{by} (via {from})")))
+                ready(self.set_suspended(suspend, &format!("{by} (via {from})"), ctx))
             }
             PeerRequest::Recover { server, by } => {
                 ready(self.recover_server(&server, &format!("{by} (via {from})"), ctx))

@@ -133,6 +133,7 @@ impl LanHeartbeat {
             seq,
             path: self.settings.path as u8,
             config_digest: self.settings.config_digest.clone(),
+            sent_ms: super::monotonic_ms(),
             kind,
         }
     }
@@ -587,6 +588,7 @@ mod tests {
             seq: 1,
             path,
             config_digest: "digest".into(),
+            sent_ms: 1,
             kind: BeatKind::Alive(Advert::default()),
         };
 

@@ -16,6 +16,17 @@ use crate::wire::Rejection;
 
 pub use lan::{LanHeartbeat, LanSettings, SendLeaving, SetAdvert, SetConfigDigest};
 
+/// This daemon's monotonic clock in ms since its first use (at least 1),
+/// stamped on every beat it sends.
+pub fn monotonic_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+        + 1
+}
+
 #[derive(Debug, Clone, PartialEq, Message)]
 #[rtype(result = "()")]
 pub enum HeartbeatEvent {

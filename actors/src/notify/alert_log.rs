@@ -226,6 +226,19 @@ impl Alerter {
         self.raise_with(event, false, None);
     }
 
+    /// Mails an alert already recorded here (another server should have
+    /// reported it, and went down first): no second line in the log.
+    pub fn mail_only(&self, event: Event) {
+        if let Some(router) = &self.router {
+            router.do_send(super::router::Routed {
+                alert: event.to_alert(now_rfc3339(), &self.server),
+                mail_allowed: true,
+                force: None,
+                only_mail: true,
+            });
+        }
+    }
+
     /// Records the alert and sends it to exactly these notifiers (a test).
     pub fn raise_to(&self, event: Event, to: crate::model::routing::Destinations) {
         self.raise_with(event, true, Some(to));
@@ -243,6 +256,7 @@ impl Alerter {
                 alert: alert.clone(),
                 mail_allowed,
                 force,
+                only_mail: false,
             });
         }
         self.log.record(alert);

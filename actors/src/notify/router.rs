@@ -29,6 +29,9 @@ pub struct Routed {
     pub mail_allowed: bool,
     /// Fixed destinations (a test alert), instead of the routing rules.
     pub force: Option<routing::Destinations>,
+    /// Only the mail part of the routing (the alert went to the others when
+    /// it was raised here).
+    pub only_mail: bool,
 }
 
 /// Where the router sends, and by which rules.
@@ -112,7 +115,7 @@ impl Handler<Routed> for AlertRouter {
             self.counts.held += 1;
             return;
         }
-        let d = msg.force.unwrap_or_else(|| {
+        let mut d = msg.force.unwrap_or_else(|| {
             routing::route(
                 &a.module,
                 a.event_id,
@@ -121,6 +124,9 @@ impl Handler<Routed> for AlertRouter {
                 msg.mail_allowed,
             )
         });
+        if msg.only_mail {
+            d.syslog = false;
+        }
         let notify = Notify {
             alert: msg.alert.clone(),
             cluster: self.settings.cluster.clone(),
@@ -308,6 +314,7 @@ mod tests {
                     alert: alert(m, id),
                     mail_allowed: allowed,
                     force: None,
+                    only_mail: false,
                 });
             }
             router
@@ -319,6 +326,7 @@ mod tests {
                 alert: alert("rm", 9),
                 mail_allowed: true,
                 force: None,
+                only_mail: false,
             });
             let (counts, until) = router.send(RouterState).await.unwrap();
             assert_eq!(counts.held, 1);

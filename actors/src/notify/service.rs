@@ -125,6 +125,7 @@ impl AlertService {
                     syslog: true,
                     mail: true,
                 }),
+                only_mail: false,
             });
             self.own.log.record(alert);
         }

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::frame::seal_json;
 use super::key::ClusterKey;
-use crate::model::state::RunState;
 
 /// Sequence number of a `Leaving` beat.
 pub const LEAVING_SEQ: u64 = u64::MAX;
@@ -30,6 +29,11 @@ pub struct Beat {
     pub path: u8,
     /// Digest of the sender's configuration, to notice mismatched peers.
     pub config_digest: String,
+    /// The sender's monotonic clock at sending, ms since its daemon
+    /// started (0: an older sender that does not say): the receiver tells
+    /// a beat that queued somewhere, or came out of order, from a fresh one.
+    #[serde(default)]
+    pub sent_ms: u64,
     pub kind: BeatKind,
 }
 
@@ -42,25 +46,8 @@ pub enum BeatKind {
     },
 }
 
-/// A server's view of itself. Every field defaults, so fields added later
-/// do not break older peers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Advert {
-    pub groups: Vec<GroupAdvert>,
-    /// The cluster service is stopping here.
-    pub stopping: bool,
-    /// This server considers itself cut off from the others.
-    pub isolated: bool,
-    /// Automatic recovery is suspended here.
-    pub suspended: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GroupAdvert {
-    pub name: String,
-    pub state: RunState,
-}
+/// A server's view of itself, as the brain builds it.
+pub use crate::model::advert::{Advert, GroupAdvert};
 
 /// Sends a `Leaving` beat on every target (path, local address to bind with
 /// port 0, peer's heartbeat address), twice each against loss: the copy is
@@ -82,6 +69,7 @@ pub fn send_leaving(
             seq: LEAVING_SEQ,
             path,
             config_digest: config_digest.to_string(),
+            sent_ms: 0,
             kind: BeatKind::Leaving { died },
         };
         let packet = match seal_json(key, &beat) {
@@ -116,6 +104,7 @@ pub fn send_leaving(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::state::RunState;
     use crate::wire::frame::open_json;
 
     #[test]
@@ -127,6 +116,7 @@ mod tests {
             seq: 1,
             path: 0,
             config_digest: "d".into(),
+            sent_ms: 7,
             kind: BeatKind::Alive(Advert {
                 groups: vec![GroupAdvert {
                     name: "web".into(),
@@ -135,6 +125,7 @@ mod tests {
                 stopping: false,
                 isolated: false,
                 suspended: true,
+                ..Advert::default()
             }),
         };
         let sealed = seal_json(&key, &beat).unwrap();
