@@ -1881,6 +1881,64 @@ mod tests {
     }
 
     #[test]
+    fn a_group_nobody_can_take_is_reported_once_by_the_reporter() {
+        // web may run on s1 and s2 only; s2 is down; s1 dies; s3 reports.
+        let c = config(3, "servers: [\"s1\", \"s2\"],");
+        let mut s3 = brain(&c, "s3");
+        at(
+            &mut s3,
+            5,
+            heard("s1", 1, 5, holding(&[("web", RunState::Online)])),
+        );
+        let out = at(&mut s3, 400, Input::Tick);
+        let ids = alerts(&out);
+        assert!(ids.contains(&("rc 65".to_string(), true)), "{ids:?}");
+        assert!(starts(&out).is_empty());
+        let out = at(&mut s3, 800, Input::Tick);
+        assert!(!alerts(&out).iter().any(|(i, _)| i == "rc 65"), "once");
+    }
+
+    #[test]
+    fn a_group_active_on_two_servers_is_reported_once_and_not_started_again() {
+        let mut s3 = brain(&config(3, ""), "s3");
+        at(
+            &mut s3,
+            5,
+            heard("s1", 1, 5, holding(&[("web", RunState::Online)])),
+        );
+        let out = at(
+            &mut s3,
+            6,
+            heard("s2", 1, 6, holding(&[("web", RunState::Online)])),
+        );
+        assert!(alerts(&out).contains(&("rc 92".to_string(), true)));
+        let out = at(
+            &mut s3,
+            100,
+            heard("s2", 1, 100, holding(&[("web", RunState::Online)])),
+        );
+        assert!(!alerts(&out).iter().any(|(i, _)| i == "rc 92"), "once");
+        // One of the two goes: the other copy stays, nothing to take over.
+        at(
+            &mut s3,
+            200,
+            heard("s2", 1, 200, holding(&[("web", RunState::Online)])),
+        );
+        at(
+            &mut s3,
+            300,
+            heard("s2", 1, 300, holding(&[("web", RunState::Online)])),
+        );
+        let out = at(
+            &mut s3,
+            400,
+            heard("s2", 1, 400, holding(&[("web", RunState::Online)])),
+        );
+        assert!(alerts(&out).iter().any(|(i, _)| i == "nm 1310"), "s1 down");
+        assert!(starts(&out).is_empty());
+    }
+
+    #[test]
     fn failback_moves_the_group_home_when_its_first_server_returns() {
         let c = config(2, "failback: Auto,");
         let mut s2 = survivor();
