@@ -3,7 +3,9 @@
 //! 198.51.100.0/24 and eth1 on 203.0.113.0/24, a client on both), one
 //! `understudy run` per server namespace, a client that asks who answers on
 //! an address, checkers of the "never on two servers" invariant of a
-//! floating IP ([`AddressWatch`]) and of an application ([`ProcessWatch`]).
+//! floating IP ([`AddressWatch`]) and of an application ([`ProcessWatch`]),
+//! and a packet filter at the switch that cuts the cluster traffic
+//! ([`Lab::cut_cluster_traffic`]).
 //!
 //! Servers are numbered from 1 (`n1` is server 1). Heartbeat paths are
 //! numbered from 0 like the interfaces and like `servers[].paths[]` in the
@@ -708,6 +710,65 @@ impl Lab {
     pub fn watch_responder(&self, port: u16) -> ProcessWatch {
         self.watch_process(&responder_marker(port))
     }
+
+    // ---- packet filter ----
+
+    /// `nft -f -` with `rules` inside namespace `ns`, which must succeed.
+    pub fn nft(&self, ns: &str, rules: &str) {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, "nft", "-f", "-"]);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = spawn_locked(&mut cmd).expect("spawn nft");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("nft's stdin");
+            stdin.write_all(rules.as_bytes()).expect("write nft rules");
+        }
+        let out = child.wait_with_output().expect("wait for nft");
+        assert!(
+            out.status.success(),
+            "nft in {ns} failed ({}): {}\nrules:\n{rules}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The switch drops (or, with `false`, forwards again) every cluster
+    /// packet between the servers: heartbeats (UDP to `heartbeat_port`) and
+    /// peer-link requests (TCP to or from `peer_port`), on both networks.
+    /// Everything else passes: links keep their carrier, ARP and the
+    /// client's traffic go through. A table `bridge understudy_cut` in the
+    /// switch namespace; needs `nft` (see [`nft_unavailable`]).
+    pub fn cut_cluster_traffic(&self, cut: bool, heartbeat_port: u16, peer_port: u16) {
+        let sw = self.switch_ns();
+        if cut {
+            let rules = format!(
+                "table bridge understudy_cut {{
+    chain through {{
+        type filter hook forward priority 0; policy accept;
+        udp dport {heartbeat_port} drop
+        tcp dport {peer_port} drop
+        tcp sport {peer_port} drop
+    }}
+}}
+"
+            );
+            self.nft(&sw, &rules);
+        } else {
+            self.nft(&sw, "delete table bridge understudy_cut\n");
+        }
+    }
+}
+
+/// Why the packet filter of [`Lab::cut_cluster_traffic`] cannot be used
+/// here, if it cannot.
+pub fn nft_unavailable() -> Option<String> {
+    if find_in_path("nft").is_none() {
+        return Some("`nft` not found (Debian package nftables)".into());
+    }
+    None
 }
 
 /// What the command line of the responder started by
