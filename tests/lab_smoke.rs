@@ -161,3 +161,34 @@ fn lab_runs_controls_and_stops_a_daemon_per_server() {
     assert!(lab.try_status(2).is_none());
     watch.assert_never_double();
 }
+
+#[test]
+fn the_process_watch_sees_an_application_on_two_servers() {
+    let Some(mut lab) = Lab::new("procwatch", 2) else {
+        return;
+    };
+    let port = 9090;
+    let watch = lab.watch_responder(port);
+    // Another port's responder is not the watched application.
+    let other = lab.watch_responder(port + 1);
+    assert_eq!(watch.holders(), Vec::<usize>::new());
+    lab.start_responder(1, port);
+    watch.wait_holders(&[1], DEADLINE);
+    lab.start_responder(2, port);
+    watch.wait_holders(&[1, 2], DEADLINE);
+    let doubles = watch.doubles();
+    assert!(
+        doubles.iter().any(|d| d.holders == [1, 2]),
+        "the watch missed the responder on n1 and n2: {doubles:?}"
+    );
+    let verdict = watch.check_never_double();
+    assert!(
+        verdict
+            .as_ref()
+            .is_err_and(|e| e.contains("ran on two servers") && e.contains("on n1 and n2 from")),
+        "{verdict:?}"
+    );
+    assert_eq!(other.holders(), Vec::<usize>::new());
+    assert!(other.samples() >= 2);
+    other.assert_never_double();
+}

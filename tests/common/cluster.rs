@@ -2,8 +2,10 @@
 //! by `tools/lab` (a switch with two bridges, servers n1..nN with eth0 on
 //! 198.51.100.0/24 and eth1 on 203.0.113.0/24, a client on both), one
 //! `understudy run` per server namespace, a client that asks who answers on
-//! an address, and a checker of the "never on two servers" invariant of a
-//! floating IP.
+//! an address, checkers of the "never on two servers" invariant of a
+//! floating IP ([`AddressWatch`]) and of an application ([`ProcessWatch`]),
+//! and a packet filter at the switch that cuts the cluster traffic
+//! ([`Lab::cut_cluster_traffic`]).
 //!
 //! Servers are numbered from 1 (`n1` is server 1). Heartbeat paths are
 //! numbered from 0 like the interfaces and like `servers[].paths[]` in the
@@ -695,6 +697,84 @@ impl Lab {
         let namespaces = (1..=self.servers).map(|i| (i, self.ns(i))).collect();
         AddressWatch::start(addr, namespaces)
     }
+
+    /// Watches in which servers a process whose command line contains
+    /// `marker` runs; see [`ProcessWatch`].
+    pub fn watch_process(&self, marker: &str) -> ProcessWatch {
+        let namespaces = (1..=self.servers).map(|i| (i, self.ns(i))).collect();
+        ProcessWatch::start(marker, namespaces)
+    }
+
+    /// Watches in which servers the responder of [`Lab::responder_script`]
+    /// on `port` runs: the application checker of a group that runs it.
+    pub fn watch_responder(&self, port: u16) -> ProcessWatch {
+        self.watch_process(&responder_marker(port))
+    }
+
+    // ---- packet filter ----
+
+    /// `nft -f -` with `rules` inside namespace `ns`, which must succeed.
+    pub fn nft(&self, ns: &str, rules: &str) {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, "nft", "-f", "-"]);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = spawn_locked(&mut cmd).expect("spawn nft");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("nft's stdin");
+            stdin.write_all(rules.as_bytes()).expect("write nft rules");
+        }
+        let out = child.wait_with_output().expect("wait for nft");
+        assert!(
+            out.status.success(),
+            "nft in {ns} failed ({}): {}\nrules:\n{rules}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The switch drops (or, with `false`, forwards again) every cluster
+    /// packet between the servers: heartbeats (UDP to `heartbeat_port`) and
+    /// peer-link requests (TCP to or from `peer_port`), on both networks.
+    /// Everything else passes: links keep their carrier, ARP and the
+    /// client's traffic go through. A table `bridge understudy_cut` in the
+    /// switch namespace; needs `nft` (see [`nft_unavailable`]).
+    pub fn cut_cluster_traffic(&self, cut: bool, heartbeat_port: u16, peer_port: u16) {
+        let sw = self.switch_ns();
+        if cut {
+            let rules = format!(
+                "table bridge understudy_cut {{
+    chain through {{
+        type filter hook forward priority 0; policy accept;
+        udp dport {heartbeat_port} drop
+        tcp dport {peer_port} drop
+        tcp sport {peer_port} drop
+    }}
+}}
+"
+            );
+            self.nft(&sw, &rules);
+        } else {
+            self.nft(&sw, "delete table bridge understudy_cut\n");
+        }
+    }
+}
+
+/// Why the packet filter of [`Lab::cut_cluster_traffic`] cannot be used
+/// here, if it cannot.
+pub fn nft_unavailable() -> Option<String> {
+    if find_in_path("nft").is_none() {
+        return Some("`nft` not found (Debian package nftables)".into());
+    }
+    None
+}
+
+/// What the command line of the responder started by
+/// [`Lab::responder_script`] on `port` contains (arguments joined by spaces).
+pub fn responder_marker(port: u16) -> String {
+    format!("lab-responder.py --port {port} ")
 }
 
 impl Drop for Lab {
@@ -1465,4 +1545,222 @@ fn has_address(payload: &[u8], want: Ipv4Addr) -> bool {
         off += align4(len);
     }
     false
+}
+
+/// How often a [`ProcessWatch`] looks at the servers' processes.
+pub const PROCESS_WATCH_INTERVAL: Duration = Duration::from_millis(5);
+
+/// The application checker: watches in which server namespaces a process
+/// runs whose command line (arguments joined by spaces) contains a marker,
+/// to check that a group's application never runs on two servers at once.
+///
+/// A thread of its own scans `/proc` every [`PROCESS_WATCH_INTERVAL`]: a
+/// process belongs to a server when its network namespace
+/// (`/proc/PID/ns/net`) is that server's (what `ip netns pids` looks at;
+/// no process is spawned). Like [`AddressWatch`], each sample makes two
+/// scans, and a server counts as running the application only when the same
+/// process was seen there in both: that process lived from the first scan
+/// to the second, so two servers counted in one sample ran it at the same
+/// moment, while a process that ended on one server just as another
+/// started elsewhere is not a double. Overlaps shorter than a sample can go
+/// unseen.
+pub struct ProcessWatch {
+    marker: String,
+    state: Arc<Mutex<WatchState>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ProcessWatch {
+    /// Starts watching for `marker` in the given namespaces (server index,
+    /// namespace name); returns after the first sample.
+    pub fn start(marker: &str, namespaces: Vec<(usize, String)>) -> ProcessWatch {
+        assert!(!marker.is_empty(), "a process watch needs a marker");
+        let state = Arc::new(Mutex::new(WatchState::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = {
+            let (state, stop, marker) = (state.clone(), stop.clone(), marker.to_string());
+            std::thread::Builder::new()
+                .name("watch process".into())
+                .spawn(move || process_watch_loop(&marker, namespaces, state, stop, ready_tx))
+                .expect("spawn the process watch")
+        };
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("process watch of {marker:?}: {e}"),
+            Err(_) => {
+                panic!("process watch of {marker:?}: the thread ended before its first sample")
+            }
+        }
+        ProcessWatch {
+            marker: marker.to_string(),
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, WatchState> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = &state.error {
+            panic!("process watch of {:?}: {e}", self.marker);
+        }
+        state
+    }
+
+    /// The servers that ran the process through the latest sample, sorted.
+    pub fn holders(&self) -> Vec<usize> {
+        self.lock().holders.clone()
+    }
+
+    /// Samples taken so far.
+    pub fn samples(&self) -> u64 {
+        self.lock().samples
+    }
+
+    /// Every time the process was seen on two or more servers so far.
+    pub fn doubles(&self) -> Vec<DoubleHolding> {
+        self.lock().doubles.clone()
+    }
+
+    /// Every change of the servers running it: when (from the start of the
+    /// watch) and the new set.
+    pub fn changes(&self) -> Vec<(Duration, Vec<usize>)> {
+        self.lock().changes.clone()
+    }
+
+    /// Waits for a sample taken after this call in which exactly `want`
+    /// (any order) run the process.
+    pub fn wait_holders(&self, want: &[usize], timeout: Duration) {
+        let mut want = want.to_vec();
+        want.sort_unstable();
+        let after = self.samples();
+        let end = Instant::now() + timeout;
+        loop {
+            {
+                let state = self.lock();
+                if state.samples > after && state.holders == want {
+                    return;
+                }
+                if Instant::now() >= end {
+                    panic!(
+                        "{:?} did not run on exactly {want:?} within {timeout:?}: runs on {:?}; changes: {:?}",
+                        self.marker, state.holders, state.changes
+                    );
+                }
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Stops the watch; panics listing every time the process ran on two or
+    /// more servers.
+    pub fn assert_never_double(self) {
+        if let Err(e) = self.check_never_double() {
+            panic!("{e}");
+        }
+    }
+
+    /// Stops the watch; the list of every time the process ran on two or
+    /// more servers as an error.
+    pub fn check_never_double(mut self) -> Result<(), String> {
+        self.finish();
+        let state = self.lock();
+        if state.doubles.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = state.doubles.iter().map(|d| format!("  {d}")).collect();
+        Err(format!(
+            "the application {:?} ran on two servers at once ({} samples taken):\n{}",
+            self.marker,
+            state.samples,
+            list.join("\n")
+        ))
+    }
+
+    fn finish(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ProcessWatch {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// (device, inode) of a network namespace file: the namespace's identity.
+fn netns_id(path: &str) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+fn process_watch_loop(
+    marker: &str,
+    namespaces: Vec<(usize, String)>,
+    state: Arc<Mutex<WatchState>>,
+    stop: Arc<AtomicBool>,
+    ready: mpsc::Sender<Result<(), String>>,
+) {
+    let mut servers = Vec::new();
+    for (i, ns) in &namespaces {
+        match netns_id(&format!("/run/netns/{ns}")) {
+            Ok(id) => servers.push((id, *i)),
+            Err(e) => {
+                let _ = ready.send(Err(format!("namespace {ns}: {e}")));
+                return;
+            }
+        }
+    }
+    let start = Instant::now();
+    let mut ready = Some(ready);
+    while !stop.load(Ordering::SeqCst) {
+        let first = scan_processes(&servers, marker);
+        let second = scan_processes(&servers, marker);
+        let mut holders: Vec<usize> = second
+            .iter()
+            .filter(|seen| first.contains(seen))
+            .map(|(i, _)| *i)
+            .collect();
+        holders.sort_unstable();
+        holders.dedup();
+        let at = start.elapsed();
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        record(&mut st, at, holders);
+        drop(st);
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(Ok(()));
+        }
+        std::thread::sleep(PROCESS_WATCH_INTERVAL);
+    }
+}
+
+/// (server, pid) of every process in a server's namespace whose command
+/// line contains `marker`. Processes that end during the scan are skipped.
+fn scan_processes(servers: &[((u64, u64), usize)], marker: &str) -> Vec<(usize, u32)> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+        let Ok(id) = netns_id(&format!("/proc/{pid}/ns/net")) else {
+            continue;
+        };
+        let Some(&(_, server)) = servers.iter().find(|(ns, _)| *ns == id) else {
+            continue;
+        };
+        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let line: String = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if line.contains(marker) {
+            found.push((server, pid));
+        }
+    }
+    found
 }
