@@ -3,28 +3,19 @@
 //! would check (does the address answer?). Needs root and `ip`; skips with a
 //! printed reason elsewhere.
 
+#[path = "common/skip.rs"]
+mod skip;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_understudy");
 
-fn skip_reason() -> Option<String> {
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root: network namespaces need root".into());
-    }
-    for tool in ["ip", "ping"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !found {
-            return Some(format!("`{tool}` is not installed"));
-        }
-    }
-    None
+fn skip_reason() -> Option<skip::Missing> {
+    skip::need_root("network namespaces need root")
+        .or_else(|| skip::need_program("ip", "iproute2"))
+        .or_else(|| skip::need_program("ping", "iputils-ping"))
 }
 
 fn sh(cmd: &str) -> Output {
@@ -181,9 +172,8 @@ fn path_exists(p: &Path) -> bool {
 
 #[test]
 fn floating_ip_follows_the_group() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIP: floating_ip_follows_the_group: {why}");
-        return;
+    if let Some(missing) = skip_reason() {
+        return missing.skip();
     }
     let lab = Lab::new("a");
     // The interface is found from the address's network.
@@ -211,9 +201,8 @@ fn floating_ip_follows_the_group() {
 
 #[test]
 fn activation_refused_when_another_host_holds_the_address() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIP: activation_refused_when_another_host_holds_the_address: {why}");
-        return;
+    if let Some(missing) = skip_reason() {
+        return missing.skip();
     }
     let lab = Lab::new("b");
     must(&format!(
