@@ -130,6 +130,22 @@ impl Daemon {
             .unwrap()
     }
 
+    /// Waits for the daemon (its guardian: `ip netns exec` execs it) to exit.
+    fn wait_exit(&mut self, lab: &Lab) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not exit: {}",
+                self.log(lab)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn log(&self, lab: &Lab) -> String {
         std::fs::read_to_string(lab.dir.join("daemon.log")).unwrap_or_default()
     }
@@ -177,7 +193,7 @@ fn floating_ip_follows_the_group() {
     }
     let lab = Lab::new("a");
     // The interface is found from the address's network.
-    let d = Daemon::start(&lab, &config(""));
+    let mut d = Daemon::start(&lab, &config(""));
     assert!(!lab.client_reaches("198.51.100.10"), "nobody holds it yet");
 
     let out = d.cli(&["group", "start", "web"]);
@@ -196,7 +212,11 @@ fn floating_ip_follows_the_group() {
     let out = d.cli(&["cluster", "stop"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(!lab.srv_has("198.51.100.10"));
-    assert!(!path_exists(&d.socket) || !d.cli(&["status"]).status.success());
+    // The daemon exits once it has answered the connections in flight
+    // (until then it may still answer `status`), removing its socket.
+    let status = d.wait_exit(&lab);
+    assert!(status.success(), "{status}: {}", d.log(&lab));
+    assert!(!path_exists(&d.socket));
 }
 
 #[test]
