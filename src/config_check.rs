@@ -33,17 +33,34 @@ pub fn print_problems(file: &Path, problems: &[String]) {
     );
 }
 
-pub fn check(file: &Path) -> ExitCode {
-    match load(file) {
-        Err(problems) => {
-            print_problems(file, &problems);
-            ExitCode::from(2)
-        }
-        Ok(c) => {
-            print!("{}", summary(&c));
-            ExitCode::SUCCESS
+/// What this machine must provide for the configuration that the file
+/// itself cannot show: the mail password file (present, readable, mode 0600
+/// or 0400). Both `config check` and `run` report these, in the same words.
+pub fn local_problems(c: &ClusterConfig) -> Vec<String> {
+    use understudy_actors::notify::mail::LoadPassword;
+    let mut out = Vec::new();
+    if let Some(mail) = &c.alerts.mail {
+        if let Err(e) = mail.load_password() {
+            out.push(format!("alerts.mail.password_file: {e}"));
         }
     }
+    out
+}
+
+pub fn check(file: &Path) -> ExitCode {
+    let problems = match load(file) {
+        Err(problems) => problems,
+        Ok(c) => {
+            let problems = local_problems(&c);
+            if problems.is_empty() {
+                print!("{}", summary(&c));
+                return ExitCode::SUCCESS;
+            }
+            problems
+        }
+    };
+    print_problems(file, &problems);
+    ExitCode::from(2)
 }
 
 /// One screen describing what the configuration sets up.

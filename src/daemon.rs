@@ -77,6 +77,15 @@ pub fn run(
             config.server_names().join(", ")
         ));
     }
+    // What the file cannot show (the mail password file): refused here, in
+    // the words of `config check`, before anything is bound or started.
+    let local_problems = config_check::local_problems(&config);
+    if !local_problems.is_empty() {
+        for p in &local_problems {
+            eprintln!("understudy: {p}");
+        }
+        return ExitCode::from(2);
+    }
     let access = match (
         group_id("socket_group", &config.control.socket_group),
         group_id("admin_group", &config.control.admin_group),
@@ -180,6 +189,12 @@ pub fn run(
         Ok::<(), String>(())
     });
     if let Err(e) = started {
+        // Whatever was started before the failure (the alert router) runs
+        // its `started` and stops inside the runtime: dropped unpolled, an
+        // actor would start outside of it and panic.
+        System::current().stop_with_code(1);
+        let _ = sys.run_with_code();
+        let _ = std::fs::remove_file(socket);
         return fail(&e);
     }
     let code = sys.run_with_code().unwrap_or(1);

@@ -4,10 +4,11 @@
 mod common;
 
 use std::net::UdpSocket;
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use common::smtp::Smtpd;
-use common::{Daemon, TestDir};
+use common::{understudy, Daemon, TestDir};
 
 /// A UDP syslog collector on loopback: every datagram is one line.
 struct Collector {
@@ -255,4 +256,56 @@ fn a_mail_that_cannot_go_now_waits_in_the_spool_across_a_daemon_restart() {
     // activation was mailed exactly once.
     let rc32 = smtp.mails().iter().filter(|m| m.contains("rc 32")).count();
     assert_eq!(rc32, 1);
+}
+
+/// A mail password file other users can read: `config check` reports it
+/// (exit 2) and `run` refuses in one line, in the same words, without a
+/// panic and without leaving its control socket behind. Once it is mode
+/// 0600 both accept it.
+#[test]
+fn a_password_file_others_can_read_is_refused_by_check_and_run() {
+    let t = TestDir::new("pwfile");
+    let pw = t.write("mail.password", "s3cret\n");
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = t.write(
+        "cluster.ron",
+        &t.config(
+            &["s1"],
+            &format!(
+                r#"alerts: (mail: (server: "127.0.0.1", port: 9, recipients: ["ops@example.com"],
+                                   title: "understudy it", authentication: Login, user: "alice",
+                                   password_file: "{}")),"#,
+                pw.display()
+            ),
+            "",
+        ),
+    );
+    let problem = format!(
+        "alerts.mail.password_file: password file {p}: mode 0644 lets other users read it (chmod 600 {p})",
+        p = pw.display()
+    );
+
+    let check = understudy(&["config", "check", &config.to_string_lossy()]);
+    assert_eq!(check.code, Some(2), "{check:?}");
+    assert!(
+        check.stderr.lines().any(|l| l == problem),
+        "expected the line {problem:?}: {check:?}"
+    );
+
+    let mut d = Daemon::spawn(&t, &config, "s1");
+    let status = d.wait_exit(common::DEADLINE);
+    let log = d.log_text();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [format!("understudy: {problem}")],
+        "one line, no panic"
+    );
+    assert!(!d.socket.exists(), "the control socket is left behind");
+
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let check = understudy(&["config", "check", &config.to_string_lossy()]);
+    assert!(check.success(), "{check:?}");
+    let d = Daemon::start(&t, &std::fs::read_to_string(&config).unwrap(), "s1");
+    d.ok(&["status"]);
 }

@@ -276,9 +276,8 @@ fn a_short_link_flap_of_the_active_server_does_not_stop_its_group_for_good() {
 ///    the other take over.
 #[test]
 fn a_takeover_refused_during_a_cut_leaves_no_failure_and_failover_works_again() {
-    if let Some(why) = nft_unavailable() {
-        eprintln!("skipped (lab refused): {why}");
-        return;
+    if let Some(missing) = nft_unavailable() {
+        return missing.skip();
     }
     let Some((mut lab, checkers)) = web_on_n1("refused", 2, "") else {
         return;

@@ -3,28 +3,19 @@
 //! would check (does the address answer?). Needs root and `ip`; skips with a
 //! printed reason elsewhere.
 
+#[path = "common/skip.rs"]
+mod skip;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_understudy");
 
-fn skip_reason() -> Option<String> {
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root: network namespaces need root".into());
-    }
-    for tool in ["ip", "ping"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !found {
-            return Some(format!("`{tool}` is not installed"));
-        }
-    }
-    None
+fn skip_reason() -> Option<skip::Missing> {
+    skip::need_root("network namespaces need root")
+        .or_else(|| skip::need_program("ip", "iproute2"))
+        .or_else(|| skip::need_program("ping", "iputils-ping"))
 }
 
 fn sh(cmd: &str) -> Output {
@@ -139,6 +130,22 @@ impl Daemon {
             .unwrap()
     }
 
+    /// Waits for the daemon (its guardian: `ip netns exec` execs it) to exit.
+    fn wait_exit(&mut self, lab: &Lab) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not exit: {}",
+                self.log(lab)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn log(&self, lab: &Lab) -> String {
         std::fs::read_to_string(lab.dir.join("daemon.log")).unwrap_or_default()
     }
@@ -181,13 +188,12 @@ fn path_exists(p: &Path) -> bool {
 
 #[test]
 fn floating_ip_follows_the_group() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIP: floating_ip_follows_the_group: {why}");
-        return;
+    if let Some(missing) = skip_reason() {
+        return missing.skip();
     }
     let lab = Lab::new("a");
     // The interface is found from the address's network.
-    let d = Daemon::start(&lab, &config(""));
+    let mut d = Daemon::start(&lab, &config(""));
     assert!(!lab.client_reaches("198.51.100.10"), "nobody holds it yet");
 
     let out = d.cli(&["group", "start", "web"]);
@@ -206,14 +212,17 @@ fn floating_ip_follows_the_group() {
     let out = d.cli(&["cluster", "stop"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(!lab.srv_has("198.51.100.10"));
-    assert!(!path_exists(&d.socket) || !d.cli(&["status"]).status.success());
+    // The daemon exits once it has answered the connections in flight
+    // (until then it may still answer `status`), removing its socket.
+    let status = d.wait_exit(&lab);
+    assert!(status.success(), "{status}: {}", d.log(&lab));
+    assert!(!path_exists(&d.socket));
 }
 
 #[test]
 fn activation_refused_when_another_host_holds_the_address() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIP: activation_refused_when_another_host_holds_the_address: {why}");
-        return;
+    if let Some(missing) = skip_reason() {
+        return missing.skip();
     }
     let lab = Lab::new("b");
     must(&format!(

@@ -20,26 +20,16 @@ use nix::unistd::Pid;
 
 const FIP: &str = "198.51.100.10";
 
-fn netns_skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("not root: network namespaces need root".into());
-    }
-    for tool in ["ip", "setsid"] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-            .unwrap_or(false);
-        if !found {
-            return Some(format!("`{tool}` is not installed"));
-        }
-    }
-    None
+fn netns_skip_reason() -> Option<skip::Missing> {
+    skip::need_root("network namespaces need root")
+        .or_else(|| skip::need_program("ip", "iproute2"))
+        .or_else(|| skip::need_program("setsid", "util-linux"))
 }
 
 macro_rules! require_netns {
-    ($name:expr) => {
-        if let Some(why) = netns_skip_reason() {
-            eprintln!("SKIP: {}: {why}", $name);
-            return;
+    () => {
+        if let Some(missing) = netns_skip_reason() {
+            return missing.skip();
         }
     };
 }
@@ -135,7 +125,7 @@ fn alert_messages(d: &Daemon, module: &str, id: u64) -> Vec<String> {
 
 #[test]
 fn a_killed_daemon_leaves_nothing_behind() {
-    require_netns!("a_killed_daemon_leaves_nothing_behind");
+    require_netns!();
     let lab = Lab::new("a");
     let t = TestDir::new("gkill");
     let mut d = Daemon::start_in_netns(&t, &vip_and_app(&t, "Auto", ""), "s1", &lab.srv);
@@ -186,7 +176,7 @@ fn a_killed_daemon_leaves_nothing_behind() {
 
 #[test]
 fn leftovers_are_released_at_the_next_start() {
-    require_netns!("leftovers_are_released_at_the_next_start");
+    require_netns!();
     let lab = Lab::new("b");
     let t = TestDir::new("gleft");
     let wrapper = ["ip", "netns", "exec", lab.srv.as_str(), "setsid"];
@@ -236,7 +226,7 @@ fn leftovers_are_released_at_the_next_start() {
 
 #[test]
 fn sigterm_to_the_guardian_is_an_orderly_stop() {
-    require_netns!("sigterm_to_the_guardian_is_an_orderly_stop");
+    require_netns!();
     let lab = Lab::new("c");
     let t = TestDir::new("gterm");
     let mut d = Daemon::start_in_netns(&t, &vip_and_app(&t, "Auto", ""), "s1", &lab.srv);
@@ -257,7 +247,7 @@ fn sigterm_to_the_guardian_is_an_orderly_stop() {
 
 #[test]
 fn takeover_waits_for_the_old_owner_to_let_go() {
-    require_netns!("takeover_waits_for_the_old_owner_to_let_go");
+    require_netns!();
     let lab = Lab::new("d");
     let t = TestDir::new("ggrace");
     // The peer holds both addresses, as an old owner would.

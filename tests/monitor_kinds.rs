@@ -181,8 +181,11 @@ http {{
 #[test]
 fn http_monitor_against_nginx() {
     if !Path::new(NGINX).is_file() {
-        eprintln!("skipping: {NGINX} is not installed");
-        return;
+        return skip::missing(
+            "nginx",
+            format!("{NGINX} is not installed (Debian package nginx)"),
+        )
+        .skip();
     }
     let t = TestDir::new("http");
     let port = free_port();
@@ -242,11 +245,6 @@ fn http_monitor_against_nginx() {
 // ---------------------------------------------------------------------------
 // smtp
 
-fn aiosmtpd_missing() -> Option<String> {
-    let out = run_cmd(Command::new("python3").args(["-c", "import aiosmtpd"]));
-    (!out.success()).then(|| format!("python3 cannot import aiosmtpd: {}", out.stderr.trim()))
-}
-
 /// `python3 -m aiosmtpd` on 127.0.0.1:`port`, once it listens.
 fn start_smtpd(t: &TestDir, port: u16) -> Background {
     let out = std::fs::OpenOptions::new()
@@ -265,9 +263,8 @@ fn start_smtpd(t: &TestDir, port: u16) -> Background {
 
 #[test]
 fn smtp_monitor_against_aiosmtpd() {
-    if let Some(why) = aiosmtpd_missing() {
-        eprintln!("skipping: {why}");
-        return;
+    if let Some(missing) = skip::need_python_module("aiosmtpd") {
+        return missing.skip();
     }
     let t = TestDir::new("smtp");
     let port = free_port();

@@ -17,17 +17,8 @@ use common::*;
 /// The floating address (a documentation network).
 const FIP: &str = "203.0.113.10/24";
 
-fn skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("not root: network namespaces need root".into());
-    }
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("ip").is_file()))
-        .unwrap_or(false);
-    if !found {
-        return Some("`ip` is not installed".into());
-    }
-    None
+fn skip_reason() -> Option<skip::Missing> {
+    skip::need_root("network namespaces need root").or_else(|| skip::need_program("ip", "iproute2"))
 }
 
 /// `ip ARGS...`, which must succeed; returns its stdout.
@@ -88,9 +79,8 @@ impl Drop for Netns {
 
 #[test]
 fn fip_and_link_monitors_in_a_network_namespace() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
+    if let Some(missing) = skip_reason() {
+        return missing.skip();
     }
     let t = TestDir::new("mnetns");
     let ns = Netns::new("mk");

@@ -232,9 +232,9 @@ fn a_monitor_of_an_inactive_target_is_offline_and_mutating_commands_need_rights(
         monitors: [Monitor(name: "appw", kind: Pid(), target: "app", interval: 1)],"#;
     let d = Daemon::start(&t, &t.config(&["s1"], extra, groups), "s1");
     assert_eq!(d.monitor_state("appw"), "Offline");
-    if let Err(why) = can_switch_user() {
-        eprintln!("skipping the unprivileged part: {why}");
-        return;
+    // The unprivileged part.
+    if let Some(missing) = need_switch_user() {
+        return missing.skip();
     }
     let out = d.cli_as_nobody(&["monitor", "suspend", "--all"]);
     assert_eq!(out.code, Some(4), "{out:?}");

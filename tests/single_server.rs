@@ -577,9 +577,8 @@ fn deactivation_failure_retries_and_stops_the_rest() {
 
 #[test]
 fn non_admin_users_may_read_but_not_change() {
-    if let Err(reason) = can_switch_user() {
-        eprintln!("SKIP: non_admin_users_may_read_but_not_change: {reason}");
-        return;
+    if let Some(missing) = need_switch_user() {
+        return missing.skip();
     }
     let t = TestDir::new("perm");
     t.script("app.sh", "echo started");

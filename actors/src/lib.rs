@@ -23,3 +23,8 @@ pub mod monitor;
 pub mod notify;
 pub mod resource;
 pub mod wire;
+
+/// How a test skips (shared with the integration tests of both packages).
+#[cfg(test)]
+#[path = "../../tests/common/skip.rs"]
+mod skip;

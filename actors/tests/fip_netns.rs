@@ -6,9 +6,12 @@
 //! a thread that has joined the srv namespace (`setns`), on its own
 //! current-thread tokio runtime. Only 198.51.100.0/24 (TEST-NET-2) is used.
 //!
-//! Needs root and `ip` (iproute2); otherwise each test prints `SKIP: ...` and
-//! passes. Reachability is checked with an ICMP echo sent from a raw socket
+//! Needs root and `ip` (iproute2); otherwise each test skips
+//! (tests/common/skip.rs). Reachability is checked with an ICMP echo sent from a raw socket
 //! inside the cli namespace (no dependency on a `ping` binary).
+
+#[path = "../../tests/common/skip.rs"]
+mod skip;
 
 use std::fs::File;
 use std::future::Future;
@@ -27,22 +30,12 @@ const FIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 // ---------------------------------------------------------------------------
 // environment
 
-fn skip_reason() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root (network namespaces need root)".into());
-    }
-    match Command::new("ip").arg("-V").output() {
-        Ok(out) if out.status.success() => None,
-        _ => Some("`ip` (iproute2) is not available".into()),
-    }
-}
-
 macro_rules! require_env {
     () => {
-        if let Some(reason) = skip_reason() {
-            eprintln!("SKIP: {reason}");
-            return;
+        if let Some(missing) = skip::need_root("network namespaces need root")
+            .or_else(|| skip::need_program("ip", "iproute2"))
+        {
+            return missing.skip();
         }
     };
 }

@@ -2,10 +2,13 @@
 //! protocol the right bytes, URL or command reach the lamp and leave it in
 //! the right state; refusals, dead lamps and servers without a lamp.
 //!
-//! Needs python3 (otherwise each test prints `SKIP: ...` and passes); the
+//! Needs python3 (otherwise each test skips, tests/common/skip.rs); the
 //! rsh cases need root for the privileged source port. Every wait polls the
 //! record file or the alert log with a deadline; nothing sleeps to
 //! synchronise.
+
+#[path = "../../tests/common/skip.rs"]
+mod skip;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -29,24 +32,18 @@ const POLL: Duration = Duration::from_millis(20);
 // ---------------------------------------------------------------------------
 // environment
 
-fn python_missing() -> Option<String> {
-    match Command::new("python3").arg("--version").output() {
-        Ok(out) if out.status.success() => None,
-        _ => Some("python3 is not available (tools/lamp-sim needs it)".into()),
-    }
+fn python_missing() -> Option<skip::Missing> {
+    skip::need_program("python3", "python3")
 }
 
-fn not_root() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    (unsafe { libc::geteuid() } != 0)
-        .then(|| "not root (rsh binds a privileged source port, 512-1023)".into())
+fn not_root() -> Option<skip::Missing> {
+    skip::need_root("rsh binds a privileged source port, 512-1023")
 }
 
 macro_rules! require {
-    ($($reason:expr),+) => {
-        $(if let Some(reason) = $reason {
-            eprintln!("SKIP: {reason}");
-            return;
+    ($($missing:expr),+) => {
+        $(if let Some(missing) = $missing {
+            return missing.skip();
         })+
     };
 }
@@ -369,10 +366,9 @@ async fn nak_is_refused() {
         sim.lamp("s2", LampProtocol::PnsLa6),
         sim.lamp("s3", LampProtocol::Http),
     ];
-    if not_root().is_none() {
-        lamps.push(sim.lamp("s4", LampProtocol::Rsh));
-    } else {
-        eprintln!("rsh part skipped: not root");
+    match not_root() {
+        None => lamps.push(sim.lamp("s4", LampProtocol::Rsh)),
+        Some(missing) => missing.skip(),
     }
     let n = lamps.len();
     let servers: Vec<String> = lamps.iter().map(|l| l.server.clone()).collect();
@@ -418,8 +414,9 @@ async fn nothing_listening_is_unreachable_after_the_retry() {
         LampProtocol::PnsLa6,
         LampProtocol::Http,
     ];
-    if not_root().is_none() {
-        protocols.push(LampProtocol::Rsh);
+    match not_root() {
+        None => protocols.push(LampProtocol::Rsh),
+        Some(missing) => missing.skip(),
     }
     let lamps: Vec<Lamp> = protocols
         .iter()

@@ -6,7 +6,10 @@
 //! alert log, and waits for the `MailSent` (alert 5) / `MailFailed`
 //! (alert 6) events or for files, each wait with a deadline. Nothing sleeps
 //! to synchronise and nothing asserts on timing. Without python3 and
-//! aiosmtpd every test prints `SKIP: ...` and passes.
+//! aiosmtpd every test skips (tests/common/skip.rs).
+
+#[path = "../../tests/common/skip.rs"]
+mod skip;
 
 use std::fs;
 use std::future::Future;
@@ -40,25 +43,10 @@ const FAST: RetryPolicy = RetryPolicy {
 // ---------------------------------------------------------------------------
 // environment
 
-fn skip_reason() -> Option<String> {
-    match Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .output()
-    {
-        Ok(out) if out.status.success() => None,
-        Ok(out) => Some(format!(
-            "python3 cannot import aiosmtpd: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Err(e) => Some(format!("python3 is not available: {e}")),
-    }
-}
-
 macro_rules! require_env {
     () => {
-        if let Some(reason) = skip_reason() {
-            eprintln!("SKIP: {reason}");
-            return;
+        if let Some(missing) = skip::need_python_module("aiosmtpd") {
+            return missing.skip();
         }
     };
 }

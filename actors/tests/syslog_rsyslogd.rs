@@ -7,8 +7,11 @@
 //! understood (input, version, facility.severity, host, app, tag, procid,
 //! msgid, structured data, msg). Tests wait for lines in that file.
 //!
-//! Needs `rsyslogd` (Debian package `rsyslog`); without it each test prints
-//! `SKIP: ...` and passes.
+//! Needs `rsyslogd` (Debian package `rsyslog`); without it each test skips
+//! (tests/common/skip.rs).
+
+#[path = "../../tests/common/skip.rs"]
+mod skip;
 
 use std::fs;
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -47,8 +50,11 @@ macro_rules! require_rsyslogd {
         match rsyslogd() {
             Some(bin) => bin,
             None => {
-                eprintln!("SKIP: rsyslogd is not installed (Debian package `rsyslog`)");
-                return;
+                return skip::missing(
+                    "rsyslogd",
+                    "rsyslogd is not installed (Debian package rsyslog)",
+                )
+                .skip();
             }
         }
     };

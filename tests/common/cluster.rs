@@ -36,6 +36,7 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+use super::skip::{self, Missing};
 use super::{
     pid_alive, run_cmd, spawn_locked, CmdOut, TestDir, BIN, DEADLINE, POLL, START_DEADLINE,
 };
@@ -51,17 +52,13 @@ pub const WATCH_INTERVAL: Duration = Duration::from_millis(10);
 /// How long a daemon gets to stop after SIGTERM when the lab is dropped.
 const DROP_GRACE: Duration = Duration::from_secs(10);
 
-/// Why this machine cannot host a lab, if it cannot.
-pub fn lab_unavailable() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root (network namespaces)".into());
-    }
-    for tool in ["ip", "ping", "bash", "python3"] {
-        if find_in_path(tool).is_none() {
-            return Some(format!("`{tool}` not found"));
-        }
-    }
-    None
+/// What this machine lacks to host a lab, if anything.
+pub fn lab_unavailable() -> Option<Missing> {
+    skip::need_root("network namespaces need root")
+        .or_else(|| skip::need_program("ip", "iproute2"))
+        .or_else(|| skip::need_program("ping", "iputils-ping"))
+        .or_else(|| skip::need_program("bash", "bash"))
+        .or_else(|| skip::need_program("python3", "python3"))
 }
 
 fn find_in_path(tool: &str) -> Option<PathBuf> {
@@ -87,8 +84,8 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Builds a lab with `servers` servers (1-39). `None`, after printing
-    /// why, when the machine cannot host namespaces.
+    /// Builds a lab with `servers` servers (1-39). `None`, after skipping
+    /// the test (see [`skip`]), when the machine cannot host namespaces.
     pub fn new(tag: &str, servers: usize) -> Option<Lab> {
         assert!(
             !tag.is_empty()
@@ -97,8 +94,8 @@ impl Lab {
             "lab tag {tag:?}: 1-12 letters, digits or _"
         );
         assert!((1..=39).contains(&servers), "a lab has 1-39 servers");
-        if let Some(why) = lab_unavailable() {
-            eprintln!("skipped (lab {tag}): {why}");
+        if let Some(missing) = lab_unavailable() {
+            missing.skip();
             return None;
         }
         reap_stale_labs();
@@ -124,7 +121,11 @@ impl Lab {
         match out.code {
             Some(0) => Some(lab),
             Some(3) => {
-                eprintln!("skipped (lab {tag}): {}", out.stderr.trim());
+                skip::missing(
+                    "network namespaces",
+                    format!("lab {tag}: {}", out.stderr.trim()),
+                )
+                .skip();
                 None
             }
             _ => panic!("tools/lab up {servers} failed: {out:?}"),
@@ -764,11 +765,8 @@ impl Lab {
 
 /// Why the packet filter of [`Lab::cut_cluster_traffic`] cannot be used
 /// here, if it cannot.
-pub fn nft_unavailable() -> Option<String> {
-    if find_in_path("nft").is_none() {
-        return Some("`nft` not found (Debian package nftables)".into());
-    }
-    None
+pub fn nft_unavailable() -> Option<Missing> {
+    skip::need_program("nft", "nftables")
 }
 
 /// What the command line of the responder started by

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod skip;
 pub mod smtp;
 use std::collections::BTreeMap;
 use std::fs;
@@ -372,17 +373,14 @@ pub fn describe_alerts(alerts: &[Value]) -> String {
         .join("\n")
 }
 
-/// Whether root may run commands as another user here (`setpriv` exists and
-/// we are root); otherwise the reason to skip.
-pub fn can_switch_user() -> Result<(), String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err("not running as root".into());
+/// `None` when root may run commands as another user here (we are root and
+/// `setpriv` exists); otherwise what is missing, to skip with.
+pub fn need_switch_user() -> Option<skip::Missing> {
+    if let Some(m) = skip::need_root("switching to uid 65534 needs root") {
+        return Some(m);
     }
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("setpriv").is_file()))
-        .unwrap_or(false);
-    if !found {
-        return Err("setpriv is not installed".into());
+    if let Some(m) = skip::need_program("setpriv", "util-linux") {
+        return Some(m);
     }
     // The binary must be reachable by that user (a build folder under a
     // private home directory is not).
@@ -395,10 +393,12 @@ pub fn can_switch_user() -> Result<(), String> {
         "--version",
     ]);
     let out = run_cmd(&mut cmd);
-    if !out.success() {
-        return Err(format!("uid 65534 cannot run {BIN}: {}", out.stderr.trim()));
-    }
-    Ok(())
+    (!out.success()).then(|| {
+        skip::missing(
+            "a build folder uid 65534 can reach",
+            format!("uid 65534 cannot run {BIN}: {}", out.stderr.trim()),
+        )
+    })
 }
 
 /// One daemon (`understudy run`) in a test folder. Dropping it stops it
@@ -579,7 +579,7 @@ impl Daemon {
     }
 
     /// The CLI as the unprivileged user nobody (uid and gid 65534, no
-    /// supplementary groups). Check [`can_switch_user`] first.
+    /// supplementary groups). Check [`need_switch_user`] first.
     pub fn cli_as_nobody(&self, args: &[&str]) -> CmdOut {
         let mut cmd = Command::new("setpriv");
         cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])

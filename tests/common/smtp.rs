@@ -17,15 +17,11 @@ pub struct Smtpd {
 
 impl Smtpd {
     /// Starts the fixture with `args`, storing mails in `dir`, inside the
-    /// network namespace `netns` when given; `None` (after printing why)
-    /// without python3 + aiosmtpd.
+    /// network namespace `netns` when given; `None`, after skipping the test
+    /// (see [`super::skip`]), without python3 + aiosmtpd.
     pub fn start(dir: &Path, netns: Option<&str>, args: &[&str]) -> Option<Smtpd> {
-        let ok = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("SKIP: python3 with aiosmtpd is needed (pip install aiosmtpd)");
+        if let Some(missing) = super::skip::need_python_module("aiosmtpd") {
+            missing.skip();
             return None;
         }
         std::fs::create_dir_all(dir).unwrap();

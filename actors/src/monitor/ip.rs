@@ -310,36 +310,44 @@ mod tests {
             .block_on(probe.check(&ProbeEnv::default()))
     }
 
-    /// Whether this process may open some ICMP socket; prints why not.
-    fn icmp_permitted() -> bool {
+    /// `Some` unless this process may open some ICMP socket.
+    fn icmp_missing() -> Option<crate::skip::Missing> {
         let result = open_socket(SocketKind::Dgram, 0).or_else(|_| open_socket(SocketKind::Raw, 0));
-        match result {
-            Ok(_) => true,
-            Err(e) => {
-                eprintln!("skipping: cannot open an ICMP socket: {e}");
-                false
-            }
-        }
+        result
+            .err()
+            .map(|e| crate::skip::missing("root", format!("cannot open an ICMP socket: {e}")))
     }
 
-    /// Runs `f` on a thread of its own inside a new network namespace (only
-    /// `lo`, down), or prints why not and answers `None`. Nothing sent there
-    /// leaves the namespace.
+    /// Runs `f` on a thread of its own (named like the test's, for
+    /// `crate::skip`) inside a new network namespace (only `lo`, down), or
+    /// skips the test and answers `None`. Nothing sent there leaves the
+    /// namespace.
     fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-        std::thread::spawn(move || {
-            // SAFETY: plain system call; it moves only this thread (and
-            // what it spawns) into a new network namespace.
-            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-                eprintln!(
-                    "skipping: cannot create a network namespace: {}",
-                    io::Error::last_os_error()
-                );
-                return None;
+        let name = std::thread::current()
+            .name()
+            .unwrap_or_default()
+            .to_string();
+        let result = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                // SAFETY: plain system call; it moves only this thread (and
+                // what it spawns) into a new network namespace.
+                if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(f())
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                crate::skip::missing("root", format!("cannot create a network namespace: {e}"))
+                    .skip();
+                None
             }
-            Some(f())
-        })
-        .join()
-        .unwrap()
+        }
     }
 
     /// Runs `ip ARGS` (inheriting the calling thread's namespace).
@@ -442,8 +450,8 @@ mod tests {
 
     #[test]
     fn loopback_answers() {
-        if !icmp_permitted() {
-            return;
+        if let Some(missing) = icmp_missing() {
+            return missing.skip();
         }
         let mut probe = IpProbe::new(&config(&["127.0.0.1"], 1000)).unwrap();
         assert_eq!(check(&mut probe), Check::Normal);
@@ -455,8 +463,8 @@ mod tests {
     #[test]
     fn raw_socket_on_loopback() {
         if let Err(e) = open_socket(SocketKind::Raw, 0) {
-            eprintln!("skipping: cannot open a raw ICMP socket: {e}");
-            return;
+            return crate::skip::missing("root", format!("cannot open a raw ICMP socket: {e}"))
+                .skip();
         }
         let mut probe = IpProbe::new(&config(&["127.0.0.1"], 1000)).unwrap();
         probe.inner.kind.set(Some(SocketKind::Raw));
@@ -468,8 +476,8 @@ mod tests {
     /// has it) does not. Both socket kinds where possible.
     #[test]
     fn silent_addresses_in_a_namespace() {
-        if !icmp_permitted() {
-            return;
+        if let Some(missing) = icmp_missing() {
+            return missing.skip();
         }
         in_new_netns(|| {
             let mut probe = IpProbe::new(&config(&["127.0.0.1"], 200)).unwrap();
@@ -493,19 +501,22 @@ mod tests {
             ];
             for args in setup {
                 if let Err(e) = ip(args) {
-                    eprintln!("skipping the rest: {e}");
-                    return;
+                    return crate::skip::missing("ip", format!("the rest: {e}")).skip();
                 }
             }
             let mut kinds = vec![SocketKind::Raw];
             // Ping sockets are allowed per namespace.
             match std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647") {
                 Ok(()) => kinds.push(SocketKind::Dgram),
-                Err(e) => eprintln!("skipping ping sockets: ping_group_range: {e}"),
+                Err(e) => crate::skip::missing(
+                    "root",
+                    format!("ping sockets: cannot set ping_group_range: {e}"),
+                )
+                .skip(),
             }
             for kind in kinds {
                 if let Err(e) = open_socket(kind, 0) {
-                    eprintln!("skipping {kind:?}: {e}");
+                    crate::skip::missing("root", format!("{kind:?} sockets: {e}")).skip();
                     continue;
                 }
                 let probe = |addresses: &[&str]| {

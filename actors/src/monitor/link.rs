@@ -179,16 +179,10 @@ pub(crate) mod netns {
     use std::os::fd::AsRawFd;
     use std::process::Command;
 
-    /// Why the namespace tests cannot run here, if they cannot.
-    pub fn skip_reason() -> Option<String> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Some("not root (network namespaces need root)".into());
-        }
-        match Command::new("ip").arg("-V").output() {
-            Ok(out) if out.status.success() => None,
-            _ => Some("`ip` (iproute2) is not available".into()),
-        }
+    /// What the namespace tests lack here, if anything.
+    pub fn skip_reason() -> Option<crate::skip::Missing> {
+        crate::skip::need_root("network namespaces need root")
+            .or_else(|| crate::skip::need_program("ip", "iproute2"))
     }
 
     /// Runs `ip ARGS`, panicking with its stderr on failure.
@@ -261,13 +255,11 @@ pub(crate) mod netns {
     }
 
     /// `ip -n NS ARGS`
-    /// Returns from the test with a printed reason when namespaces are not
-    /// available.
+    /// Skips the test (`crate::skip`) when namespaces are not available.
     macro_rules! require_env {
         () => {
-            if let Some(reason) = $crate::monitor::link::netns::skip_reason() {
-                eprintln!("skipping: {reason}");
-                return;
+            if let Some(missing) = $crate::monitor::link::netns::skip_reason() {
+                return missing.skip();
             }
         };
     }

@@ -64,6 +64,31 @@ fn copy_output<R: AsyncRead + Unpin + 'static>(reader: R, log: LogFile, tag: Str
     });
 }
 
+/// How often a spawn that fails with ETXTBSY is tried again, and the pause
+/// before the first retry (doubled each time: about 0.6 s in all).
+const BUSY_RETRIES: u32 = 7;
+const BUSY_FIRST_PAUSE: Duration = Duration::from_millis(5);
+
+/// Spawns `cmd`, trying again a few times, with a growing pause, while the
+/// kernel refuses with ETXTBSY ("text file busy"). That refusal means the
+/// script is open for writing somewhere, which is usually brief: a child
+/// forked by another thread of this process (a script starting, a monitor
+/// probe) holds a copy of a descriptor on the script until it execs, and an
+/// operator's editor saving the script holds one while it writes.
+async fn spawn_when_not_busy(cmd: &mut Command) -> std::io::Result<Child> {
+    let mut pause = BUSY_FIRST_PAUSE;
+    for _ in 0..BUSY_RETRIES {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            other => return other,
+        }
+    }
+    cmd.spawn()
+}
+
 /// Describes an exit status in words ("exit status 3", "killed by signal 9").
 pub fn describe_status(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
@@ -133,8 +158,8 @@ pub async fn spawn_in_group(
         .stderr(output())
         .process_group(0)
         .kill_on_drop(false);
-    let mut child = cmd
-        .spawn()
+    let mut child = spawn_when_not_busy(&mut cmd)
+        .await
         .map_err(|e| format!("cannot run {label} script {}: {e}", path.display()))?;
     let pid = child.id().unwrap_or(0);
     let tag = format!("{label} pid {pid}");
@@ -271,5 +296,61 @@ pub async fn terminate(child: &mut AsyncChild, grace: Duration) {
     if tokio::time::timeout(grace, wait).await.is_err() {
         signal_group(child.pid, Signal::SIGKILL);
         let _ = child.exited.wait_for(|e| e.is_some()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::time::Instant;
+
+    /// A script in a fresh folder, still open for writing: while the file
+    /// is held, exec fails with ETXTBSY.
+    fn busy_script(tag: &str) -> (PathBuf, std::fs::File) {
+        let dir = std::env::temp_dir().join(format!("us-busy-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("busy.sh");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o755)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"#!/bin/sh\nexit 0\n").unwrap();
+        (path, f)
+    }
+
+    #[actix_rt::test]
+    async fn a_script_busy_for_a_moment_still_starts() {
+        let (path, writer) = busy_script("moment");
+        // Let go of the file shortly after the first attempt.
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            drop(writer);
+        });
+        let mut s = spawn_in_group(&path, &[], &[], "start", None)
+            .await
+            .expect("started once the file was let go");
+        assert!(s.wait().await.unwrap().success());
+        release.join().unwrap();
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[actix_rt::test]
+    async fn a_script_that_stays_busy_is_reported_after_the_retries() {
+        let (path, writer) = busy_script("stays");
+        let started = Instant::now();
+        let err = match spawn_in_group(&path, &[], &[], "start", None).await {
+            Ok(_) => panic!("a script open for writing cannot run"),
+            Err(e) => e,
+        };
+        assert!(err.contains("Text file busy"), "{err}");
+        assert!(started.elapsed() >= Duration::from_millis(300), "retried");
+        drop(writer);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }
