@@ -51,9 +51,26 @@ pub struct IntentAdvert {
     pub by: String,
 }
 
-/// "The down of `server`'s incarnation `incarnation` has been reported."
+/// "The down of `server`'s incarnation `incarnation` has been reported";
+/// `last_ms`: the send time (the down server's clock) of its last beat the
+/// reporter heard, which tells this down from an earlier one of the same
+/// incarnation (a server back from a cut, then down again).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ReportAdvert {
     pub server: String,
     pub incarnation: u64,
+    #[serde(default)]
+    pub last_ms: u64,
+}
+
+impl ReportAdvert {
+    /// Whether this report covers a down of the same server and
+    /// incarnation whose last beat heard here was sent at `last_ms`: the
+    /// reporter may have missed beats for up to a timeout before it gave
+    /// up, no more, or the server came back in between.
+    pub fn covers(&self, server: &str, incarnation: u64, last_ms: u64, timeout_ms: u64) -> bool {
+        self.server == server
+            && self.incarnation == incarnation
+            && self.last_ms.saturating_add(timeout_ms) >= last_ms
+    }
 }

@@ -222,6 +222,8 @@ struct PendingReport {
     lamp: bool,
     /// Already logged here without mail.
     logged: bool,
+    /// Send time of the down server's last beat heard here.
+    last_ms: u64,
     /// Unless the reporter says it reported by then, this server does: the
     /// reporter may never have seen the server it should report (it had
     /// just started, or was cut off).
@@ -239,6 +241,8 @@ pub struct Brain {
     /// Per peer: incarnation and version of the advert taken in last; an
     /// older one (reordered, or queued) does not replace it.
     advert_sent: BTreeMap<String, (u64, u64)>,
+    /// Per peer: send time of the newest beat heard (its clock, ms).
+    last_sent: BTreeMap<String, (u64, u64)>,
     groups: BTreeMap<String, LocalGroup>,
     intents: BTreeMap<String, Intent>,
     clock: u64,
@@ -247,7 +251,7 @@ pub struct Brain {
     /// Groups whose last holder went down, with that server: the next start
     /// is a failover.
     orphans: BTreeMap<String, String>,
-    reports: BTreeMap<ReportAdvert, PendingReport>,
+    reports: BTreeMap<(String, u64), PendingReport>,
     /// Reports made here, advertised until the instant given.
     reported: BTreeMap<ReportAdvert, Duration>,
     doubles: BTreeMap<String, Vec<String>>,
@@ -282,6 +286,7 @@ impl Brain {
             peers: BTreeMap::new(),
             offsets: BTreeMap::new(),
             advert_sent: BTreeMap::new(),
+            last_sent: BTreeMap::new(),
             groups,
             intents: BTreeMap::new(),
             clock: 0,
@@ -609,6 +614,17 @@ impl Brain {
         let events = self
             .membership
             .heard(now, &from, path, incarnation, &digest, lost);
+        if self.membership.incarnation(&from) == Some(incarnation) {
+            let last = self
+                .last_sent
+                .entry(from.clone())
+                .or_insert((incarnation, 0));
+            if last.0 == incarnation {
+                last.1 = last.1.max(sent_ms);
+            } else {
+                *last = (incarnation, sent_ms);
+            }
+        }
         // A restart (new incarnation) is a server-down: it must see the
         // groups the old daemon held, before the new advert replaces them.
         let (downs, rest): (Vec<_>, Vec<_>) = events
@@ -689,9 +705,13 @@ impl Brain {
                 }
             }
         }
-        for r in &advert.reported {
-            self.reports.remove(r);
-        }
+        let timeout = u64::from(self.config.heartbeat.timeout_ms);
+        self.reports.retain(|(server, inc), p| {
+            !advert
+                .reported
+                .iter()
+                .any(|r| r.covers(server, *inc, p.last_ms, timeout))
+        });
     }
 
     fn set_intent(&mut self, group: &str, run: bool) {
@@ -985,23 +1005,36 @@ impl Brain {
                 },
             },
         };
-        let key = ReportAdvert {
-            server: server.to_string(),
-            incarnation: self.membership.incarnation(server).unwrap_or(0),
-        };
-        self.reports.insert(
-            key,
-            PendingReport {
-                event,
-                // A server that left in order or restarted is not down in
-                // the lamp's sense.
-                lamp: matches!(cause, DownCause::Silent | DownCause::Died),
-                logged: false,
-                deadline: now
-                    + Duration::from_millis(self.config.heartbeat.timeout_ms.into())
-                    + 3 * Duration::from_millis(self.config.heartbeat.interval_ms.into()),
-            },
-        );
+        let incarnation = self.membership.incarnation(server).unwrap_or(0);
+        let last_ms = self
+            .last_sent
+            .get(server)
+            .filter(|l| l.0 == incarnation)
+            .map_or(0, |l| l.1);
+        let timeout = u64::from(self.config.heartbeat.timeout_ms);
+        if self.peers.values().any(|a| {
+            a.reported
+                .iter()
+                .any(|r| r.covers(server, incarnation, last_ms, timeout))
+        }) {
+            // Another server noticed first and has reported it already.
+            out.push(Command::Alert { event, mail: false });
+        } else {
+            self.reports.insert(
+                (server.to_string(), incarnation),
+                PendingReport {
+                    last_ms,
+                    event,
+                    // A server that left in order or restarted is not down in
+                    // the lamp's sense.
+                    lamp: matches!(cause, DownCause::Silent | DownCause::Died),
+                    logged: false,
+                    deadline: now
+                        + Duration::from_millis(self.config.heartbeat.timeout_ms.into())
+                        + 3 * Duration::from_millis(self.config.heartbeat.interval_ms.into()),
+                },
+            );
+        }
         self.settle_reports(now, out);
         if self.suspended && !held.is_empty() {
             Self::alert(
@@ -1049,13 +1082,13 @@ impl Brain {
         if self.reports.is_empty() {
             return;
         }
-        let keys: Vec<ReportAdvert> = self.reports.keys().cloned().collect();
+        let keys: Vec<(String, u64)> = self.reports.keys().cloned().collect();
         for key in keys {
             let me = self
                 .config
                 .servers
                 .iter()
-                .find(|s| s.name != key.server && self.eligible(&s.name))
+                .find(|s| s.name != key.0 && self.eligible(&s.name))
                 .is_some_and(|s| s.name == self.local);
             let late = self.reports.get(&key).is_some_and(|r| now >= r.deadline);
             if me || late {
@@ -1070,11 +1103,16 @@ impl Brain {
                 }
                 if r.lamp {
                     out.push(Command::Lamp {
-                        server: key.server.clone(),
+                        server: key.0.clone(),
                         state: Lamp::RedBlinking,
                     });
                 }
-                self.reported.insert(key, now + REPORT_KEPT);
+                let ack = ReportAdvert {
+                    server: key.0.clone(),
+                    incarnation: key.1,
+                    last_ms: r.last_ms,
+                };
+                self.reported.insert(ack, now + REPORT_KEPT);
             } else if let Some(r) = self.reports.get_mut(&key) {
                 if !r.logged {
                     r.logged = true;
@@ -1869,6 +1907,7 @@ mod tests {
         a.reported.push(ReportAdvert {
             server: "s1".into(),
             incarnation: 1,
+            last_ms: 5,
         });
         at(&mut s3, 450, heard("s2", 1, 450, a));
         let out = at(&mut s3, 800, Input::Tick);
