@@ -834,12 +834,15 @@ impl<'a> World<'a> {
         if self.hosts[holder].daemon.is_none() {
             return Class::Leftovers;
         }
-        let seen = self
-            .views
-            .get(&(starter, g))
-            .is_some_and(|v| v.get(holder).copied().unwrap_or(false));
+        let saw = |a: usize, b: usize| {
+            self.views
+                .get(&(a, g))
+                .is_none_or(|v| v.get(b).copied().unwrap_or(false))
+        };
         let frozen = self.hosts[holder].daemon.as_ref().is_some_and(|d| d.frozen);
-        if !seen || frozen {
+        // Either decision taken without seeing the other server (a cut, one
+        // way or both, or a frozen daemon) is a split view.
+        if !saw(starter, holder) || !saw(holder, starter) || frozen {
             Class::SplitView
         } else {
             Class::Other
