@@ -74,6 +74,38 @@ fn now_micros() -> u64 {
         .unwrap_or(0)
 }
 
+/// The file in the state folder that keeps the last incarnation used.
+const INCARNATION_FILE: &str = "incarnation";
+
+/// The incarnation of a daemon starting now: the clock in microseconds, but
+/// always larger than the last one used on this server (kept in
+/// STATE/incarnation), so that a daemon started after the clock was stepped
+/// back is not taken for a replay of its predecessor by every peer. Written
+/// before the daemon starts; when the state folder cannot be written the
+/// clock alone is used (and said so).
+pub fn next_incarnation(state_dir: &Path, now: u64) -> u64 {
+    let file = state_dir.join(INCARNATION_FILE);
+    let last = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let next = now.max(last.saturating_add(1));
+    let written = std::fs::create_dir_all(state_dir).and_then(|()| {
+        understudy_actors::atomic_file::write_atomically(
+            &file,
+            format!("{next}\n").as_bytes(),
+            0o644,
+        )
+    });
+    if let Err(e) = written {
+        say(&format!(
+            "cannot keep the incarnation in {}: {e}; using the clock alone",
+            file.display()
+        ));
+    }
+    next
+}
+
 /// Whether this process is the daemon started by a guardian.
 pub fn is_daemon_process() -> bool {
     std::env::var_os(GUARDED_ENV).is_some()
@@ -198,7 +230,7 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> Exit
             return ExitCode::FAILURE;
         }
     };
-    let incarnation = now_micros();
+    let incarnation = next_incarnation(state_dir, now_micros());
     let mut child = match Command::new(&exe)
         .args(std::env::args_os().skip(1))
         .env(GUARDED_ENV, std::process::id().to_string())
@@ -381,4 +413,22 @@ fn after_death(
         _ => 1,
     };
     ExitCode::from(code.clamp(1, 255) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_incarnation_grows_even_when_the_clock_goes_back() {
+        let dir = std::env::temp_dir().join(format!("us-inc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(next_incarnation(&dir, 5_000), 5_000);
+        // The clock was stepped back by an hour.
+        assert_eq!(next_incarnation(&dir, 1_000), 5_001);
+        assert_eq!(next_incarnation(&dir, 1_000), 5_002);
+        // The clock ahead again: it wins.
+        assert_eq!(next_incarnation(&dir, 9_000), 9_000);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

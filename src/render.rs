@@ -99,11 +99,11 @@ pub fn status(s: &ClusterStatus) -> String {
         let _ = writeln!(out, "{line}");
     }
     let r = &s.rejected;
-    if r.garbled + r.forged + r.replayed > 0 {
+    if r.garbled + r.forged + r.replayed + r.unknown_version > 0 {
         let _ = writeln!(
             out,
-            "cluster traffic dropped: {} forged, {} replayed, {} garbled",
-            r.forged, r.replayed, r.garbled
+            "cluster traffic dropped: {} forged, {} replayed, {} garbled, {} of an unknown protocol version",
+            r.forged, r.replayed, r.garbled, r.unknown_version
         );
     }
     if s.malformed_requests > 0 {

@@ -270,6 +270,10 @@ pub struct Brain {
     /// the listening ends early.
     heard_since: BTreeSet<String>,
     listen_from: Duration,
+    /// A daemon that just formed its view of the cluster starts nothing for
+    /// two intervals: the adverts it formed it from may have been sent
+    /// before a peer's own decision, which is still on its way.
+    hold_until: Option<Duration>,
 }
 
 impl Brain {
@@ -304,6 +308,7 @@ impl Brain {
             listen_until: None,
             heard_since: BTreeSet::new(),
             listen_from: Duration::ZERO,
+            hold_until: None,
             config,
         }
     }
@@ -466,6 +471,7 @@ impl Brain {
             .chain(self.reported.values().copied())
             .chain(self.reports.values().map(|r| r.deadline))
             .chain(self.listen_until)
+            .chain(self.hold_until)
             .filter(|t| *t > last)
             .min()
     }
@@ -577,6 +583,10 @@ impl Brain {
     }
 
     fn listening(&mut self, now: Duration) -> bool {
+        if self.hold_until.is_some_and(|t| now < t) {
+            return true;
+        }
+        self.hold_until = None;
         let Some(until) = self.listen_until else {
             return false;
         };
@@ -939,6 +949,11 @@ impl Brain {
                 }
             }
             MemberEvent::Formed { missing } => {
+                if self.config.servers.len() > 1 {
+                    self.hold_until = Some(
+                        now + 2 * Duration::from_millis(self.config.heartbeat.interval_ms.into()),
+                    );
+                }
                 if self.config.servers.len() < 2 {
                     // One server: nothing to wait for, nothing to report.
                 } else if missing.is_empty() {
@@ -1525,6 +1540,8 @@ mod tests {
         let out = at(&mut s2, 5, heard("s1", 1, 5, Advert::default()));
         assert!(starts(&out).is_empty());
         let out = at(&mut s1, 5, heard("s2", 1, 5, Advert::default()));
+        assert!(starts(&out).is_empty(), "it holds for two intervals first");
+        let out = at(&mut s1, 205, heard("s2", 1, 205, Advert::default()));
         assert_eq!(starts(&out), vec![("web".to_string(), None)]);
         // Asked once: the pending start counts as held.
         let out = at(&mut s1, 6, Input::Tick);
@@ -1644,7 +1661,9 @@ mod tests {
         let c = config(2, "");
         let mut s1 = brain(&c, "s1");
         at(&mut s1, 0, Input::LocalLink { path: 0, up: true });
-        let out = at(&mut s1, 5, heard("s2", 1, 5, Advert::default()));
+        at(&mut s1, 5, heard("s2", 1, 5, Advert::default()));
+        // Two intervals after forming, in case a peer's decision is on its way.
+        let out = at(&mut s1, 205, heard("s2", 1, 205, Advert::default()));
         assert_eq!(starts(&out).len(), 1);
         at(
             &mut s1,
@@ -1720,7 +1739,9 @@ mod tests {
     fn an_operator_stop_is_not_undone() {
         let c = config(2, "");
         let mut s1 = brain(&c, "s1");
-        let out = at(&mut s1, 5, heard("s2", 1, 5, Advert::default()));
+        at(&mut s1, 5, heard("s2", 1, 5, Advert::default()));
+        // Two intervals after forming, in case a peer's decision is on its way.
+        let out = at(&mut s1, 205, heard("s2", 1, 205, Advert::default()));
         assert_eq!(starts(&out).len(), 1);
         at(
             &mut s1,
@@ -1810,7 +1831,8 @@ mod tests {
         // s1's new daemon: it hears s2, learns that web is wanted, starts it.
         let c = config(2, "");
         let mut s1 = brain(&c, "s1");
-        let out = at(&mut s1, 5, heard("s2", 1, 3600, s2.advert().clone()));
+        at(&mut s1, 5, heard("s2", 1, 3600, s2.advert().clone()));
+        let out = at(&mut s1, 205, heard("s2", 1, 3800, s2.advert().clone()));
         assert_eq!(starts(&out), vec![("web".to_string(), None)]);
         // s2 hears the new s1 and leaves it to s1.
         let out = at(&mut s2, 3700, heard("s1", 2, 5, s1.advert().clone()));

@@ -124,6 +124,9 @@ pub struct RejectedTraffic {
     pub forged: u64,
     /// Authentic but already seen (replayed or duplicated).
     pub replayed: u64,
+    /// Of a protocol version this server does not speak.
+    #[serde(default)]
+    pub unknown_version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -837,6 +837,10 @@ impl Coordinator {
                 r.forged += 1;
                 "forged"
             }
+            Rejection::Version => {
+                r.unknown_version += 1;
+                "unknown-version"
+            }
             Rejection::Replayed => {
                 r.replayed += 1;
                 "replayed"

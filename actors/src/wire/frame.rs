@@ -1,5 +1,10 @@
 //! Sealed frames: `USH1`, the payload length (u32, big endian), the payload,
-//! then HMAC-SHA256 under the cluster key of everything before it.
+//! then HMAC-SHA256 under the cluster key of everything before it. The
+//! fourth byte of the magic is the protocol version (`1`). Fields are added
+//! to the payloads only with defaults, which keeps version 1; a change older
+//! servers could not read takes a new version, and a frame of a version this
+//! server does not speak is counted and reported (`unknown version`), never
+//! read.
 //!
 //! The same layout serves UDP heartbeats (one frame per datagram) and the
 //! peer link (frames back to back on a TCP stream: read the header, then
@@ -14,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use super::key::ClusterKey;
 
 pub const MAGIC: &[u8; 4] = b"USH1";
+/// The protocol version this server speaks: the magic's fourth byte.
+pub const PROTOCOL_VERSION: u8 = MAGIC[3];
 /// Magic and length.
 pub const HEADER_LEN: usize = 8;
 /// HMAC-SHA256 output.
@@ -30,6 +37,9 @@ pub enum Rejection {
     Forged,
     /// Authentic, but already seen (or not meant for this exchange).
     Replayed,
+    /// Of a protocol version this server does not speak (a newer server
+    /// during a rolling upgrade).
+    Version,
 }
 
 impl Rejection {
@@ -38,6 +48,7 @@ impl Rejection {
             Rejection::Garbled => "garbled",
             Rejection::Forged => "forged",
             Rejection::Replayed => "replayed",
+            Rejection::Version => "unknown version",
         }
     }
 }
@@ -92,8 +103,17 @@ pub fn seal(key: &ClusterKey, payload: &[u8]) -> Vec<u8> {
 /// The whole frame's length from its first [`HEADER_LEN`] bytes, so a
 /// stream reader knows how much more to read. Checks magic and size limit.
 pub fn frame_len(header: &[u8; HEADER_LEN]) -> Result<usize, Refusal> {
-    if &header[..4] != MAGIC {
+    if header[..3] != MAGIC[..3] {
         return Err(Refusal::garbled("not an understudy frame (wrong magic)"));
+    }
+    if header[3] != PROTOCOL_VERSION {
+        return Err(Refusal::new(
+            Rejection::Version,
+            format!(
+                "protocol version {:?} (this server speaks {:?})",
+                header[3] as char, PROTOCOL_VERSION as char
+            ),
+        ));
     }
     let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
     if len > MAX_PAYLOAD {
@@ -157,6 +177,21 @@ pub fn open_json<T: DeserializeOwned>(key: &ClusterKey, bytes: &[u8]) -> Result<
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_frame_of_another_version_is_refused_as_such() {
+        let k = super::ClusterKey::from_bytes([3; 32]);
+        let mut f = super::seal(&k, b"{}");
+        f[3] = b'2';
+        let r = super::open(&k, &f).unwrap_err();
+        assert_eq!(r.reason, super::Rejection::Version, "{r}");
+        f[3] = b'x';
+        f[0] = b'X';
+        assert_eq!(
+            super::open(&k, &f).unwrap_err().reason,
+            super::Rejection::Garbled
+        );
+    }
+
     use super::*;
 
     fn key(b: u8) -> ClusterKey {
