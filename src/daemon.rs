@@ -56,6 +56,16 @@ pub fn run(
         // Colours only on a terminal, never in log files or journals.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // A panic anywhere (an actor's handler, a task, a blocking job) ends the
+    // daemon at once: actix would otherwise drop just that actor and leave
+    // a stale state behind (a dead monitor shown Normal for ever). The
+    // guardian then sees a death, releases everything and tells the peers.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        tracing::error!("the daemon panicked: {info}; it ends, its guardian releases what it held");
+        std::process::abort();
+    }));
 
     let config = match config_check::load(config_path) {
         Ok(c) => Arc::new(c),

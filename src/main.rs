@@ -186,6 +186,8 @@ enum DebugCmd {
     Stall { seconds: u64 },
     /// Raise COUNT test alerts routed to mail.
     Burst { count: u32 },
+    /// Panic in the coordinator (the daemon dies; its guardian cleans up).
+    Panic,
 }
 
 #[derive(Subcommand)]
@@ -448,6 +450,9 @@ fn main() -> ExitCode {
         Cmd::Debug {
             action: DebugCmd::Stall { seconds },
         } => client::command(&cli.socket, Ctl::DebugStall { seconds }),
+        Cmd::Debug {
+            action: DebugCmd::Panic,
+        } => client::command(&cli.socket, Ctl::DebugPanic),
         Cmd::Debug {
             action: DebugCmd::Burst { count },
         } => client::command(&cli.socket, Ctl::DebugBurst { count }),

@@ -174,6 +174,46 @@ fn a_killed_daemon_leaves_nothing_behind() {
     assert!(records(&d).is_empty(), "{:?}", records(&d));
 }
 
+/// A panic in an actor (here the coordinator's, through a test hook) must
+/// not leave a half-dead daemon behind: it dies of it, and its guardian
+/// releases everything and records the death.
+#[test]
+fn a_panic_in_the_daemon_is_a_death_the_guardian_cleans_up() {
+    require_netns!();
+    let lab = Lab::new("p");
+    let t = TestDir::new("gpanic");
+    let mut d = Daemon::start_in_netns(&t, &vip_and_app(&t, "Auto", ""), "s1", &lab.srv);
+    d.wait_group_state("web", "Online");
+    let app = t.wait_pid_file("app.pid");
+    assert!(lab.srv_has(FIP));
+
+    let _ = d.cli(&["debug", "panic"]);
+    let status = d.wait_exit(DEADLINE);
+    assert_eq!(
+        status.code(),
+        Some(128 + 6),
+        "died of the abort; {status}; log:\n{}",
+        d.log_text()
+    );
+    wait_for("the address to go", DEADLINE, || !lab.srv_has(FIP));
+    wait_for("the app's process group to go", DEADLINE, || {
+        !pid_alive(app)
+    });
+    let died = alert_messages(&d, "pm", 1200);
+    assert_eq!(
+        died.len(),
+        1,
+        "{}",
+        describe_alerts(&alerts_file(&d.state_dir))
+    );
+    let log = d.log_text();
+    assert!(
+        log.contains("test hook: a panic in the coordinator"),
+        "{log}"
+    );
+    assert!(records(&d).is_empty(), "{:?}", records(&d));
+}
+
 #[test]
 fn leftovers_are_released_at_the_next_start() {
     require_netns!();

@@ -1474,6 +1474,22 @@ mod tests {
         out
     }
 
+    /// Group `web`'s state as its group actor reports it.
+    fn web(state: RunState) -> Input {
+        Input::GroupState {
+            group: "web".into(),
+            state,
+        }
+    }
+
+    /// The end of the brain's operation on `web`.
+    fn done(ok: bool) -> Input {
+        Input::Done {
+            group: "web".into(),
+            result: if ok { Ok(()) } else { Err("duplicate".into()) },
+        }
+    }
+
     /// A brain whose config digest peers share (tests send an empty one).
     fn brain(config: &ClusterConfig, local: &str) -> Brain {
         let mut b = Brain::new(config.clone(), local, Duration::ZERO);
@@ -1560,30 +1576,9 @@ mod tests {
         for id in ["nm 4", "nm 1310", "rc 64", "rc 60"] {
             assert!(ids.iter().any(|(i, _)| i == id), "{id} missing in {ids:?}");
         }
-        at(
-            &mut b,
-            401,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::OnlinePending,
-            },
-        );
-        at(
-            &mut b,
-            402,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::Online,
-            },
-        );
-        let out = at(
-            &mut b,
-            402,
-            Input::Done {
-                group: "web".into(),
-                result: Ok(()),
-            },
-        );
+        at(&mut b, 401, web(RunState::OnlinePending));
+        at(&mut b, 402, web(RunState::Online));
+        let out = at(&mut b, 402, done(true));
         assert!(alerts(&out).iter().any(|(i, _)| i == "rc 61"));
     }
 
@@ -1592,30 +1587,9 @@ mod tests {
         let mut b = survivor();
         let out = at(&mut b, 400, Input::Tick);
         assert_eq!(starts(&out).len(), 1);
-        at(
-            &mut b,
-            401,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::OnlinePending,
-            },
-        );
-        at(
-            &mut b,
-            3400,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::OnlineFailure,
-            },
-        );
-        let out = at(
-            &mut b,
-            3400,
-            Input::Done {
-                group: "web".into(),
-                result: Err("duplicate".into()),
-            },
-        );
+        at(&mut b, 401, web(RunState::OnlinePending));
+        at(&mut b, 3400, web(RunState::OnlineFailure));
+        let out = at(&mut b, 3400, done(false));
         assert!(alerts(&out).iter().any(|(i, _)| i == "rc 62"));
         assert!(
             stops(&out).is_empty(),
@@ -1624,22 +1598,8 @@ mod tests {
         // One interval later, what it started is stopped...
         let out = at(&mut b, 3500, Input::Tick);
         assert_eq!(stops(&out), vec!["web".to_string()]);
-        at(
-            &mut b,
-            3510,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::Offline,
-            },
-        );
-        let out = at(
-            &mut b,
-            3510,
-            Input::Done {
-                group: "web".into(),
-                result: Ok(()),
-            },
-        );
+        at(&mut b, 3510, web(RunState::Offline));
+        let out = at(&mut b, 3510, done(true));
         assert!(starts(&out).is_empty(), "the retry waits");
         assert!(b.wanted("web"), "the clean-up keeps the intent");
         assert!(
@@ -1665,50 +1625,15 @@ mod tests {
         // Two intervals after forming, in case a peer's decision is on its way.
         let out = at(&mut s1, 205, heard("s2", 1, 205, Advert::default()));
         assert_eq!(starts(&out).len(), 1);
-        at(
-            &mut s1,
-            6,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::OnlinePending,
-            },
-        );
-        at(
-            &mut s1,
-            7,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::Online,
-            },
-        );
-        at(
-            &mut s1,
-            7,
-            Input::Done {
-                group: "web".into(),
-                result: Ok(()),
-            },
-        );
+        at(&mut s1, 6, web(RunState::OnlinePending));
+        at(&mut s1, 7, web(RunState::Online));
+        at(&mut s1, 7, done(true));
         at(&mut s1, 90, heard("s2", 1, 90, Advert::default()));
         // The only link goes down: the group stops here, intent kept.
         let out = at(&mut s1, 100, Input::LocalLink { path: 0, up: false });
         assert_eq!(stops(&out), vec!["web".to_string()]);
-        at(
-            &mut s1,
-            120,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::Offline,
-            },
-        );
-        let out = at(
-            &mut s1,
-            120,
-            Input::Done {
-                group: "web".into(),
-                result: Ok(()),
-            },
-        );
+        at(&mut s1, 120, web(RunState::Offline));
+        let out = at(&mut s1, 120, done(true));
         assert!(starts(&out).is_empty(), "cut off: not eligible");
         assert!(s1.wanted("web"));
         // 0.2 s later it is back, s2 never noticed. s1 first listens (what
@@ -1743,39 +1668,11 @@ mod tests {
         // Two intervals after forming, in case a peer's decision is on its way.
         let out = at(&mut s1, 205, heard("s2", 1, 205, Advert::default()));
         assert_eq!(starts(&out).len(), 1);
-        at(
-            &mut s1,
-            6,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::Online,
-            },
-        );
-        at(
-            &mut s1,
-            6,
-            Input::Done {
-                group: "web".into(),
-                result: Ok(()),
-            },
-        );
+        at(&mut s1, 6, web(RunState::Online));
+        at(&mut s1, 6, done(true));
         // An operator's stop (not the brain's): nobody wants it any more.
-        at(
-            &mut s1,
-            50,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::OfflinePending,
-            },
-        );
-        let out = at(
-            &mut s1,
-            60,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::Offline,
-            },
-        );
+        at(&mut s1, 50, web(RunState::OfflinePending));
+        let out = at(&mut s1, 60, web(RunState::Offline));
         assert!(starts(&out).is_empty());
         assert!(!s1.wanted("web"));
         // s2 learns it from the advert, and does not start it either.
@@ -1795,39 +1692,11 @@ mod tests {
         // cleaned up; then s1 restarts (new incarnation, leftovers removed).
         let mut s2 = survivor();
         at(&mut s2, 400, Input::Tick);
-        at(
-            &mut s2,
-            3400,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::OnlineFailure,
-            },
-        );
-        at(
-            &mut s2,
-            3400,
-            Input::Done {
-                group: "web".into(),
-                result: Err("duplicate".into()),
-            },
-        );
+        at(&mut s2, 3400, web(RunState::OnlineFailure));
+        at(&mut s2, 3400, done(false));
         at(&mut s2, 3500, Input::Tick);
-        at(
-            &mut s2,
-            3510,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::Offline,
-            },
-        );
-        at(
-            &mut s2,
-            3510,
-            Input::Done {
-                group: "web".into(),
-                result: Ok(()),
-            },
-        );
+        at(&mut s2, 3510, web(RunState::Offline));
+        at(&mut s2, 3510, done(true));
         // s1's new daemon: it hears s2, learns that web is wanted, starts it.
         let c = config(2, "");
         let mut s1 = brain(&c, "s1");
@@ -2011,22 +1880,8 @@ mod tests {
             heard("s1", 1, 5, holding(&[("web", RunState::Online)])),
         );
         at(&mut s2b, 400, Input::Tick);
-        at(
-            &mut s2b,
-            401,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::Online,
-            },
-        );
-        at(
-            &mut s2b,
-            401,
-            Input::Done {
-                group: "web".into(),
-                result: Ok(()),
-            },
-        );
+        at(&mut s2b, 401, web(RunState::Online));
+        at(&mut s2b, 401, done(true));
         let out = at(&mut s2b, 500, heard("s1", 2, 5, Advert::default()));
         assert!(
             out.iter()
@@ -2035,14 +1890,7 @@ mod tests {
         );
         // Without failback Auto nothing moves.
         at(&mut s2, 400, Input::Tick);
-        at(
-            &mut s2,
-            401,
-            Input::GroupState {
-                group: "web".into(),
-                state: RunState::Online,
-            },
-        );
+        at(&mut s2, 401, web(RunState::Online));
         let out = at(&mut s2, 500, heard("s1", 2, 5, Advert::default()));
         assert!(!out.iter().any(|c| matches!(c, Command::Move { .. })));
     }

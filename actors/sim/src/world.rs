@@ -645,12 +645,16 @@ impl<'a> World<'a> {
             ),
         };
         self.input(host, Input::GroupState { group: name, state });
+        self.op_at(now + wait, host, inc, g, id);
+    }
+
+    fn op_at(&mut self, t: Time, host: usize, inc: u64, group: usize, id: u64) {
         self.at(
-            now + wait,
+            t,
             Ev::Op {
                 host,
                 inc,
-                group: g,
+                group,
                 id,
             },
         );
@@ -678,15 +682,7 @@ impl<'a> World<'a> {
                     .any(|(i, h)| i != host && h.address[g]);
                 if elsewhere && window > Duration::ZERO {
                     if now - op.began < grace {
-                        self.at(
-                            now + window,
-                            Ev::Op {
-                                host,
-                                inc,
-                                group: g,
-                                id,
-                            },
-                        );
+                        self.op_at(now + window, host, inc, g, id);
                         return;
                     }
                     Err("the address answers from another host".into())
@@ -700,15 +696,7 @@ impl<'a> World<'a> {
                         o.addressed = true;
                     }
                     let t = now + Duration::from_millis(self.rng.range(1, 40));
-                    self.at(
-                        t,
-                        Ev::Op {
-                            host,
-                            inc,
-                            group: g,
-                            id,
-                        },
-                    );
+                    self.op_at(t, host, inc, g, id);
                     return;
                 }
             }

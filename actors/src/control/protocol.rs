@@ -114,6 +114,9 @@ pub enum Command {
     DebugBurst {
         count: u32,
     },
+    /// Test hook: panic in the coordinator (a bug stand-in): the daemon
+    /// must die of it, and its guardian clean up.
+    DebugPanic,
 }
 
 impl Command {
@@ -171,6 +174,7 @@ impl Command {
             ),
             Command::DebugStall { seconds } => format!("debug stall {seconds}"),
             Command::DebugBurst { count } => format!("debug burst {count}"),
+            Command::DebugPanic => "debug panic".into(),
         }
     }
 }

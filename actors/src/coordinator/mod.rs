@@ -773,6 +773,16 @@ impl Handler<Control> for Coordinator {
                     message: format!("{count} test alerts raised"),
                 })
             }
+            Command::DebugPanic => {
+                if !self.settings.test_hooks {
+                    return ready(Response::Error {
+                        message:
+                            "test hooks are off (start the daemon with UNDERSTUDY_TEST_HOOKS=1)"
+                                .into(),
+                    });
+                }
+                panic!("test hook: a panic in the coordinator");
+            }
             Command::DebugStall { seconds } => {
                 if !self.settings.test_hooks {
                     return ready(Response::Error {
