@@ -109,6 +109,15 @@ impl Coordinator {
                     .into_iter()
                     .filter(|s| *s != local)
                     .collect();
+                // The other servers' interconnect addresses: connections
+                // from them keep slots of their own on the peer link.
+                let peer_addrs: Vec<std::net::IpAddr> = config
+                    .servers
+                    .iter()
+                    .filter(|s| s.name != local)
+                    .flat_map(|s| s.interconnects.iter())
+                    .filter_map(|a| a.parse().ok())
+                    .collect();
                 for listener in std::mem::take(&mut self.settings.peer_listeners) {
                     let listener = match listener
                         .set_nonblocking(true)
@@ -126,6 +135,7 @@ impl Coordinator {
                         listener,
                         key.clone(),
                         names.clone(),
+                        peer_addrs.clone(),
                         move |from: String, request: PeerRequest| {
                             let addr = handler_addr.clone();
                             async move {

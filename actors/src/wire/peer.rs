@@ -13,9 +13,10 @@
 //! proves the answer is not an old one either. The server also requires the
 //! sender to be one of the configured servers.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,13 +27,70 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::frame::{self, open_json, seal_json, Refusal, Rejection, HEADER_LEN};
+
+/// Unauthenticated connections per source address (see the limits above).
+#[derive(Debug)]
+struct Admission {
+    peers: Vec<IpAddr>,
+    pending: HashMap<IpAddr, usize>,
+    strangers: usize,
+}
+
+impl Admission {
+    fn new(peers: Vec<IpAddr>) -> Admission {
+        Admission {
+            peers,
+            pending: HashMap::new(),
+            strangers: 0,
+        }
+    }
+
+    fn admit(&mut self, ip: IpAddr) -> bool {
+        let peer = self.peers.contains(&ip);
+        let n = self.pending.get(&ip).copied().unwrap_or(0);
+        let ok = if peer {
+            n < PENDING_PER_PEER
+        } else {
+            n < PENDING_PER_STRANGER && self.strangers < PENDING_STRANGERS
+        };
+        if ok {
+            *self.pending.entry(ip).or_insert(0) += 1;
+            if !peer {
+                self.strangers += 1;
+            }
+        }
+        ok
+    }
+
+    fn release(&mut self, ip: IpAddr) {
+        if let Some(n) = self.pending.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.pending.remove(&ip);
+            }
+            if !self.peers.contains(&ip) {
+                self.strangers -= 1;
+            }
+        }
+    }
+}
 use super::key::ClusterKey;
 
-/// How long a client may take to send its request once connected, and the
-/// server's answer to be taken: a silent client cannot hold a connection.
+/// How long the server's answer may take to be taken.
 const SERVER_IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take, once connected, to send an authentic
+/// request: a peer sends it at once, so a silent or slow stranger cannot
+/// hold a connection for long.
+const REQUEST_WAIT: Duration = Duration::from_secs(2);
 /// Connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
+/// Connections not yet authenticated, per address: from another server's
+/// interconnect address, and from anywhere else (all strangers together
+/// too). Unauthenticated traffic can so never take the slots of the
+/// servers of the cluster.
+const PENDING_PER_PEER: usize = 8;
+const PENDING_PER_STRANGER: usize = 2;
+const PENDING_STRANGERS: usize = 16;
 const NONCE_BYTES: usize = 16;
 
 #[derive(Serialize, Deserialize)]
@@ -243,6 +301,7 @@ pub fn serve<Req, Resp, H, Fut>(
     listener: TcpListener,
     key: Arc<ClusterKey>,
     peers: Vec<String>,
+    peer_addrs: Vec<IpAddr>,
     handler: H,
     on_reject: Box<dyn Fn(Rejection, String)>,
 ) where
@@ -255,6 +314,7 @@ pub fn serve<Req, Resp, H, Fut>(
     let on_reject: Rc<dyn Fn(Rejection, String)> = Rc::from(on_reject);
     let peers = Rc::new(peers);
     let active = Rc::new(Cell::new(0usize));
+    let admission = Rc::new(RefCell::new(Admission::new(peer_addrs)));
     actix_rt::spawn(async move {
         loop {
             let (stream, source) = match listener.accept().await {
@@ -270,16 +330,28 @@ pub fn serve<Req, Resp, H, Fut>(
                 tracing::debug!("peer link: {source}: closed, {MAX_CONNECTIONS} connections busy");
                 continue;
             }
+            if !admission.borrow_mut().admit(source.ip()) {
+                on_reject(
+                    Rejection::Garbled,
+                    format!(
+                        "{source}: closed at once, too many unauthenticated connections from it"
+                    ),
+                );
+                continue;
+            }
             active.set(active.get() + 1);
-            let (key, peers, handler, on_reject, active) = (
+            let (key, peers, handler, on_reject, active, admission) = (
                 key.clone(),
                 peers.clone(),
                 handler.clone(),
                 on_reject.clone(),
                 active.clone(),
+                admission.clone(),
             );
             actix_rt::spawn(async move {
-                let result = serve_one(stream, &key, &peers, &*handler).await;
+                let ip = source.ip();
+                let authenticated = || admission.borrow_mut().release(ip);
+                let result = serve_one(stream, &key, &peers, &*handler, authenticated).await;
                 active.set(active.get() - 1);
                 match result {
                     Ok(()) => {}
@@ -298,6 +370,7 @@ async fn serve_one<Req, Resp, H, Fut>(
     key: &ClusterKey,
     peers: &[String],
     handler: &H,
+    authenticated: impl FnOnce(),
 ) -> Result<(), Failure>
 where
     Req: DeserializeOwned,
@@ -306,46 +379,57 @@ where
     Fut: Future<Output = Resp>,
 {
     let _ = stream.set_nodelay(true);
-    let nonce = new_nonce()?;
-    let request = tokio::time::timeout(SERVER_IO_TIMEOUT, async {
-        let hello = seal_json(
-            key,
-            &Hello {
-                nonce: nonce.clone(),
-            },
-        )
-        .map_err(std::io::Error::other)?;
-        write_frame(&mut stream, &hello).await?;
-        read_frame(&mut stream).await
-    })
-    .await
-    .map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("no request within {}", human(SERVER_IO_TIMEOUT)),
-        )
-    })??;
-    let request: RequestIn<Req> = open_json(key, &request)?;
-    if !peers.contains(&request.from) {
-        return Err(Refusal::new(
-            Rejection::Garbled,
-            format!(
-                "request from {:?}, not a server of this cluster",
-                request.from
-            ),
-        )
-        .into());
+    // The pending slot is given back when the request is authentic, or
+    // when the connection ends before (the guard below).
+    let mut authenticated = Some(authenticated);
+    let checked = async {
+        let nonce = new_nonce()?;
+        let request = tokio::time::timeout(REQUEST_WAIT, async {
+            let hello = seal_json(
+                key,
+                &Hello {
+                    nonce: nonce.clone(),
+                },
+            )
+            .map_err(std::io::Error::other)?;
+            write_frame(&mut stream, &hello).await?;
+            read_frame(&mut stream).await
+        })
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no request within {}", human(REQUEST_WAIT)),
+            )
+        })??;
+        let request: RequestIn<Req> = open_json(key, &request)?;
+        if !peers.contains(&request.from) {
+            return Err(Refusal::new(
+                Rejection::Garbled,
+                format!(
+                    "request from {:?}, not a server of this cluster",
+                    request.from
+                ),
+            )
+            .into());
+        }
+        if request.nonce != nonce {
+            return Err(Refusal::new(
+                Rejection::Replayed,
+                format!(
+                    "request from {} carries another connection's nonce",
+                    request.from
+                ),
+            )
+            .into());
+        }
+        Ok::<_, Failure>((nonce, request))
+    };
+    let checked = checked.await;
+    if let Some(release) = authenticated.take() {
+        release();
     }
-    if request.nonce != nonce {
-        return Err(Refusal::new(
-            Rejection::Replayed,
-            format!(
-                "request from {} carries another connection's nonce",
-                request.from
-            ),
-        )
-        .into());
-    }
+    let (nonce, request) = checked?;
     let resp = handler(request.from, request.body).await;
     let answer = seal_json(
         key,
@@ -393,6 +477,7 @@ mod tests {
             listener,
             key,
             vec!["a".into(), "b".into()],
+            vec!["127.0.0.1".parse().unwrap()],
             |from: String, req: Ask| async move { format!("{from}:{}", req.n) },
             Box::new(move |reason, detail| {
                 let _ = tx.send((reason, detail));
@@ -523,6 +608,52 @@ mod tests {
             .unwrap();
         assert_eq!(r, "a:2");
         drop(silent);
+    }
+
+    #[test]
+    fn strangers_get_few_unauthenticated_slots_and_peers_keep_theirs() {
+        let peer: IpAddr = "198.51.100.2".parse().unwrap();
+        let mut a = Admission::new(vec![peer]);
+        let stranger = |i: u8| IpAddr::from([203, 0, 113, i]);
+        assert!(a.admit(stranger(1)) && a.admit(stranger(1)));
+        assert!(!a.admit(stranger(1)), "two per stranger");
+        for i in 2..=8 {
+            assert!(a.admit(stranger(i)) && a.admit(stranger(i)));
+        }
+        assert!(!a.admit(stranger(9)), "sixteen strangers in all");
+        for _ in 0..PENDING_PER_PEER {
+            assert!(a.admit(peer), "the peer's slots are its own");
+        }
+        assert!(!a.admit(peer));
+        a.release(stranger(1));
+        assert!(a.admit(stranger(9)));
+        a.release(peer);
+        assert!(a.admit(peer));
+    }
+
+    #[actix_rt::test]
+    async fn idle_strangers_cannot_starve_a_peer() {
+        let (addr, mut rejects) = server(key(1)).await;
+        // More connections than the link serves at once, from another
+        // address, that never send a thing (the lab's attack: 64).
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CONNECTIONS + 6 {
+            let sock = tokio::net::TcpSocket::new_v4().unwrap();
+            sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            if let Ok(c) = sock.connect(addr).await {
+                idle.push(c);
+            }
+        }
+        // A peer's request is answered at once all the same.
+        let started = std::time::Instant::now();
+        let answer: String = call(&key(1), "a", &[addr], &Ask { n: 7 }, T).await.unwrap();
+        assert_eq!(answer, "a:7");
+        assert!(started.elapsed() < REQUEST_WAIT, "{:?}", started.elapsed());
+        // The strangers over the limit were turned away and counted.
+        let (reason, detail) = rejects.recv().await.unwrap();
+        assert_eq!(reason, Rejection::Garbled);
+        assert!(detail.contains("too many unauthenticated"), "{detail}");
+        drop(idle);
     }
 
     #[test]
