@@ -132,6 +132,11 @@ enum Cmd {
         /// Threads running schedules side by side.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Replay a decision journal taken from a server
+        /// (STATE/journal.jsonl) on --config: every decision with what the
+        /// brain knew, and where the replay decides otherwise.
+        #[arg(long, requires = "config")]
+        replay: Option<PathBuf>,
     },
     /// Test hooks (the daemon must run with UNDERSTUDY_TEST_HOOKS=1).
     #[command(hide = true)]
@@ -336,12 +341,18 @@ fn main() -> ExitCode {
             action: ConfigCmd::Push { file },
         } => config_check::push(&cli.socket, &file),
         Cmd::Simulate {
+            config,
+            replay: Some(journal),
+            ..
+        } => simulate::replay(&journal, config.as_deref()),
+        Cmd::Simulate {
             seed,
             runs,
             servers,
             faults,
             config,
             threads,
+            replay: None,
         } => simulate::run(simulate::Args {
             seed,
             runs,

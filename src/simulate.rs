@@ -181,3 +181,59 @@ fn describe(o: &Outcome) {
         }
     );
 }
+
+/// `understudy simulate --replay JOURNAL --config FILE`.
+pub fn replay(journal: &Path, config: Option<&Path>) -> ExitCode {
+    let Some(config_path) = config else {
+        eprintln!("understudy simulate: --replay needs --config");
+        return ExitCode::from(2);
+    };
+    let config = match crate::config_check::load(config_path) {
+        Ok(c) => c,
+        Err(problems) => {
+            crate::config_check::print_problems(config_path, &problems);
+            return ExitCode::from(2);
+        }
+    };
+    let text = match std::fs::read_to_string(journal) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("understudy simulate: {}: {e}", journal.display());
+            return ExitCode::from(2);
+        }
+    };
+    match understudy_sim::replay::replay_journal(&config, &text) {
+        Err(e) => {
+            eprintln!("understudy simulate: {}: {e}", journal.display());
+            ExitCode::from(2)
+        }
+        Ok(r) => {
+            println!(
+                "journal of server {}: {} inputs replayed{}",
+                r.server,
+                r.inputs,
+                if r.truncated {
+                    " (the journal was full: it ends there)"
+                } else {
+                    ""
+                }
+            );
+            for (ms, command, reason) in &r.decisions {
+                if reason.is_empty() {
+                    println!("{ms:>12.3} ms  {command}");
+                } else {
+                    println!("{ms:>12.3} ms  {command}\n                 because {reason}");
+                }
+            }
+            if r.differences.is_empty() {
+                println!("the replay decided exactly as the server did");
+                ExitCode::SUCCESS
+            } else {
+                for d in &r.differences {
+                    println!("difference: {d}");
+                }
+                ExitCode::from(1)
+            }
+        }
+    }
+}

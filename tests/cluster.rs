@@ -115,6 +115,33 @@ fn kill_9_of_the_active_daemon_fails_the_group_over_and_leaves_one_address() {
     assert!(log.contains("rc 60"), "failover started: {log}");
     assert!(log.contains("rc 61"), "failover completed: {log}");
     watch.assert_never_double();
+
+    // "Why did it fail over?": n2's decision journal, replayed on the same
+    // configuration, shows the takeover and what n2 knew, and decides
+    // exactly as n2 did.
+    let journal = lab.state_dir(2).join("journal.jsonl");
+    let config = lab.config_path();
+    let out = lab.ctl(
+        2,
+        &[
+            "simulate",
+            "--replay",
+            journal.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert!(out.success(), "{out:?}");
+    assert!(
+        out.stdout
+            .contains(r#"Start { group: "web", failover_from: Some("n1")"#)
+            && out.stdout.contains("because group web: wanted true")
+            && out
+                .stdout
+                .contains("the replay decided exactly as the server did"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

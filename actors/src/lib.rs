@@ -18,6 +18,7 @@ pub mod atomic_file;
 pub mod control;
 pub mod coordinator;
 pub mod heartbeat;
+pub mod journal;
 pub mod model;
 pub mod monitor;
 pub mod notify;

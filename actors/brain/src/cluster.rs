@@ -30,6 +30,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::advert::{Advert, GroupAdvert, IntentAdvert, ReportAdvert};
 use crate::catalog::Event;
 use crate::config::{ClusterConfig, FailbackAttribute, StartupAttribute};
@@ -60,7 +62,7 @@ pub fn tick_at_least_every(config: &ClusterConfig) -> Duration {
 const REPORT_KEPT: Duration = Duration::from_secs(600);
 
 /// A fact for the brain, at the instant given with it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Input {
     /// Time passes: silent paths, retries and reports fall due.
     Tick,

@@ -20,6 +20,7 @@ pub mod cluster;
 pub mod config;
 pub mod detection;
 pub mod host;
+pub mod journal;
 pub mod ladder;
 pub mod membership;
 pub mod monitor;

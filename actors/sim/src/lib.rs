@@ -16,6 +16,7 @@
 //! each other (a cut, a frozen daemon), and the leftovers of a server whose
 //! whole stack died. They are counted apart; everything else fails a run.
 
+pub mod replay;
 pub mod rng;
 pub mod schedule;
 pub mod world;

@@ -40,6 +40,9 @@ pub(crate) struct ClusterSide {
     rejected_since_alert: u64,
     last_rejected: String,
     last_reject_alert: Option<Instant>,
+    /// The decision journal (`<state-dir>/journal.jsonl`), when it could be
+    /// opened.
+    pub journal: Option<crate::journal::Journal>,
 }
 
 impl ClusterSide {
@@ -52,6 +55,7 @@ impl ClusterSide {
             rejected_since_alert: 0,
             last_rejected: String::new(),
             last_reject_alert: None,
+            journal: None,
         }
     }
 
@@ -95,9 +99,24 @@ impl Coordinator {
         ctx: &mut Context<Self>,
     ) -> Option<Result<String, String>> {
         let now = self.cluster.now();
+        if let Some(j) = &self.cluster.journal {
+            j.input(now, &input);
+        }
         let commands = self.cluster.brain.handle(now, input);
         if commands.is_empty() {
             return None;
+        }
+        if let Some(j) = &self.cluster.journal {
+            for c in &commands {
+                let reason = match c {
+                    Command::Start { group, .. }
+                    | Command::Stop { group, .. }
+                    | Command::Move { group, .. } => self.cluster.brain.describe(group),
+                    Command::Advertise(_) => continue,
+                    _ => String::new(),
+                };
+                j.decision(now, format!("{c:?}"), reason);
+            }
         }
         let reply = self.carry_out(commands, ctx);
         self.refresh_servers();

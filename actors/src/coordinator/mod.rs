@@ -149,7 +149,19 @@ impl Coordinator {
                 .as_ref()
                 .map(|a| a.router.clone().recipient()),
         };
-        let cluster = cluster::ClusterSide::new(&settings.config, &settings.local);
+        let mut cluster = cluster::ClusterSide::new(&settings.config, &settings.local);
+        let start = crate::journal::Line::Start {
+            server: settings.local.clone(),
+            incarnation: settings.incarnation,
+            config_digest: settings.config.digest(),
+        };
+        match crate::journal::Journal::open(&settings.state_dir, start) {
+            Ok(j) => cluster.journal = Some(j),
+            Err(e) => tracing::warn!(
+                "decision journal in {}: {e}; decisions are not journaled",
+                settings.state_dir.display()
+            ),
+        }
         Coordinator {
             cluster,
             settings,

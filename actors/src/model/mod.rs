@@ -3,6 +3,6 @@
 //! under their old paths.
 
 pub use understudy_brain::{
-    advert, catalog, cluster, config, detection, host, ladder, membership, monitoring, placement,
-    plan, problems, recovery, routing, state, validate, validate_monitors,
+    advert, catalog, cluster, config, detection, host, journal, ladder, membership, monitoring,
+    placement, plan, problems, recovery, routing, state, validate, validate_monitors,
 };
