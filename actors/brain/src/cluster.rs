@@ -58,6 +58,12 @@ pub fn tick_at_least_every(config: &ClusterConfig) -> Duration {
     Duration::from_millis(config.heartbeat.timeout_ms.into()) / 4
 }
 
+/// How long a reporter must stay up after saying it reported a down before
+/// the others take its word for it: its mail needs that long to leave.
+fn report_confirm(config: &ClusterConfig) -> Duration {
+    2 * Duration::from_millis(config.heartbeat.timeout_ms.into()) + Duration::from_secs(1)
+}
+
 /// How long a report stays in this server's heartbeats.
 const REPORT_KEPT: Duration = Duration::from_secs(600);
 
@@ -226,6 +232,10 @@ struct PendingReport {
     logged: bool,
     /// Send time of the down server's last beat heard here.
     last_ms: u64,
+    /// The server that said it reported it: the report is retired once
+    /// that server has stayed up for [`report_confirm`] (its mail had the
+    /// time to go), and taken over if it goes down before.
+    acked_by: Option<String>,
     /// Unless the reporter says it reported by then, this server does: the
     /// reporter may never have seen the server it should report (it had
     /// just started, or was cut off).
@@ -657,7 +667,7 @@ impl Brain {
             self.advert_sent
                 .insert(from.clone(), (incarnation, advert.version));
             if self.peers.get(&from) != Some(&advert) {
-                self.merge(&advert);
+                self.merge(now, &from, &advert);
                 self.peers.insert(from, advert);
             }
         }
@@ -699,7 +709,7 @@ impl Brain {
     }
 
     /// Takes in what a peer knows of the intents and of the reports.
-    fn merge(&mut self, advert: &Advert) {
+    fn merge(&mut self, now: Duration, from: &str, advert: &Advert) {
         for i in &advert.intents {
             let theirs = Intent {
                 run: i.run,
@@ -718,12 +728,18 @@ impl Brain {
             }
         }
         let timeout = u64::from(self.config.heartbeat.timeout_ms);
-        self.reports.retain(|(server, inc), p| {
-            !advert
-                .reported
-                .iter()
-                .any(|r| r.covers(server, *inc, p.last_ms, timeout))
-        });
+        let confirm = now + report_confirm(&self.config);
+        for ((server, inc), p) in self.reports.iter_mut() {
+            if p.acked_by.is_none()
+                && advert
+                    .reported
+                    .iter()
+                    .any(|r| r.covers(server, *inc, p.last_ms, timeout))
+            {
+                p.acked_by = Some(from.to_string());
+                p.deadline = confirm;
+            }
+        }
     }
 
     fn set_intent(&mut self, group: &str, run: bool) {
@@ -1029,29 +1045,36 @@ impl Brain {
             .filter(|l| l.0 == incarnation)
             .map_or(0, |l| l.1);
         let timeout = u64::from(self.config.heartbeat.timeout_ms);
-        if self.peers.values().any(|a| {
-            a.reported
-                .iter()
-                .any(|r| r.covers(server, incarnation, last_ms, timeout))
-        }) {
-            // Another server noticed first and has reported it already.
-            out.push(Command::Alert { event, mail: false });
+        let acked_by = self
+            .peers
+            .iter()
+            .find(|(_, a)| {
+                a.reported
+                    .iter()
+                    .any(|r| r.covers(server, incarnation, last_ms, timeout))
+            })
+            .map(|(s, _)| s.clone());
+        // A report another server has made already (it noticed first) is
+        // confirmed as any other.
+        let deadline = if acked_by.is_some() {
+            now + report_confirm(&self.config)
         } else {
-            self.reports.insert(
-                (server.to_string(), incarnation),
-                PendingReport {
-                    last_ms,
-                    event,
-                    // A server that left in order or restarted is not down in
-                    // the lamp's sense.
-                    lamp: matches!(cause, DownCause::Silent | DownCause::Died),
-                    logged: false,
-                    deadline: now
-                        + Duration::from_millis(self.config.heartbeat.timeout_ms.into())
-                        + 3 * Duration::from_millis(self.config.heartbeat.interval_ms.into()),
-                },
-            );
-        }
+            now + Duration::from_millis(self.config.heartbeat.timeout_ms.into())
+                + 3 * Duration::from_millis(self.config.heartbeat.interval_ms.into())
+        };
+        self.reports.insert(
+            (server.to_string(), incarnation),
+            PendingReport {
+                last_ms,
+                acked_by,
+                event,
+                // A server that left in order or restarted is not down in
+                // the lamp's sense.
+                lamp: matches!(cause, DownCause::Silent | DownCause::Died),
+                logged: false,
+                deadline,
+            },
+        );
         self.settle_reports(now, out);
         if self.suspended && !held.is_empty() {
             Self::alert(
@@ -1107,7 +1130,28 @@ impl Brain {
                 .iter()
                 .find(|s| s.name != key.0 && self.eligible(&s.name))
                 .is_some_and(|s| s.name == self.local);
-            let late = self.reports.get(&key).is_some_and(|r| now >= r.deadline);
+            let Some(r) = self.reports.get_mut(&key) else {
+                continue;
+            };
+            let acker_up = r
+                .acked_by
+                .as_ref()
+                .is_some_and(|x| self.membership.state(x) == ServerState::Online);
+            if acker_up {
+                // Reported by another server: logged here, retired once
+                // that server has stayed up long enough.
+                if now >= r.deadline {
+                    self.reports.remove(&key);
+                } else if !r.logged {
+                    r.logged = true;
+                    out.push(Command::Alert {
+                        event: r.event.clone(),
+                        mail: false,
+                    });
+                }
+                continue;
+            }
+            let late = now >= r.deadline;
             if me || late {
                 let r = self.reports.remove(&key).expect("present");
                 if r.logged {
@@ -1802,14 +1846,44 @@ mod tests {
             incarnation: 1,
             last_ms: 5,
         });
+        let mut all = Vec::new();
+        // s2 stays up long enough for its mail to leave.
+        for t in (450..=2200).step_by(100) {
+            all.extend(at(&mut s3, t, heard("s2", 1, t, a.clone())));
+        }
+        assert!(alerts(&all).is_empty(), "{:?}", alerts(&all));
+        // s2 goes down later: only its own down is s3's to report.
+        let out = at(&mut s3, 2600, Input::Tick);
+        assert_eq!(
+            alerts(&out),
+            vec![("nm 4".to_string(), true), ("nm 1310".to_string(), true)],
+        );
+    }
+
+    #[test]
+    fn a_reporter_that_dies_before_its_mail_could_leave_is_taken_over() {
+        let c = config(3, "");
+        let mut s3 = brain(&c, "s3");
+        at(&mut s3, 5, heard("s1", 1, 5, Advert::default()));
+        at(&mut s3, 5, heard("s2", 1, 5, Advert::default()));
+        at(&mut s3, 250, heard("s2", 1, 250, Advert::default()));
+        at(&mut s3, 400, Input::Tick);
+        let mut a = Advert::default();
+        a.reported.push(ReportAdvert {
+            server: "s1".into(),
+            incarnation: 1,
+            last_ms: 5,
+        });
         at(&mut s3, 450, heard("s2", 1, 450, a));
+        // s2 said it reported s1, then died at once: its mail may never
+        // have left. s3 mails s1's down (a second mail rather than none).
         let out = at(&mut s3, 800, Input::Tick);
         let ids = alerts(&out);
-        assert_eq!(
-            ids,
-            vec![("nm 4".to_string(), true), ("nm 1310".to_string(), true)],
-            "only s2's own down"
+        assert!(
+            ids.contains(&("nm 1310 (mail only)".to_string(), true)),
+            "{ids:?}"
         );
+        assert!(ids.contains(&("nm 1310".to_string(), true)), "{ids:?}");
     }
 
     #[test]

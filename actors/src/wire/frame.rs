@@ -218,8 +218,11 @@ mod tests {
             let mut bad = sealed.clone();
             bad[i / 8] ^= 1 << (i % 8);
             let r = open(&k, &bad).unwrap_err();
-            // Bits of the header break the framing; the rest the MAC.
-            let expect = if i / 8 < HEADER_LEN {
+            // Bits of the header break the framing (the fourth byte is the
+            // protocol version); the rest the MAC.
+            let expect = if i / 8 == 3 {
+                Rejection::Version
+            } else if i / 8 < HEADER_LEN {
                 Rejection::Garbled
             } else {
                 Rejection::Forged
@@ -241,10 +244,13 @@ mod tests {
         assert_eq!(open(&k, &longer).unwrap_err().reason, Rejection::Garbled);
 
         let mut magic = sealed.clone();
-        magic[..4].copy_from_slice(b"USH2");
+        magic[..4].copy_from_slice(b"XSH1");
         let r = open(&k, &magic).unwrap_err();
         assert_eq!(r.reason, Rejection::Garbled);
         assert!(r.detail.contains("magic"), "{r}");
+        // Ours, of another protocol version: counted as such.
+        magic[..4].copy_from_slice(b"USH2");
+        assert_eq!(open(&k, &magic).unwrap_err().reason, Rejection::Version);
 
         // A header announcing more than the limit is refused before reading.
         let mut header = [0u8; HEADER_LEN];
