@@ -144,6 +144,39 @@ fn kill_9_of_the_active_daemon_fails_the_group_over_and_leaves_one_address() {
     );
 }
 
+/// The actors' thread of the active server blocked for more than three
+/// heartbeat timeouts (a slow disk, a long handler): its heartbeats run on
+/// a thread of their own and keep going, so nobody declares it down and
+/// nothing fails over; and once it runs again it does not take its own
+/// stall for the others' silence.
+#[test]
+fn a_blocked_actor_thread_is_not_a_dead_server() {
+    let Some((lab, watch)) = running_lab("stall", "", "") else {
+        return;
+    };
+    let before2 = alerts(&lab, 2);
+    let before1 = alerts(&lab, 1);
+    let out = lab.ctl(1, &["debug", "stall", "1"]);
+    assert!(out.success(), "{out:?}");
+    // Both servers answer again: what did they make of the second?
+    lab.wait_group_on(2, "web", "n1", WAIT);
+    lab.wait_group_on(1, "web", "n1", WAIT);
+    let after2 = alerts(&lab, 2);
+    let after1 = alerts(&lab, 1);
+    assert_eq!(
+        after2.matches("nm 1310").count(),
+        before2.matches("nm 1310").count(),
+        "n2 declared n1 down: {after2}"
+    );
+    assert_eq!(
+        after1.matches("nm 1310").count(),
+        before1.matches("nm 1310").count(),
+        "n1 took its own stall for n2's silence: {after1}"
+    );
+    assert_eq!(server(&lab.status(2), "n1")["state"], "Online");
+    watch.assert_never_double();
+}
+
 #[test]
 fn three_servers_fail_over_in_group_order() {
     let Some(mut lab) = Lab::new("three", 3) else {

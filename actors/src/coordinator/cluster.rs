@@ -36,6 +36,8 @@ pub(crate) struct ClusterSide {
     pub brain: Brain,
     epoch: Instant,
     pub heartbeats: Vec<Addr<crate::heartbeat::lan::LanHeartbeat>>,
+    /// The heartbeat actors' own thread.
+    pub heartbeat_thread: Option<actix::Arbiter>,
     pub peers: Option<PeerClient>,
     rejected_since_alert: u64,
     last_rejected: String,
@@ -51,6 +53,7 @@ impl ClusterSide {
             brain: Brain::new(config.clone(), local, Duration::ZERO),
             epoch: Instant::now(),
             heartbeats: Vec::new(),
+            heartbeat_thread: None,
             peers: None,
             rejected_since_alert: 0,
             last_rejected: String::new(),

@@ -92,7 +92,17 @@ impl Coordinator {
                         },
                         me.clone().recipient(),
                     ) {
-                        Ok(hb) => hb.start(),
+                        // Heartbeats run on a thread of their own: blocking
+                        // work on the actors' thread (a slow disk, a long
+                        // handler) must not silence this server.
+                        Ok(hb) => {
+                            let arbiter = self
+                                .cluster
+                                .heartbeat_thread
+                                .get_or_insert_with(actix::Arbiter::new)
+                                .handle();
+                            LanHeartbeat::start_in_arbiter(&arbiter, move |_| hb)
+                        }
                         Err(e) => {
                             // Without its heartbeats this server would look
                             // dead to the others: do not run half-deaf.

@@ -13,7 +13,6 @@
 //! it to each peer without waiting, and reads the interface list.
 
 use std::net::{IpAddr, SocketAddr};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,7 +77,7 @@ pub struct LanHeartbeat {
     events: Recipient<HeartbeatEvent>,
     /// Bound in `new`, handed to tokio once the actor runs.
     unregistered: Option<std::net::UdpSocket>,
-    socket: Option<Rc<UdpSocket>>,
+    socket: Option<Arc<UdpSocket>>,
     targets: Vec<SocketAddr>,
     advert: Advert,
     /// Sequence number of the last beat sent.
@@ -324,7 +323,7 @@ impl Receiver {
     }
 }
 
-async fn receive(socket: Rc<UdpSocket>, mut rx: Receiver, events: Recipient<HeartbeatEvent>) {
+async fn receive(socket: Arc<UdpSocket>, mut rx: Receiver, events: Recipient<HeartbeatEvent>) {
     let mut buf = vec![0u8; RECEIVE_BUFFER];
     loop {
         let (n, source) = match socket.recv_from(&mut buf).await {
@@ -348,7 +347,7 @@ impl Actor for LanHeartbeat {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let path = self.settings.path;
         let socket = match self.unregistered.take().map(UdpSocket::from_std) {
-            Some(Ok(s)) => Rc::new(s),
+            Some(Ok(s)) => Arc::new(s),
             Some(Err(e)) => {
                 tracing::error!("heartbeat path {path}: cannot use the socket: {e}");
                 ctx.stop();
