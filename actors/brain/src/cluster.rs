@@ -82,6 +82,11 @@ pub enum Input {
         digest: String,
         lost: u64,
         sent_ms: u64,
+        /// When the beat came off the socket, on this server's clock (ms;
+        /// 0: at `now`): the time it then waited to be handled is not
+        /// time on the network.
+        #[serde(default)]
+        arrived_ms: u64,
         advert: Advert,
     },
     /// An authentic leave notice (orderly stop, or the guardian reporting
@@ -513,9 +518,11 @@ impl Brain {
                 digest,
                 lost,
                 sent_ms,
+                arrived_ms,
                 advert,
             } => self.heard(
                 now,
+                arrived_ms,
                 from,
                 path,
                 incarnation,
@@ -620,6 +627,7 @@ impl Brain {
     fn heard(
         &mut self,
         now: Duration,
+        arrived_ms: u64,
         from: String,
         path: usize,
         incarnation: u64,
@@ -629,7 +637,12 @@ impl Brain {
         advert: Advert,
         out: &mut Vec<Command>,
     ) {
-        if self.stale(now, &from, incarnation, sent_ms) {
+        let arrived = if arrived_ms == 0 {
+            now
+        } else {
+            Duration::from_millis(arrived_ms)
+        };
+        if self.stale(arrived, &from, incarnation, sent_ms) {
             self.stale_beats += 1;
             return;
         }
@@ -687,11 +700,11 @@ impl Brain {
     /// A beat that waited in a queue longer than the timeout (a switch
     /// port that had no carrier, a frozen sender's socket) tells of the
     /// past: its advert would undo what happened since.
-    fn stale(&mut self, now: Duration, from: &str, incarnation: u64, sent_ms: u64) -> bool {
+    fn stale(&mut self, arrived: Duration, from: &str, incarnation: u64, sent_ms: u64) -> bool {
         if sent_ms == 0 {
             return false;
         }
-        let offset = now.as_millis() as i128 - sent_ms as i128;
+        let offset = arrived.as_millis() as i128 - sent_ms as i128;
         let timeout = i128::from(self.config.heartbeat.timeout_ms);
         match self.offsets.get_mut(from) {
             Some((inc, min)) if *inc == incarnation => {
@@ -1501,6 +1514,7 @@ mod tests {
             digest: String::new(),
             lost: 0,
             sent_ms,
+            arrived_ms: 0,
             advert,
         }
     }

@@ -986,6 +986,7 @@ impl<'a> World<'a> {
                     digest: self.digest.clone(),
                     lost: 0,
                     sent_ms,
+                    arrived_ms: 0,
                     advert: (*advert).clone(),
                 };
                 self.input(to, input);

@@ -51,7 +51,8 @@ impl ClusterSide {
     pub fn new(config: &ClusterConfig, local: &str) -> Self {
         ClusterSide {
             brain: Brain::new(config.clone(), local, Duration::ZERO),
-            epoch: Instant::now(),
+            // The same clock as the beats' arrival times.
+            epoch: crate::heartbeat::epoch(),
             heartbeats: Vec::new(),
             heartbeat_thread: None,
             peers: None,
@@ -799,7 +800,12 @@ impl Handler<HeartbeatEvent> for Coordinator {
 
     fn handle(&mut self, ev: HeartbeatEvent, ctx: &mut Context<Self>) {
         match ev {
-            HeartbeatEvent::Heard { path, beat, lost } => {
+            HeartbeatEvent::Heard {
+                path,
+                beat,
+                lost,
+                arrived_ms,
+            } => {
                 let input = match beat.kind {
                     crate::wire::heartbeat::BeatKind::Alive(advert) => Input::Heard {
                         from: beat.from,
@@ -808,6 +814,7 @@ impl Handler<HeartbeatEvent> for Coordinator {
                         digest: beat.config_digest,
                         lost,
                         sent_ms: beat.sent_ms,
+                        arrived_ms,
                         advert,
                     },
                     crate::wire::heartbeat::BeatKind::Leaving { died } => Input::Leaving {

@@ -315,6 +315,7 @@ impl Receiver {
                 path,
                 lost: if leaving { 0 } else { lost },
                 beat,
+                arrived_ms: super::monotonic_ms(),
             }),
             // `Leaving` goes out twice on purpose: the copy is no attack.
             Err(_) if leaving && beat.seq == LEAVING_SEQ => None,

@@ -19,12 +19,14 @@ pub use lan::{LanHeartbeat, LanSettings, SendLeaving, SetAdvert, SetConfigDigest
 /// This daemon's monotonic clock in ms since its first use (at least 1),
 /// stamped on every beat it sends.
 pub fn monotonic_ms() -> u64 {
+    epoch().elapsed().as_millis() as u64 + 1
+}
+
+/// The instant this daemon's clocks count from: beats' `sent_ms`, their
+/// arrival, and the cluster brain's `now` are all on it.
+pub fn epoch() -> std::time::Instant {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_millis() as u64
-        + 1
+    *START.get_or_init(std::time::Instant::now)
 }
 
 #[derive(Debug, Clone, PartialEq, Message)]
@@ -32,7 +34,15 @@ pub fn monotonic_ms() -> u64 {
 pub enum HeartbeatEvent {
     /// An authentic, fresh beat from a peer. `lost`: beats of the same
     /// daemon skipped since the previous one heard on this path.
-    Heard { path: usize, beat: Beat, lost: u64 },
+    /// `arrived_ms`: when it came off the socket ([`monotonic_ms`]), so
+    /// that time spent waiting for the coordinator is not taken for time
+    /// on the network.
+    Heard {
+        path: usize,
+        beat: Beat,
+        lost: u64,
+        arrived_ms: u64,
+    },
     /// A packet dropped, and why.
     Rejected {
         path: usize,
