@@ -37,6 +37,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use super::skip::{self, Missing};
+use super::smtp::Smtpd;
 use super::{
     pid_alive, run_cmd, spawn_locked, CmdOut, TestDir, BIN, DEADLINE, POLL, START_DEADLINE,
 };
@@ -181,6 +182,17 @@ impl Lab {
 
     pub fn switch_ns(&self) -> String {
         format!("{}sw", self.prefix)
+    }
+
+    /// A mail server in the client namespace on 198.51.100.100:2525, the
+    /// one [`LAB_MAIL_ALERTS`] mails to; `None`, after skipping the test,
+    /// when it cannot run here.
+    pub fn start_smtp(&self) -> Option<Smtpd> {
+        Smtpd::start(
+            &self.dir().join("smtp"),
+            Some(&self.client_ns()),
+            &["--bind", "198.51.100.100", "--port", "2525"],
+        )
     }
 
     /// Server i's own address on `path` (0: 198.51.100.(10+i), 1: 203.0.113.(10+i)).
@@ -773,6 +785,45 @@ pub fn nft_unavailable() -> Option<Missing> {
 /// [`Lab::responder_script`] on `port` contains (arguments joined by spaces).
 pub fn responder_marker(port: u16) -> String {
     format!("lab-responder.py --port {port} ")
+}
+
+/// The top-level field of a lab's configuration that mails the alerts to
+/// the mail server of [`Lab::start_smtp`].
+pub const LAB_MAIL_ALERTS: &str = r#"alerts: (mail: (server: "198.51.100.100", port: 2525, recipients: ["ops@example.com"],
+                                  title: "lab", response_wait_secs: 5)),"#;
+
+/// The floating IP of group `web` ([`web_group`]).
+pub const WEB_VIP: &str = "198.51.100.50";
+/// The port the responder of group `web` answers on.
+pub const WEB_PORT: u16 = 8080;
+
+/// A group `web` (with `attrs`, each followed by a comma) with a floating
+/// IP ([`WEB_VIP`]) and a responder on [`WEB_PORT`] that answers with the
+/// name of the server it runs on (the exec resource's `CLP_SERVER`).
+pub fn web_group(lab: &Lab, attrs: &str) -> String {
+    format!(
+        r#"Group(name: "web", {attrs} resources: [
+            Resource(name: "vip", kind: Fip(address: "{WEB_VIP}/24", duplicate_check_ms: 50)),
+            Resource(name: "app", kind: Exec(
+                start: "{responder}",
+                stop: "/bin/true",
+                start_mode: Async)),
+        ])"#,
+        responder = lab.responder_script(WEB_PORT).display()
+    )
+}
+
+/// A lab of `servers` servers configured (not started) with group `web`
+/// (with `attrs`, see [`web_group`]) and its alerts mailed
+/// ([`LAB_MAIL_ALERTS`]) to the mail server it comes with
+/// ([`Lab::start_smtp`]); `None`, after skipping the test, when the machine
+/// cannot host them.
+pub fn web_lab_with_mail(tag: &str, servers: usize, attrs: &str) -> Option<(Lab, Smtpd)> {
+    let lab = Lab::new(tag, servers)?;
+    let smtp = lab.start_smtp()?;
+    let text = lab.config(&web_group(&lab, attrs), LAB_MAIL_ALERTS);
+    lab.write_config(&text);
+    Some((lab, smtp))
 }
 
 impl Drop for Lab {
