@@ -7,29 +7,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::{in_netns, Lab};
+use common::cluster::{
+    in_netns, web_group, web_lab_with_mail, Lab, WEB_PORT as PORT, WEB_VIP as VIP,
+};
 use serde_json::Value;
 
-const VIP: &str = "198.51.100.50";
-const PORT: u16 = 8080;
 /// Long enough for a slow CI machine; the tests wait for events, not for
 /// this much time.
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A group with a floating IP and a responder that answers with the name of
-/// the server it runs on (the exec resource's `CLP_SERVER`).
-fn web_group(lab: &Lab, attrs: &str) -> String {
-    format!(
-        r#"Group(name: "web", {attrs} resources: [
-            Resource(name: "vip", kind: Fip(address: "{VIP}/24", duplicate_check_ms: 50)),
-            Resource(name: "app", kind: Exec(
-                start: "{responder}",
-                stop: "/bin/true",
-                start_mode: Async)),
-        ])"#,
-        responder = lab.responder_script(PORT).display()
-    )
-}
 
 /// A two-server lab running group `web` (with `attrs`, and `extra`
 /// top-level fields) on n1, with the address checker watching; `None` when
@@ -616,20 +601,9 @@ fn warning_lamps_show_green_running_red_for_a_dead_server_and_off_at_a_normal_st
 
 #[test]
 fn a_dead_server_is_reported_by_one_mail_from_one_survivor() {
-    let Some(mut lab) = Lab::new("mail3", 3) else {
+    let Some((mut lab, smtp)) = web_lab_with_mail("mail3", 3, "") else {
         return;
     };
-    let Some(smtp) = common::smtp::Smtpd::start(
-        &lab.dir().join("smtp"),
-        Some(&lab.client_ns()),
-        &["--bind", "198.51.100.100", "--port", "2525"],
-    ) else {
-        return;
-    };
-    let mail = r#"alerts: (mail: (server: "198.51.100.100", port: 2525, recipients: ["ops@example.com"],
-                                  title: "lab", response_wait_secs: 5)),"#;
-    let text = lab.config(&web_group(&lab, ""), mail);
-    lab.write_config(&text);
     let watch = lab.watch_address(VIP);
     lab.start_all();
     lab.wait_group_on(2, "web", "n1", WAIT);

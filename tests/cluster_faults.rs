@@ -13,10 +13,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{group_of, nft_unavailable, AddressWatch, Lab, ProcessWatch};
+use common::cluster::{
+    group_of, nft_unavailable, web_group, web_lab_with_mail, AddressWatch, Lab, ProcessWatch,
+    WEB_PORT as PORT, WEB_VIP as VIP,
+};
 
-const VIP: &str = "198.51.100.50";
-const PORT: u16 = 8080;
 /// The cluster ports (the configuration's defaults): heartbeats (UDP) and
 /// the peer link (TCP).
 const HEARTBEAT_PORT: u16 = 29170;
@@ -33,21 +34,6 @@ const BACK: Duration = Duration::from_secs(15);
 /// Once whole, the cluster must stay so for this long (about seven
 /// heartbeat timeouts): nothing left over may undo it.
 const STABLE: Duration = Duration::from_secs(2);
-
-/// A group with a floating IP and a responder that answers with the name of
-/// the server it runs on (the same group as in tests/cluster.rs).
-fn web_group(lab: &Lab, attrs: &str) -> String {
-    format!(
-        r#"Group(name: "web", {attrs} resources: [
-            Resource(name: "vip", kind: Fip(address: "{VIP}/24", duplicate_check_ms: 50)),
-            Resource(name: "app", kind: Exec(
-                start: "{responder}",
-                stop: "/bin/true",
-                start_mode: Async)),
-        ])"#,
-        responder = lab.responder_script(PORT).display()
-    )
-}
 
 /// The address checker and the application checker of group `web`.
 struct Checkers {
@@ -352,20 +338,11 @@ fn a_whole_stack_killed_and_restarted_does_not_leave_the_service_down() {
 ///    `web` runs on n3, first in its order, and must stay there.
 #[test]
 fn two_servers_dying_in_quick_succession_are_each_reported_by_mail() {
-    let Some(mut lab) = Lab::new("mail2dead", 3) else {
+    let Some((mut lab, smtp)) =
+        web_lab_with_mail("mail2dead", 3, r#"servers: ["n3", "n1", "n2"],"#)
+    else {
         return;
     };
-    let Some(smtp) = common::smtp::Smtpd::start(
-        &lab.dir().join("smtp"),
-        Some(&lab.client_ns()),
-        &["--bind", "198.51.100.100", "--port", "2525"],
-    ) else {
-        return;
-    };
-    let mail = r#"alerts: (mail: (server: "198.51.100.100", port: 2525, recipients: ["ops@example.com"],
-                                  title: "lab", response_wait_secs: 5)),"#;
-    let text = lab.config(&web_group(&lab, r#"servers: ["n3", "n1", "n2"],"#), mail);
-    lab.write_config(&text);
     let checkers = Checkers::start(&lab);
     lab.start_all();
     for i in 1..=3 {

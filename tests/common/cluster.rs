@@ -37,6 +37,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use super::skip::{self, Missing};
+use super::smtp::Smtpd;
 use super::{
     pid_alive, run_cmd, spawn_locked, CmdOut, TestDir, BIN, DEADLINE, POLL, START_DEADLINE,
 };
@@ -181,6 +182,17 @@ impl Lab {
 
     pub fn switch_ns(&self) -> String {
         format!("{}sw", self.prefix)
+    }
+
+    /// A mail server in the client namespace on 198.51.100.100:2525, the
+    /// one [`LAB_MAIL_ALERTS`] mails to; `None`, after skipping the test,
+    /// when it cannot run here.
+    pub fn start_smtp(&self) -> Option<Smtpd> {
+        Smtpd::start(
+            &self.dir().join("smtp"),
+            Some(&self.client_ns()),
+            &["--bind", "198.51.100.100", "--port", "2525"],
+        )
     }
 
     /// Server i's own address on `path` (0: 198.51.100.(10+i), 1: 203.0.113.(10+i)).
@@ -775,6 +787,45 @@ pub fn responder_marker(port: u16) -> String {
     format!("lab-responder.py --port {port} ")
 }
 
+/// The top-level field of a lab's configuration that mails the alerts to
+/// the mail server of [`Lab::start_smtp`].
+pub const LAB_MAIL_ALERTS: &str = r#"alerts: (mail: (server: "198.51.100.100", port: 2525, recipients: ["ops@example.com"],
+                                  title: "lab", response_wait_secs: 5)),"#;
+
+/// The floating IP of group `web` ([`web_group`]).
+pub const WEB_VIP: &str = "198.51.100.50";
+/// The port the responder of group `web` answers on.
+pub const WEB_PORT: u16 = 8080;
+
+/// A group `web` (with `attrs`, each followed by a comma) with a floating
+/// IP ([`WEB_VIP`]) and a responder on [`WEB_PORT`] that answers with the
+/// name of the server it runs on (the exec resource's `CLP_SERVER`).
+pub fn web_group(lab: &Lab, attrs: &str) -> String {
+    format!(
+        r#"Group(name: "web", {attrs} resources: [
+            Resource(name: "vip", kind: Fip(address: "{WEB_VIP}/24", duplicate_check_ms: 50)),
+            Resource(name: "app", kind: Exec(
+                start: "{responder}",
+                stop: "/bin/true",
+                start_mode: Async)),
+        ])"#,
+        responder = lab.responder_script(WEB_PORT).display()
+    )
+}
+
+/// A lab of `servers` servers configured (not started) with group `web`
+/// (with `attrs`, see [`web_group`]) and its alerts mailed
+/// ([`LAB_MAIL_ALERTS`]) to the mail server it comes with
+/// ([`Lab::start_smtp`]); `None`, after skipping the test, when the machine
+/// cannot host them.
+pub fn web_lab_with_mail(tag: &str, servers: usize, attrs: &str) -> Option<(Lab, Smtpd)> {
+    let lab = Lab::new(tag, servers)?;
+    let smtp = lab.start_smtp()?;
+    let text = lab.config(&web_group(&lab, attrs), LAB_MAIL_ALERTS);
+    lab.write_config(&text);
+    Some((lab, smtp))
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let panicking = std::thread::panicking();
@@ -1147,52 +1198,80 @@ struct WatchState {
     error: Option<String>,
 }
 
-/// Watches which servers hold an IPv4 address, to check that a floating IP
-/// is never on two servers at once.
+/// What a [`Watch`] looks for in every server namespace: an IPv4 address
+/// ([`Address`], for an [`AddressWatch`]) or the process of an application
+/// ([`Process`], for a [`ProcessWatch`]).
+pub trait Watched: Send + Sync + 'static {
+    /// What tells one sighting on a server from another: nothing for an
+    /// address, the process id for a process.
+    type Key: PartialEq;
+    /// What the watch's thread keeps from one pass to the next.
+    type Probe;
+    /// How often the watch samples.
+    const INTERVAL: Duration;
+    /// What kind of watch this is, in messages ("address", "process").
+    const KIND: &'static str;
+    /// How a failed [`Watch::wait_holders`] says that the wanted servers
+    /// did not hold it, and says which servers did.
+    const NOT_ON: &'static str;
+    const ON: &'static str;
+
+    /// What is watched, in messages.
+    fn what(&self) -> String;
+
+    /// What a failed [`Watch::check_never_double`] says was on two servers
+    /// at once.
+    fn doubled(&self) -> String;
+
+    /// Opens the probe of `namespaces` (server index, namespace name); runs
+    /// in the watch's own thread, which may wander between namespaces.
+    fn open(&self, namespaces: &[(usize, String)]) -> Result<Self::Probe, String>;
+
+    /// One pass over every namespace: (server, key) of every sighting.
+    fn look(&self, probe: &mut Self::Probe) -> Result<Vec<(usize, Self::Key)>, String>;
+}
+
+/// Watches which servers hold something ([`Watched`]), to check that it is
+/// never on two servers at once.
 ///
 /// A thread of its own samples every server namespace every
-/// [`WATCH_INTERVAL`] through rtnetlink sockets opened inside them (one
-/// RTM_GETADDR dump per namespace; no process is spawned). Namespaces are
-/// dumped one after the other, so a single pass could see the address on n1
-/// just before n1 removes it and on n2 just after n2 adds it: each sample
-/// therefore makes two passes, and a server counts as holding the address
-/// only when both passes saw it there. Two servers holding it in both passes
-/// held it at the same moment. Overlaps shorter than a sample interval can
-/// go unseen.
-pub struct AddressWatch {
-    addr: Ipv4Addr,
+/// [`Watched::INTERVAL`]. Namespaces are looked at one after the other, so
+/// a single pass could see the thing on n1 just before n1 lets it go and on
+/// n2 just after n2 takes it: each sample therefore makes two passes, and a
+/// server counts as holding it only when both passes saw the same sighting
+/// there (for a process, the same process). Two servers holding it in both
+/// passes held it at the same moment. Overlaps shorter than a sample
+/// interval can go unseen.
+pub struct Watch<T: Watched> {
+    target: Arc<T>,
     state: Arc<Mutex<WatchState>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl AddressWatch {
-    /// Starts watching `addr` (with or without a /prefix) in the given
-    /// namespaces (server index, namespace name); returns after the first
-    /// sample.
-    pub fn start(addr: &str, namespaces: Vec<(usize, String)>) -> AddressWatch {
-        let ip: Ipv4Addr = addr
-            .split('/')
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("{addr} is not an IPv4 address"));
+impl<T: Watched> Watch<T> {
+    /// Starts watching `target` in the given namespaces (server index,
+    /// namespace name); returns after the first sample.
+    fn spawn(target: T, namespaces: Vec<(usize, String)>) -> Watch<T> {
+        let target = Arc::new(target);
         let state = Arc::new(Mutex::new(WatchState::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = {
-            let (state, stop) = (state.clone(), stop.clone());
+            let (target, state, stop) = (target.clone(), state.clone(), stop.clone());
             std::thread::Builder::new()
-                .name(format!("watch {ip}"))
-                .spawn(move || watch_loop(ip, namespaces, state, stop, ready_tx))
-                .expect("spawn the address watch")
+                .name(format!("watch {}", target.what()))
+                .spawn(move || watch_loop(&*target, namespaces, state, stop, ready_tx))
+                .unwrap_or_else(|e| panic!("spawn the {} watch: {e}", T::KIND))
         };
+        let name = || format!("{} watch of {}", T::KIND, target.what());
         match ready_rx.recv() {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!("address watch of {ip}: {e}"),
-            Err(_) => panic!("address watch of {ip}: the thread ended before its first sample"),
+            Ok(Err(e)) => panic!("{}: {e}", name()),
+            Err(_) => panic!("{}: the thread ended before its first sample", name()),
         }
-        AddressWatch {
-            addr: ip,
+        Watch {
+            target,
             state,
             stop,
             thread: Some(thread),
@@ -1202,12 +1281,12 @@ impl AddressWatch {
     fn lock(&self) -> MutexGuard<'_, WatchState> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = &state.error {
-            panic!("address watch of {}: {e}", self.addr);
+            panic!("{} watch of {}: {e}", T::KIND, self.target.what());
         }
         state
     }
 
-    /// The servers that held the address through the latest sample, sorted.
+    /// The servers that held it through the latest sample, sorted.
     pub fn holders(&self) -> Vec<usize> {
         self.lock().holders.clone()
     }
@@ -1217,19 +1296,19 @@ impl AddressWatch {
         self.lock().samples
     }
 
-    /// Every time the address was seen on two or more servers so far.
+    /// Every time it was seen on two or more servers so far.
     pub fn doubles(&self) -> Vec<DoubleHolding> {
         self.lock().doubles.clone()
     }
 
     /// Every change of the holders: when (from the start of the watch) and
-    /// the new holders. Handy to measure how long nobody held the address.
+    /// the new holders. Handy to measure how long nobody held it.
     pub fn changes(&self) -> Vec<(Duration, Vec<usize>)> {
         self.lock().changes.clone()
     }
 
     /// Waits for a sample taken after this call in which exactly `want`
-    /// (any order) hold the address.
+    /// (any order) hold it.
     pub fn wait_holders(&self, want: &[usize], timeout: Duration) {
         let mut want = want.to_vec();
         want.sort_unstable();
@@ -1243,8 +1322,12 @@ impl AddressWatch {
                 }
                 if Instant::now() >= end {
                     panic!(
-                        "{} was not held by exactly {want:?} within {timeout:?}: held by {:?}; changes: {:?}",
-                        self.addr, state.holders, state.changes
+                        "{} {} exactly {want:?} within {timeout:?}: {} {:?}; changes: {:?}",
+                        self.target.what(),
+                        T::NOT_ON,
+                        T::ON,
+                        state.holders,
+                        state.changes
                     );
                 }
             }
@@ -1252,16 +1335,16 @@ impl AddressWatch {
         }
     }
 
-    /// Stops the watch; panics listing every time the address was on two or
-    /// more servers.
+    /// Stops the watch; panics listing every time it was on two or more
+    /// servers.
     pub fn assert_never_double(self) {
         if let Err(e) = self.check_never_double() {
             panic!("{e}");
         }
     }
 
-    /// Stops the watch; the list of every time the address was on two or
-    /// more servers as an error.
+    /// Stops the watch; the list of every time it was on two or more
+    /// servers as an error.
     pub fn check_never_double(mut self) -> Result<(), String> {
         self.finish();
         let state = self.lock();
@@ -1270,8 +1353,8 @@ impl AddressWatch {
         }
         let list: Vec<String> = state.doubles.iter().map(|d| format!("  {d}")).collect();
         Err(format!(
-            "{} was on two servers at once ({} samples taken):\n{}",
-            self.addr,
+            "{} two servers at once ({} samples taken):\n{}",
+            self.target.doubled(),
             state.samples,
             list.join("\n")
         ))
@@ -1285,35 +1368,30 @@ impl AddressWatch {
     }
 }
 
-impl Drop for AddressWatch {
+impl<T: Watched> Drop for Watch<T> {
     fn drop(&mut self) {
         self.finish();
     }
 }
 
-fn watch_loop(
-    addr: Ipv4Addr,
+fn watch_loop<T: Watched>(
+    target: &T,
     namespaces: Vec<(usize, String)>,
     state: Arc<Mutex<WatchState>>,
     stop: Arc<AtomicBool>,
     ready: mpsc::Sender<Result<(), String>>,
 ) {
-    let mut sockets = Vec::new();
-    for (i, ns) in &namespaces {
-        // This thread is the watch's own: it may wander between namespaces.
-        // Each socket stays in the namespace it was opened in.
-        match enter_netns(ns).and_then(|()| RouteSocket::open()) {
-            Ok(socket) => sockets.push((*i, socket)),
-            Err(e) => {
-                let _ = ready.send(Err(format!("rtnetlink socket in {ns}: {e}")));
-                return;
-            }
+    let mut probe = match target.open(&namespaces) {
+        Ok(probe) => probe,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
         }
-    }
+    };
     let start = Instant::now();
     let mut ready = Some(ready);
     while !stop.load(Ordering::SeqCst) {
-        let seen = sample(&mut sockets, addr);
+        let seen = sample(target, &mut probe);
         let at = start.elapsed();
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         match seen {
@@ -1330,23 +1408,22 @@ fn watch_loop(
         if let Some(ready) = ready.take() {
             let _ = ready.send(Ok(()));
         }
-        std::thread::sleep(WATCH_INTERVAL);
+        std::thread::sleep(T::INTERVAL);
     }
 }
 
-/// The servers that held `addr` in two passes over every namespace.
-fn sample(sockets: &mut [(usize, RouteSocket)], addr: Ipv4Addr) -> Result<Vec<usize>, String> {
-    let mut first = Vec::with_capacity(sockets.len());
-    for (_, socket) in sockets.iter_mut() {
-        first.push(socket.holds(addr)?);
-    }
-    let mut holders = Vec::new();
-    for ((i, socket), before) in sockets.iter_mut().zip(first) {
-        if socket.holds(addr)? && before {
-            holders.push(*i);
-        }
-    }
+/// The servers where both of two passes over every namespace saw the same
+/// sighting, sorted.
+fn sample<T: Watched>(target: &T, probe: &mut T::Probe) -> Result<Vec<usize>, String> {
+    let first = target.look(probe)?;
+    let second = target.look(probe)?;
+    let mut holders: Vec<usize> = second
+        .iter()
+        .filter(|seen| first.contains(seen))
+        .map(|(i, _)| *i)
+        .collect();
     holders.sort_unstable();
+    holders.dedup();
     Ok(holders)
 }
 
@@ -1375,8 +1452,76 @@ fn record(st: &mut WatchState, at: Duration, holders: Vec<usize>) {
     st.holders = holders;
 }
 
+// ---- the address checker ----
+
+/// The address checker: watches which servers hold an IPv4 address, to
+/// check that a floating IP is never on two servers at once.
+///
+/// It samples every [`WATCH_INTERVAL`] through rtnetlink sockets opened
+/// inside the server namespaces (one RTM_GETADDR dump per namespace; no
+/// process is spawned), two passes a sample as every [`Watch`]: a server
+/// counts as holding the address only when both passes saw it there.
+pub type AddressWatch = Watch<Address>;
+
+/// An IPv4 address, as an [`AddressWatch`] looks for it.
+pub struct Address(Ipv4Addr);
+
+impl AddressWatch {
+    /// Starts watching `addr` (with or without a /prefix) in the given
+    /// namespaces (server index, namespace name); returns after the first
+    /// sample.
+    pub fn start(addr: &str, namespaces: Vec<(usize, String)>) -> AddressWatch {
+        let ip: Ipv4Addr = addr
+            .split('/')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("{addr} is not an IPv4 address"));
+        Watch::spawn(Address(ip), namespaces)
+    }
+}
+
+impl Watched for Address {
+    type Key = ();
+    type Probe = Vec<(usize, RouteSocket)>;
+    const INTERVAL: Duration = WATCH_INTERVAL;
+    const KIND: &'static str = "address";
+    const NOT_ON: &'static str = "was not held by";
+    const ON: &'static str = "held by";
+
+    fn what(&self) -> String {
+        self.0.to_string()
+    }
+
+    fn doubled(&self) -> String {
+        format!("{} was on", self.0)
+    }
+
+    fn open(&self, namespaces: &[(usize, String)]) -> Result<Self::Probe, String> {
+        let mut sockets = Vec::new();
+        for (i, ns) in namespaces {
+            // This thread is the watch's own: it may wander between
+            // namespaces. Each socket stays in the namespace it was opened in.
+            match enter_netns(ns).and_then(|()| RouteSocket::open()) {
+                Ok(socket) => sockets.push((*i, socket)),
+                Err(e) => return Err(format!("rtnetlink socket in {ns}: {e}")),
+            }
+        }
+        Ok(sockets)
+    }
+
+    fn look(&self, sockets: &mut Self::Probe) -> Result<Vec<(usize, ())>, String> {
+        let mut seen = Vec::new();
+        for (i, socket) in sockets.iter_mut() {
+            if socket.holds(self.0)? {
+                seen.push((*i, ()));
+            }
+        }
+        Ok(seen)
+    }
+}
+
 /// A NETLINK_ROUTE socket that dumps the IPv4 addresses of its namespace.
-struct RouteSocket {
+pub struct RouteSocket {
     fd: OwnedFd,
     seq: u32,
     buf: Vec<u8>,
@@ -1552,142 +1697,60 @@ pub const PROCESS_WATCH_INTERVAL: Duration = Duration::from_millis(5);
 /// runs whose command line (arguments joined by spaces) contains a marker,
 /// to check that a group's application never runs on two servers at once.
 ///
-/// A thread of its own scans `/proc` every [`PROCESS_WATCH_INTERVAL`]: a
-/// process belongs to a server when its network namespace
-/// (`/proc/PID/ns/net`) is that server's (what `ip netns pids` looks at;
-/// no process is spawned). Like [`AddressWatch`], each sample makes two
-/// scans, and a server counts as running the application only when the same
-/// process was seen there in both: that process lived from the first scan
-/// to the second, so two servers counted in one sample ran it at the same
-/// moment, while a process that ended on one server just as another
-/// started elsewhere is not a double. Overlaps shorter than a sample can go
-/// unseen.
-pub struct ProcessWatch {
-    marker: String,
-    state: Arc<Mutex<WatchState>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+/// It scans `/proc` every [`PROCESS_WATCH_INTERVAL`]: a process belongs to
+/// a server when its network namespace (`/proc/PID/ns/net`) is that
+/// server's (what `ip netns pids` looks at; no process is spawned). Like
+/// every [`Watch`], each sample makes two scans, and a server counts as
+/// running the application only when the same process was seen there in
+/// both: that process lived from the first scan to the second, so two
+/// servers counted in one sample ran it at the same moment, while a process
+/// that ended on one server just as another started elsewhere is not a
+/// double. Overlaps shorter than a sample can go unseen.
+pub type ProcessWatch = Watch<Process>;
+
+/// A marker in a command line, as a [`ProcessWatch`] looks for it.
+pub struct Process(String);
 
 impl ProcessWatch {
     /// Starts watching for `marker` in the given namespaces (server index,
     /// namespace name); returns after the first sample.
     pub fn start(marker: &str, namespaces: Vec<(usize, String)>) -> ProcessWatch {
         assert!(!marker.is_empty(), "a process watch needs a marker");
-        let state = Arc::new(Mutex::new(WatchState::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let thread = {
-            let (state, stop, marker) = (state.clone(), stop.clone(), marker.to_string());
-            std::thread::Builder::new()
-                .name("watch process".into())
-                .spawn(move || process_watch_loop(&marker, namespaces, state, stop, ready_tx))
-                .expect("spawn the process watch")
-        };
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!("process watch of {marker:?}: {e}"),
-            Err(_) => {
-                panic!("process watch of {marker:?}: the thread ended before its first sample")
-            }
-        }
-        ProcessWatch {
-            marker: marker.to_string(),
-            state,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, WatchState> {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = &state.error {
-            panic!("process watch of {:?}: {e}", self.marker);
-        }
-        state
-    }
-
-    /// The servers that ran the process through the latest sample, sorted.
-    pub fn holders(&self) -> Vec<usize> {
-        self.lock().holders.clone()
-    }
-
-    /// Samples taken so far.
-    pub fn samples(&self) -> u64 {
-        self.lock().samples
-    }
-
-    /// Every time the process was seen on two or more servers so far.
-    pub fn doubles(&self) -> Vec<DoubleHolding> {
-        self.lock().doubles.clone()
-    }
-
-    /// Every change of the servers running it: when (from the start of the
-    /// watch) and the new set.
-    pub fn changes(&self) -> Vec<(Duration, Vec<usize>)> {
-        self.lock().changes.clone()
-    }
-
-    /// Waits for a sample taken after this call in which exactly `want`
-    /// (any order) run the process.
-    pub fn wait_holders(&self, want: &[usize], timeout: Duration) {
-        let mut want = want.to_vec();
-        want.sort_unstable();
-        let after = self.samples();
-        let end = Instant::now() + timeout;
-        loop {
-            {
-                let state = self.lock();
-                if state.samples > after && state.holders == want {
-                    return;
-                }
-                if Instant::now() >= end {
-                    panic!(
-                        "{:?} did not run on exactly {want:?} within {timeout:?}: runs on {:?}; changes: {:?}",
-                        self.marker, state.holders, state.changes
-                    );
-                }
-            }
-            std::thread::sleep(POLL);
-        }
-    }
-
-    /// Stops the watch; panics listing every time the process ran on two or
-    /// more servers.
-    pub fn assert_never_double(self) {
-        if let Err(e) = self.check_never_double() {
-            panic!("{e}");
-        }
-    }
-
-    /// Stops the watch; the list of every time the process ran on two or
-    /// more servers as an error.
-    pub fn check_never_double(mut self) -> Result<(), String> {
-        self.finish();
-        let state = self.lock();
-        if state.doubles.is_empty() {
-            return Ok(());
-        }
-        let list: Vec<String> = state.doubles.iter().map(|d| format!("  {d}")).collect();
-        Err(format!(
-            "the application {:?} ran on two servers at once ({} samples taken):\n{}",
-            self.marker,
-            state.samples,
-            list.join("\n")
-        ))
-    }
-
-    fn finish(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        Watch::spawn(Process(marker.to_string()), namespaces)
     }
 }
 
-impl Drop for ProcessWatch {
-    fn drop(&mut self) {
-        self.finish();
+impl Watched for Process {
+    /// The process id.
+    type Key = u32;
+    /// (namespace identity, server index) of every server.
+    type Probe = Vec<((u64, u64), usize)>;
+    const INTERVAL: Duration = PROCESS_WATCH_INTERVAL;
+    const KIND: &'static str = "process";
+    const NOT_ON: &'static str = "did not run on";
+    const ON: &'static str = "runs on";
+
+    fn what(&self) -> String {
+        format!("{:?}", self.0)
+    }
+
+    fn doubled(&self) -> String {
+        format!("the application {:?} ran on", self.0)
+    }
+
+    fn open(&self, namespaces: &[(usize, String)]) -> Result<Self::Probe, String> {
+        let mut servers = Vec::new();
+        for (i, ns) in namespaces {
+            match netns_id(&format!("/run/netns/{ns}")) {
+                Ok(id) => servers.push((id, *i)),
+                Err(e) => return Err(format!("namespace {ns}: {e}")),
+            }
+        }
+        Ok(servers)
+    }
+
+    fn look(&self, servers: &mut Self::Probe) -> Result<Vec<(usize, u32)>, String> {
+        Ok(scan_processes(servers, &self.0))
     }
 }
 
@@ -1696,46 +1759,6 @@ fn netns_id(path: &str) -> io::Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     let m = fs::metadata(path)?;
     Ok((m.dev(), m.ino()))
-}
-
-fn process_watch_loop(
-    marker: &str,
-    namespaces: Vec<(usize, String)>,
-    state: Arc<Mutex<WatchState>>,
-    stop: Arc<AtomicBool>,
-    ready: mpsc::Sender<Result<(), String>>,
-) {
-    let mut servers = Vec::new();
-    for (i, ns) in &namespaces {
-        match netns_id(&format!("/run/netns/{ns}")) {
-            Ok(id) => servers.push((id, *i)),
-            Err(e) => {
-                let _ = ready.send(Err(format!("namespace {ns}: {e}")));
-                return;
-            }
-        }
-    }
-    let start = Instant::now();
-    let mut ready = Some(ready);
-    while !stop.load(Ordering::SeqCst) {
-        let first = scan_processes(&servers, marker);
-        let second = scan_processes(&servers, marker);
-        let mut holders: Vec<usize> = second
-            .iter()
-            .filter(|seen| first.contains(seen))
-            .map(|(i, _)| *i)
-            .collect();
-        holders.sort_unstable();
-        holders.dedup();
-        let at = start.elapsed();
-        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-        record(&mut st, at, holders);
-        drop(st);
-        if let Some(ready) = ready.take() {
-            let _ = ready.send(Ok(()));
-        }
-        std::thread::sleep(PROCESS_WATCH_INTERVAL);
-    }
 }
 
 /// (server, pid) of every process in a server's namespace whose command

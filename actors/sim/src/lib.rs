@@ -59,11 +59,34 @@ impl Default for Options {
     }
 }
 
+/// Group `web` of the built-in cluster: a floating IP (duplicate check
+/// 100 ms, grace 3 s) and a process that depends on it.
+pub const WEB_GROUP: &str = r#"Group(
+            name: "web",
+            resources: [
+                Resource(name: "vip", kind: Fip(address: "198.51.100.50/24", duplicate_check_ms: 100)),
+                Resource(name: "app", kind: Exec(start: "/bin/true", start_mode: Async)),
+            ],
+        )"#;
+
+/// Group `batch` of the built-in cluster: only a process (nothing on the
+/// network refuses a second copy of it).
+pub const BATCH_GROUP: &str = r#"Group(
+            name: "batch",
+            resources: [
+                Resource(name: "worker", kind: Exec(start: "/bin/true", start_mode: Async)),
+            ],
+        )"#;
+
 /// The built-in cluster: `servers` servers on two interconnects, heartbeat
-/// 100 / 300 ms as in the lab; group `web` has a floating IP (duplicate
-/// check 100 ms, grace 3 s) and a process that depends on it, group `batch`
-/// only a process (nothing on the network refuses a second copy of it).
+/// 100 / 300 ms as in the lab, groups [`WEB_GROUP`] and [`BATCH_GROUP`].
 pub fn sample_config(servers: usize) -> ClusterConfig {
+    sample_config_with(servers, &[WEB_GROUP, BATCH_GROUP])
+}
+
+/// The built-in cluster's servers and heartbeat (as [`sample_config`]) with
+/// `groups` (the text of each `Group(...)`) instead of its groups.
+pub fn sample_config_with(servers: usize, groups: &[&str]) -> ClusterConfig {
     let list: String = (1..=servers)
         .map(|i| {
             format!(
@@ -73,25 +96,13 @@ pub fn sample_config(servers: usize) -> ClusterConfig {
             )
         })
         .collect();
+    let groups: String = groups.iter().map(|g| format!("\n        {g},")).collect();
     let text = format!(
         r#"Cluster(
     name: "sim",
     servers: [{list}],
     heartbeat: (interval_ms: 100, timeout_ms: 300, startup_wait_secs: 10, key_file: "/etc/understudy/cluster.key"),
-    groups: [
-        Group(
-            name: "web",
-            resources: [
-                Resource(name: "vip", kind: Fip(address: "198.51.100.50/24", duplicate_check_ms: 100)),
-                Resource(name: "app", kind: Exec(start: "/bin/true", start_mode: Async)),
-            ],
-        ),
-        Group(
-            name: "batch",
-            resources: [
-                Resource(name: "worker", kind: Exec(start: "/bin/true", start_mode: Async)),
-            ],
-        ),
+    groups: [{groups}
     ],
 )"#
     );

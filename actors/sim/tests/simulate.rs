@@ -4,35 +4,17 @@
 
 use std::time::Duration;
 
-use understudy_brain::config::{parse, ClusterConfig};
+use understudy_brain::config::ClusterConfig;
 use understudy_sim::schedule::{Fault, FaultKind, Schedule};
 use understudy_sim::world::Class;
-use understudy_sim::{replay, replay_traced, run_many, run_seed, shrink, Options};
+use understudy_sim::{
+    replay, replay_traced, run_many, run_seed, sample_config_with, shrink, Options, WEB_GROUP,
+};
 
 /// The lab's cluster with one group: a floating IP and a process that
 /// depends on it (tools/lab config).
 fn web_only(servers: usize) -> ClusterConfig {
-    let list: String = (1..=servers)
-        .map(|i| {
-            format!(
-                "Server(name: \"n{i}\", interconnects: [\"198.51.100.{}\", \"203.0.113.{}\"]),",
-                10 + i,
-                10 + i
-            )
-        })
-        .collect();
-    parse(
-        "lab.ron",
-        &format!(
-            r#"Cluster(name: "lab", servers: [{list}],
-    heartbeat: (interval_ms: 100, timeout_ms: 300, key_file: "/etc/understudy/cluster.key", startup_wait_secs: 10),
-    groups: [Group(name: "web", resources: [
-        Resource(name: "vip", kind: Fip(address: "198.51.100.50/24", duplicate_check_ms: 100)),
-        Resource(name: "app", kind: Exec(start: "/bin/true", start_mode: Async)),
-    ])])"#
-        ),
-    )
-    .expect("valid configuration")
+    sample_config_with(servers, &[WEB_GROUP])
 }
 
 fn fault(at_ms: u64, length_ms: u64, kind: FaultKind, server: usize) -> Fault {
