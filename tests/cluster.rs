@@ -585,6 +585,8 @@ fn warning_lamps_show_green_running_red_for_a_dead_server_and_off_at_a_normal_st
     lab.start_all();
     lamp1.wait_digits(GREEN, "n1 started");
     lamp2.wait_digits(GREEN, "n2 started");
+    // n2 must know n1 before n1 can die in its eyes.
+    lab.wait_server_state(2, "n1", "Online", WAIT);
 
     // n1's daemon dies: n2, the survivor, sets n1's lamp red blinking.
     lab.kill9_daemon(1);
