@@ -160,6 +160,13 @@ pub fn monitor_stats(socket: &Path, json: bool, reset: bool) -> ExitCode {
                     "checks {}    late p50 {} us    p99 {} us    max {} us",
                     stats.checks, stats.late_p50_us, stats.late_p99_us, stats.late_max_us
                 );
+                println!(
+                    "heartbeats {}    late p50 {} us    p99 {} us    max {} us",
+                    stats.beats,
+                    stats.beat_late_p50_us,
+                    stats.beat_late_p99_us,
+                    stats.beat_late_max_us
+                );
             }
             ExitCode::SUCCESS
         }

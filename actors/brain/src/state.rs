@@ -178,4 +178,14 @@ pub struct MonitorStats {
     pub late_p50_us: u32,
     pub late_p99_us: u32,
     pub late_max_us: u32,
+    /// Fixed-rate heartbeats sent (every path), and how late they left
+    /// (the heartbeat thread's send jitter), microseconds.
+    #[serde(default)]
+    pub beats: u64,
+    #[serde(default)]
+    pub beat_late_p50_us: u32,
+    #[serde(default)]
+    pub beat_late_p99_us: u32,
+    #[serde(default)]
+    pub beat_late_max_us: u32,
 }

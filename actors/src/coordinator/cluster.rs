@@ -38,6 +38,8 @@ pub(crate) struct ClusterSide {
     pub heartbeats: Vec<Addr<crate::heartbeat::lan::LanHeartbeat>>,
     /// The heartbeat actors' own thread.
     pub heartbeat_thread: Option<actix::Arbiter>,
+    /// How late the beats left, every path together.
+    pub beat_lateness: std::sync::Arc<std::sync::Mutex<crate::monitor::actor::Lateness>>,
     pub peers: Option<PeerClient>,
     rejected_since_alert: u64,
     last_rejected: String,
@@ -55,6 +57,7 @@ impl ClusterSide {
             epoch: crate::heartbeat::epoch(),
             heartbeats: Vec::new(),
             heartbeat_thread: None,
+            beat_lateness: Default::default(),
             peers: None,
             rejected_since_alert: 0,
             last_rejected: String::new(),

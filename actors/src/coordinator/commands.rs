@@ -89,6 +89,7 @@ impl Coordinator {
                             local: local.clone(),
                             incarnation: self.settings.incarnation,
                             config_digest: self.view.config_digest.clone(),
+                            lateness: self.cluster.beat_lateness.clone(),
                         },
                         me.clone().recipient(),
                     ) {

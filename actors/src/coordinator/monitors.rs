@@ -240,11 +240,25 @@ impl Coordinator {
     pub(super) fn monitor_stats(&mut self, reset: bool) -> Response {
         let mut l = self.lateness.borrow_mut();
         let (p50, p99, max) = l.percentiles();
+        let (beats, hb) = match self.cluster.beat_lateness.lock() {
+            Ok(mut b) => {
+                let out = (b.checks, b.percentiles());
+                if reset {
+                    b.reset();
+                }
+                out
+            }
+            Err(_) => (0, (0, 0, 0)),
+        };
         let stats = MonitorStats {
             checks: l.checks,
             late_p50_us: p50,
             late_p99_us: p99,
             late_max_us: max,
+            beats,
+            beat_late_p50_us: hb.0,
+            beat_late_p99_us: hb.1,
+            beat_late_max_us: hb.2,
         };
         if reset {
             l.reset();

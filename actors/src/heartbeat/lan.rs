@@ -48,6 +48,9 @@ pub struct LanSettings {
     pub local: String,
     pub incarnation: u64,
     pub config_digest: String,
+    /// How late each fixed-rate beat left (shared by every path; read by
+    /// `monitor stats`).
+    pub lateness: Arc<std::sync::Mutex<crate::monitor::actor::Lateness>>,
 }
 
 /// Store a new advert and send it to every peer at once.
@@ -68,9 +71,10 @@ pub struct SendLeaving {
 #[rtype(result = "()")]
 pub struct SetConfigDigest(pub String);
 
+/// A fixed-rate tick, with the instant it was due.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Tick;
+struct Tick(tokio::time::Instant);
 
 pub struct LanHeartbeat {
     settings: LanSettings,
@@ -376,15 +380,19 @@ impl Actor for LanHeartbeat {
         ctx.add_stream(futures_util::stream::unfold(
             interval,
             |mut iv| async move {
-                iv.tick().await;
-                Some((Tick, iv))
+                let due = iv.tick().await;
+                Some((Tick(due), iv))
             },
         ));
     }
 }
 
 impl StreamHandler<Tick> for LanHeartbeat {
-    fn handle(&mut self, _: Tick, _: &mut Context<Self>) {
+    fn handle(&mut self, tick: Tick, _: &mut Context<Self>) {
+        let late = tokio::time::Instant::now().saturating_duration_since(tick.0);
+        if let Ok(mut l) = self.settings.lateness.lock() {
+            l.record(late);
+        }
         self.send_alive();
         self.check_link();
     }
@@ -482,6 +490,7 @@ mod tests {
             local: local.into(),
             incarnation: crate::wire::replay::incarnation_now(),
             config_digest: "digest".into(),
+            lateness: Default::default(),
         }
     }
 
