@@ -505,6 +505,83 @@ impl ClusterConfig {
     }
 }
 
+/// What a new configuration changes against the running one: which
+/// top-level sections differ, and whether it can be applied without a
+/// restart (only monitors and alert settings changed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChange {
+    pub sections: Vec<&'static str>,
+}
+
+impl ConfigChange {
+    pub fn between(old: &ClusterConfig, new: &ClusterConfig) -> ConfigChange {
+        let mut sections = Vec::new();
+        let mut differ = |yes: bool, name: &'static str| {
+            if yes {
+                sections.push(name);
+            }
+        };
+        differ(old.name != new.name, "name");
+        differ(old.servers != new.servers, "servers");
+        differ(old.groups != new.groups, "groups");
+        differ(old.monitors != new.monitors, "monitors");
+        differ(old.alerts != new.alerts, "alerts");
+        differ(old.heartbeat != new.heartbeat, "heartbeat");
+        differ(
+            old.os_actions != new.os_actions
+                || old.control != new.control
+                || old.guardian != new.guardian,
+            "os_actions/control/guardian",
+        );
+        ConfigChange { sections }
+    }
+
+    /// Applied at once, without restarting the cluster service.
+    pub fn online(&self) -> bool {
+        !self.sections.is_empty()
+            && self
+                .sections
+                .iter()
+                .all(|c| matches!(*c, "monitors" | "alerts"))
+    }
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::*;
+
+    fn two(extra: &str) -> ClusterConfig {
+        parse(
+            "c.ron",
+            &format!(
+                r#"Cluster(name: "c", servers: [Server(name: "a", interconnects: ["198.51.100.1"]), Server(name: "b", interconnects: ["198.51.100.2"])], heartbeat: (key_file: "/k"), {extra})"#
+            ),
+        )
+        .expect("valid")
+    }
+
+    #[test]
+    fn monitor_and_alert_changes_apply_online_others_need_a_restart() {
+        let base = two("");
+        assert!(ConfigChange::between(&base, &base).sections.is_empty());
+        assert!(!ConfigChange::between(&base, &base).online());
+        let mut alerts = base.clone();
+        alerts.alerts.mail = Some(crate::notify::mail::MailConfig::new(
+            "198.51.100.9",
+            &["ops@example.com"],
+            "t",
+        ));
+        let c = ConfigChange::between(&base, &alerts);
+        assert_eq!(c.sections, vec!["alerts"]);
+        assert!(c.online());
+        let mut hb = two("");
+        hb.heartbeat.timeout_ms += 1000;
+        let c = ConfigChange::between(&base, &hb);
+        assert_eq!(c.sections, vec!["heartbeat"]);
+        assert!(!c.online());
+    }
+}
+
 #[cfg(test)]
 mod round_trip {
     use super::*;

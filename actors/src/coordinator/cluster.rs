@@ -571,12 +571,13 @@ impl Coordinator {
                 message: format!("{}: cannot write {file}: {e}", self.settings.local),
             };
         }
-        let changed = changed_sections(&self.settings.config, &config);
+        let change = crate::model::config::ConfigChange::between(&self.settings.config, &config);
+        let changed = change.sections.clone();
         tracing::info!("configuration pushed by {by} written to {file}");
         let local = self.settings.local.clone();
         let message = if changed.is_empty() {
             format!("{local}: {file} written (no change)")
-        } else if changed.iter().all(|c| matches!(*c, "monitors" | "alerts")) {
+        } else if change.online() {
             match self.apply_online(config, &changed, ctx) {
                 Ok(()) => format!(
                     "{local}: {file} written; {} applied at once",
@@ -663,36 +664,6 @@ fn fill_servers(view: &mut ClusterStatus, m: &Membership) {
         }
         s.paths = m.paths(&s.name);
     }
-}
-
-/// Which top-level sections differ between two configurations.
-fn changed_sections(old: &ClusterConfig, new: &ClusterConfig) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if old.name != new.name {
-        out.push("name");
-    }
-    if old.servers != new.servers {
-        out.push("servers");
-    }
-    if old.groups != new.groups {
-        out.push("groups");
-    }
-    if old.monitors != new.monitors {
-        out.push("monitors");
-    }
-    if old.alerts != new.alerts {
-        out.push("alerts");
-    }
-    if old.heartbeat != new.heartbeat {
-        out.push("heartbeat");
-    }
-    if old.os_actions != new.os_actions
-        || old.control != new.control
-        || old.guardian != new.guardian
-    {
-        out.push("os_actions/control/guardian");
-    }
-    out
 }
 
 /// Moves one group from this server to another: stop here with the given
