@@ -537,63 +537,79 @@ impl Coordinator {
         &mut self,
         text: &str,
         by: &str,
-        ctx: &mut Context<Self>,
-    ) -> Response {
+    ) -> ResponseActFuture<Self, Response> {
         let path = self.settings.config_path.clone();
         let file = path.display().to_string();
         let config = match crate::model::config::parse(&file, text) {
             Ok(c) => c,
             Err(problems) => {
                 let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-                return Response::Error {
+                return Box::pin(actix::fut::ready(Response::Error {
                     message: format!(
                         "{}: the pushed configuration is not valid: {}",
                         self.settings.local,
                         list.join("; ")
                     ),
-                };
+                }));
             }
         };
-        // The file being replaced is kept beside it (a push may rewrite a
-        // hand-written file in canonical form, comments included).
-        // The file keeps its mode; a new one is readable by root only (it
-        // may hold a mail password).
-        let mode = std::fs::metadata(&path)
-            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
-            .unwrap_or(0o600);
-        if let Ok(previous) = std::fs::read(&path) {
-            if previous != text.as_bytes() {
-                let _ = write_atomically(&path.with_extension("ron.previous"), &previous, mode);
+        // The disk work (read, two fsync'd writes) runs in the blocking
+        // pool: a slow disk must not hold up the actors' thread.
+        let bytes = text.as_bytes().to_vec();
+        let write = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            // The file being replaced is kept beside it (a push may rewrite
+            // a hand-written file in canonical form, comments included).
+            // The file keeps its mode; a new one is readable by root only
+            // (it may hold a mail password).
+            let mode = std::fs::metadata(&path)
+                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+                .unwrap_or(0o600);
+            if let Ok(previous) = std::fs::read(&path) {
+                if previous != bytes {
+                    let _ = write_atomically(&path.with_extension("ron.previous"), &previous, mode);
+                }
             }
-        }
-        if let Err(e) = write_atomically(&path, text.as_bytes(), mode) {
-            return Response::Error {
-                message: format!("{}: cannot write {file}: {e}", self.settings.local),
+            write_atomically(&path, &bytes, mode)
+        });
+        let by = by.to_string();
+        Box::pin(write.into_actor(self).map(move |written, act, ctx| {
+            let local = act.settings.local.clone();
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    return Response::Error {
+                        message: format!("{local}: cannot write {file}: {e}"),
+                    }
+                }
+                Err(e) => {
+                    return Response::Error {
+                        message: format!("{local}: cannot write {file}: {e}"),
+                    }
+                }
+            }
+            let change = crate::model::config::ConfigChange::between(&act.settings.config, &config);
+            let changed = change.sections.clone();
+            tracing::info!("configuration pushed by {by} written to {file}");
+            let message = if changed.is_empty() {
+                format!("{local}: {file} written (no change)")
+            } else if change.online() {
+                match act.apply_online(config, &changed, ctx) {
+                    Ok(()) => format!(
+                        "{local}: {file} written; {} applied at once",
+                        changed.join(" and ")
+                    ),
+                    Err(e) => format!(
+                        "{local}: {file} written, but applying it failed ({e}); restart the cluster service to apply"
+                    ),
+                }
+            } else {
+                format!(
+                    "{local}: {file} written; changed: {}; restart the cluster service to apply",
+                    changed.join(", ")
+                )
             };
-        }
-        let change = crate::model::config::ConfigChange::between(&self.settings.config, &config);
-        let changed = change.sections.clone();
-        tracing::info!("configuration pushed by {by} written to {file}");
-        let local = self.settings.local.clone();
-        let message = if changed.is_empty() {
-            format!("{local}: {file} written (no change)")
-        } else if change.online() {
-            match self.apply_online(config, &changed, ctx) {
-                Ok(()) => format!(
-                    "{local}: {file} written; {} applied at once",
-                    changed.join(" and ")
-                ),
-                Err(e) => format!(
-                    "{local}: {file} written, but applying it failed ({e}); restart the cluster service to apply"
-                ),
-            }
-        } else {
-            format!(
-                "{local}: {file} written; changed: {}; restart the cluster service to apply",
-                changed.join(", ")
-            )
-        };
-        Response::Done { message }
+            Response::Done { message }
+        }))
     }
 }
 

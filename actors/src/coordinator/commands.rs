@@ -330,12 +330,7 @@ impl Coordinator {
     /// `config push`: validated here first; then written on every server
     /// (each validates again). A server that cannot be reached is named in
     /// the answer.
-    pub(crate) fn cluster_wide_push(
-        &mut self,
-        text: String,
-        by: String,
-        ctx: &mut Context<Self>,
-    ) -> Reply {
+    pub(crate) fn cluster_wide_push(&mut self, text: String, by: String) -> Reply {
         if let Err(problems) = crate::model::config::parse("pushed configuration", &text) {
             let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
             return ready(Response::Error {
@@ -345,7 +340,7 @@ impl Coordinator {
                 ),
             });
         }
-        let own = self.write_pushed_config(&text, &by, ctx);
+        let own = self.write_pushed_config(&text, &by);
         let everyone: Vec<String> = self
             .settings
             .config
@@ -353,7 +348,16 @@ impl Coordinator {
             .into_iter()
             .filter(|s| *s != self.settings.local)
             .collect();
-        self.with_answers_of(own, everyone, PeerRequest::PushConfig { text, by })
+        let others = self.fan_out(everyone, PeerRequest::PushConfig { text, by });
+        let local = self.settings.local.clone();
+        Box::pin(own.then(move |own, act, _| {
+            async move {
+                let mut all = vec![(local, own)];
+                all.extend(others.await);
+                summarise(all)
+            }
+            .into_actor(act)
+        }))
     }
 
     /// Suspends or resumes this server's alert notification.
@@ -515,12 +519,7 @@ impl Coordinator {
     /// `alert import FILE`: the file's alert settings replace the running
     /// ones in the configuration, which is then pushed to every server
     /// (written there in canonical form; alert settings apply at once).
-    pub(crate) fn alert_import(
-        &mut self,
-        text: String,
-        by: String,
-        ctx: &mut Context<Self>,
-    ) -> Reply {
+    pub(crate) fn alert_import(&mut self, text: String, by: String) -> Reply {
         let alerts = match crate::model::config::parse_alerts(
             "imported alert settings",
             &text,
@@ -540,7 +539,7 @@ impl Coordinator {
         let mut config = (*self.settings.config).clone();
         config.alerts = alerts;
         match crate::model::config::to_ron(&config) {
-            Ok(text) => self.cluster_wide_push(text, by, ctx),
+            Ok(text) => self.cluster_wide_push(text, by),
             Err(e) => ready(Response::Error {
                 message: format!("cannot write the configuration: {e}"),
             }),

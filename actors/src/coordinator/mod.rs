@@ -736,7 +736,7 @@ impl Handler<Control> for Coordinator {
             Command::ClusterSuspend => self.cluster_wide_suspend(true, msg.by, ctx),
             Command::ClusterResume => self.cluster_wide_suspend(false, msg.by, ctx),
             Command::ServerRecover { server } => self.cluster_wide_recover(server, msg.by, ctx),
-            Command::ConfigPush { text } => self.cluster_wide_push(text, msg.by, ctx),
+            Command::ConfigPush { text } => self.cluster_wide_push(text, msg.by),
             Command::AlertNotification { suspend } => {
                 self.cluster_wide_notification(suspend, msg.by)
             }
@@ -754,7 +754,7 @@ impl Handler<Control> for Coordinator {
                     },
                 },
             ),
-            Command::AlertImport { text } => self.alert_import(text, msg.by, ctx),
+            Command::AlertImport { text } => self.alert_import(text, msg.by),
             Command::MonitorStats { reset } => ready(self.monitor_stats(reset)),
             Command::MessageSend {
                 category,

@@ -283,7 +283,7 @@ impl Handler<PeerCall> for Coordinator {
                 self.set_notification(suspend, format!("{by} (via {from})"))
             }
             PeerRequest::PushConfig { text, by } => {
-                ready(self.write_pushed_config(&text, &format!("{by} (via {from})"), ctx))
+                self.write_pushed_config(&text, &format!("{by} (via {from})"))
             }
         }
     }
