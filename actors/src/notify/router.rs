@@ -155,9 +155,10 @@ pub struct SetNotification {
 }
 
 impl Handler<SetNotification> for AlertRouter {
-    type Result = Result<String, String>;
+    type Result = ResponseActFuture<Self, Result<String, String>>;
 
     fn handle(&mut self, msg: SetNotification, _: &mut Context<Self>) -> Self::Result {
+        let file = self.state_file.clone();
         if msg.suspend {
             let hours = self.settings.resume_after_hours.max(1);
             let until = SystemTime::now() + Duration::from_secs(hours as u64 * 3600);
@@ -165,25 +166,33 @@ impl Handler<SetNotification> for AlertRouter {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            crate::atomic_file::write_atomically(
-                &self.state_file,
-                format!("{secs}\n").as_bytes(),
-                0o644,
-            )
-            .map_err(|e| format!("cannot record the suspend: {e}"))?;
-            self.suspended_until = Some(until);
-            Ok(format!(
-                "notification suspended; it resumes by itself in {hours} h"
-            ))
+            // The fsync'd write runs in the blocking pool, off the actors'
+            // thread; the suspend counts once it is on disk.
+            let write = tokio::task::spawn_blocking(move || {
+                crate::atomic_file::write_atomically(&file, format!("{secs}\n").as_bytes(), 0o644)
+            });
+            Box::pin(write.into_actor(self).map(move |r, act, _| {
+                match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(format!("cannot record the suspend: {e}")),
+                    Err(e) => return Err(format!("cannot record the suspend: {e}")),
+                }
+                act.suspended_until = Some(until);
+                Ok(format!(
+                    "notification suspended; it resumes by itself in {hours} h"
+                ))
+            }))
         } else {
             let was = self.suspended();
             self.suspended_until = None;
-            let _ = std::fs::remove_file(&self.state_file);
-            Ok(if was {
-                "notification resumed".into()
-            } else {
-                "notification was not suspended".into()
-            })
+            let remove = tokio::task::spawn_blocking(move || std::fs::remove_file(&file));
+            Box::pin(remove.into_actor(self).map(move |_, _, _| {
+                Ok(if was {
+                    "notification resumed".into()
+                } else {
+                    "notification was not suspended".into()
+                })
+            }))
         }
     }
 }
