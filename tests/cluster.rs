@@ -162,6 +162,39 @@ fn a_blocked_actor_thread_is_not_a_dead_server() {
     watch.assert_never_double();
 }
 
+/// A move asks the destination first: one that cannot answer (its peer
+/// link blocked while its heartbeats flow) leaves the group running where
+/// it is, instead of stopping it there and leaving it to chance.
+#[test]
+fn a_move_to_a_server_that_cannot_answer_leaves_the_group_running() {
+    if let Some(missing) = common::cluster::nft_unavailable() {
+        return missing.skip();
+    }
+    let Some((lab, watch)) = running_lab("nomove", "", "") else {
+        return;
+    };
+    // n2 drops every peer-link request; heartbeats still pass.
+    lab.nft(
+        &lab.ns(2),
+        "table inet understudy_nomove {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        tcp dport 29171 drop
+    }
+}
+",
+    );
+    let out = lab.ctl(1, &["group", "move", "web", "--to", "n2"]);
+    assert!(!out.success(), "{out:?}");
+    assert!(out.stderr.contains("keeps running here"), "{out:?}");
+    let status = lab.status(1);
+    assert_eq!(group(&status, "web")["state"], "Online", "{status}");
+    assert_eq!(group(&status, "web")["current"], "n1", "{status}");
+    let log = alerts(&lab, 1);
+    assert!(!log.contains("rc 20"), "the group was never stopped: {log}");
+    watch.assert_never_double();
+}
+
 #[test]
 fn three_servers_fail_over_in_group_order() {
     let Some(mut lab) = Lab::new("three", 3) else {

@@ -320,6 +320,36 @@ impl Coordinator {
         self.cluster.brain.destination_from(group, leaving)
     }
 
+    /// Whether this server could start `group` now (asked by a server about
+    /// to move it here).
+    pub(crate) fn can_start_here(&self, group: &str) -> Result<(), String> {
+        let local = &self.settings.local;
+        self.check_group(group)?;
+        if !self.eligible(local) {
+            return Err(format!(
+                "server {local} takes no groups now (stopping or cut off)"
+            ));
+        }
+        if self
+            .view
+            .groups
+            .iter()
+            .any(|g| g.name == group && g.state.may_be_active())
+        {
+            return Err(format!("group {group} is already active on {local}"));
+        }
+        let servers = self
+            .settings
+            .config
+            .group(group)
+            .map(|g| self.settings.config.group_servers(g))
+            .unwrap_or_default();
+        if !servers.contains(local) {
+            return Err(format!("server {local} may not run group {group}"));
+        }
+        Ok(())
+    }
+
     /// Moves a group that runs here to `to` (or the next server of its order).
     pub(crate) fn move_here_to(
         &mut self,
@@ -728,6 +758,28 @@ impl GroupMover {
                     from: peers.local().to_string(),
                     to: to.to_string(),
                 });
+            }
+            // The destination says it can start the group before anything
+            // is stopped here: an unreachable or unwilling destination
+            // leaves the group running where it is.
+            if !failover {
+                let ask = PeerRequest::CanStart {
+                    group: group.clone(),
+                };
+                let refusal = match peers.call(to, &ask).await {
+                    Ok(Response::Done { .. }) => None,
+                    Ok(Response::Error { message }) | Ok(Response::Denied { message }) => {
+                        Some(message)
+                    }
+                    Ok(other) => Some(format!("unexpected answer {other:?}")),
+                    Err(e) => Some(e),
+                };
+                if let Some(why) = refusal {
+                    let error =
+                        format!("{to} cannot take group {group} ({why}); it keeps running here");
+                    self.alerter.raise(failed(error.clone()));
+                    return Err(error);
+                }
             }
             let stop = self
                 .addr

@@ -81,6 +81,12 @@ pub enum PeerRequest {
         suspend: bool,
         by: String,
     },
+    /// Asked before a move stops the group where it runs: could the
+    /// receiving server start it now? (A server that does not know this
+    /// request refuses it, and the move does not happen.)
+    CanStart {
+        group: String,
+    },
 }
 
 impl PeerRequest {
@@ -170,6 +176,12 @@ impl Handler<PeerCall> for Coordinator {
                 status: self.status_snapshot(),
             }),
             PeerRequest::Alerts { count } => self.alerts_response(count),
+            PeerRequest::CanStart { group } => ready(match self.can_start_here(&group) {
+                Ok(()) => Response::Done {
+                    message: format!("{} can start group {group}", self.settings.local),
+                },
+                Err(message) => Response::Error { message },
+            }),
             PeerRequest::StartGroup {
                 group,
                 event,
