@@ -123,14 +123,29 @@ fn alert_messages(d: &Daemon, module: &str, id: u64) -> Vec<String> {
         .collect()
 }
 
+/// The daemon of `vip_and_app` (startup Auto) with group web online, and
+/// the app's pid.
+fn web_online(lab: &Lab, t: &TestDir) -> (Daemon, u32) {
+    let d = Daemon::start_in_netns(t, &vip_and_app(t, "Auto", ""), "s1", &lab.srv);
+    d.wait_group_state("web", "Online");
+    let app = t.wait_pid_file("app.pid");
+    (d, app)
+}
+
+/// The guardian gave everything back: the address, the app's process group.
+fn wait_released(lab: &Lab, app: u32) {
+    wait_for("the address to go", DEADLINE, || !lab.srv_has(FIP));
+    wait_for("the app's process group to go", DEADLINE, || {
+        !pid_alive(app)
+    });
+}
+
 #[test]
 fn a_killed_daemon_leaves_nothing_behind() {
     require_netns!();
     let lab = Lab::new("a");
     let t = TestDir::new("gkill");
-    let mut d = Daemon::start_in_netns(&t, &vip_and_app(&t, "Auto", ""), "s1", &lab.srv);
-    d.wait_group_state("web", "Online");
-    let app = t.wait_pid_file("app.pid");
+    let (mut d, app) = web_online(&lab, &t);
     assert!(lab.srv_has(FIP));
     assert!(pid_alive(app));
     assert_eq!(records(&d).len(), 2, "{:?}", records(&d));
@@ -144,10 +159,7 @@ fn a_killed_daemon_leaves_nothing_behind() {
         "{status}; log:\n{}",
         d.log_text()
     );
-    wait_for("the address to go", DEADLINE, || !lab.srv_has(FIP));
-    wait_for("the app's process group to go", DEADLINE, || {
-        !pid_alive(app)
-    });
+    wait_released(&lab, app);
     eprintln!(
         "daemon {daemon} killed; guardian done after {:?}",
         killed.elapsed()
@@ -182,9 +194,7 @@ fn a_panic_in_the_daemon_is_a_death_the_guardian_cleans_up() {
     require_netns!();
     let lab = Lab::new("p");
     let t = TestDir::new("gpanic");
-    let mut d = Daemon::start_in_netns(&t, &vip_and_app(&t, "Auto", ""), "s1", &lab.srv);
-    d.wait_group_state("web", "Online");
-    let app = t.wait_pid_file("app.pid");
+    let (mut d, app) = web_online(&lab, &t);
     assert!(lab.srv_has(FIP));
 
     let _ = d.cli(&["debug", "panic"]);
@@ -195,10 +205,7 @@ fn a_panic_in_the_daemon_is_a_death_the_guardian_cleans_up() {
         "died of the abort; {status}; log:\n{}",
         d.log_text()
     );
-    wait_for("the address to go", DEADLINE, || !lab.srv_has(FIP));
-    wait_for("the app's process group to go", DEADLINE, || {
-        !pid_alive(app)
-    });
+    wait_released(&lab, app);
     let died = alert_messages(&d, "pm", 1200);
     assert_eq!(
         died.len(),
@@ -269,9 +276,7 @@ fn sigterm_to_the_guardian_is_an_orderly_stop() {
     require_netns!();
     let lab = Lab::new("c");
     let t = TestDir::new("gterm");
-    let mut d = Daemon::start_in_netns(&t, &vip_and_app(&t, "Auto", ""), "s1", &lab.srv);
-    d.wait_group_state("web", "Online");
-    let app = t.wait_pid_file("app.pid");
+    let (mut d, app) = web_online(&lab, &t);
 
     let status = d.stop_with_sigterm();
     assert_eq!(status.code(), Some(0), "{status}; log:\n{}", d.log_text());

@@ -249,6 +249,9 @@ struct PendingReport {
 
 pub struct Brain {
     config: ClusterConfig,
+    /// Each group's server order (the configuration never changes in a
+    /// brain's life), so that deciding allocates nothing per input.
+    orders: BTreeMap<String, Vec<String>>,
     local: String,
     membership: Membership,
     /// The last advert of every up peer.
@@ -257,7 +260,7 @@ pub struct Brain {
     offsets: BTreeMap<String, (u64, i128)>,
     /// Per peer: incarnation and version of the advert taken in last; an
     /// older one (reordered, or queued) does not replace it.
-    advert_sent: BTreeMap<String, (u64, u64)>,
+    advert_version: BTreeMap<String, (u64, u64)>,
     /// Per peer: send time of the newest beat heard (its clock, ms).
     last_sent: BTreeMap<String, (u64, u64)>,
     groups: BTreeMap<String, LocalGroup>,
@@ -278,7 +281,6 @@ pub struct Brain {
     stale_beats: u64,
     /// The instant of the last input, to notice that this server stalled.
     last_input: Option<Duration>,
-    stalls: u64,
     /// After a stall this server starts nothing until it has listened for
     /// a timeout: what it holds of the others is old, and what queued
     /// while it did not run comes in meanwhile.
@@ -301,12 +303,18 @@ impl Brain {
             .iter()
             .map(|g| (g.name.clone(), LocalGroup::default()))
             .collect();
+        let orders = config
+            .groups
+            .iter()
+            .map(|g| (g.name.clone(), config.group_servers(g)))
+            .collect();
         Brain {
+            orders,
             membership,
             local: local.to_string(),
             peers: BTreeMap::new(),
             offsets: BTreeMap::new(),
-            advert_sent: BTreeMap::new(),
+            advert_version: BTreeMap::new(),
             last_sent: BTreeMap::new(),
             groups,
             intents: BTreeMap::new(),
@@ -321,7 +329,6 @@ impl Brain {
             advert: Advert::default(),
             stale_beats: 0,
             last_input: None,
-            stalls: 0,
             listen_until: None,
             heard_since: BTreeSet::new(),
             listen_from: Duration::ZERO,
@@ -344,11 +351,6 @@ impl Brain {
 
     pub fn suspended(&self) -> bool {
         self.suspended
-    }
-
-    /// How often this server found it had not run for a while.
-    pub fn stalls(&self) -> u64 {
-        self.stalls
     }
 
     /// Beats dropped because they spent longer than the timeout on the way.
@@ -375,13 +377,24 @@ impl Brain {
 
     /// Servers that hold `group` (or hand it over) as this server knows it.
     pub fn holders(&self, group: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for s in self.config.server_names() {
-            if self.holds(&s, group) {
-                out.push(s);
-            }
-        }
-        out
+        self.config
+            .servers
+            .iter()
+            .filter(|s| self.holds(&s.name, group))
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// Whether any up server holds `group` (or hands it over).
+    fn held(&self, group: &str) -> bool {
+        self.config
+            .servers
+            .iter()
+            .any(|s| self.holds(&s.name, group))
+    }
+
+    fn order(&self, group: &str) -> &[String] {
+        self.orders.get(group).map_or(&[], |o| o.as_slice())
     }
 
     /// The state of `group` on a peer, from its advert.
@@ -447,6 +460,19 @@ impl Brain {
         )
     }
 
+    /// What a decision is worth recording, and why it was taken: for a
+    /// start, stop or move what this server knew of the group, empty for
+    /// other decisions; `None` for an advert (not a decision).
+    pub fn reason(&self, command: &Command) -> Option<String> {
+        match command {
+            Command::Start { group, .. }
+            | Command::Stop { group, .. }
+            | Command::Move { group, .. } => Some(self.describe(group)),
+            Command::Advertise(_) => None,
+            _ => Some(String::new()),
+        }
+    }
+
     /// The group is being handed over from here.
     pub fn moving(&self, group: &str) -> bool {
         self.groups.get(group).is_some_and(|g| g.moving)
@@ -459,11 +485,10 @@ impl Brain {
 
     /// The first eligible server of the group's order other than `leaving`.
     pub fn destination_from(&self, group: &str, leaving: &str) -> Result<String, String> {
-        let Some(g) = self.config.group(group) else {
+        if !self.orders.contains_key(group) {
             return Err(format!("unknown group {group}"));
-        };
-        let order = self.config.group_servers(g);
-        placement::failover_destination(&order, leaving, |s| self.eligible(s))
+        }
+        placement::failover_destination(self.order(group), leaving, |s| self.eligible(s))
             .map(str::to_string)
             .ok_or_else(|| "no other server of the group is up".to_string())
     }
@@ -499,7 +524,6 @@ impl Brain {
         if let Some(last) = self.last_input {
             let gap = now.saturating_sub(last);
             if gap > 2 * tick_at_least_every(&self.config) {
-                self.stalls += 1;
                 self.membership.paused(gap);
                 self.listen(now);
             }
@@ -666,18 +690,24 @@ impl Brain {
             .into_iter()
             .partition(|e| matches!(e, MemberEvent::ServerDown { .. }));
         self.member_events(now, downs, out);
-        let newer = match self.advert_sent.get(&from) {
-            Some(&(inc, version)) if inc == incarnation => advert.version >= version,
-            _ => true,
+        // Only a newer advert replaces the one kept; the same version of a
+        // sender that counts them is the same advert, not worth comparing.
+        let (newer, same) = match self.advert_version.get(&from) {
+            Some(&(inc, version)) if inc == incarnation => (
+                advert.version >= version,
+                version != 0 && advert.version == version,
+            ),
+            _ => (true, false),
         };
         if self.listen_until.is_some() && self.sent_after(&from, sent_ms, self.listen_from) {
             self.heard_since.insert(from.clone());
         }
         if newer
+            && !(same && self.peers.contains_key(&from))
             && self.membership.state(&from) != ServerState::Offline
             && self.membership.incarnation(&from) == Some(incarnation)
         {
-            self.advert_sent
+            self.advert_version
                 .insert(from.clone(), (incarnation, advert.version));
             if self.peers.get(&from) != Some(&advert) {
                 self.merge(now, &from, &advert);
@@ -1088,7 +1118,6 @@ impl Brain {
                 deadline,
             },
         );
-        self.settle_reports(now, out);
         if self.suspended && !held.is_empty() {
             Self::alert(
                 out,
@@ -1099,7 +1128,7 @@ impl Brain {
             return;
         }
         // Groups nobody can take: reported once, by the reporter.
-        if self.reporter().as_deref() == Some(self.local.as_str()) {
+        if self.reporter_for(server) == Some(self.local.as_str()) {
             for g in &held {
                 if !self.intent_run(g) || !self.holders(g).is_empty() {
                     continue;
@@ -1119,13 +1148,15 @@ impl Brain {
         }
     }
 
-    /// The server that reports server-downs in this server's part of the
-    /// cluster: the first eligible one in configuration order.
-    fn reporter(&self) -> Option<String> {
+    /// The server that reports the down of `down` in this server's part of
+    /// the cluster: the first eligible one in configuration order, other
+    /// than `down`.
+    fn reporter_for(&self, down: &str) -> Option<&str> {
         self.config
-            .server_names()
-            .into_iter()
-            .find(|s| self.eligible(s))
+            .servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .find(|s| *s != down && self.eligible(s))
     }
 
     /// Pending reports: this server reports them when it is the reporter
@@ -1137,12 +1168,7 @@ impl Brain {
         }
         let keys: Vec<(String, u64)> = self.reports.keys().cloned().collect();
         for key in keys {
-            let me = self
-                .config
-                .servers
-                .iter()
-                .find(|s| s.name != key.0 && self.eligible(&s.name))
-                .is_some_and(|s| s.name == self.local);
+            let me = self.reporter_for(&key.0) == Some(self.local.as_str());
             let Some(r) = self.reports.get_mut(&key) else {
                 continue;
             };
@@ -1279,22 +1305,25 @@ impl Brain {
         if self.suspended {
             return;
         }
-        for g in self.config.groups.clone() {
-            let name = &g.name;
-            if !self.intent_run(name) || !self.holders(name).is_empty() {
-                continue;
-            }
-            let order = self.config.group_servers(&g);
-            let Some(dest) = placement::startup_server(&order, |s| self.eligible(s)) else {
-                continue;
-            };
-            if dest != self.local {
-                continue;
-            }
+        let starts: Vec<String> = self
+            .config
+            .groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .filter(|name| {
+                let local = &self.groups[*name];
+                self.intent_run(name)
+                    && local.pending.is_empty()
+                    && !local.moving
+                    && local.retry_at.is_none()
+                    && !self.held(name)
+                    && placement::startup_server(self.order(name), |s| self.eligible(s))
+                        == Some(self.local.as_str())
+            })
+            .map(str::to_string)
+            .collect();
+        for name in &starts {
             let local = self.groups.get_mut(name).expect("known group");
-            if !local.pending.is_empty() || local.moving || local.retry_at.is_some() {
-                continue;
-            }
             local.pending.push_back(Pending::Start);
             local.automatic = true;
             let from = self.orphans.get(name).cloned();
@@ -1335,37 +1364,37 @@ impl Brain {
     /// Groups with failback Auto running Online here, and only here, while a
     /// server earlier in their order is eligible, go back to the first such.
     fn failback(&mut self, out: &mut Vec<Command>) {
-        for g in self.config.groups.clone() {
-            if g.failback != FailbackAttribute::Auto {
-                continue;
-            }
-            let local = &self.groups[&g.name];
-            if local.state != Some(RunState::Online) || !local.pending.is_empty() || local.moving {
-                continue;
-            }
-            if self.holders(&g.name) != [self.local.clone()] {
-                continue;
-            }
-            let order = self.config.group_servers(&g);
-            let Some(best) =
-                placement::startup_server(&order, |s| s == self.local || self.eligible(s))
-            else {
-                continue;
-            };
-            if best == self.local {
-                continue;
-            }
-            let best = best.to_string();
-            self.groups.get_mut(&g.name).expect("known group").moving = true;
+        let moves: Vec<(String, String)> = self
+            .config
+            .groups
+            .iter()
+            .filter(|g| g.failback == FailbackAttribute::Auto)
+            .filter_map(|g| {
+                let local = &self.groups[&g.name];
+                if local.state != Some(RunState::Online)
+                    || !local.pending.is_empty()
+                    || local.moving
+                    || self.holders(&g.name) != [self.local.as_str()]
+                {
+                    return None;
+                }
+                let best = placement::startup_server(self.order(&g.name), |s| {
+                    s == self.local || self.eligible(s)
+                })?;
+                (best != self.local).then(|| (g.name.clone(), best.to_string()))
+            })
+            .collect();
+        for (group, best) in moves {
+            self.groups.get_mut(&group).expect("known group").moving = true;
             Self::alert(
                 out,
                 Event::FailbackStarted {
-                    group: g.name.clone(),
+                    group: group.clone(),
                     to: best.clone(),
                 },
             );
             out.push(Command::Move {
-                group: g.name.clone(),
+                group,
                 to: best,
                 by: "failback".into(),
             });
@@ -1464,15 +1493,6 @@ impl Brain {
         }
         out.sort();
         out
-    }
-
-    /// Groups a local operation is working on or that are active here.
-    pub fn local_groups(&self) -> BTreeSet<String> {
-        self.groups
-            .iter()
-            .filter(|(_, g)| g.state.is_some_and(|s| s.may_be_active()))
-            .map(|(n, _)| n.clone())
-            .collect()
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use understudy_brain::cluster::{Brain, Command};
+use understudy_brain::cluster::Brain;
 use understudy_brain::config::ClusterConfig;
 use understudy_brain::journal::Line;
 
@@ -80,12 +80,8 @@ pub fn replay_journal(config: &ClusterConfig, text: &str) -> Result<Replayed, St
                 let now = Duration::from_micros(t_us);
                 out.inputs += 1;
                 for c in brain.handle(now, input) {
-                    let reason = match &c {
-                        Command::Start { group, .. }
-                        | Command::Stop { group, .. }
-                        | Command::Move { group, .. } => brain.describe(group),
-                        Command::Advertise(_) => continue,
-                        _ => String::new(),
+                    let Some(reason) = brain.reason(&c) else {
+                        continue;
                     };
                     let text = format!("{c:?}");
                     produced.push(text.clone());

@@ -34,7 +34,6 @@ const REJECT_ALERT_EVERY: Duration = Duration::from_secs(60);
 pub(crate) struct ClusterSide {
     /// Every cluster decision of this server ([`crate::model::cluster`]).
     pub brain: Brain,
-    epoch: Instant,
     pub heartbeats: Vec<Addr<crate::heartbeat::lan::LanHeartbeat>>,
     /// The heartbeat actors' own thread.
     pub heartbeat_thread: Option<actix::Arbiter>,
@@ -53,8 +52,6 @@ impl ClusterSide {
     pub fn new(config: &ClusterConfig, local: &str) -> Self {
         ClusterSide {
             brain: Brain::new(config.clone(), local, Duration::ZERO),
-            // The same clock as the beats' arrival times.
-            epoch: crate::heartbeat::epoch(),
             heartbeats: Vec::new(),
             heartbeat_thread: None,
             beat_lateness: Default::default(),
@@ -66,8 +63,9 @@ impl ClusterSide {
         }
     }
 
+    /// The brain's clock: the same as the beats' arrival times.
     pub fn now(&self) -> Duration {
-        self.epoch.elapsed()
+        crate::heartbeat::epoch().elapsed()
     }
 
     pub fn membership(&self) -> &Membership {
@@ -113,15 +111,16 @@ impl Coordinator {
         if commands.is_empty() {
             return None;
         }
-        if let Some(j) = &self.cluster.journal {
-            for c in &commands {
-                let reason = match c {
-                    Command::Start { group, .. }
-                    | Command::Stop { group, .. }
-                    | Command::Move { group, .. } => self.cluster.brain.describe(group),
-                    Command::Advertise(_) => continue,
-                    _ => String::new(),
-                };
+        // Every decision, with what the brain knew, to the journal; starts,
+        // stops and moves to the log as well.
+        for c in &commands {
+            let Some(reason) = self.cluster.brain.reason(c) else {
+                continue;
+            };
+            if !reason.is_empty() {
+                tracing::info!("brain: {c:?}; {reason}");
+            }
+            if let Some(j) = &self.cluster.journal {
                 j.decision(now, format!("{c:?}"), reason);
             }
         }
@@ -137,12 +136,6 @@ impl Coordinator {
     ) -> Option<Result<String, String>> {
         let mut reply = None;
         for c in commands {
-            if let Command::Start { group, .. }
-            | Command::Stop { group, .. }
-            | Command::Move { group, .. } = &c
-            {
-                tracing::info!("brain: {c:?}; {}", self.cluster.brain.describe(group));
-            }
             match c {
                 Command::Alert { event, mail: true } => self.alerter.raise(event),
                 Command::Alert { event, mail: false } => self.alerter.raise_without_mail(event),
