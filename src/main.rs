@@ -132,6 +132,11 @@ enum Cmd {
         /// Threads running schedules side by side.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Partition resolution of the built-in cluster: none, majority, or
+        /// mixed (each run draws one). Ignored with --config, which says
+        /// its own.
+        #[arg(long, default_value = "mixed")]
+        partition: String,
         /// Replay a decision journal taken from a server
         /// (STATE/journal.jsonl) on --config: every decision with what the
         /// brain knew, and where the replay decides otherwise.
@@ -352,6 +357,7 @@ fn main() -> ExitCode {
             faults,
             config,
             threads,
+            partition,
             replay: None,
         } => simulate::run(simulate::Args {
             seed,
@@ -360,6 +366,7 @@ fn main() -> ExitCode {
             faults: faults.as_deref(),
             config: config.as_deref(),
             threads,
+            partition: &partition,
         }),
         Cmd::Keygen { file, force } => {
             match understudy_actors::wire::key::ClusterKey::generate(&file, force) {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use understudy_sim::schedule::FaultKind;
 use understudy_sim::world::Outcome;
-use understudy_sim::{run_many, run_seed, shrink, Options};
+use understudy_sim::{run_many, run_seed, shrink, Options, Partition};
 
 pub struct Args<'a> {
     pub seed: Option<u64>,
@@ -18,12 +18,24 @@ pub struct Args<'a> {
     pub faults: Option<&'a str>,
     pub config: Option<&'a Path>,
     pub threads: usize,
+    pub partition: &'a str,
 }
 
 pub fn run(args: Args) -> ExitCode {
     let mut opts = Options {
         threads: args.threads.max(1),
         ..Options::default()
+    };
+    opts.partition = match args.partition {
+        "none" => Partition::None,
+        "majority" => Partition::Majority,
+        "mixed" => Partition::Mixed,
+        other => {
+            eprintln!(
+                "understudy simulate: unknown --partition \"{other}\" (none, majority, mixed)"
+            );
+            return ExitCode::from(2);
+        }
     };
     if let Some(list) = args.faults {
         let mut kinds = Vec::new();
@@ -100,10 +112,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     println!("{} runs failed:", s.failed.len());
     for run in s.failed.iter().take(5) {
-        let config = opts
-            .config
-            .clone()
-            .unwrap_or_else(|| understudy_sim::sample_config(run.servers));
+        let config = run.config(&opts);
         let small = shrink(&config, &run.schedule, run.world_seed, Outcome::failed);
         println!(
             "seed {} ({} servers), shortest failing schedule:\n{small}",
@@ -113,16 +122,23 @@ pub fn run(args: Args) -> ExitCode {
         println!(
             "  replay: understudy simulate --seed {} --runs 1{}",
             run.seed,
-            servers_flag(&opts)
+            flags(&opts)
         );
     }
     ExitCode::from(1)
 }
 
-fn servers_flag(opts: &Options) -> String {
-    opts.servers
+fn flags(opts: &Options) -> String {
+    let mut f = opts
+        .servers
         .map(|n| format!(" --servers {n}"))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    match opts.partition {
+        Partition::None => f.push_str(" --partition none"),
+        Partition::Majority => f.push_str(" --partition majority"),
+        Partition::Mixed => {}
+    }
+    f
 }
 
 fn one(opts: &Options, seed: u64) -> ExitCode {
@@ -131,10 +147,7 @@ fn one(opts: &Options, seed: u64) -> ExitCode {
         "seed {seed}: {} servers, schedule:\n{}",
         run.servers, run.schedule
     );
-    let config = opts
-        .config
-        .clone()
-        .unwrap_or_else(|| understudy_sim::sample_config(run.servers));
+    let config = run.config(opts);
     let traced = understudy_sim::replay_traced(&config, &run.schedule, run.world_seed);
     for line in &traced.trace {
         println!("  {line}");

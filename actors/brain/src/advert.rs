@@ -33,6 +33,9 @@ pub struct Advert {
     /// Server-down events this server has reported (mail, lamp), so the
     /// others do not report them again.
     pub reported: Vec<ReportAdvert>,
+    /// The servers this server hears (Online in its view): a peer counts
+    /// it towards its quorum only while it is named here.
+    pub sees: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

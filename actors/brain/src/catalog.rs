@@ -318,6 +318,28 @@ pub enum Event {
     },
     LocalLinksDown,
     LocalLinksBack,
+    /// This server is no longer quorate: it releases its groups.
+    QuorumLost {
+        reason: String,
+    },
+    /// This server is quorate (again).
+    QuorumHeld {
+        members: Vec<String>,
+    },
+    /// The action at NP occurrence is carried out.
+    NpActionTaken {
+        action: crate::partition::NpAction,
+    },
+    /// A silent server's groups wait for its lease to surely end.
+    TakeoverWaiting {
+        server: String,
+        wait_ms: u64,
+    },
+    /// An operator said a silent server is down (off): no wait for it.
+    ServerConfirmedDown {
+        server: String,
+        by: String,
+    },
     PeerUnreachable {
         server: String,
         error: String,
@@ -525,6 +547,11 @@ impl Event {
             TrafficRejected { .. } => ("nm", 1304, Warning),
             LocalLinksDown => ("nm", 1305, Error),
             LocalLinksBack => ("nm", 1306, Info),
+            QuorumLost { .. } => ("nm", 30, Error),
+            QuorumHeld { .. } => ("nm", 31, Info),
+            NpActionTaken { .. } => ("nm", 32, Error),
+            TakeoverWaiting { .. } => ("nm", 33, Info),
+            ServerConfirmedDown { .. } => ("nm", 34, Warning),
             SuspendRequested { .. } => ("pm", 35, Info),
             ResumeRequested { .. } => ("pm", 34, Info),
 
@@ -737,6 +764,22 @@ impl Event {
             }
             LocalLinksDown => "every interconnect interface of this server is down: its groups stop and it takes none until a link returns".into(),
             LocalLinksBack => "an interconnect interface of this server is up again".into(),
+            QuorumLost { reason } => format!(
+                "network partition: this server lost its quorum ({reason}); it releases its groups and takes none until it is quorate again"
+            ),
+            QuorumHeld { members } => format!(
+                "this server is quorate with {}",
+                members.join(", ")
+            ),
+            NpActionTaken { action } => {
+                format!("action at network partition: {}", action.describe())
+            }
+            TakeoverWaiting { server, wait_ms } => format!(
+                "server {server} is silent: what it held is taken over in {wait_ms} ms, once its lease has surely run out"
+            ),
+            ServerConfirmedDown { server, by } => format!(
+                "server {server} confirmed down by {by}: its groups are taken over without waiting for its lease"
+            ),
             PeerUnreachable { server, error } => {
                 format!("cannot reach server {server}: {error}")
             }

@@ -36,6 +36,7 @@ use crate::advert::{Advert, GroupAdvert, IntentAdvert, ReportAdvert};
 use crate::catalog::Event;
 use crate::config::{ClusterConfig, FailbackAttribute, StartupAttribute};
 use crate::membership::{DownCause, MemberEvent, Membership};
+use crate::partition::{self, NpAction, PartitionConfig};
 use crate::placement;
 use crate::state::{RunState, ServerState};
 
@@ -141,6 +142,12 @@ pub enum Input {
     },
     /// The configuration digest changed (a push applied online).
     Digest(String),
+    /// `understudy server confirm-down NAME`: an operator checked that a
+    /// silent server is off; its groups need not wait for its lease.
+    ConfirmDown {
+        server: String,
+        by: String,
+    },
 }
 
 /// What the brain asks the shell to do.
@@ -170,8 +177,11 @@ pub enum Command {
     },
     /// Heartbeats carry this from now on.
     Advertise(Advert),
-    /// The answer to an operator input (Recover).
+    /// The answer to an operator input (Recover, ConfirmDown).
     Reply(Result<String, String>),
+    /// This server lost its quorum: carry out the action at NP
+    /// occurrence (its groups are being released by Stop commands).
+    NpAction(NpAction),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,6 +303,23 @@ pub struct Brain {
     /// two intervals: the adverts it formed it from may have been sent
     /// before a peer's own decision, which is still on its way.
     hold_until: Option<Duration>,
+    /// Network-partition resolution, if configured.
+    partition: Option<PartitionConfig>,
+    /// Per peer: until when its last heartbeat saying it hears this server
+    /// counts towards this server's quorum.
+    support: BTreeMap<String, Duration>,
+    /// Whether this server was quorate at the last input, and until when
+    /// its quorum lasts (or lasted) without more support.
+    quorate: bool,
+    lease_end: Option<Duration>,
+    /// Per server not heard: since when this server has been quorate with
+    /// every member of its quorum not hearing it either.
+    unseen_since: BTreeMap<String, Duration>,
+    /// Servers known to hold nothing (left, died under their guardian,
+    /// restarted, confirmed down), until heard again.
+    cleared: BTreeSet<String>,
+    /// Takeover waits already announced (server, instant of the wait's end).
+    waits_told: BTreeSet<(String, Duration)>,
 }
 
 impl Brain {
@@ -333,6 +360,13 @@ impl Brain {
             heard_since: BTreeSet::new(),
             listen_from: Duration::ZERO,
             hold_until: None,
+            partition: config.partition.clone(),
+            support: BTreeMap::new(),
+            quorate: false,
+            lease_end: None,
+            unseen_since: BTreeMap::new(),
+            cleared: BTreeSet::new(),
+            waits_told: BTreeSet::new(),
             config,
         }
     }
@@ -514,6 +548,11 @@ impl Brain {
             .chain(self.reports.values().map(|r| r.deadline))
             .chain(self.listen_until)
             .chain(self.hold_until)
+            .chain(self.support.values().copied())
+            .chain(self.partition.as_ref().into_iter().flat_map(|p| {
+                let wait = p.lease(&self.config) + p.margin();
+                self.unseen_since.values().map(move |t| *t + wait)
+            }))
             .filter(|t| *t > last)
             .min()
     }
@@ -534,6 +573,7 @@ impl Brain {
                 let events = self.membership.tick(now);
                 self.member_events(now, events, &mut out);
                 self.reported.retain(|_, until| *until > now);
+                self.waits_told.retain(|(_, at)| *at > now);
             }
             Input::Heard {
                 from,
@@ -561,6 +601,12 @@ impl Brain {
                 incarnation,
                 died,
             } => {
+                if self.membership.incarnation(&from) == Some(incarnation) {
+                    // Its guardian released everything, or it stopped in
+                    // order: nothing of it runs any more.
+                    self.cleared.insert(from.clone());
+                    self.support.remove(&from);
+                }
                 let mut events = self.membership.leaving(now, &from, incarnation, died);
                 // Its paths go quiet because it left: the server-down alert
                 // says it all.
@@ -611,7 +657,28 @@ impl Brain {
                 self.stopping = Some(handover);
             }
             Input::Digest(d) => self.membership.set_digest(d),
+            Input::ConfirmDown { server, by } => {
+                let reply = if self.config.server(&server).is_none() {
+                    Err(format!("no server named {server}"))
+                } else if server == self.local || self.hears(&server) {
+                    Err(format!(
+                        "server {server} is heard: it is up, nothing to confirm"
+                    ))
+                } else {
+                    self.cleared.insert(server.clone());
+                    Self::alert(
+                        &mut out,
+                        Event::ServerConfirmedDown {
+                            server: server.clone(),
+                            by,
+                        },
+                    );
+                    Ok(format!("{}: server {server} confirmed down", self.local))
+                };
+                out.push(Command::Reply(reply));
+            }
         }
+        self.quorum(now, &mut out);
         self.reconcile(now, &mut out);
         self.publish(now, &mut out);
         out
@@ -702,11 +769,13 @@ impl Brain {
         if self.listen_until.is_some() && self.sent_after(&from, sent_ms, self.listen_from) {
             self.heard_since.insert(from.clone());
         }
-        if newer
-            && !(same && self.peers.contains_key(&from))
+        let accept = newer
             && self.membership.state(&from) != ServerState::Offline
-            && self.membership.incarnation(&from) == Some(incarnation)
-        {
+            && self.membership.incarnation(&from) == Some(incarnation);
+        if accept {
+            self.take_support(&from, sent_ms, arrived, &advert);
+        }
+        if accept && !(same && self.peers.contains_key(&from)) {
             self.advert_version
                 .insert(from.clone(), (incarnation, advert.version));
             if self.peers.get(&from) != Some(&advert) {
@@ -715,6 +784,199 @@ impl Brain {
             }
         }
         self.member_events(now, rest, out);
+    }
+
+    /// A beat says whether its sender hears this server: while it does,
+    /// the sender counts towards this server's quorum until the lease after
+    /// the beat was sent (on this server's clock, as far as the fastest beat
+    /// tells the clocks apart: never earlier than it really was sent).
+    fn take_support(&mut self, from: &str, sent_ms: u64, arrived: Duration, advert: &Advert) {
+        let Some(p) = &self.partition else {
+            return;
+        };
+        if !advert.sees.contains(&self.local) {
+            self.support.remove(from);
+            return;
+        }
+        let sent = match self.offsets.get(from) {
+            Some(&(_, min)) if sent_ms != 0 => {
+                Duration::from_millis((sent_ms as i128 + min).max(0) as u64).min(arrived)
+            }
+            _ => arrived,
+        };
+        let until = sent + p.lease(&self.config);
+        let e = self.support.entry(from.to_string()).or_default();
+        *e = (*e).max(until);
+    }
+
+    /// Whether this server hears `server` (its beats arrive).
+    fn hears(&self, server: &str) -> bool {
+        matches!(
+            self.membership.state(server),
+            ServerState::Online | ServerState::Isolated
+        )
+    }
+
+    /// Whether this server may keep and start groups: it is quorate, or
+    /// the cluster has no partition resolution.
+    pub fn is_quorate(&self) -> bool {
+        self.partition.is_none() || self.quorate
+    }
+
+    /// Until when this server is surely quorate without hearing more
+    /// (`None`: not quorate; `Duration::MAX`: quorate alone).
+    pub fn lease_end(&self) -> Option<Duration> {
+        if self.partition.is_none() {
+            return Some(Duration::MAX);
+        }
+        self.lease_end.filter(|_| self.quorate)
+    }
+
+    /// The instant by which this server must have released every group if
+    /// it heard nothing more: its watchdog (the guardian) releases at that
+    /// instant what is still held. `None`: nothing to watch (no partition
+    /// resolution, nothing held, or quorate alone).
+    pub fn fence_deadline(&self) -> Option<Duration> {
+        let p = self.partition.as_ref()?;
+        let holding = self.groups.values().any(|g| {
+            g.state.is_some_and(|s| s.may_be_active())
+                || matches!(g.pending.back(), Some(Pending::Start | Pending::Incoming))
+        });
+        let end = self.lease_end?;
+        (holding && end != Duration::MAX).then(|| end + p.margin() / 2)
+    }
+
+    /// The peers counting towards this server's quorum at `now`.
+    fn members(&self, now: Duration) -> BTreeMap<String, Duration> {
+        self.support
+            .iter()
+            .filter(|(s, until)| **until > now && self.hears(s))
+            .map(|(s, until)| (s.clone(), *until))
+            .collect()
+    }
+
+    /// Evaluates the quorum at `now`: a server that is not quorate releases
+    /// what it holds; a server not heard is cleared for takeover once every
+    /// member of this server's quorum has stopped hearing it, plus lease
+    /// and margin.
+    fn quorum(&mut self, now: Duration, out: &mut Vec<Command>) {
+        let Some(p) = &self.partition else {
+            return;
+        };
+        let members = self.members(now);
+        let lease = partition::lease_until(&self.config, p, &self.local, &members, now);
+        let action = p.action;
+        let was = self.quorate;
+        self.quorate = lease.is_some();
+        if lease.is_some() {
+            self.lease_end = lease;
+        }
+        if self.quorate && !was {
+            let mut names = vec![self.local.clone()];
+            names.extend(members.keys().cloned());
+            Self::alert(out, Event::QuorumHeld { members: names });
+        } else if !self.quorate && was {
+            let heard = 1 + members.len();
+            Self::alert(
+                out,
+                Event::QuorumLost {
+                    reason: format!(
+                        "it hears {heard} of the {} servers both ways",
+                        self.config.servers.len()
+                    ),
+                },
+            );
+            if action != NpAction::None {
+                out.push(Command::NpAction(action));
+            }
+        }
+        if !self.quorate {
+            self.release(out);
+        }
+        for i in 0..self.config.servers.len() {
+            let s = &self.config.servers[i].name;
+            if *s == self.local {
+                continue;
+            }
+            if self.hears(s) {
+                self.unseen_since.remove(s);
+                self.cleared.remove(s);
+                continue;
+            }
+            let agree = self.quorate
+                && members.keys().all(|m| {
+                    self.peers
+                        .get(m)
+                        .is_some_and(|a| !a.sees.iter().any(|x| x == s))
+                });
+            if agree {
+                self.unseen_since.entry(s.clone()).or_insert(now);
+            } else {
+                self.unseen_since.remove(s);
+            }
+        }
+    }
+
+    /// Not quorate: every group held here stops (what the cluster wants of
+    /// it stays: a quorate side takes it).
+    fn release(&mut self, out: &mut Vec<Command>) {
+        for (name, g) in &mut self.groups {
+            let active = g.state.is_some_and(|s| s.may_be_active())
+                || matches!(g.pending.back(), Some(Pending::Start | Pending::Incoming));
+            if active && g.pending.back() != Some(&Pending::Stop) {
+                g.pending.push_back(Pending::Stop);
+                g.keep_intent = true;
+                out.push(Command::Stop {
+                    group: name.clone(),
+                    by: "this server is not quorate (network partition): it releases its groups"
+                        .into(),
+                });
+            }
+        }
+    }
+
+    /// Whether this server may start `group` as far as partitions go: it is
+    /// quorate, and every other server of the group's order is heard, known
+    /// to hold nothing, or silent long enough that its lease surely ended.
+    /// `Err(Some((server, at)))`: waiting for that server until `at`.
+    fn may_take(&self, group: &str, now: Duration) -> Result<(), Option<(String, Duration)>> {
+        let Some(p) = &self.partition else {
+            return Ok(());
+        };
+        if !self.quorate {
+            return Err(None);
+        }
+        let wait = p.lease(&self.config) + p.margin();
+        for s in self.order(group) {
+            if *s == self.local || self.hears(s) || self.cleared.contains(s) {
+                continue;
+            }
+            match self.unseen_since.get(s) {
+                Some(t) if *t + wait <= now => {}
+                Some(t) => return Err(Some((s.clone(), *t + wait))),
+                None => return Err(None),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this server may start `group` now (a move or an operator's
+    /// start towards it): it is quorate and no silent server may hold it.
+    pub fn may_start_here(&self, group: &str, now: Duration) -> Result<(), String> {
+        match self.may_take(group, now) {
+            Ok(()) => Ok(()),
+            Err(None) if !self.is_quorate() => Err(format!(
+                "{} is not quorate (network partition): it starts no group",
+                self.local
+            )),
+            Err(None) => Err(format!(
+                "a silent server of group {group} may still hold it (waiting for the other servers to agree it is down)"
+            )),
+            Err(Some((s, at))) => Err(format!(
+                "server {s} is silent and may still hold group {group} for {} ms more",
+                at.saturating_sub(now).as_millis()
+            )),
+        }
     }
 
     /// Whether a beat was sent at or after `t` (this server's clock), as
@@ -1305,6 +1567,7 @@ impl Brain {
         if self.suspended {
             return;
         }
+        let mut waits = Vec::new();
         let starts: Vec<String> = self
             .config
             .groups
@@ -1312,16 +1575,37 @@ impl Brain {
             .map(|g| g.name.as_str())
             .filter(|name| {
                 let local = &self.groups[*name];
-                self.intent_run(name)
+                let due = self.intent_run(name)
                     && local.pending.is_empty()
                     && !local.moving
                     && local.retry_at.is_none()
                     && !self.held(name)
                     && placement::startup_server(self.order(name), |s| self.eligible(s))
-                        == Some(self.local.as_str())
+                        == Some(self.local.as_str());
+                if !due {
+                    return false;
+                }
+                match self.may_take(name, now) {
+                    Ok(()) => true,
+                    Err(wait) => {
+                        waits.extend(wait);
+                        false
+                    }
+                }
             })
             .map(str::to_string)
             .collect();
+        for (server, at) in waits {
+            if self.waits_told.insert((server.clone(), at)) {
+                Self::alert(
+                    out,
+                    Event::TakeoverWaiting {
+                        server,
+                        wait_ms: at.saturating_sub(now).as_millis() as u64,
+                    },
+                );
+            }
+        }
         for name in &starts {
             let local = self.groups.get_mut(name).expect("known group");
             local.pending.push_back(Pending::Start);
@@ -1446,6 +1730,16 @@ impl Brain {
                 })
                 .collect(),
             reported: self.reported.keys().cloned().collect(),
+            sees: if self.partition.is_some() {
+                self.config
+                    .servers
+                    .iter()
+                    .filter(|s| s.name != self.local && self.hears(&s.name))
+                    .map(|s| s.name.clone())
+                    .collect()
+            } else {
+                Vec::new()
+            },
         };
         if advert != self.advert {
             advert.version += 1;
@@ -2003,5 +2297,218 @@ mod tests {
         at(&mut s2, 401, web(RunState::Online));
         let out = at(&mut s2, 500, heard("s1", 2, 5, Advert::default()));
         assert!(!out.iter().any(|c| matches!(c, Command::Move { .. })));
+    }
+
+    // ---- partition resolution ----
+
+    fn majority(servers: usize, extra: &str) -> ClusterConfig {
+        let list: String = (1..=servers)
+            .map(|i| format!("Server(name: \"s{i}\", interconnects: [\"198.51.100.{i}\"]),"))
+            .collect();
+        let text = format!(
+            "Cluster(name: \"t\", servers: [{list}], \
+             heartbeat: (interval_ms: 100, timeout_ms: 300, startup_wait_secs: 5, key_file: \"/etc/understudy/cluster.key\"), \
+             partition: (methods: [Majority], action: None, {extra}), \
+             groups: [Group(name: \"web\", resources: [Resource(name: \"app\", kind: Exec(start: \"/bin/true\"))])])"
+        );
+        parse("t.ron", &text).expect("valid test configuration")
+    }
+
+    fn seeing(mut a: Advert, sees: &[&str]) -> Advert {
+        a.sees = sees.iter().map(|s| s.to_string()).collect();
+        a
+    }
+
+    /// s2 of s1..s3: s1 holds web, everybody hears everybody, beats every
+    /// 100 ms up to `until` ms.
+    fn middle(until: u64) -> Brain {
+        let c = majority(3, "");
+        let mut b = brain(&c, "s2");
+        let mut t = 10;
+        while t <= until {
+            let out = at(
+                &mut b,
+                t,
+                heard(
+                    "s1",
+                    1,
+                    t,
+                    seeing(holding(&[("web", RunState::Online)]), &["s2", "s3"]),
+                ),
+            );
+            assert!(starts(&out).is_empty(), "{out:?}");
+            at(
+                &mut b,
+                t + 1,
+                heard("s3", 1, t + 1, seeing(Advert::default(), &["s1", "s2"])),
+            );
+            t += 100;
+        }
+        assert!(b.is_quorate());
+        b
+    }
+
+    #[test]
+    fn a_silent_holder_is_taken_over_only_once_its_lease_surely_ran_out() {
+        let mut b = middle(1010);
+        // s1 goes silent after 1010; s3 stops hearing it at 1310 too.
+        let mut t = 1111;
+        let mut first_start = None;
+        let mut waited = false;
+        while t < 4000 {
+            let sees: &[&str] = if t < 1320 { &["s1", "s2"] } else { &["s2"] };
+            let out = at(
+                &mut b,
+                t,
+                heard("s3", 1, t, seeing(Advert::default(), sees)),
+            );
+            waited |= alerts(&out).iter().any(|(i, _)| i == "nm 33");
+            if !starts(&out).is_empty() && first_start.is_none() {
+                first_start = Some(t);
+            }
+            t += 100;
+        }
+        assert!(waited, "the wait is announced");
+        // s3 said so at 1411 at the latest (its first beat after 1320):
+        // lease 300 + margin 1000 later.
+        let first = first_start.expect("taken over in the end");
+        assert!((2700..=2820).contains(&first), "started at {first}");
+    }
+
+    #[test]
+    fn a_death_notice_or_an_operators_word_needs_no_wait() {
+        let mut b = middle(1010);
+        let out = at(
+            &mut b,
+            1050,
+            Input::Leaving {
+                from: "s1".into(),
+                incarnation: 1,
+                died: true,
+            },
+        );
+        let out = [
+            out,
+            at(
+                &mut b,
+                1060,
+                heard("s3", 1, 1060, seeing(Advert::default(), &["s2"])),
+            ),
+        ]
+        .concat();
+        assert_eq!(
+            starts(&out),
+            vec![("web".to_string(), Some("s1".to_string()))]
+        );
+
+        let mut b = middle(1010);
+        let out = at(
+            &mut b,
+            1400,
+            Input::ConfirmDown {
+                server: "s1".into(),
+                by: "root".into(),
+            },
+        );
+        assert!(out.contains(&Command::Reply(Ok("s2: server s1 confirmed down".into()))));
+        assert!(alerts(&out).iter().any(|(i, _)| i == "nm 34"));
+        let out = at(
+            &mut b,
+            1411,
+            heard("s3", 1, 1411, seeing(Advert::default(), &["s2"])),
+        );
+        assert_eq!(
+            starts(&out),
+            vec![("web".to_string(), Some("s1".to_string()))]
+        );
+        // A server that is heard cannot be confirmed down.
+        let out = at(
+            &mut b,
+            1412,
+            Input::ConfirmDown {
+                server: "s3".into(),
+                by: "root".into(),
+            },
+        );
+        assert!(
+            matches!(out.last(), Some(Command::Reply(Err(_)))),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn a_holder_that_loses_its_majority_releases_and_its_watchdog_is_armed() {
+        let c = majority(3, "");
+        let mut b = brain(&c, "s1");
+        let mut t = 10;
+        let mut started = false;
+        while t < 1000 {
+            at(
+                &mut b,
+                t,
+                heard("s2", 1, t, seeing(Advert::default(), &["s1", "s3"])),
+            );
+            let out = at(
+                &mut b,
+                t + 1,
+                heard("s3", 1, t + 1, seeing(Advert::default(), &["s1", "s2"])),
+            );
+            if !starts(&out).is_empty() {
+                started = true;
+                at(&mut b, t + 2, web(RunState::Online));
+                at(&mut b, t + 3, done(true));
+            }
+            t += 100;
+        }
+        assert!(started);
+        // The last support came at 911 (sent 911): quorate until 1211.
+        assert_eq!(b.lease_end(), Some(Duration::from_millis(1211)));
+        assert_eq!(b.fence_deadline(), Some(Duration::from_millis(1711)));
+        let out = at(&mut b, 1200, Input::Tick);
+        assert!(stops(&out).is_empty());
+        let out = at(&mut b, 1212, Input::Tick);
+        assert_eq!(stops(&out), vec!["web".to_string()]);
+        assert!(alerts(&out).iter().any(|(i, _)| i == "nm 30"));
+        assert!(!b.is_quorate());
+        // Still held while it stops: the guardian releases at the deadline.
+        assert_eq!(b.fence_deadline(), Some(Duration::from_millis(1711)));
+        at(&mut b, 1250, web(RunState::Offline));
+        at(
+            &mut b,
+            1251,
+            Input::Done {
+                group: "web".into(),
+                result: Ok(()),
+            },
+        );
+        assert_eq!(b.fence_deadline(), None, "nothing held, nothing to watch");
+        assert!(b
+            .may_start_here("web", Duration::from_millis(1260))
+            .is_err());
+    }
+
+    #[test]
+    fn a_holder_that_its_peer_no_longer_hears_lets_go_at_once() {
+        // Two servers, s2 breaks the tie: s1 holds web; the beats from s1 to
+        // s2 are lost, s2's reach s1 and say it hears nobody.
+        let c = majority(2, "tie_breaker: \"s2\"");
+        let mut b = brain(&c, "s1");
+        let mut t = 10;
+        while t < 1000 {
+            let out = at(
+                &mut b,
+                t,
+                heard("s2", 1, t, seeing(Advert::default(), &["s1"])),
+            );
+            if !starts(&out).is_empty() {
+                at(&mut b, t + 2, web(RunState::Online));
+                at(&mut b, t + 3, done(true));
+            }
+            t += 100;
+        }
+        assert!(b.holds("s1", "web"));
+        let out = at(&mut b, 1010, heard("s2", 1, 1010, Advert::default()));
+        assert_eq!(stops(&out), vec!["web".to_string()]);
+        assert!(!b.is_quorate());
     }
 }

@@ -41,6 +41,10 @@ pub struct ClusterConfig {
     /// Where alerts go besides the alert log.
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// Network-partition resolution; absent: none (both sides of a cut
+    /// run the groups).
+    #[serde(default)]
+    pub partition: Option<crate::partition::PartitionConfig>,
 }
 
 /// The alert service: notifiers and per-kind routing.
@@ -289,6 +293,9 @@ pub struct OsActions {
     pub shutdown: Vec<String>,
     #[serde(default = "default_reboot")]
     pub reboot: Vec<String>,
+    /// The action at NP occurrence `Panic`: crash the kernel at once.
+    #[serde(default = "default_panic")]
+    pub panic: Vec<String>,
 }
 
 fn default_shutdown() -> Vec<String> {
@@ -297,12 +304,18 @@ fn default_shutdown() -> Vec<String> {
 fn default_reboot() -> Vec<String> {
     ["shutdown", "-r", "now"].map(String::from).to_vec()
 }
+fn default_panic() -> Vec<String> {
+    ["sh", "-c", "echo c > /proc/sysrq-trigger"]
+        .map(String::from)
+        .to_vec()
+}
 
 impl Default for OsActions {
     fn default() -> Self {
         OsActions {
             shutdown: default_shutdown(),
             reboot: default_reboot(),
+            panic: default_panic(),
         }
     }
 }

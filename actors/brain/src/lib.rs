@@ -11,7 +11,7 @@
 //! - the cluster brain: [`cluster`] (every cluster decision of one server,
 //!   events in, commands out), [`advert`] (what heartbeats carry);
 //! - decisions: [`plan`], [`ladder`], [`placement`], [`membership`],
-//!   [`detection`], [`recovery`];
+//!   [`detection`], [`recovery`], [`partition`] (quorum, leases);
 //! - ids and states: [`state`], [`catalog`] (every alert).
 
 pub mod advert;
@@ -26,6 +26,7 @@ pub mod membership;
 pub mod monitor;
 pub mod monitoring;
 pub mod notify;
+pub mod partition;
 pub mod placement;
 pub mod plan;
 pub mod problems;

@@ -11,10 +11,11 @@
 //! - a server that dies while another runs is reported (mailed) by exactly
 //!   one server.
 //!
-//! Two kinds of double activation are known limits until partition
-//! resolution and forced stop are built: both servers up but not seeing
-//! each other (a cut, a frozen daemon), and the leftovers of a server whose
-//! whole stack died. They are counted apart; everything else fails a run.
+//! Without partition resolution in the configuration, both servers up but
+//! not seeing each other (a cut, a frozen daemon) is a known limit: such
+//! double activations are counted apart. With it (`partition`), they fail
+//! the run. The leftovers of a server whose whole stack died stay a known
+//! limit until forced stop is built. Everything else fails a run.
 
 pub mod replay;
 pub mod rng;
@@ -43,6 +44,19 @@ pub struct Options {
     /// The operator's configuration instead of the built-in one.
     pub config: Option<ClusterConfig>,
     pub threads: usize,
+    /// Partition resolution of the built-in configuration.
+    pub partition: Partition,
+}
+
+/// Whether the built-in cluster resolves partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partition {
+    /// No `partition`: split views are a known limit.
+    None,
+    /// `partition: (methods: [Majority], action: None)`.
+    Majority,
+    /// Each run draws one of the two.
+    Mixed,
 }
 
 impl Default for Options {
@@ -55,6 +69,7 @@ impl Default for Options {
             faults: 1..=4,
             config: None,
             threads: 2,
+            partition: Partition::Mixed,
         }
     }
 }
@@ -87,6 +102,21 @@ pub fn sample_config(servers: usize) -> ClusterConfig {
 /// The built-in cluster's servers and heartbeat (as [`sample_config`]) with
 /// `groups` (the text of each `Group(...)`) instead of its groups.
 pub fn sample_config_with(servers: usize, groups: &[&str]) -> ClusterConfig {
+    sample_config_full(servers, groups, false)
+}
+
+/// The built-in cluster with partition resolution by majority (the first
+/// server breaks an even split; the losing side only releases).
+pub fn sample_config_majority(servers: usize, groups: &[&str]) -> ClusterConfig {
+    sample_config_full(servers, groups, true)
+}
+
+fn sample_config_full(servers: usize, groups: &[&str], majority: bool) -> ClusterConfig {
+    let partition = if majority {
+        "\n    partition: (methods: [Majority], action: None),"
+    } else {
+        ""
+    };
     let list: String = (1..=servers)
         .map(|i| {
             format!(
@@ -101,7 +131,7 @@ pub fn sample_config_with(servers: usize, groups: &[&str]) -> ClusterConfig {
         r#"Cluster(
     name: "sim",
     servers: [{list}],
-    heartbeat: (interval_ms: 100, timeout_ms: 300, startup_wait_secs: 10, key_file: "/etc/understudy/cluster.key"),
+    heartbeat: (interval_ms: 100, timeout_ms: 300, startup_wait_secs: 10, key_file: "/etc/understudy/cluster.key"),{partition}
     groups: [{groups}
     ],
 )"#
@@ -116,8 +146,19 @@ pub struct Run {
     /// Seeds the network and hosts of the run (what `shrink` replays).
     pub world_seed: u64,
     pub servers: usize,
+    /// The built-in configuration resolved partitions by majority.
+    pub majority: bool,
     pub schedule: Schedule,
     pub outcome: Outcome,
+}
+
+impl Run {
+    /// The configuration the run used.
+    pub fn config(&self, opts: &Options) -> ClusterConfig {
+        opts.config.clone().unwrap_or_else(|| {
+            sample_config_full(self.servers, &[WEB_GROUP, BATCH_GROUP], self.majority)
+        })
+    }
 }
 
 fn shape(
@@ -140,7 +181,11 @@ fn shape(
 /// at the longest backoff, plus time to notice and to start.
 pub fn settle_time(config: &ClusterConfig) -> Duration {
     let timeout = Duration::from_millis(config.heartbeat.timeout_ms.into());
-    retry_cap(config) + 10 * timeout + Duration::from_secs(4)
+    let lease = config
+        .partition
+        .as_ref()
+        .map_or(Duration::ZERO, |p| p.lease(config) + p.margin());
+    retry_cap(config) + 10 * timeout + 2 * lease + Duration::from_secs(4)
 }
 
 /// Runs one schedule on a configuration with the world seeded by `seed`.
@@ -159,10 +204,15 @@ pub fn replay_traced(config: &ClusterConfig, schedule: &Schedule, seed: u64) -> 
 pub fn run_seed(opts: &Options, seed: u64) -> Run {
     let mut rng = Rng::new(seed);
     let servers = opts.servers.unwrap_or_else(|| 2 + rng.below(2) as usize);
+    let majority = match opts.partition {
+        Partition::None => false,
+        Partition::Majority => true,
+        Partition::Mixed => rng.below(2) == 1,
+    };
     let config = opts
         .config
         .clone()
-        .unwrap_or_else(|| sample_config(servers));
+        .unwrap_or_else(|| sample_config_full(servers, &[WEB_GROUP, BATCH_GROUP], majority));
     let mut srng = rng.fork();
     let schedule = Schedule::draw(&mut srng, &shape(&config, &opts.kinds, opts.faults.clone()));
     let world_seed = rng.next_u64();
@@ -171,6 +221,7 @@ pub fn run_seed(opts: &Options, seed: u64) -> Run {
         seed,
         world_seed,
         servers: config.servers.len(),
+        majority,
         schedule,
         outcome,
     }

@@ -18,6 +18,7 @@ use std::time::Duration;
 use understudy_brain::advert::Advert;
 use understudy_brain::cluster::{Brain, Command, Input};
 use understudy_brain::config::{ClusterConfig, StartupAttribute};
+use understudy_brain::partition::NpAction;
 use understudy_brain::resource::ResourceKind;
 use understudy_brain::state::{RunState, ServerState};
 
@@ -34,6 +35,11 @@ const TX_QUEUE: usize = 32;
 const FROZEN_QUEUE: usize = 256;
 /// A peer request that cannot be delivered fails after this.
 const PEER_TIMEOUT: Duration = Duration::from_secs(3);
+/// After its guardian killed a daemon that missed its lease, the service
+/// manager starts the cluster service again after this.
+const RESTART_AFTER: Duration = Duration::from_secs(1);
+/// An OS reboot, from the action to the daemon's start.
+const REBOOT_AFTER: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 enum Msg {
@@ -96,6 +102,16 @@ enum Ev {
         inc: u64,
         group: usize,
     },
+    /// A host that rebooted starts its daemon, once the old one is gone.
+    Reboot {
+        host: usize,
+    },
+    /// The guardian's watchdog deadline of a daemon (its lease ran out and
+    /// it still held groups) may have come.
+    Watchdog {
+        host: usize,
+        inc: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +147,10 @@ struct Daemon {
     moves: BTreeMap<usize, usize>,
     /// Operation steps that fell due while frozen.
     deferred: Vec<(usize, u64)>,
+    /// The deadline the daemon last gave its guardian (the guardian is
+    /// not frozen with it): at that instant the guardian kills the daemon
+    /// and releases what it held.
+    watchdog: Option<Time>,
 }
 
 struct Host {
@@ -420,6 +440,32 @@ impl<'a> World<'a> {
                     self.input(host, Input::LocalLink { path, up });
                 }
             }
+            Ev::Watchdog { host, inc } => {
+                let now = self.now;
+                let due = self
+                    .daemon(host, inc)
+                    .is_some_and(|d| d.watchdog.is_some_and(|w| w <= now));
+                if due {
+                    self.trace(Some(host), || {
+                        "guardian: the daemon's lease ran out with groups held: it is killed and everything released".into()
+                    });
+                    for g in 0..self.config.groups.len() {
+                        self.hosts[host].address[g] = false;
+                        self.hosts[host].process[g] = false;
+                    }
+                    self.leave(host, true);
+                    let t = now + RESTART_AFTER;
+                    self.at(t, Ev::Boot { host });
+                }
+            }
+            Ev::Reboot { host } => {
+                if self.hosts[host].daemon.is_some() {
+                    let t = self.now + self.interval;
+                    self.at(t, Ev::Reboot { host });
+                } else {
+                    self.boot(host);
+                }
+            }
             Ev::FaultStart(i) => self.fault(i, true),
             Ev::FaultEnd(i) => self.fault(i, false),
             Ev::PeerTimeout { host, inc, group } => {
@@ -467,6 +513,7 @@ impl<'a> World<'a> {
             leaving: false,
             moves: BTreeMap::new(),
             deferred: Vec::new(),
+            watchdog: None,
         });
         self.alive_log[host].push((self.now, None));
         let carriers = self.hosts[host].carrier.clone();
@@ -496,6 +543,16 @@ impl<'a> World<'a> {
         let commands = d.brain.handle(t, input);
         let deadline = d.brain.next_deadline().map(|x| x + d.epoch);
         let inc = d.inc;
+        let watchdog = d.brain.fence_deadline().map(|x| x + d.epoch);
+        if watchdog != d.watchdog {
+            d.watchdog = watchdog;
+            if let Some(w) = watchdog {
+                self.at(w.max(now), Ev::Watchdog { host, inc });
+            }
+        }
+        let Some(d) = self.hosts[host].daemon.as_mut() else {
+            return;
+        };
         if let Some(dl) = deadline {
             let dl = dl.max(now);
             if d.next_tick.is_none_or(|t| dl < t) {
@@ -543,6 +600,7 @@ impl<'a> World<'a> {
             }
             Command::MailOnly(event) => self.note_report(host, &event),
             Command::Lamp { .. } | Command::Reply(_) => {}
+            Command::NpAction(action) => self.np_action(host, action),
             Command::Start { group, .. } => {
                 let g = self.group_index(&group);
                 self.note_view(host, g);
@@ -829,11 +887,66 @@ impl<'a> World<'a> {
         };
         let frozen = self.hosts[holder].daemon.as_ref().is_some_and(|d| d.frozen);
         // Either decision taken without seeing the other server (a cut, one
-        // way or both, or a frozen daemon) is a split view.
-        if !saw(starter, holder) || !saw(holder, starter) || frozen {
+        // way or both, or a frozen daemon) is a split view: a known limit
+        // of a cluster without partition resolution, a failure with it.
+        if self.config.partition.is_none()
+            && (!saw(starter, holder) || !saw(holder, starter) || frozen)
+        {
             Class::SplitView
         } else {
             Class::Other
+        }
+    }
+
+    /// The cluster service stops on `s` (`handover`: its groups go to the
+    /// others); it ends when no operation is left.
+    fn orderly_stop(&mut self, s: usize, handover: bool) {
+        self.input(s, Input::Stopping { handover });
+        let busy = |g: usize| {
+            self.hosts[s]
+                .daemon
+                .as_ref()
+                .and_then(|d| d.ops.get(&g))
+                .is_some_and(|q| !q.is_empty())
+        };
+        let active: Vec<usize> = (0..self.config.groups.len())
+            .filter(|&g| self.hosts[s].address[g] || self.hosts[s].process[g] || busy(g))
+            .collect();
+        if let Some(d) = self.hosts[s].daemon.as_mut() {
+            d.leaving = true;
+        }
+        for g in active {
+            self.enqueue(s, g, OpKind::Stop, false, None);
+        }
+        let inc = self.hosts[s].daemon.as_ref().map_or(0, |d| d.inc);
+        self.after_op(s, inc);
+    }
+
+    /// The action at NP occurrence, as the shell carries it out: the
+    /// cluster service stops (and the OS goes down, and comes back after a
+    /// reboot), or the kernel panics (everything gone at once, no notice;
+    /// it reboots).
+    fn np_action(&mut self, s: usize, action: NpAction) {
+        match action {
+            NpAction::None => {}
+            NpAction::StopClusterService | NpAction::StopClusterServiceAndShutdownOs => {
+                self.orderly_stop(s, false)
+            }
+            NpAction::StopClusterServiceAndRebootOs => {
+                self.orderly_stop(s, false);
+                let t = self.now + REBOOT_AFTER;
+                self.at(t, Ev::Reboot { host: s });
+            }
+            NpAction::Panic => {
+                for g in 0..self.config.groups.len() {
+                    self.hosts[s].address[g] = false;
+                    self.hosts[s].process[g] = false;
+                }
+                self.hosts[s].daemon = None;
+                self.close_life(s);
+                let t = self.now + REBOOT_AFTER;
+                self.at(t, Ev::Reboot { host: s });
+            }
         }
     }
 
@@ -1069,36 +1182,15 @@ impl<'a> World<'a> {
                         self.hosts[s].daemon = None;
                         self.close_life(s);
                     }
-                    _ => {
-                        self.input(s, Input::Stopping { handover: true });
-                        let busy = |g: usize| {
-                            self.hosts[s]
-                                .daemon
-                                .as_ref()
-                                .and_then(|d| d.ops.get(&g))
-                                .is_some_and(|q| !q.is_empty())
-                        };
-                        let active: Vec<usize> = (0..self.config.groups.len())
-                            .filter(|&g| {
-                                self.hosts[s].address[g] || self.hosts[s].process[g] || busy(g)
-                            })
-                            .collect();
-                        if let Some(d) = self.hosts[s].daemon.as_mut() {
-                            d.leaving = true;
-                        }
-                        for g in active {
-                            self.enqueue(s, g, OpKind::Stop, false, None);
-                        }
-                        let inc = self.hosts[s].daemon.as_ref().map_or(0, |d| d.inc);
-                        self.after_op(s, inc);
-                    }
+                    _ => self.orderly_stop(s, true),
                 }
             }
             FaultKind::Crash | FaultKind::Kill | FaultKind::Stop => {
                 if self.hosts[s].daemon.is_some() {
-                    // Still stopping: start once it is over.
+                    // Still stopping (or frozen in its stop): start once
+                    // it is over.
                     let t = self.now + self.interval;
-                    self.at(t, Ev::Boot { host: s });
+                    self.at(t, Ev::Reboot { host: s });
                 } else {
                     self.boot(s);
                 }

@@ -22,6 +22,7 @@ use crate::model::catalog::Event;
 use crate::model::cluster::{Brain, Command, Input, Lamp};
 use crate::model::config::{ClusterConfig, FinalAction};
 use crate::model::membership::Membership;
+use crate::model::partition::NpAction;
 use crate::model::recovery::RecoveryCounters;
 use crate::model::state::{ClusterStatus, RunState, ServerState};
 use crate::notify::alert_log::Alerter;
@@ -181,9 +182,44 @@ impl Coordinator {
                     }
                 }
                 Command::Reply(r) => reply = Some(r),
+                Command::NpAction(action) => self.np_action(action, ctx),
             }
         }
         reply
+    }
+
+    /// The action at NP occurrence (the brain has already ordered the stop
+    /// of every group held here).
+    fn np_action(&mut self, action: NpAction, ctx: &mut Context<Self>) {
+        self.alerter.raise(Event::NpActionTaken { action });
+        let reason = format!("network partition: {}", action.describe());
+        let os = match action {
+            NpAction::None => return,
+            NpAction::Panic => {
+                let argv = self.settings.config.os_actions.panic.clone();
+                let alerter = self.alerter.clone();
+                ctx.spawn(
+                    async move {
+                        if let Err(error) = super::run_os_action(&argv).await {
+                            alerter.raise(Event::OsActionFailed {
+                                action: "panic".into(),
+                                error,
+                            });
+                        }
+                    }
+                    .into_actor(self),
+                );
+                return;
+            }
+            NpAction::StopClusterService => None,
+            NpAction::StopClusterServiceAndShutdownOs => {
+                Some(FinalAction::StopClusterServiceAndShutdownOs)
+            }
+            NpAction::StopClusterServiceAndRebootOs => {
+                Some(FinalAction::StopClusterServiceAndRebootOs)
+            }
+        };
+        let _ = self.stop_cluster(reason, StopFactor::ClusterShutdown, os, false, ctx);
     }
 
     /// Runs a start or stop the brain ordered and tells it the end.
@@ -340,7 +376,7 @@ impl Coordinator {
         if !servers.contains(local) {
             return Err(format!("server {local} may not run group {group}"));
         }
-        Ok(())
+        self.cluster.brain.may_start_here(group, self.cluster.now())
     }
 
     /// Moves a group that runs here to `to` (or the next server of its order).

@@ -4,5 +4,5 @@
 
 pub use understudy_brain::{
     advert, catalog, cluster, config, detection, host, journal, ladder, membership, monitoring,
-    placement, plan, problems, recovery, routing, state, validate, validate_monitors,
+    partition, placement, plan, problems, recovery, routing, state, validate, validate_monitors,
 };

@@ -1,0 +1,236 @@
+//! Network-partition resolution: which side of a cut keeps the groups, and
+//! the self-fencing lease that makes the other side let go in time.
+//!
+//! Quorum by majority: a server counts a peer only while that peer's
+//! heartbeats, sent within the last `lease_ms`, say that the peer hears it
+//! too ("support"). A side that counts strictly more than half of the
+//! servers, or exactly half with the tie-breaker, is quorate. Counting only
+//! mutual hearing keeps a one-way cut from making both sides quorate.
+//!
+//! The guarantees, with T the heartbeat timeout, L the lease and M the
+//! margin (docs/cluster.md names the inequalities):
+//! - a server that is not quorate starts nothing and stops what it holds;
+//! - a silent server X is taken over only when this server is quorate and
+//!   every member of its quorum has said it does not hear X either, since
+//!   an instant D, and then only from D + L + M on. Any quorum of X needs
+//!   one of those members (two majorities meet), whose support of X ran out
+//!   by D + L: X's lease ended, and X's watchdog (the guardian here) has
+//!   released it by D + L + M/2 if X could not do so itself (frozen);
+//! - a server that left in order, whose guardian reported its death, or
+//!   that an operator confirmed down, holds nothing: no wait.
+//!
+//! Pure: the brain calls these with the instants it is given.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ClusterConfig;
+use crate::problems::Problems;
+
+/// Default of `margin_ms`.
+pub const DEFAULT_MARGIN_MS: u32 = 1000;
+
+/// `partition`: how a server that stops hearing others decides whether it
+/// may keep (or take) groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Partition")]
+pub struct PartitionConfig {
+    /// The methods, combined. Today: `Majority`.
+    #[serde(default = "default_methods")]
+    pub methods: Vec<PartitionMethod>,
+    /// On an even split, the side with this server is quorate (default:
+    /// the first server).
+    #[serde(default)]
+    pub tie_breaker: Option<String>,
+    /// A quorum verdict lasts this long after the heartbeats it rests on
+    /// were sent (default: the heartbeat timeout).
+    #[serde(default)]
+    pub lease_ms: Option<u32>,
+    /// Time a server that lost its lease has to be released of everything
+    /// (its own stop, else its watchdog): survivors wait lease + margin.
+    #[serde(default = "default_margin")]
+    pub margin_ms: u32,
+    /// What the side that lost its quorum does, besides releasing its
+    /// groups (which it always does).
+    #[serde(default)]
+    pub action: NpAction,
+}
+
+fn default_methods() -> Vec<PartitionMethod> {
+    vec![PartitionMethod::Majority]
+}
+
+fn default_margin() -> u32 {
+    DEFAULT_MARGIN_MS
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartitionMethod {
+    /// Strictly more than half of the servers, heard both ways; an even
+    /// split goes to the side with the tie-breaker.
+    Majority,
+}
+
+/// The action at NP occurrence: what a server that lost its quorum does
+/// once its groups are released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum NpAction {
+    /// Nothing more: it waits to be quorate again, then takes part again.
+    None,
+    /// Stop the cluster service here.
+    StopClusterService,
+    /// Stop the cluster service, then `os_actions.shutdown` (the default).
+    #[default]
+    StopClusterServiceAndShutdownOs,
+    /// Stop the cluster service, then `os_actions.reboot`.
+    StopClusterServiceAndRebootOs,
+    /// `os_actions.panic` at once (a sysrq crash by default).
+    Panic,
+}
+
+impl NpAction {
+    pub fn describe(self) -> &'static str {
+        match self {
+            NpAction::None => "none (wait for the quorum to return)",
+            NpAction::StopClusterService => "stop the cluster service",
+            NpAction::StopClusterServiceAndShutdownOs => {
+                "stop the cluster service and shut down the OS"
+            }
+            NpAction::StopClusterServiceAndRebootOs => "stop the cluster service and reboot the OS",
+            NpAction::Panic => "panic the OS",
+        }
+    }
+}
+
+impl PartitionConfig {
+    pub fn lease(&self, config: &ClusterConfig) -> Duration {
+        Duration::from_millis(self.lease_ms.unwrap_or(config.heartbeat.timeout_ms).into())
+    }
+
+    pub fn margin(&self) -> Duration {
+        Duration::from_millis(self.margin_ms.into())
+    }
+
+    pub fn tie_breaker<'a>(&'a self, config: &'a ClusterConfig) -> Option<&'a str> {
+        self.tie_breaker
+            .as_deref()
+            .or_else(|| config.servers.first().map(|s| s.name.as_str()))
+    }
+}
+
+/// Checks `partition`; warnings for a cluster that has none (or one that
+/// cannot survive the loss of its tie-breaker).
+pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
+    let Some(p) = &config.partition else {
+        return;
+    };
+    let hb = &config.heartbeat;
+    if p.methods.is_empty() {
+        problems.push(
+            "partition.methods",
+            "at least one method is needed (Majority); leave `partition` out for none",
+        );
+    }
+    if let Some(t) = &p.tie_breaker {
+        if config.server(t).is_none() {
+            problems.push(
+                "partition.tie_breaker",
+                format!("\"{t}\" is not a server of the cluster"),
+            );
+        }
+    }
+    if let Some(lease) = p.lease_ms {
+        if lease < hb.interval_ms.saturating_mul(2) || lease > 3_600_000 {
+            problems.push(
+                "partition.lease_ms",
+                format!(
+                    "{lease} ms is out of range: at least twice the heartbeat interval ({} ms), at most 3600000",
+                    hb.interval_ms.saturating_mul(2)
+                ),
+            );
+        }
+    }
+    // The brain looks at its lease at least every timeout/4, and a stall
+    // of twice that is how it notices it did not run: the margin must hold
+    // both, and leave the watchdog time to release.
+    let floor = (hb.timeout_ms / 2).max(200);
+    if p.margin_ms < floor || p.margin_ms > 3_600_000 {
+        problems.push(
+            "partition.margin_ms",
+            format!(
+                "{} ms is out of range: at least half the heartbeat timeout and 200 ms ({floor} ms here), at most 3600000",
+                p.margin_ms
+            ),
+        );
+    }
+}
+
+/// Warnings (not errors) about partition safety, for `config check`.
+pub fn warnings(config: &ClusterConfig) -> Vec<String> {
+    if config.servers.len() < 2 {
+        return Vec::new();
+    }
+    match &config.partition {
+        None => vec![
+            "partition: no network-partition resolution: if every path between the servers is cut while they stay up, both sides run the groups (add `partition: (methods: [Majority])`)".into(),
+        ],
+        Some(p) if config.servers.len() == 2 && p.methods == [PartitionMethod::Majority] => vec![format!(
+            "partition: with two servers a majority is the tie-breaker alone: when {} is down or cut off, the other server takes nothing over",
+            p.tie_breaker(config).unwrap_or("the first server")
+        )],
+        Some(_) => Vec::new(),
+    }
+}
+
+/// Whether `members` (this server included) make a quorum of `config`.
+pub fn quorate<'a>(
+    config: &ClusterConfig,
+    p: &PartitionConfig,
+    members: impl Iterator<Item = &'a str>,
+) -> bool {
+    let n = config.servers.len();
+    let tie = p.tie_breaker(config);
+    let mut count = 0;
+    let mut with_tie = false;
+    for m in members {
+        count += 1;
+        with_tie |= Some(m) == tie;
+    }
+    2 * count > n || (2 * count == n && with_tie)
+}
+
+/// The instant at which this server stops being quorate if no more support
+/// comes: `support` holds, per peer, when its last support runs out.
+/// `None`: not quorate at `now`.
+pub fn lease_until(
+    config: &ClusterConfig,
+    p: &PartitionConfig,
+    local: &str,
+    support: &BTreeMap<String, Duration>,
+    now: Duration,
+) -> Option<Duration> {
+    let valid: Vec<(&str, Duration)> = support
+        .iter()
+        .filter(|(_, until)| **until > now)
+        .map(|(s, until)| (s.as_str(), *until))
+        .collect();
+    // The latest instant t such that the peers still supporting at t make
+    // a quorum with this server.
+    let mut candidates: Vec<Duration> = valid.iter().map(|v| v.1).collect();
+    candidates.sort();
+    candidates.dedup();
+    if quorate(config, p, std::iter::once(local)) {
+        return Some(Duration::MAX);
+    }
+    candidates.into_iter().rev().find(|&t| {
+        let members = std::iter::once(local).chain(
+            valid
+                .iter()
+                .filter(move |(_, until)| *until >= t)
+                .map(|(s, _)| *s),
+        );
+        quorate(config, p, members)
+    })
+}
