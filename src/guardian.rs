@@ -30,7 +30,12 @@ use std::process::{Command, ExitCode, ExitStatus};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::os::fd::{AsFd, AsRawFd};
+
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{self, SigHandler, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
 use understudy_actors::model::catalog::Event;
@@ -39,6 +44,7 @@ use understudy_actors::monitor::userspace::{run_os_command, OS_ACTION_WAIT};
 use understudy_actors::notify::alert_log::{now_rfc3339, AlertLog, DEFAULT_MAX_BYTES};
 use understudy_actors::resource::exec::driver::describe_status;
 use understudy_actors::resource::owned;
+use understudy_actors::fence;
 use understudy_actors::wire::key::ClusterKey;
 
 use crate::config_check;
@@ -126,6 +132,7 @@ pub fn enter_daemon() -> Result<(), String> {
         .and_then(|v| v.parse::<i32>().ok())
         .filter(|pid| *pid > 1);
     incarnation();
+    fence::take_from_env()?;
     // Still one thread here, so changing the environment is sound.
     std::env::remove_var(GUARDED_ENV);
     std::env::remove_var(INCARNATION_ENV);
@@ -231,12 +238,28 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> Exit
         }
     };
     let incarnation = next_incarnation(state_dir, now_micros());
-    let mut child = match Command::new(&exe)
+    // The watchdog's pipe: the daemon writes its fence deadlines to it (see
+    // `understudy_actors::fence`). The read end stays here (closed on exec);
+    // the write end is the daemon's alone.
+    let (fence_rd, fence_wr) = match nix::unistd::pipe() {
+        Ok(p) => p,
+        Err(e) => {
+            say(&format!("cannot create the watchdog pipe: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let _ = fcntl(&fence_rd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+    let _ = fcntl(&fence_rd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    let spawned = Command::new(&exe)
         .args(std::env::args_os().skip(1))
         .env(GUARDED_ENV, std::process::id().to_string())
         .env(INCARNATION_ENV, incarnation.to_string())
-        .spawn()
-    {
+        .env(fence::FENCE_FD_ENV, fence_wr.as_raw_fd().to_string())
+        .spawn();
+    // Only the daemon holds the write end: its end (exit, death) is then
+    // the end of the pipe.
+    drop(fence_wr);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             say(&format!(
@@ -248,31 +271,16 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> Exit
     };
     let pid = child.id();
 
-    let status = loop {
-        match waited.wait() {
-            Ok(Signal::SIGCHLD) => match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) => {}
-                Err(e) => {
-                    say(&format!("cannot check on the daemon: {e}"));
-                }
-            },
-            Ok(sig) => {
-                let _ = signal::kill(Pid::from_raw(pid as i32), sig);
-            }
-            // sigwait fails only for an invalid set; wait without it.
-            Err(_) => match child.wait() {
-                Ok(status) => break status,
-                Err(e) => {
-                    say(&format!("cannot wait for the daemon: {e}"));
-                    return ExitCode::FAILURE;
-                }
-            },
+    let (status, fenced) = match watch(&mut child, &waited, fence_rd) {
+        Ok(end) => end,
+        Err(e) => {
+            say(&e);
+            return ExitCode::FAILURE;
         }
     };
 
     match status.code() {
-        Some(code) if ORDERLY_EXITS.contains(&code) => ExitCode::from(code as u8),
+        Some(code) if ORDERLY_EXITS.contains(&code) && !fenced => ExitCode::from(code as u8),
         _ => after_death(
             Death {
                 pid,
@@ -281,11 +289,101 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> Exit
                 server: &server,
                 incarnation,
                 config: config.as_ref().map(|c| (c, config_path)),
+                fenced,
             },
             guardian.action,
             &os_actions,
             &waited,
         ),
+    }
+}
+
+/// Waits for the daemon's end, passing the signals on, and watches its
+/// fence deadline: a daemon that has not moved it on by then (frozen,
+/// stalled) while it holds groups is killed. The end, and whether the
+/// watchdog caused it.
+fn watch(
+    child: &mut std::process::Child,
+    waited: &SigSet,
+    fence_rd: std::os::fd::OwnedFd,
+) -> Result<(ExitStatus, bool), String> {
+    let pid = Pid::from_raw(child.id() as i32);
+    let signals = SignalFd::with_flags(waited, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| format!("cannot watch signals: {e}"))?;
+    let mut pipe = Some(fence_rd);
+    // Boot-time ms; 0: nothing to watch.
+    let mut deadline: u64 = 0;
+    loop {
+        let now = understudy_actors::heartbeat::boottime().as_millis() as u64;
+        if deadline != 0 && now >= deadline {
+            say(&format!(
+                "the cluster daemon (pid {pid}) did not renew its lease in time (frozen or stalled) while holding groups: killing it"
+            ));
+            let _ = signal::kill(pid, Signal::SIGKILL);
+            return child
+                .wait()
+                .map(|s| (s, true))
+                .map_err(|e| format!("cannot wait for the daemon: {e}"));
+        }
+        let timeout = if deadline == 0 {
+            PollTimeout::NONE
+        } else {
+            PollTimeout::try_from(deadline - now).unwrap_or(PollTimeout::MAX)
+        };
+        let (sig_ready, pipe_ready) = {
+            let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+            if let Some(p) = &pipe {
+                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(format!("cannot wait for the daemon: {e}")),
+            }
+            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            (ready(&fds[0]), fds.get(1).is_some_and(ready))
+        };
+        if pipe_ready {
+            let mut buf = [0u8; 4096];
+            match nix::unistd::read(pipe.as_ref().expect("polled"), &mut buf) {
+                // The daemon closed it: it is ending; nothing to watch.
+                Ok(0) => {
+                    pipe = None;
+                    deadline = 0;
+                }
+                Ok(n) => {
+                    // Whole records only (each is written at once); the last
+                    // one is the deadline now.
+                    let whole = n - n % 8;
+                    if whole >= 8 {
+                        let mut rec = [0u8; 8];
+                        rec.copy_from_slice(&buf[whole - 8..whole]);
+                        deadline = u64::from_ne_bytes(rec);
+                    }
+                }
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
+                Err(e) => {
+                    say(&format!("watchdog pipe: {e}"));
+                    pipe = None;
+                }
+            }
+        }
+        if sig_ready {
+            while let Ok(Some(info)) = signals.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGCHLD) => {}
+                    Ok(sig) => {
+                        let _ = signal::kill(pid, sig);
+                    }
+                    Err(_) => {}
+                }
+            }
+            match child.try_wait() {
+                Ok(Some(status)) => return Ok((status, false)),
+                Ok(None) => {}
+                Err(e) => say(&format!("cannot check on the daemon: {e}")),
+            }
+        }
     }
 }
 
@@ -298,6 +396,8 @@ struct Death<'a> {
     incarnation: u64,
     /// The configuration and its file, when it loaded.
     config: Option<(&'a ClusterConfig, &'a Path)>,
+    /// Killed by the guardian: it missed its fence deadline.
+    fenced: bool,
 }
 
 /// Sends the authenticated "daemon died" notice on every heartbeat path.
@@ -342,8 +442,16 @@ fn after_death(
         server,
         incarnation,
         config,
+        fenced,
     } = death;
-    let cause = describe_status(status);
+    let cause = if fenced {
+        format!(
+            "its lease ran out while it held groups (frozen or stalled), so its guardian ended it: {}",
+            describe_status(status)
+        )
+    } else {
+        describe_status(status)
+    };
     say(&format!(
         "the cluster daemon (pid {pid}) died ({cause}); releasing what it held"
     ));

@@ -17,6 +17,7 @@
 pub mod atomic_file;
 pub mod control;
 pub mod coordinator;
+pub mod fence;
 pub mod heartbeat;
 pub mod journal;
 pub mod model;

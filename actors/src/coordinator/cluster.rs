@@ -47,6 +47,8 @@ pub(crate) struct ClusterSide {
     /// The decision journal (`<state-dir>/journal.jsonl`), when it could be
     /// opened.
     pub journal: Option<crate::journal::Journal>,
+    /// The fence deadline the guardian was last given.
+    fence: Option<Duration>,
 }
 
 impl ClusterSide {
@@ -61,12 +63,13 @@ impl ClusterSide {
             last_rejected: String::new(),
             last_reject_alert: None,
             journal: None,
+            fence: None,
         }
     }
 
-    /// The brain's clock: the same as the beats' arrival times.
+    /// The brain's clock (boot time): the same as the beats' arrival times.
     pub fn now(&self) -> Duration {
-        crate::heartbeat::epoch().elapsed()
+        crate::heartbeat::since_start()
     }
 
     pub fn membership(&self) -> &Membership {
@@ -109,6 +112,11 @@ impl Coordinator {
             j.input(now, &input);
         }
         let commands = self.cluster.brain.handle(now, input);
+        let fence = self.cluster.brain.fence_deadline();
+        if fence != self.cluster.fence {
+            self.cluster.fence = fence;
+            crate::fence::arm(fence);
+        }
         if commands.is_empty() {
             return None;
         }

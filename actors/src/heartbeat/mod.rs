@@ -16,17 +16,32 @@ use crate::wire::Rejection;
 
 pub use lan::{LanHeartbeat, LanSettings, SendLeaving, SetAdvert, SetConfigDigest};
 
-/// This daemon's monotonic clock in ms since its first use (at least 1),
-/// stamped on every beat it sends.
+/// This daemon's clock in ms since its first use (at least 1), stamped on
+/// every beat it sends.
 pub fn monotonic_ms() -> u64 {
-    epoch().elapsed().as_millis() as u64 + 1
+    since_start().as_millis() as u64 + 1
 }
 
-/// The instant this daemon's clocks count from: beats' `sent_ms`, their
-/// arrival, and the cluster brain's `now` are all on it.
-pub fn epoch() -> std::time::Instant {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    *START.get_or_init(std::time::Instant::now)
+/// `CLOCK_BOOTTIME`: it never goes back and, unlike `CLOCK_MONOTONIC`,
+/// keeps counting while the machine is suspended, so a lease measured on
+/// it has run out after any pause, however it came.
+pub fn boottime() -> std::time::Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(std::time::Duration::from)
+        .unwrap_or_default()
+}
+
+/// The boot-time instant this daemon's clocks count from: beats' `sent_ms`,
+/// their arrival, and the cluster brain's `now` are all on it.
+pub fn start() -> std::time::Duration {
+    static START: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+    *START.get_or_init(boottime)
+}
+
+/// Time since [`start`] (the brain's `now`).
+pub fn since_start() -> std::time::Duration {
+    let start = start();
+    boottime().saturating_sub(start)
 }
 
 #[derive(Debug, Clone, PartialEq, Message)]
