@@ -15,9 +15,9 @@
 //! on two servers, then what else went wrong.
 //!
 //! `PARTITION_OFF=1` in the environment runs the same schedules without the
-//! `partition` field: today's behaviour without partition resolution, to see
-//! the checkers catch the double activation (a debugging switch; the tests
-//! are expected to fail with it).
+//! `partition` field: the behaviour without partition resolution, to see
+//! what the tests catch then (a debugging switch: every fault test but the
+//! short freeze fails with it).
 
 mod common;
 
