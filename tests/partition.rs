@@ -440,9 +440,10 @@ fn a_daemon_frozen_shorter_than_the_timeout_moves_nothing() {
 
 /// c. Three servers, majority. The switch drops n1's traffic to n2 and n3
 ///    (both networks) for 5 s, while theirs reaches n1: n2 and n3 no longer
-///    hear n1, n1 still hears them. Whatever the cluster decides, `web`
-///    must end up on exactly one server: n2 and n3, who hear each other,
-///    must agree where it runs within 3 x (timeout + lease + margin), the
+///    hear n1, n1 still hears them. `web` must end up on exactly one
+///    server, and on the majority's side: n1 is not heard, so it cannot
+///    keep the group without the others taking it too. Within 3 x
+///    (timeout + lease + margin) n2 or n3 must run it, both agreeing, the
 ///    client answered from there and the checkers seeing the address and
 ///    the responder there only. After the cut, the cluster must be whole
 ///    and stay so. The checkers: never two copies.
