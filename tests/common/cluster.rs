@@ -4,8 +4,10 @@
 //! `understudy run` per server namespace, a client that asks who answers on
 //! an address, checkers of the "never on two servers" invariant of a
 //! floating IP ([`AddressWatch`]) and of an application ([`ProcessWatch`]),
-//! and a packet filter at the switch that cuts the cluster traffic
-//! ([`Lab::cut_cluster_traffic`]).
+//! a packet filter at the switch that cuts the cluster traffic
+//! ([`Lab::cut_cluster_traffic`]), and the faults of a partition: a server
+//! cut off by the switch ([`Lab::isolate`]), a one-way cut
+//! ([`Lab::oneway`]) and a frozen daemon ([`Lab::freeze`]).
 //!
 //! Servers are numbered from 1 (`n1` is server 1). Heartbeat paths are
 //! numbered from 0 like the interfaces and like `servers[].paths[]` in the
@@ -82,6 +84,9 @@ pub struct Lab {
     daemons: Vec<Option<Child>>,
     /// Responders and other processes started in the namespaces.
     helpers: Vec<Child>,
+    /// (server, daemon pid) of every daemon [`Lab::freeze`] stopped and
+    /// did not thaw yet: thawed when the lab is dropped.
+    frozen: Vec<(usize, u32)>,
 }
 
 impl Lab {
@@ -116,6 +121,7 @@ impl Lab {
             python: find_in_path("python3").expect("python3"),
             daemons: (0..servers).map(|_| None).collect(),
             helpers: Vec::new(),
+            frozen: Vec::new(),
         };
         // From here on, dropping `lab` takes down whatever `up` built.
         let out = lab.tool(&["up", &servers.to_string()]);
@@ -562,6 +568,84 @@ impl Lab {
         })
     }
 
+    // ---- faults of a partition ----
+
+    /// A switch failure that cuts server i off from every other box (the
+    /// other servers and the client) on both networks, or (`false`) its
+    /// end: `tools/lab isolate I` / `rejoin I`. The switch drops every frame
+    /// that comes in on or would go out of i's two ports, ARP included
+    /// (nftables, bridge family, in the switch namespace); both of i's links
+    /// keep their carrier, so i cannot tell this from silent peers. Needs
+    /// `nft` (see [`nft_unavailable`]).
+    pub fn isolate(&self, i: usize, cut: bool) {
+        let i = i.to_string();
+        let args = if cut { ["isolate", &i] } else { ["rejoin", &i] };
+        let out = self.tool(&args);
+        assert!(out.success(), "tools/lab {}: {out:?}", args.join(" "));
+    }
+
+    /// A one-way cut: the switch drops the IPv4 traffic from server i to
+    /// server j on both networks (`true`), or lets it through again
+    /// (`tools/lab oneway I J` / `twoway I J`). Traffic from j to i still
+    /// flows, and ARP passes both ways, as with an asymmetric firewall or
+    /// ACL: i's heartbeats and peer-link packets are lost, j's arrive (a
+    /// TCP connection either way fails, its answers being lost). Needs
+    /// `nft` (see [`nft_unavailable`]).
+    pub fn oneway(&self, i: usize, j: usize, cut: bool) {
+        self.check(j);
+        let (i, j) = (i.to_string(), j.to_string());
+        let args = if cut {
+            ["oneway", &i, &j]
+        } else {
+            ["twoway", &i, &j]
+        };
+        let out = self.tool(&args);
+        assert!(out.success(), "tools/lab {}: {out:?}", args.join(" "));
+    }
+
+    /// Freezes (`true`: SIGSTOP) or thaws (`false`: SIGCONT) server i's
+    /// daemon, the pid its status gives (as [`Lab::kill9_daemon`] finds
+    /// it): the guardian's child, not the guardian, which runs on, as in a
+    /// paused VM or a process stalled by the kernel. Returns the daemon's
+    /// pid. Freezing returns once the kernel shows it stopped; thawing
+    /// sends SIGCONT to the pid frozen, if it is still alive (its guardian
+    /// may have ended it meanwhile). A daemon left frozen is thawed when the
+    /// lab is dropped.
+    pub fn freeze(&mut self, i: usize, freeze: bool) -> u32 {
+        self.check(i);
+        if !freeze {
+            let k = self
+                .frozen
+                .iter()
+                .position(|(server, _)| *server == i)
+                .unwrap_or_else(|| panic!("server {i}'s daemon is not frozen"));
+            let (_, pid) = self.frozen.remove(k);
+            if pid_alive(pid) {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
+            }
+            return pid;
+        }
+        assert!(
+            self.frozen.iter().all(|(server, _)| *server != i),
+            "server {i}'s daemon is frozen already"
+        );
+        let pid = self.daemon_pid(i);
+        let guardian = self.guardian_pid(i).expect("running daemon");
+        assert!(
+            pid != guardian && children_of(guardian).contains(&pid),
+            "server {i}: pid {pid} is not its guardian's ({guardian}) child"
+        );
+        kill(Pid::from_raw(pid as i32), Signal::SIGSTOP)
+            .unwrap_or_else(|e| panic!("SIGSTOP to server {i}'s daemon {pid}: {e}"));
+        self.frozen.push((i, pid));
+        super::wait_for(
+            &format!("server {i}'s daemon (pid {pid}) to stop"),
+            DEADLINE,
+            || matches!(process_state(pid), Some('T') | None),
+        );
+        pid
+    }
+
     // ---- network ----
 
     /// `ip -n NS ARGS...`
@@ -826,9 +910,251 @@ pub fn web_lab_with_mail(tag: &str, servers: usize, attrs: &str) -> Option<(Lab,
     Some((lab, smtp))
 }
 
+/// How many alerts server i raised itself (of the merged alert list it
+/// shows) that contain every one of `needles`.
+pub fn own_alerts(lab: &Lab, i: usize, needles: &[&str]) -> usize {
+    let me = format!("n{i}");
+    lab.ctl(i, &["alerts", "-n", "1000"])
+        .stdout
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some(me.as_str()))
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .count()
+}
+
+/// Waits until server i has raised more than `before` alerts containing
+/// every one of `needles`.
+pub fn wait_own_alerts(lab: &Lab, i: usize, needles: &[&str], before: usize, within: Duration) {
+    let end = Instant::now() + within;
+    while own_alerts(lab, i, needles) <= before {
+        if Instant::now() >= end {
+            panic!(
+                "n{i} raised no new alert with {needles:?} within {within:?}; its alerts:\n{}",
+                lab.ctl(i, &["alerts", "-n", "300"]).stdout
+            );
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// How long a healthy lab gets for what comes quickly (its cluster formed,
+/// a group started, a server declared down): long enough for a slow CI
+/// machine.
+pub const FORM_WAIT: Duration = Duration::from_secs(20);
+
+/// The address checker and the application checker of group `web`
+/// ([`web_group`]): its floating IP and its responder each on at most one
+/// server at any moment.
+pub struct Checkers {
+    pub address: AddressWatch,
+    pub app: ProcessWatch,
+    /// About when both started: the times of their [`Watch::changes`] and
+    /// double holdings count from here (within a sample or two).
+    pub started: Instant,
+}
+
+impl Checkers {
+    pub fn start(lab: &Lab) -> Checkers {
+        let started = Instant::now();
+        Checkers {
+            address: lab.watch_address(WEB_VIP),
+            app: lab.watch_responder(WEB_PORT),
+            started,
+        }
+    }
+
+    /// Waits until both see exactly `want` holding the group.
+    pub fn wait_holders(&self, want: &[usize], timeout: Duration) {
+        self.address.wait_holders(want, timeout);
+        self.app.wait_holders(want, timeout);
+    }
+
+    /// Stops both; every time the address or the application was on two
+    /// servers at once, as an error.
+    pub fn check_never_double(self) -> Result<(), String> {
+        let address = self.address.check_never_double();
+        let app = self.app.check_never_double();
+        let problems: Vec<String> = [address, app].into_iter().filter_map(Result::err).collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    /// Stops both; panics if the address or the application was ever on
+    /// two servers at once.
+    pub fn assert_never_double(self) {
+        if let Err(e) = self.check_never_double() {
+            panic!("{e}");
+        }
+    }
+}
+
+/// A lab of `servers` servers running group `web` on n1 (first in its
+/// order), with `extra` top-level fields (see [`lab_config`]), answered
+/// through the floating IP, both checkers running; `None` when the machine
+/// cannot host the lab (the reason is printed).
+pub fn web_on_n1(tag: &str, servers: usize, extra: &str) -> Option<(Lab, Checkers)> {
+    web_lab_on(tag, servers, "", extra, 1)
+}
+
+/// Like [`web_on_n1`], with the group's `attrs` (see [`web_group`]) and
+/// the server `on` it must run on once started (the first of its order).
+pub fn web_lab_on(
+    tag: &str,
+    servers: usize,
+    attrs: &str,
+    extra: &str,
+    on: usize,
+) -> Option<(Lab, Checkers)> {
+    let mut lab = Lab::new(tag, servers)?;
+    let text = lab.config(&web_group(&lab, attrs), extra);
+    lab.write_config(&text);
+    let checkers = Checkers::start(&lab);
+    lab.start_all();
+    let name = lab.server_name(on);
+    for i in 1..=servers {
+        lab.wait_group_on(i, "web", &name, FORM_WAIT);
+    }
+    lab.wait_fetch(WEB_VIP, WEB_PORT, Some(&name), FORM_WAIT);
+    // The checkers see what runs where.
+    checkers.wait_holders(&[on], FORM_WAIT);
+    Some((lab, checkers))
+}
+
+/// `(state, current)` of group `web` in a status.
+pub fn web_view(status: &Value) -> (String, String) {
+    let g = group_of(status, "web").unwrap_or_else(|| panic!("no group web in {status}"));
+    (
+        g["state"].as_str().unwrap_or("?").to_string(),
+        g["current"].as_str().unwrap_or("-").to_string(),
+    )
+}
+
+/// The name of the server running `web` if the cluster (the daemons of
+/// `servers`) is whole: exactly one of them runs it, Online; every one of
+/// them reports it Online there; none shows an activation failure; the
+/// client gets its answer through the floating IP from that server.
+/// Otherwise what is wrong.
+pub fn whole(lab: &Lab, servers: &[usize]) -> Result<String, String> {
+    let mut views = Vec::new();
+    for &i in servers {
+        let status = lab
+            .try_status(i)
+            .ok_or_else(|| format!("n{i} does not answer status"))?;
+        views.push((format!("n{i}"), web_view(&status)));
+    }
+    let describe = || {
+        views
+            .iter()
+            .map(|(me, (state, current))| format!("{me} sees web {state} on {current}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if views
+        .iter()
+        .any(|(_, (state, _))| state.contains("Failure"))
+    {
+        return Err(format!("an activation failure is shown: {}", describe()));
+    }
+    // A server runs the group itself when its status names it as current.
+    let running: Vec<&(String, (String, String))> = views
+        .iter()
+        .filter(|(me, (state, current))| current == me && state != "Offline")
+        .collect();
+    let [(holder, _)] = running.as_slice() else {
+        return Err(format!(
+            "web runs on {} servers, not one: {}",
+            running.len(),
+            describe()
+        ));
+    };
+    if views
+        .iter()
+        .any(|(_, (state, current))| state != "Online" || current != holder)
+    {
+        return Err(format!("not Online on {holder} for all: {}", describe()));
+    }
+    match lab.client_fetch(WEB_VIP, WEB_PORT) {
+        Some(name) if name == *holder => Ok(holder.clone()),
+        other => Err(format!(
+            "{}; but the client asking {WEB_VIP}:{WEB_PORT} got {other:?}",
+            describe()
+        )),
+    }
+}
+
+/// Waits until the cluster is whole ([`whole`]); returns the server running
+/// `web`, or what was still wrong after `within`.
+pub fn try_wait_whole(lab: &Lab, servers: &[usize], within: Duration) -> Result<String, String> {
+    let end = Instant::now() + within;
+    loop {
+        let last = match whole(lab, servers) {
+            Ok(holder) => return Ok(holder),
+            Err(e) => e,
+        };
+        if Instant::now() >= end {
+            return Err(last);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Waits until the cluster is whole ([`whole`]); returns the server running
+/// `web`. Panics with what was still wrong after `within`.
+pub fn wait_whole(lab: &Lab, servers: &[usize], within: Duration, what: &str) -> String {
+    try_wait_whole(lab, servers, within)
+        .unwrap_or_else(|last| panic!("{what}: the service was not back within {within:?}: {last}"))
+}
+
+/// Watches the cluster for `period`: it must stay whole with `web` on
+/// `holder` at every look; otherwise what went wrong, and when.
+pub fn check_stays_whole(
+    lab: &Lab,
+    servers: &[usize],
+    holder: &str,
+    period: Duration,
+) -> Result<(), String> {
+    let start = Instant::now();
+    while start.elapsed() < period {
+        match whole(lab, servers) {
+            Ok(h) if h == holder => {}
+            Ok(h) => {
+                return Err(format!(
+                    "web moved from {holder} to {h} after {:?}",
+                    start.elapsed()
+                ))
+            }
+            Err(e) => {
+                return Err(format!(
+                    "whole with web on {holder}, then after {:?}: {e}",
+                    start.elapsed()
+                ))
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+    Ok(())
+}
+
+/// Watches the cluster for `period`: it must stay whole with `web` on
+/// `holder` at every look; panics naming `what` otherwise.
+pub fn stays_whole(lab: &Lab, servers: &[usize], holder: &str, period: Duration, what: &str) {
+    if let Err(e) = check_stays_whole(lab, servers, holder, period) {
+        panic!("{what}: {e}");
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let panicking = std::thread::panicking();
+        // A frozen daemon would not see the SIGTERM below.
+        for (_, pid) in self.frozen.drain(..) {
+            if pid_alive(pid) {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
+            }
+        }
         // Politely first: the daemons stop their groups.
         let mut running: Vec<(usize, u32)> = Vec::new();
         for (k, slot) in self.daemons.iter_mut().enumerate() {
@@ -889,6 +1215,14 @@ impl Drop for Lab {
             }
         }
     }
+}
+
+/// A process's state letter from /proc (`R`, `S`, `T` for stopped, ...);
+/// `None` when it is gone.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ...: comm may hold anything.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
 /// Direct children of a process (from /proc).
