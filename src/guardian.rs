@@ -38,13 +38,13 @@ use nix::sys::signal::{self, SigHandler, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
+use understudy_actors::fence;
 use understudy_actors::model::catalog::Event;
 use understudy_actors::model::config::{ClusterConfig, GuardianAction, GuardianConfig, OsActions};
 use understudy_actors::monitor::userspace::{run_os_command, OS_ACTION_WAIT};
 use understudy_actors::notify::alert_log::{now_rfc3339, AlertLog, DEFAULT_MAX_BYTES};
 use understudy_actors::resource::exec::driver::describe_status;
 use understudy_actors::resource::owned;
-use understudy_actors::fence;
 use understudy_actors::wire::key::ClusterKey;
 
 use crate::config_check;

@@ -562,6 +562,10 @@ impl Coordinator {
             });
         }
         if target == local {
+            let now = self.cluster.now();
+            if let Err(message) = self.cluster.brain.may_start_here(&group, now) {
+                return ready(Response::Error { message });
+            }
             return self.run_group(&group, GroupOp::Start(StartEvent::Start), by);
         }
         if self.settings.config.server(&target).is_none() {

@@ -196,6 +196,14 @@ impl Handler<PeerCall> for Coordinator {
                         message: format!("server {} is stopping", self.settings.local),
                     });
                 }
+                if !self.cluster.brain.is_quorate() {
+                    return ready(Response::Error {
+                        message: format!(
+                            "server {} is not quorate (network partition): it starts no group",
+                            self.settings.local
+                        ),
+                    });
+                }
                 // Already here (a repeated request): nothing to do, and
                 // nothing the sender should undo.
                 let local = self.settings.local.clone();
