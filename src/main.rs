@@ -137,6 +137,11 @@ enum Cmd {
         /// its own.
         #[arg(long, default_value = "mixed")]
         partition: String,
+        /// Forced stop of a silent server in the built-in cluster (a script
+        /// that fails one time in ten): on, off, or mixed. Ignored with
+        /// --config.
+        #[arg(long, default_value = "mixed")]
+        forced_stop: String,
         /// Replay a decision journal taken from a server
         /// (STATE/journal.jsonl) on --config: every decision with what the
         /// brain knew, and where the replay decides otherwise.
@@ -358,6 +363,7 @@ fn main() -> ExitCode {
             config,
             threads,
             partition,
+            forced_stop,
             replay: None,
         } => simulate::run(simulate::Args {
             seed,
@@ -367,6 +373,7 @@ fn main() -> ExitCode {
             config: config.as_deref(),
             threads,
             partition: &partition,
+            forced_stop: &forced_stop,
         }),
         Cmd::Keygen { file, force } => {
             match understudy_actors::wire::key::ClusterKey::generate(&file, force) {

@@ -19,6 +19,7 @@ pub struct Args<'a> {
     pub config: Option<&'a Path>,
     pub threads: usize,
     pub partition: &'a str,
+    pub forced_stop: &'a str,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -34,6 +35,15 @@ pub fn run(args: Args) -> ExitCode {
             eprintln!(
                 "understudy simulate: unknown --partition \"{other}\" (none, majority, mixed)"
             );
+            return ExitCode::from(2);
+        }
+    };
+    opts.forced_stop = match args.forced_stop {
+        "on" => Some(true),
+        "off" => Some(false),
+        "mixed" => None,
+        other => {
+            eprintln!("understudy simulate: unknown --forced-stop \"{other}\" (on, off, mixed)");
             return ExitCode::from(2);
         }
     };
@@ -137,6 +147,11 @@ fn flags(opts: &Options) -> String {
         Partition::None => f.push_str(" --partition none"),
         Partition::Majority => f.push_str(" --partition majority"),
         Partition::Mixed => {}
+    }
+    match opts.forced_stop {
+        Some(true) => f.push_str(" --forced-stop on"),
+        Some(false) => f.push_str(" --forced-stop off"),
+        None => {}
     }
     f
 }

@@ -24,8 +24,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    nft_unavailable, own_alerts, try_wait_whole, web_lab_on, web_on_n1, web_view, whole, Checkers,
-    Lab,
+    nft_unavailable, own_alerts, try_wait_whole, web_group, web_lab_on, web_on_n1, web_view, whole,
+    Checkers, Lab, FORM_WAIT,
 };
 use common::pid_alive;
 
@@ -550,4 +550,80 @@ fn the_partition_configuration_passes_config_check() {
         out.stdout,
         out.stderr
     );
+}
+
+/// e. Three servers, majority, and a forced stop. The whole stack of n1,
+///    which runs `web`, is killed (guardian included): its address and its
+///    responder stay behind, as after a hang of the box. The forced stop is
+///    a stand-in for a power switch (there is no BMC or hypervisor here): a
+///    script that records its call, takes the silent server's links down,
+///    removes its addresses and ends every process of its namespace. n2 (first in `web`'s order among
+///    the survivors) must stop n1 by force, once, then take `web` over
+///    within 3 x (timeout + lease + margin): never two copies. Without the
+///    forced stop the leftover address refuses the takeover (or, without a
+///    floating IP, the group runs twice).
+#[test]
+fn a_whole_stack_kill_is_stopped_by_force_before_the_takeover() {
+    let Some(mut lab) = Lab::new("fence3", 3) else {
+        return;
+    };
+    let marker = lab.dir().path().join("forced-stops");
+    let script = lab.dir().path().join("fence.sh");
+    let namespaces: String = (1..=3)
+        .map(|i| format!("    n{i}) ns={} ;;\n", lab.ns(i)))
+        .collect();
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             # Stand-in for a power switch: the silent server's links down and\n\
+             # its addresses gone, every process of its namespace ended.\n\
+             echo \"$CLP_SERVER_DOWN $CLP_SERVER_LOCAL $CLP_FORCESTOP_MODE\" >>'{}'\n\
+             case \"$CLP_SERVER_DOWN\" in\n{namespaces}    *) exit 1 ;;\nesac\n\
+             ip -n \"$ns\" link set eth0 down || exit 1\n\
+             ip -n \"$ns\" link set eth1 down || exit 1\n\
+             ip -n \"$ns\" address flush dev eth0 || exit 1\n\
+             ip -n \"$ns\" address flush dev eth1 || exit 1\n\
+             for p in $(ip netns pids \"$ns\"); do kill -9 \"$p\"; done\n\
+             exit 0\n",
+            marker.display()
+        ),
+    )
+    .expect("write the forced stop script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod the script");
+    let extra = format!(
+        "{}\n    forced_stop: (method: Script(path: \"{}\"), timeout_secs: 10),",
+        partition(),
+        script.display()
+    );
+    let text = lab.config(&web_group(&lab, ""), &extra);
+    lab.write_config(&text);
+    let checkers = Checkers::start(&lab);
+    lab.start_all();
+    for i in 1..=3 {
+        lab.wait_group_on(i, "web", "n1", FORM_WAIT);
+    }
+    checkers.wait_holders(&[1], FORM_WAIT);
+    let mut f = Findings::default();
+
+    let killed = Instant::now();
+    lab.kill9_all(1);
+    f.mark(&checkers, "n1's whole stack killed");
+    if let Some(k) = f.note(
+        "after the kill",
+        wait_taken(&lab, &checkers, &[2, 3], killed + BOUND),
+    ) {
+        eprintln!("n{k} took web over {:?} after the kill", killed.elapsed());
+    }
+    let calls = std::fs::read_to_string(&marker).unwrap_or_default();
+    let lines: Vec<&str> = calls.lines().collect();
+    f.expect(lines == ["n1 n2 1"], || {
+        format!("one forced stop of n1 by n2 in mode 1, found: {lines:?}")
+    });
+    let fenced = own_alerts(&lab, 2, &["rc 1431", "n1"]);
+    f.expect(fenced == 1, || {
+        format!("n2 reports the forced stop once (rc 1431), found {fenced}")
+    });
+    f.finish(checkers);
 }

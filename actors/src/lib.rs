@@ -18,6 +18,7 @@ pub mod atomic_file;
 pub mod control;
 pub mod coordinator;
 pub mod fence;
+pub mod forced_stop;
 pub mod heartbeat;
 pub mod journal;
 pub mod model;

@@ -340,6 +340,20 @@ pub enum Event {
         server: String,
         by: String,
     },
+    ForcedStopStarted {
+        server: String,
+        method: String,
+    },
+    ForcedStopDone {
+        server: String,
+    },
+    /// The forced stop failed: the takeover is cancelled (or waits out
+    /// the silent server's lease).
+    ForcedStopFailed {
+        server: String,
+        error: String,
+        then: String,
+    },
     PeerUnreachable {
         server: String,
         error: String,
@@ -552,6 +566,9 @@ impl Event {
             NpActionTaken { .. } => ("nm", 32, Error),
             TakeoverWaiting { .. } => ("nm", 33, Info),
             ServerConfirmedDown { .. } => ("nm", 34, Warning),
+            ForcedStopStarted { .. } => ("rc", 1430, Info),
+            ForcedStopDone { .. } => ("rc", 1431, Info),
+            ForcedStopFailed { .. } => ("rc", 433, Error),
             SuspendRequested { .. } => ("pm", 35, Info),
             ResumeRequested { .. } => ("pm", 34, Info),
 
@@ -777,6 +794,15 @@ impl Event {
             TakeoverWaiting { server, wait_ms } => format!(
                 "server {server} is silent: what it held is taken over in {wait_ms} ms, once its lease has surely run out"
             ),
+            ForcedStopStarted { server, method } => {
+                format!("forced stop of server {server} ({method}) before its groups are taken over")
+            }
+            ForcedStopDone { server } => {
+                format!("server {server} was stopped by force: its groups are taken over")
+            }
+            ForcedStopFailed { server, error, then } => {
+                format!("forced stop of server {server} failed: {error}; {then}")
+            }
             ServerConfirmedDown { server, by } => format!(
                 "server {server} confirmed down by {by}: its groups are taken over without waiting for its lease"
             ),

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::advert::{Advert, GroupAdvert, IntentAdvert, ReportAdvert};
 use crate::catalog::Event;
 use crate::config::{ClusterConfig, FailbackAttribute, StartupAttribute};
+use crate::forced_stop::ForcedStopConfig;
 use crate::membership::{DownCause, MemberEvent, Membership};
 use crate::partition::{self, NpAction, PartitionConfig};
 use crate::placement;
@@ -148,6 +149,11 @@ pub enum Input {
         server: String,
         by: String,
     },
+    /// A forced stop the brain asked for has ended (Ok: the server is off).
+    ForcedStopDone {
+        server: String,
+        result: Result<(), String>,
+    },
 }
 
 /// What the brain asks the shell to do.
@@ -182,6 +188,9 @@ pub enum Command {
     /// This server lost its quorum: carry out the action at NP
     /// occurrence (its groups are being released by Stop commands).
     NpAction(NpAction),
+    /// Stop this silent server by force (`forced_stop`); its end comes as
+    /// [`Input::ForcedStopDone`].
+    ForcedStop { server: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,6 +329,40 @@ pub struct Brain {
     cleared: BTreeSet<String>,
     /// Takeover waits already announced (server, instant of the wait's end).
     waits_told: BTreeSet<(String, Duration)>,
+    /// Forced stop, if configured.
+    forced_stop: Option<ForcedStopConfig>,
+    /// Servers declared down because they went silent, not heard since:
+    /// they may still run something.
+    silent_down: BTreeSet<String>,
+    /// Forced stops asked for and not succeeded.
+    fencing: BTreeMap<String, Fence>,
+}
+
+/// A forced stop of a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fence {
+    Running {
+        attempts: u32,
+    },
+    /// Failed `attempts` times; tried again from `retry_at` (without
+    /// partition resolution: with it, the takeover waits out the lease).
+    Failed {
+        attempts: u32,
+        retry_at: Duration,
+    },
+}
+
+/// Why a group cannot be taken here now, as far as partitions go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Block {
+    /// This server is not quorate.
+    NotQuorate,
+    /// Waiting for the members of the quorum to agree a server is silent.
+    Agree,
+    /// Waiting for a silent server's lease to surely end, until then.
+    Wait(String, Duration),
+    /// A silent server must be stopped by force first.
+    Fence(String),
 }
 
 impl Brain {
@@ -367,6 +410,9 @@ impl Brain {
             unseen_since: BTreeMap::new(),
             cleared: BTreeSet::new(),
             waits_told: BTreeSet::new(),
+            forced_stop: config.forced_stop.clone(),
+            silent_down: BTreeSet::new(),
+            fencing: BTreeMap::new(),
             config,
         }
     }
@@ -549,6 +595,10 @@ impl Brain {
             .chain(self.listen_until)
             .chain(self.hold_until)
             .chain(self.support.values().copied())
+            .chain(self.fencing.values().filter_map(|f| match f {
+                Fence::Failed { retry_at, .. } => Some(*retry_at),
+                Fence::Running { .. } => None,
+            }))
             .chain(self.partition.as_ref().into_iter().flat_map(|p| {
                 let wait = p.lease(&self.config) + p.margin();
                 self.unseen_since.values().map(move |t| *t + wait)
@@ -677,7 +727,11 @@ impl Brain {
                 };
                 out.push(Command::Reply(reply));
             }
+            Input::ForcedStopDone { server, result } => {
+                self.forced_stop_done(now, &server, result, &mut out)
+            }
         }
+        self.forget_heard();
         self.quorum(now, &mut out);
         self.reconcile(now, &mut out);
         self.publish(now, &mut out);
@@ -899,8 +953,6 @@ impl Brain {
                 continue;
             }
             if self.hears(s) {
-                self.unseen_since.remove(s);
-                self.cleared.remove(s);
                 continue;
             }
             let agree = self.quorate
@@ -913,6 +965,20 @@ impl Brain {
                 self.unseen_since.entry(s.clone()).or_insert(now);
             } else {
                 self.unseen_since.remove(s);
+            }
+        }
+    }
+
+    /// A server heard again holds what its adverts say: whatever was known
+    /// about its silence is over.
+    fn forget_heard(&mut self) {
+        for i in 0..self.config.servers.len() {
+            let s = &self.config.servers[i].name;
+            if *s != self.local && self.hears(s) {
+                self.unseen_since.remove(s);
+                self.cleared.remove(s);
+                self.silent_down.remove(s);
+                self.fencing.remove(s);
             }
         }
     }
@@ -937,24 +1003,29 @@ impl Brain {
 
     /// Whether this server may start `group` as far as partitions go: it is
     /// quorate, and every other server of the group's order is heard, known
-    /// to hold nothing, or silent long enough that its lease surely ended.
-    /// `Err(Some((server, at)))`: waiting for that server until `at`.
-    fn may_take(&self, group: &str, now: Duration) -> Result<(), Option<(String, Duration)>> {
-        let Some(p) = &self.partition else {
-            return Ok(());
-        };
-        if !self.quorate {
-            return Err(None);
+    /// to hold nothing (left, died under its guardian, stopped by force,
+    /// confirmed down), or silent long enough that its lease surely ended.
+    fn may_take(&self, group: &str, now: Duration) -> Result<(), Block> {
+        if self.partition.is_some() && !self.quorate {
+            return Err(Block::NotQuorate);
         }
-        let wait = p.lease(&self.config) + p.margin();
         for s in self.order(group) {
             if *s == self.local || self.hears(s) || self.cleared.contains(s) {
                 continue;
             }
-            match self.unseen_since.get(s) {
-                Some(t) if *t + wait <= now => {}
-                Some(t) => return Err(Some((s.clone(), *t + wait))),
-                None => return Err(None),
+            if self.forced_stop.is_some() && self.silent_down.contains(s) {
+                let failed = matches!(self.fencing.get(s), Some(Fence::Failed { .. }));
+                if !(failed && self.partition.is_some()) {
+                    return Err(Block::Fence(s.clone()));
+                }
+            }
+            if let Some(p) = &self.partition {
+                let wait = p.lease(&self.config) + p.margin();
+                match self.unseen_since.get(s) {
+                    Some(t) if *t + wait <= now => {}
+                    Some(t) => return Err(Block::Wait(s.clone(), *t + wait)),
+                    None => return Err(Block::Agree),
+                }
             }
         }
         Ok(())
@@ -965,17 +1036,103 @@ impl Brain {
     pub fn may_start_here(&self, group: &str, now: Duration) -> Result<(), String> {
         match self.may_take(group, now) {
             Ok(()) => Ok(()),
-            Err(None) if !self.is_quorate() => Err(format!(
+            Err(Block::NotQuorate) => Err(format!(
                 "{} is not quorate (network partition): it starts no group",
                 self.local
             )),
-            Err(None) => Err(format!(
+            Err(Block::Agree) => Err(format!(
                 "a silent server of group {group} may still hold it (waiting for the other servers to agree it is down)"
             )),
-            Err(Some((s, at))) => Err(format!(
+            Err(Block::Wait(s, at)) => Err(format!(
                 "server {s} is silent and may still hold group {group} for {} ms more",
                 at.saturating_sub(now).as_millis()
             )),
+            Err(Block::Fence(s)) => Err(format!(
+                "server {s} is silent and may still hold group {group}: it is to be stopped by force first"
+            )),
+        }
+    }
+
+    /// A takeover waits for a forced stop of `server`: asks for it when it
+    /// is not running, and may run (with partition resolution, once the
+    /// quorum agrees the server is silent: it is never stopped while
+    /// others still hear it).
+    fn fence_for(&mut self, server: &str, now: Duration, out: &mut Vec<Command>) {
+        let Some(f) = &self.forced_stop else {
+            return;
+        };
+        if self.partition.is_some() && !self.unseen_since.contains_key(server) {
+            return;
+        }
+        let attempts = match self.fencing.get(server) {
+            None => 0,
+            Some(Fence::Failed { attempts, retry_at }) if *retry_at <= now => *attempts,
+            Some(_) => return,
+        };
+        let method = f.method.describe();
+        self.fencing
+            .insert(server.to_string(), Fence::Running { attempts });
+        Self::alert(
+            out,
+            Event::ForcedStopStarted {
+                server: server.to_string(),
+                method,
+            },
+        );
+        out.push(Command::ForcedStop {
+            server: server.to_string(),
+        });
+    }
+
+    fn forced_stop_done(
+        &mut self,
+        now: Duration,
+        server: &str,
+        result: Result<(), String>,
+        out: &mut Vec<Command>,
+    ) {
+        let Some(Fence::Running { attempts }) = self.fencing.get(server).copied() else {
+            return;
+        };
+        match result {
+            Ok(()) => {
+                self.fencing.remove(server);
+                self.silent_down.remove(server);
+                self.cleared.insert(server.to_string());
+                Self::alert(
+                    out,
+                    Event::ForcedStopDone {
+                        server: server.to_string(),
+                    },
+                );
+            }
+            Err(error) => {
+                let attempts = attempts + 1;
+                let delay = self.retry_delay(attempts);
+                self.fencing.insert(
+                    server.to_string(),
+                    Fence::Failed {
+                        attempts,
+                        retry_at: now + delay,
+                    },
+                );
+                let then = if self.partition.is_some() {
+                    "its groups are taken over once its lease has surely run out".to_string()
+                } else {
+                    format!(
+                        "its groups are not taken over; tried again in {} s (or `understudy server confirm-down {server}` once checked that it is off)",
+                        delay.as_secs()
+                    )
+                };
+                out.push(Command::Alert {
+                    event: Event::ForcedStopFailed {
+                        server: server.to_string(),
+                        error,
+                        then,
+                    },
+                    mail: true,
+                });
+            }
         }
     }
 
@@ -1314,6 +1471,13 @@ impl Brain {
         cause: DownCause,
         out: &mut Vec<Command>,
     ) {
+        // Gone silent: it may still run what it held (cut off, frozen, its
+        // whole stack dead). Left, died under its guardian, restarted: not.
+        if matches!(cause, DownCause::Silent) {
+            self.silent_down.insert(server.to_string());
+        } else {
+            self.silent_down.remove(server);
+        }
         let held: Vec<String> = self
             .config
             .groups
@@ -1587,15 +1751,23 @@ impl Brain {
                 }
                 match self.may_take(name, now) {
                     Ok(()) => true,
-                    Err(wait) => {
-                        waits.extend(wait);
+                    Err(block) => {
+                        waits.push(block);
                         false
                     }
                 }
             })
             .map(str::to_string)
             .collect();
-        for (server, at) in waits {
+        for block in waits {
+            let (server, at) = match block {
+                Block::Wait(server, at) => (server, at),
+                Block::Fence(server) => {
+                    self.fence_for(&server, now, out);
+                    continue;
+                }
+                Block::NotQuorate | Block::Agree => continue,
+            };
             if self.waits_told.insert((server.clone(), at)) {
                 Self::alert(
                     out,
@@ -2510,5 +2682,71 @@ mod tests {
         let out = at(&mut b, 1010, heard("s2", 1, 1010, Advert::default()));
         assert_eq!(stops(&out), vec!["web".to_string()]);
         assert!(!b.is_quorate());
+    }
+
+    // ---- forced stop ----
+
+    fn forced_stops(out: &[Command]) -> Vec<String> {
+        out.iter()
+            .filter_map(|c| match c {
+                Command::ForcedStop { server } => Some(server.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_silent_holder_is_stopped_by_force_before_its_groups_are_taken() {
+        let list = "Server(name: \"s1\", interconnects: [\"198.51.100.1\"]), Server(name: \"s2\", interconnects: [\"198.51.100.2\"])";
+        let text = format!(
+            "Cluster(name: \"t\", servers: [{list}], \
+             heartbeat: (interval_ms: 100, timeout_ms: 300, startup_wait_secs: 5, key_file: \"/etc/understudy/cluster.key\"), \
+             forced_stop: (method: Script(path: \"fence.sh\")), \
+             groups: [Group(name: \"web\", resources: [Resource(name: \"app\", kind: Exec(start: \"/bin/true\"))])])"
+        );
+        let c = parse("t.ron", &text).expect("valid");
+        let mut b = brain(&c, "s2");
+        at(
+            &mut b,
+            10,
+            heard("s1", 1, 5, holding(&[("web", RunState::Online)])),
+        );
+        let out = at(&mut b, 400, Input::Tick);
+        assert!(
+            starts(&out).is_empty(),
+            "not before the forced stop: {out:?}"
+        );
+        assert_eq!(forced_stops(&out), vec!["s1".to_string()]);
+        assert!(alerts(&out).iter().any(|(i, _)| i == "rc 1430"));
+        // Asked once while it runs.
+        assert!(forced_stops(&at(&mut b, 500, Input::Tick)).is_empty());
+        // It fails: no takeover (nothing decides partitions here), rc 433,
+        // tried again after the retry delay.
+        let out = at(
+            &mut b,
+            600,
+            Input::ForcedStopDone {
+                server: "s1".into(),
+                result: Err("exit status 1".into()),
+            },
+        );
+        assert!(starts(&out).is_empty());
+        assert!(alerts(&out).contains(&("rc 433".to_string(), true)));
+        assert!(forced_stops(&at(&mut b, 1000, Input::Tick)).is_empty());
+        let out = at(&mut b, 1700, Input::Tick);
+        assert_eq!(forced_stops(&out), vec!["s1".to_string()], "tried again");
+        let out = at(
+            &mut b,
+            1800,
+            Input::ForcedStopDone {
+                server: "s1".into(),
+                result: Ok(()),
+            },
+        );
+        assert_eq!(
+            starts(&out),
+            vec![("web".to_string(), Some("s1".to_string()))]
+        );
+        assert!(alerts(&out).iter().any(|(i, _)| i == "rc 1431"));
     }
 }

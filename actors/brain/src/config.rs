@@ -45,6 +45,10 @@ pub struct ClusterConfig {
     /// run the groups).
     #[serde(default)]
     pub partition: Option<crate::partition::PartitionConfig>,
+    /// How a silent server is stopped before its groups are taken over;
+    /// absent: it is not.
+    #[serde(default)]
+    pub forced_stop: Option<crate::forced_stop::ForcedStopConfig>,
 }
 
 /// The alert service: notifiers and per-kind routing.

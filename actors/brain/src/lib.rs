@@ -11,7 +11,7 @@
 //! - the cluster brain: [`cluster`] (every cluster decision of one server,
 //!   events in, commands out), [`advert`] (what heartbeats carry);
 //! - decisions: [`plan`], [`ladder`], [`placement`], [`membership`],
-//!   [`detection`], [`recovery`], [`partition`] (quorum, leases);
+//!   [`detection`], [`recovery`], [`partition`] (quorum, leases), [`forced_stop`];
 //! - ids and states: [`state`], [`catalog`] (every alert).
 
 pub mod advert;
@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod config;
 pub mod detection;
+pub mod forced_stop;
 pub mod host;
 pub mod journal;
 pub mod ladder;

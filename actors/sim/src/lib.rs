@@ -46,6 +46,9 @@ pub struct Options {
     pub threads: usize,
     /// Partition resolution of the built-in configuration.
     pub partition: Partition,
+    /// Forced stop in the built-in configuration (a script that fails one
+    /// time in ten); `None`: each run draws.
+    pub forced_stop: Option<bool>,
 }
 
 /// Whether the built-in cluster resolves partitions.
@@ -70,6 +73,7 @@ impl Default for Options {
             config: None,
             threads: 2,
             partition: Partition::Mixed,
+            forced_stop: Some(false),
         }
     }
 }
@@ -102,21 +106,31 @@ pub fn sample_config(servers: usize) -> ClusterConfig {
 /// The built-in cluster's servers and heartbeat (as [`sample_config`]) with
 /// `groups` (the text of each `Group(...)`) instead of its groups.
 pub fn sample_config_with(servers: usize, groups: &[&str]) -> ClusterConfig {
-    sample_config_full(servers, groups, false)
+    sample_config_full(servers, groups, false, false)
 }
 
 /// The built-in cluster with partition resolution by majority (the first
 /// server breaks an even split; the losing side only releases).
 pub fn sample_config_majority(servers: usize, groups: &[&str]) -> ClusterConfig {
-    sample_config_full(servers, groups, true)
+    sample_config_full(servers, groups, true, false)
 }
 
-fn sample_config_full(servers: usize, groups: &[&str], majority: bool) -> ClusterConfig {
-    let partition = if majority {
-        "\n    partition: (methods: [Majority], action: None),"
-    } else {
-        ""
-    };
+/// The built-in cluster's servers and heartbeat with `groups`, partition
+/// resolution by majority or none, a forced stop script or none.
+pub fn sample_config_full(
+    servers: usize,
+    groups: &[&str],
+    majority: bool,
+    forced_stop: bool,
+) -> ClusterConfig {
+    let mut partition = String::new();
+    if majority {
+        partition.push_str("\n    partition: (methods: [Majority], action: None),");
+    }
+    if forced_stop {
+        partition
+            .push_str("\n    forced_stop: (method: Script(path: \"/usr/local/sbin/fence-peer\")),");
+    }
     let list: String = (1..=servers)
         .map(|i| {
             format!(
@@ -148,6 +162,8 @@ pub struct Run {
     pub servers: usize,
     /// The built-in configuration resolved partitions by majority.
     pub majority: bool,
+    /// The built-in configuration had a forced stop.
+    pub forced_stop: bool,
     pub schedule: Schedule,
     pub outcome: Outcome,
 }
@@ -156,7 +172,12 @@ impl Run {
     /// The configuration the run used.
     pub fn config(&self, opts: &Options) -> ClusterConfig {
         opts.config.clone().unwrap_or_else(|| {
-            sample_config_full(self.servers, &[WEB_GROUP, BATCH_GROUP], self.majority)
+            sample_config_full(
+                self.servers,
+                &[WEB_GROUP, BATCH_GROUP],
+                self.majority,
+                self.forced_stop,
+            )
         })
     }
 }
@@ -209,10 +230,10 @@ pub fn run_seed(opts: &Options, seed: u64) -> Run {
         Partition::Majority => true,
         Partition::Mixed => rng.below(2) == 1,
     };
-    let config = opts
-        .config
-        .clone()
-        .unwrap_or_else(|| sample_config_full(servers, &[WEB_GROUP, BATCH_GROUP], majority));
+    let forced_stop = opts.forced_stop.unwrap_or_else(|| rng.below(2) == 1);
+    let config = opts.config.clone().unwrap_or_else(|| {
+        sample_config_full(servers, &[WEB_GROUP, BATCH_GROUP], majority, forced_stop)
+    });
     let mut srng = rng.fork();
     let schedule = Schedule::draw(&mut srng, &shape(&config, &opts.kinds, opts.faults.clone()));
     let world_seed = rng.next_u64();
@@ -222,6 +243,7 @@ pub fn run_seed(opts: &Options, seed: u64) -> Run {
         world_seed,
         servers: config.servers.len(),
         majority,
+        forced_stop,
         schedule,
         outcome,
     }

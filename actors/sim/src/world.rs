@@ -106,6 +106,13 @@ enum Ev {
     Reboot {
         host: usize,
     },
+    /// The end of a forced stop `by` asked for against `target`.
+    ForcedStop {
+        by: usize,
+        inc: u64,
+        target: usize,
+        ok: bool,
+    },
     /// The guardian's watchdog deadline of a daemon (its lease ran out and
     /// it still held groups) may have come.
     Watchdog {
@@ -262,6 +269,8 @@ pub struct World<'a> {
     /// (host, group) -> which servers the host saw up when it decided to
     /// start the group.
     views: BTreeMap<(usize, usize), Vec<bool>>,
+    /// Per host: a forced stop against it failed since it last booted.
+    fence_failed: Vec<bool>,
 }
 
 impl<'a> World<'a> {
@@ -332,6 +341,7 @@ impl<'a> World<'a> {
             tracing: false,
             digest: config.digest(),
             views: BTreeMap::new(),
+            fence_failed: vec![false; n],
         }
     }
 
@@ -458,6 +468,40 @@ impl<'a> World<'a> {
                     self.at(t, Ev::Boot { host });
                 }
             }
+            Ev::ForcedStop {
+                by,
+                inc,
+                target,
+                ok,
+            } => {
+                if ok {
+                    // Powered off: everything on it is gone at once, no
+                    // notice; it comes back after a reboot.
+                    self.trace(Some(target), || "stopped by force (power off)".into());
+                    for g in 0..self.config.groups.len() {
+                        self.hosts[target].address[g] = false;
+                        self.hosts[target].process[g] = false;
+                    }
+                    if self.hosts[target].daemon.take().is_some() {
+                        self.close_life(target);
+                    }
+                    let t = self.now + REBOOT_AFTER;
+                    self.at(t, Ev::Reboot { host: target });
+                } else {
+                    self.fence_failed[target] = true;
+                }
+                if self.daemon(by, inc).is_some() {
+                    let input = Input::ForcedStopDone {
+                        server: self.hosts[target].name.clone(),
+                        result: if ok {
+                            Ok(())
+                        } else {
+                            Err("the forced stop script exited with status 1".into())
+                        },
+                    };
+                    self.input(by, input);
+                }
+            }
             Ev::Reboot { host } => {
                 if self.hosts[host].daemon.is_some() {
                     let t = self.now + self.interval;
@@ -492,6 +536,7 @@ impl<'a> World<'a> {
         if self.hosts[host].daemon.is_some() {
             return;
         }
+        self.fence_failed[host] = false;
         // The start removes what an earlier daemon left behind.
         for g in 0..self.config.groups.len() {
             self.hosts[host].address[g] = false;
@@ -601,6 +646,25 @@ impl<'a> World<'a> {
             Command::MailOnly(event) => self.note_report(host, &event),
             Command::Lamp { .. } | Command::Reply(_) => {}
             Command::NpAction(action) => self.np_action(host, action),
+            Command::ForcedStop { server } => {
+                let target = self
+                    .hosts
+                    .iter()
+                    .position(|h| h.name == server)
+                    .expect("server");
+                let inc = self.hosts[host].daemon.as_ref().map_or(0, |d| d.inc);
+                let ok = !self.rng.chance(10);
+                let t = self.now + Duration::from_millis(self.rng.range(50, 1500));
+                self.at(
+                    t,
+                    Ev::ForcedStop {
+                        by: host,
+                        inc,
+                        target,
+                        ok,
+                    },
+                );
+            }
             Command::Start { group, .. } => {
                 let g = self.group_index(&group);
                 self.note_view(host, g);
@@ -878,7 +942,12 @@ impl<'a> World<'a> {
     /// `starter` adds a copy of group `g` that `holder` has.
     fn classify(&self, starter: usize, holder: usize, g: usize) -> Class {
         if self.hosts[holder].daemon.is_none() {
-            return Class::Leftovers;
+            // Forced stop removes them, unless it failed.
+            return if self.config.forced_stop.is_none() || self.fence_failed[holder] {
+                Class::Leftovers
+            } else {
+                Class::Other
+            };
         }
         let saw = |a: usize, b: usize| {
             self.views

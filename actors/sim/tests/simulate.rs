@@ -8,8 +8,8 @@ use understudy_brain::config::ClusterConfig;
 use understudy_sim::schedule::{Fault, FaultKind, Schedule};
 use understudy_sim::world::Class;
 use understudy_sim::{
-    replay, replay_traced, run_many, run_seed, sample_config_majority, sample_config_with, shrink,
-    Options, Partition, BATCH_GROUP, WEB_GROUP,
+    replay, replay_traced, run_many, run_seed, sample_config_full, sample_config_majority,
+    sample_config_with, shrink, Options, Partition, BATCH_GROUP, WEB_GROUP,
 };
 
 /// The lab's cluster with one group: a floating IP and a process that
@@ -305,6 +305,10 @@ fn with_a_majority_ten_thousand_schedules_never_run_a_group_twice() {
         first_seed: 1_000_001,
         runs,
         partition: Partition::Majority,
+        // Half of the runs with a forced stop (a script that fails one
+        // time in ten): their leftovers count as a known limit only when
+        // it failed.
+        forced_stop: None,
         ..Options::default()
     };
     let s = run_many(&opts);
@@ -332,4 +336,50 @@ fn with_a_majority_ten_thousand_schedules_never_run_a_group_twice() {
             run.seed
         );
     }
+}
+
+/// Lab: the whole stack (guardian included) killed, its address and
+/// processes left behind. With a forced stop the survivor stops the silent
+/// server first: never two copies, with or without a majority.
+#[test]
+fn a_whole_stack_kill_is_stopped_by_force_before_the_takeover() {
+    for majority in [false, true] {
+        for servers in [2, 3] {
+            let config = sample_config_full(servers, &[WEB_GROUP, BATCH_GROUP], majority, true);
+            for seed in 1..=20 {
+                let s = schedule(vec![fault(3000, 8000, FaultKind::Kill, 0)]);
+                let o = replay(&config, &s, seed);
+                // The forced stop script fails one time in ten: then the
+                // takeover waits (no majority: it is tried again) or waits
+                // out the lease, and the leftovers are the known limit.
+                let known = o.violations.iter().all(|v| v.class == Class::Leftovers);
+                if o.failed() || (o.double() && !known) {
+                    let t = replay_traced(&config, &s, seed);
+                    panic!(
+                        "majority {majority}, {servers} servers, seed {seed}: {:?} {:?}\n{}",
+                        o.violations,
+                        o.not_converged,
+                        t.trace.join("\n")
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Without partition resolution a forced stop alone keeps a cut from
+/// running the groups twice: the side that takes them stops the other.
+#[test]
+fn a_forced_stop_alone_keeps_a_cut_from_running_a_group_twice() {
+    let config = sample_config_full(2, &[WEB_GROUP, BATCH_GROUP], false, true);
+    let opts = Options {
+        runs: 300,
+        kinds: vec![FaultKind::Partition, FaultKind::OneWay, FaultKind::Freeze],
+        servers: Some(2),
+        config: Some(config),
+        ..Options::default()
+    };
+    let s = run_many(&opts);
+    assert!(s.failed.is_empty(), "{} runs failed", s.failed.len());
+    assert!(s.known.is_empty(), "{:?}", s.known);
 }

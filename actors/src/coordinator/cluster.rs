@@ -191,6 +191,7 @@ impl Coordinator {
                 }
                 Command::Reply(r) => reply = Some(r),
                 Command::NpAction(action) => self.np_action(action, ctx),
+                Command::ForcedStop { server } => self.forced_stop(server, ctx),
             }
         }
         reply
@@ -228,6 +229,33 @@ impl Coordinator {
             }
         };
         let _ = self.stop_cluster(reason, StopFactor::ClusterShutdown, os, false, ctx);
+    }
+
+    /// Stops a silent server by force and tells the brain the end.
+    fn forced_stop(&mut self, server: String, ctx: &mut Context<Self>) {
+        let Some(config) = self.settings.config.forced_stop.clone() else {
+            self.feed(
+                Input::ForcedStopDone {
+                    server,
+                    result: Err("no forced stop configured".into()),
+                },
+                ctx,
+            );
+            return;
+        };
+        let base = self.settings.base_dir.clone();
+        let state = self.settings.state_dir.clone();
+        let local = self.settings.local.clone();
+        ctx.spawn(
+            async move {
+                let result = crate::forced_stop::run(&config, &base, &state, &local, &server).await;
+                (server, result)
+            }
+            .into_actor(self)
+            .map(|(server, result), act, ctx| {
+                act.feed(Input::ForcedStopDone { server, result }, ctx);
+            }),
+        );
     }
 
     /// Runs a start or stop the brain ordered and tells it the end.

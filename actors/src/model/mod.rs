@@ -3,6 +3,7 @@
 //! under their old paths.
 
 pub use understudy_brain::{
-    advert, catalog, cluster, config, detection, host, journal, ladder, membership, monitoring,
-    partition, placement, plan, problems, recovery, routing, state, validate, validate_monitors,
+    advert, catalog, cluster, config, detection, forced_stop, host, journal, ladder, membership,
+    monitoring, partition, placement, plan, problems, recovery, routing, state, validate,
+    validate_monitors,
 };
