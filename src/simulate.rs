@@ -30,10 +30,11 @@ pub fn run(args: Args) -> ExitCode {
     opts.partition = match args.partition {
         "none" => Partition::None,
         "majority" => Partition::Majority,
+        "witness" => Partition::Witness,
         "mixed" => Partition::Mixed,
         other => {
             eprintln!(
-                "understudy simulate: unknown --partition \"{other}\" (none, majority, mixed)"
+                "understudy simulate: unknown --partition \"{other}\" (none, majority, witness, mixed)"
             );
             return ExitCode::from(2);
         }
@@ -146,6 +147,7 @@ fn flags(opts: &Options) -> String {
     match opts.partition {
         Partition::None => f.push_str(" --partition none"),
         Partition::Majority => f.push_str(" --partition majority"),
+        Partition::Witness => f.push_str(" --partition witness"),
         Partition::Mixed => {}
     }
     match opts.forced_stop {

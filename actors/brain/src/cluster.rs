@@ -149,6 +149,12 @@ pub enum Input {
         server: String,
         by: String,
     },
+    /// The etcd witness: whether this server holds its vote, and until
+    /// when that is surely true (this server's clock).
+    Witness {
+        holds: bool,
+        until: Duration,
+    },
     /// A forced stop the brain asked for has ended (Ok: the server is off).
     ForcedStopDone {
         server: String,
@@ -329,6 +335,8 @@ pub struct Brain {
     cleared: BTreeSet<String>,
     /// Takeover waits already announced (server, instant of the wait's end).
     waits_told: BTreeSet<(String, Duration)>,
+    /// Until when this server surely holds the witness's vote.
+    witness_until: Option<Duration>,
     /// Forced stop, if configured.
     forced_stop: Option<ForcedStopConfig>,
     /// Servers declared down because they went silent, not heard since:
@@ -410,6 +418,7 @@ impl Brain {
             unseen_since: BTreeMap::new(),
             cleared: BTreeSet::new(),
             waits_told: BTreeSet::new(),
+            witness_until: None,
             forced_stop: config.forced_stop.clone(),
             silent_down: BTreeSet::new(),
             fencing: BTreeMap::new(),
@@ -595,6 +604,7 @@ impl Brain {
             .chain(self.listen_until)
             .chain(self.hold_until)
             .chain(self.support.values().copied())
+            .chain(self.witness_until)
             .chain(self.fencing.values().filter_map(|f| match f {
                 Fence::Failed { retry_at, .. } => Some(*retry_at),
                 Fence::Running { .. } => None,
@@ -726,6 +736,9 @@ impl Brain {
                     Ok(format!("{}: server {server} confirmed down", self.local))
                 };
                 out.push(Command::Reply(reply));
+            }
+            Input::Witness { holds, until } => {
+                self.witness_until = holds.then_some(until);
             }
             Input::ForcedStopDone { server, result } => {
                 self.forced_stop_done(now, &server, result, &mut out)
@@ -900,13 +913,19 @@ impl Brain {
         (holding && end != Duration::MAX).then(|| end + p.margin() / 2)
     }
 
-    /// The peers counting towards this server's quorum at `now`.
+    /// The peers counting towards this server's quorum at `now`, and the
+    /// witness's vote ([`partition::WITNESS`]) while this server holds it.
     fn members(&self, now: Duration) -> BTreeMap<String, Duration> {
-        self.support
+        let mut m: BTreeMap<String, Duration> = self
+            .support
             .iter()
             .filter(|(s, until)| **until > now && self.hears(s))
             .map(|(s, until)| (s.clone(), *until))
-            .collect()
+            .collect();
+        if let Some(until) = self.witness_until.filter(|u| *u > now) {
+            m.insert(partition::WITNESS.to_string(), until);
+        }
+        m
     }
 
     /// Evaluates the quorum at `now`: a server that is not quorate releases
@@ -931,13 +950,18 @@ impl Brain {
             Self::alert(out, Event::QuorumHeld { members: names });
         } else if !self.quorate && was {
             let heard = 1 + members.len();
+            let voters = self.config.servers.len();
             Self::alert(
                 out,
                 Event::QuorumLost {
-                    reason: format!(
-                        "it hears {heard} of the {} servers both ways",
-                        self.config.servers.len()
-                    ),
+                    reason: if p.witness().is_some() {
+                        format!(
+                            "it has {heard} of the {} votes (servers heard both ways, the witness)",
+                            voters + 1
+                        )
+                    } else {
+                        format!("it hears {heard} of the {voters} servers both ways")
+                    },
                 },
             );
             if action != NpAction::None {
@@ -955,11 +979,14 @@ impl Brain {
             if self.hears(s) {
                 continue;
             }
+            // The witness's vote is this server's alone: it agrees.
             let agree = self.quorate
                 && members.keys().all(|m| {
-                    self.peers
-                        .get(m)
-                        .is_some_and(|a| !a.sees.iter().any(|x| x == s))
+                    m == partition::WITNESS
+                        || self
+                            .peers
+                            .get(m)
+                            .is_some_and(|a| !a.sees.iter().any(|x| x == s))
                 });
             if agree {
                 self.unseen_since.entry(s.clone()).or_insert(now);

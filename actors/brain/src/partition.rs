@@ -66,12 +66,48 @@ fn default_margin() -> u32 {
     DEFAULT_MARGIN_MS
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PartitionMethod {
     /// Strictly more than half of the servers, heard both ways; an even
     /// split goes to the side with the tie-breaker.
     Majority,
+    /// A witness in etcd: one more vote, held by one server at a time
+    /// (a key bound to that server's etcd lease). With two servers, the
+    /// side that holds it keeps or takes the groups.
+    Etcd(EtcdWitness),
 }
+
+/// `Etcd(...)`: the witness's endpoints and lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Etcd")]
+pub struct EtcdWitness {
+    /// `http://HOST:PORT` or `https://HOST:PORT`, one or more.
+    pub endpoints: Vec<String>,
+    /// Key prefix (default `/understudy/<cluster name>`); the vote is
+    /// `<prefix>/vote`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// TTL of the etcd lease the vote is bound to (2-60 s, default 2): a
+    /// server that cannot renew it loses the vote this long after its
+    /// last renewal, and another may take it.
+    #[serde(default = "default_ttl")]
+    pub ttl_secs: u32,
+    /// TLS: the CA that signed the endpoints' certificates, and this
+    /// server's client certificate and key (all three, or none).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    #[serde(default)]
+    pub cert_file: Option<String>,
+    #[serde(default)]
+    pub key_file: Option<String>,
+}
+
+fn default_ttl() -> u32 {
+    2
+}
+
+/// The name under which the witness's vote appears in quorum lists.
+pub const WITNESS: &str = "witness";
 
 /// The action at NP occurrence: what a server that lost its quorum does
 /// once its groups are released.
@@ -113,6 +149,19 @@ impl PartitionConfig {
         Duration::from_millis(self.margin_ms.into())
     }
 
+    /// The etcd witness, if one is configured.
+    pub fn witness(&self) -> Option<&EtcdWitness> {
+        self.methods.iter().find_map(|m| match m {
+            PartitionMethod::Etcd(w) => Some(w),
+            PartitionMethod::Majority => None,
+        })
+    }
+
+    /// Voters: the servers, and the witness if any.
+    pub fn voters(&self, config: &ClusterConfig) -> usize {
+        config.servers.len() + usize::from(self.witness().is_some())
+    }
+
     pub fn tie_breaker<'a>(&'a self, config: &'a ClusterConfig) -> Option<&'a str> {
         self.tie_breaker
             .as_deref()
@@ -130,8 +179,55 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
     if p.methods.is_empty() {
         problems.push(
             "partition.methods",
-            "at least one method is needed (Majority); leave `partition` out for none",
+            "at least one method is needed (Majority, Etcd(...)); leave `partition` out for none",
         );
+    }
+    let witnesses = p
+        .methods
+        .iter()
+        .filter(|m| matches!(m, PartitionMethod::Etcd(_)))
+        .count();
+    if witnesses > 1 {
+        problems.push(
+            "partition.methods",
+            "at most one witness (Etcd) per cluster",
+        );
+    }
+    for (i, m) in p.methods.iter().enumerate() {
+        let PartitionMethod::Etcd(w) = m else {
+            continue;
+        };
+        let path = format!("partition.methods[{i}]");
+        if w.endpoints.is_empty() {
+            problems.push(
+                format!("{path}.endpoints"),
+                "at least one endpoint is needed",
+            );
+        }
+        for (j, e) in w.endpoints.iter().enumerate() {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                problems.push(
+                    format!("{path}.endpoints[{j}]"),
+                    format!("\"{e}\" is not http://HOST:PORT or https://HOST:PORT"),
+                );
+            }
+        }
+        problems.range(&format!("{path}.ttl_secs"), w.ttl_secs, 2, 60);
+        let tls = [&w.ca_file, &w.cert_file, &w.key_file]
+            .iter()
+            .filter(|f| f.is_some())
+            .count();
+        if tls != 0 && tls != 3 {
+            problems.push(
+                format!("{path}.ca_file"),
+                "TLS needs all three of ca_file, cert_file and key_file",
+            );
+        }
+        if let Some(prefix) = &w.prefix {
+            if !prefix.starts_with('/') {
+                problems.push(format!("{path}.prefix"), "a key prefix starts with /");
+            }
+        }
     }
     if let Some(t) = &p.tie_breaker {
         if config.server(t).is_none() {
@@ -176,8 +272,8 @@ pub fn warnings(config: &ClusterConfig) -> Vec<String> {
         None => vec![
             "partition: no network-partition resolution: if every path between the servers is cut while they stay up, both sides run the groups (add `partition: (methods: [Majority])`)".into(),
         ],
-        Some(p) if config.servers.len() == 2 && p.methods == [PartitionMethod::Majority] => vec![format!(
-            "partition: with two servers a majority is the tie-breaker alone: when {} is down or cut off, the other server takes nothing over",
+        Some(p) if config.servers.len() == 2 && p.witness().is_none() => vec![format!(
+            "partition: with two servers a majority is the tie-breaker alone: when {} is down or cut off, the other server takes nothing over (add a witness: Etcd(endpoints: [...]))",
             p.tie_breaker(config).unwrap_or("the first server")
         )],
         Some(_) => Vec::new(),
@@ -190,7 +286,7 @@ pub fn quorate<'a>(
     p: &PartitionConfig,
     members: impl Iterator<Item = &'a str>,
 ) -> bool {
-    let n = config.servers.len();
+    let n = p.voters(config);
     let tie = p.tie_breaker(config);
     let mut count = 0;
     let mut with_tie = false;

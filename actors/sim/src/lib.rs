@@ -58,7 +58,9 @@ pub enum Partition {
     None,
     /// `partition: (methods: [Majority], action: None)`.
     Majority,
-    /// Each run draws one of the two.
+    /// A majority with an etcd witness (one more vote).
+    Witness,
+    /// Each run draws one of the three.
     Mixed,
 }
 
@@ -106,26 +108,32 @@ pub fn sample_config(servers: usize) -> ClusterConfig {
 /// The built-in cluster's servers and heartbeat (as [`sample_config`]) with
 /// `groups` (the text of each `Group(...)`) instead of its groups.
 pub fn sample_config_with(servers: usize, groups: &[&str]) -> ClusterConfig {
-    sample_config_full(servers, groups, false, false)
+    sample_config_full(servers, groups, Partition::None, false)
 }
 
 /// The built-in cluster with partition resolution by majority (the first
 /// server breaks an even split; the losing side only releases).
 pub fn sample_config_majority(servers: usize, groups: &[&str]) -> ClusterConfig {
-    sample_config_full(servers, groups, true, false)
+    sample_config_full(servers, groups, Partition::Majority, false)
 }
 
 /// The built-in cluster's servers and heartbeat with `groups`, partition
-/// resolution by majority or none, a forced stop script or none.
+/// resolution (`Mixed` counts as `None`), a forced stop script or none.
 pub fn sample_config_full(
     servers: usize,
     groups: &[&str],
-    majority: bool,
+    resolution: Partition,
     forced_stop: bool,
 ) -> ClusterConfig {
     let mut partition = String::new();
-    if majority {
-        partition.push_str("\n    partition: (methods: [Majority], action: None),");
+    match resolution {
+        Partition::Majority => {
+            partition.push_str("\n    partition: (methods: [Majority], action: None),")
+        }
+        Partition::Witness => partition.push_str(
+            "\n    partition: (methods: [Majority, Etcd(endpoints: [\"http://198.51.100.100:2379\"])], action: None),",
+        ),
+        Partition::None | Partition::Mixed => {}
     }
     if forced_stop {
         partition
@@ -160,8 +168,8 @@ pub struct Run {
     /// Seeds the network and hosts of the run (what `shrink` replays).
     pub world_seed: u64,
     pub servers: usize,
-    /// The built-in configuration resolved partitions by majority.
-    pub majority: bool,
+    /// How the built-in configuration resolved partitions.
+    pub partition: Partition,
     /// The built-in configuration had a forced stop.
     pub forced_stop: bool,
     pub schedule: Schedule,
@@ -175,7 +183,7 @@ impl Run {
             sample_config_full(
                 self.servers,
                 &[WEB_GROUP, BATCH_GROUP],
-                self.majority,
+                self.partition,
                 self.forced_stop,
             )
         })
@@ -225,14 +233,15 @@ pub fn replay_traced(config: &ClusterConfig, schedule: &Schedule, seed: u64) -> 
 pub fn run_seed(opts: &Options, seed: u64) -> Run {
     let mut rng = Rng::new(seed);
     let servers = opts.servers.unwrap_or_else(|| 2 + rng.below(2) as usize);
-    let majority = match opts.partition {
-        Partition::None => false,
-        Partition::Majority => true,
-        Partition::Mixed => rng.below(2) == 1,
+    let partition = match opts.partition {
+        Partition::Mixed => {
+            [Partition::None, Partition::Majority, Partition::Witness][rng.below(3) as usize]
+        }
+        fixed => fixed,
     };
     let forced_stop = opts.forced_stop.unwrap_or_else(|| rng.below(2) == 1);
     let config = opts.config.clone().unwrap_or_else(|| {
-        sample_config_full(servers, &[WEB_GROUP, BATCH_GROUP], majority, forced_stop)
+        sample_config_full(servers, &[WEB_GROUP, BATCH_GROUP], partition, forced_stop)
     });
     let mut srng = rng.fork();
     let schedule = Schedule::draw(&mut srng, &shape(&config, &opts.kinds, opts.faults.clone()));
@@ -242,7 +251,7 @@ pub fn run_seed(opts: &Options, seed: u64) -> Run {
         seed,
         world_seed,
         servers: config.servers.len(),
-        majority,
+        partition,
         forced_stop,
         schedule,
         outcome,

@@ -106,6 +106,12 @@ enum Ev {
     Reboot {
         host: usize,
     },
+    /// A server's driver of the etcd witness renews its lease and tries to
+    /// hold the vote.
+    WitnessRound {
+        host: usize,
+        inc: u64,
+    },
     /// The end of a forced stop `by` asked for against `target`.
     ForcedStop {
         by: usize,
@@ -271,6 +277,19 @@ pub struct World<'a> {
     views: BTreeMap<(usize, usize), Vec<bool>>,
     /// Per host: a forced stop against it failed since it last booted.
     fence_failed: Vec<bool>,
+    /// The etcd witness, when the configuration has one.
+    witness: Option<WitnessModel>,
+}
+
+/// An etcd witness as its drivers see it: each daemon holds an etcd lease
+/// of `ttl`, renewed every third of it while it reaches the witness; the
+/// vote is a key bound to one of those leases, taken by the first driver
+/// that finds it free (never held, or its lease expired).
+struct WitnessModel {
+    ttl: Duration,
+    holder: Option<(usize, u64)>,
+    /// Per daemon (host, incarnation): when its etcd lease expires.
+    leases: BTreeMap<(usize, u64), Time>,
 }
 
 impl<'a> World<'a> {
@@ -342,6 +361,15 @@ impl<'a> World<'a> {
             digest: config.digest(),
             views: BTreeMap::new(),
             fence_failed: vec![false; n],
+            witness: config
+                .partition
+                .as_ref()
+                .and_then(|p| p.witness())
+                .map(|w| WitnessModel {
+                    ttl: Duration::from_secs(w.ttl_secs.into()),
+                    holder: None,
+                    leases: BTreeMap::new(),
+                }),
         }
     }
 
@@ -502,6 +530,7 @@ impl<'a> World<'a> {
                     self.input(by, input);
                 }
             }
+            Ev::WitnessRound { host, inc } => self.witness_round(host, inc),
             Ev::Reboot { host } => {
                 if self.hosts[host].daemon.is_some() {
                     let t = self.now + self.interval;
@@ -569,6 +598,11 @@ impl<'a> World<'a> {
         let first =
             self.now + Duration::from_micros(self.rng.below(self.interval.as_micros() as u64));
         self.at(first, Ev::Beat { host, inc });
+        if let Some(w) = &self.witness {
+            let round = w.ttl / 3;
+            let t = self.now + Duration::from_micros(self.rng.below(round.as_micros() as u64));
+            self.at(t, Ev::WitnessRound { host, inc });
+        }
     }
 
     /// Feeds one input to a host's brain (or queues it while frozen) and
@@ -1019,6 +1053,46 @@ impl<'a> World<'a> {
         }
     }
 
+    /// Whether `host` reaches the witness (in the lab, etcd runs behind the
+    /// switch): a link with carrier, and no switch partition around it.
+    fn reaches_witness(&self, host: usize) -> bool {
+        let carrier = self.hosts[host].carrier.iter().any(|c| *c);
+        let isolated = self.cuts.iter().any(|&(i, a, _)| {
+            let f = &self.schedule.faults[i];
+            a == host && f.kind == FaultKind::Partition && f.server == host
+        });
+        carrier && !isolated
+    }
+
+    fn witness_round(&mut self, host: usize, inc: u64) {
+        let now = self.now;
+        let Some(d) = self.daemon(host, inc) else {
+            return;
+        };
+        let (frozen, epoch) = (d.frozen, d.epoch);
+        let Some(ttl) = self.witness.as_ref().map(|w| w.ttl) else {
+            return;
+        };
+        self.at(now + ttl / 3, Ev::WitnessRound { host, inc });
+        let loss = self.loss.iter().map(|l| l.1).max().unwrap_or(0);
+        if frozen || !self.reaches_witness(host) || (loss > 0 && self.rng.chance(loss)) {
+            return;
+        }
+        let w = self.witness.as_mut().expect("witness");
+        w.leases.insert((host, inc), now + ttl);
+        let free = w
+            .holder
+            .is_none_or(|h| w.leases.get(&h).is_none_or(|e| *e <= now));
+        if free && w.holder != Some((host, inc)) {
+            w.holder = Some((host, inc));
+            self.trace(Some(host), || "holds the witness's vote".into());
+        }
+        let holds = self.witness.as_ref().and_then(|w| w.holder) == Some((host, inc));
+        // Sent now, so etcd expires the lease no earlier than now + ttl.
+        let until = now - epoch + ttl;
+        self.input(host, Input::Witness { holds, until });
+    }
+
     /// An orderly stop ends when no operation is left.
     fn after_op(&mut self, host: usize, inc: u64) {
         let done = self
@@ -1400,10 +1474,12 @@ impl<'a> World<'a> {
                 continue;
             }
             let (from, to) = (f.at, f.at + window);
-            // It was up when the fault came.
+            // It was up when the fault came, long enough to have been
+            // heard (a daemon killed right after its start was never up
+            // for the others: there is no down to report).
             let was_up = self.alive_log[f.server]
                 .iter()
-                .any(|&(a, b)| a < from && b.is_none_or(|b| b >= from));
+                .any(|&(a, b)| a + 2 * self.interval < from && b.is_none_or(|b| b >= from));
             let disturbed = self.schedule.faults.iter().any(|o| {
                 o != f
                     && o.at < to

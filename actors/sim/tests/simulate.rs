@@ -343,9 +343,9 @@ fn with_a_majority_ten_thousand_schedules_never_run_a_group_twice() {
 /// server first: never two copies, with or without a majority.
 #[test]
 fn a_whole_stack_kill_is_stopped_by_force_before_the_takeover() {
-    for majority in [false, true] {
+    for resolution in [Partition::None, Partition::Majority, Partition::Witness] {
         for servers in [2, 3] {
-            let config = sample_config_full(servers, &[WEB_GROUP, BATCH_GROUP], majority, true);
+            let config = sample_config_full(servers, &[WEB_GROUP, BATCH_GROUP], resolution, true);
             for seed in 1..=20 {
                 let s = schedule(vec![fault(3000, 8000, FaultKind::Kill, 0)]);
                 let o = replay(&config, &s, seed);
@@ -356,7 +356,7 @@ fn a_whole_stack_kill_is_stopped_by_force_before_the_takeover() {
                 if o.failed() || (o.double() && !known) {
                     let t = replay_traced(&config, &s, seed);
                     panic!(
-                        "majority {majority}, {servers} servers, seed {seed}: {:?} {:?}\n{}",
+                        "{resolution:?}, {servers} servers, seed {seed}: {:?} {:?}\n{}",
                         o.violations,
                         o.not_converged,
                         t.trace.join("\n")
@@ -371,7 +371,7 @@ fn a_whole_stack_kill_is_stopped_by_force_before_the_takeover() {
 /// running the groups twice: the side that takes them stops the other.
 #[test]
 fn a_forced_stop_alone_keeps_a_cut_from_running_a_group_twice() {
-    let config = sample_config_full(2, &[WEB_GROUP, BATCH_GROUP], false, true);
+    let config = sample_config_full(2, &[WEB_GROUP, BATCH_GROUP], Partition::None, true);
     let opts = Options {
         runs: 300,
         kinds: vec![FaultKind::Partition, FaultKind::OneWay, FaultKind::Freeze],
