@@ -822,7 +822,12 @@ fn a_garbled_request_is_answered_and_counted() {
         &t.config(&["s1"], "", r#"Group(name: "web", startup: Manual),"#),
         "s1",
     );
-    assert_eq!(d.status_json()["malformed_requests"], 0);
+    let status = d.status_json();
+    assert_eq!(status["malformed_requests"], 0);
+    assert!(
+        status.get("partition").is_none(),
+        "no partition resolution configured, no field: {status}"
+    );
 
     let mut stream = UnixStream::connect(&d.socket).expect("connect");
     stream.set_read_timeout(Some(DEADLINE)).unwrap();

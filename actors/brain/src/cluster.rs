@@ -1960,6 +1960,24 @@ impl Brain {
         out.sort();
         out
     }
+
+    /// Read-only, for `status`: `server` is known to hold nothing (it left
+    /// in order, died under its guardian, restarted, or an operator
+    /// confirmed it down), until it is heard again.
+    pub fn cleared(&self, server: &str) -> bool {
+        self.cleared.contains(server)
+    }
+
+    /// Read-only, for `status`: the instant from which the groups of the
+    /// silent `server` may be taken over (every member of this server's
+    /// quorum stopped hearing it; lease and margin after that). `None`: no
+    /// partition resolution, `server` is heard, or not every member agrees
+    /// yet.
+    pub fn takeover_from(&self, server: &str) -> Option<Duration> {
+        let p = self.partition.as_ref()?;
+        let since = self.unseen_since.get(server)?;
+        Some(*since + p.lease(&self.config) + p.margin())
+    }
 }
 
 #[cfg(test)]

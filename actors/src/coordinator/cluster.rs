@@ -328,6 +328,7 @@ impl Coordinator {
             }
         }
         status.suspended = self.cluster.suspended();
+        status.partition = partition_status(&self.cluster.brain, self.cluster.now()).map(Box::new);
         status
     }
 
@@ -775,6 +776,52 @@ fn fill_servers(view: &mut ClusterStatus, m: &Membership) {
         }
         s.paths = m.paths(&s.name);
     }
+}
+
+/// The partition state of this server for `status` (`None` when the
+/// configuration has no partition resolution), at `now` on the brain's
+/// clock.
+pub(crate) fn partition_status(
+    brain: &Brain,
+    now: Duration,
+) -> Option<crate::model::state::PartitionStatus> {
+    use crate::model::state::{PartitionStatus, SilentServer};
+    let p = brain.config().partition.as_ref()?;
+    let ms_until = |t: Duration| t.saturating_sub(now).as_millis() as u64;
+    let silent = brain
+        .config()
+        .servers
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|s| *s != brain.local())
+        .filter(|s| {
+            !matches!(
+                brain.membership().state(s),
+                ServerState::Online | ServerState::Isolated
+            )
+        })
+        .map(|s| {
+            let cleared = brain.cleared(s);
+            SilentServer {
+                name: s.to_string(),
+                cleared,
+                takeover_ms_left: if cleared {
+                    None
+                } else {
+                    brain.takeover_from(s).map(ms_until)
+                },
+            }
+        })
+        .collect();
+    Some(PartitionStatus {
+        methods: p.methods.iter().map(|m| format!("{m:?}")).collect(),
+        quorate: brain.is_quorate(),
+        lease_ms_left: brain
+            .lease_end()
+            .filter(|t| *t != Duration::MAX)
+            .map(ms_until),
+        silent,
+    })
 }
 
 /// Moves one group from this server to another: stop here with the given

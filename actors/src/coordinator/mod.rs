@@ -140,6 +140,7 @@ impl Coordinator {
             monitors: monitor_views(config, &settings.local),
             malformed_requests: 0,
             rejected: Default::default(),
+            partition: None,
         };
         let alerter = Alerter {
             log: settings.alert_log.clone(),
