@@ -627,6 +627,31 @@ impl Coordinator {
         }
     }
 
+    /// `server confirm-down NAME` as carried out on this server: the brain
+    /// refuses it when NAME is heard here (it is up), and otherwise clears
+    /// NAME's groups for takeover without waiting for its lease (nm 34).
+    pub(crate) fn confirm_down_server(
+        &mut self,
+        server: &str,
+        by: &str,
+        ctx: &mut Context<Self>,
+    ) -> Response {
+        let reply = self.feed(
+            Input::ConfirmDown {
+                server: server.to_string(),
+                by: by.to_string(),
+            },
+            ctx,
+        );
+        match reply {
+            Some(Ok(message)) => Response::Done { message },
+            Some(Err(message)) => Response::Error { message },
+            None => Response::Error {
+                message: format!("{}: no answer from the cluster brain", self.settings.local),
+            },
+        }
+    }
+
     /// Writes a pushed configuration to this server's config file
     /// (validated again here; atomically: temp file, fsync, rename).
     pub(crate) fn write_pushed_config(
