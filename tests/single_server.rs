@@ -720,6 +720,69 @@ fn every_semantic_problem_is_reported_at_once() {
     assert!(!socket.exists());
 }
 
+#[test]
+fn config_check_warns_about_partition_safety_and_run_logs_it() {
+    let t = TestDir::new("npwarn");
+    let groups = r#"Group(name: "web", startup: Manual),"#;
+    let check = |name: &str, text: &str| {
+        let file = t.write(name, text);
+        let out = understudy(&["config", "check", file.to_str().unwrap()]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
+        assert!(lines[0].contains("configuration is valid"), "{out:?}");
+        let warnings: Vec<String> = lines
+            .iter()
+            .skip(1)
+            .take_while(|l| l.starts_with("warning: "))
+            .cloned()
+            .collect();
+        // Only right after the OK line.
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("warning: ")).count(),
+            warnings.len(),
+            "{out:?}"
+        );
+        warnings
+    };
+    let none = "warning: partition: no network-partition resolution: if every path between the servers is cut while they stay up, both sides run the groups (add `partition: (methods: [Majority])`)";
+    assert_eq!(
+        check("one.ron", &t.config(&["s1"], "", groups)),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        check("two.ron", &t.config(&["s1", "s2"], "", groups)),
+        [none]
+    );
+    assert_eq!(
+        check(
+            "two-majority.ron",
+            &t.config(&["s1", "s2"], "partition: (methods: [Majority], margin_ms: 2500),", groups)
+        ),
+        ["warning: partition: with two servers a majority is the tie-breaker alone: when s1 is down or cut off, the other server takes nothing over"]
+    );
+    assert_eq!(
+        check(
+            "three-majority.ron",
+            &t.config(
+                &["s1", "s2", "s3"],
+                "partition: (methods: [Majority], margin_ms: 2500),",
+                groups
+            )
+        ),
+        Vec::<String>::new()
+    );
+
+    // `run` logs them at startup, and runs.
+    let d = Daemon::start(&t, &pair(&t, 86, ""), "beta");
+    let log = d.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.ends_with(&none["warning: ".len()..])),
+        "{log}"
+    );
+    d.ok(&["status"]);
+}
+
 // 9 -------------------------------------------------------------------------
 
 /// An auto-start group with an asynchronous exec resource whose stop script
