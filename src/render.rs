@@ -130,7 +130,7 @@ fn partition(out: &mut String, p: &PartitionStatus) {
     let _ = writeln!(out, "partition {}: {quorum}", p.methods.join(" + "));
     for s in &p.silent {
         let wait = if s.cleared {
-            "confirmed down, left or died: its groups are taken over without waiting".to_string()
+            "confirmed down, left, died or stopped by force: no wait for its lease".to_string()
         } else if !p.quorate {
             "its groups wait for this server's quorum".to_string()
         } else {
@@ -140,6 +140,13 @@ fn partition(out: &mut String, p: &PartitionStatus) {
                 None => {
                     "its groups wait until every server of this quorum stops hearing it".to_string()
                 }
+            }
+        };
+        let wait = match s.forced_stop.as_deref() {
+            None => wait,
+            Some("failed") => format!("its forced stop failed; {wait}"),
+            Some(state) => {
+                format!("its groups wait for its forced stop ({state}); should it fail, {wait}")
             }
         };
         let _ = writeln!(out, "  {:<20} silent: {wait}", s.name);
@@ -185,6 +192,7 @@ mod tests {
             name: name.into(),
             cleared,
             takeover_ms_left,
+            forced_stop: None,
         }
     }
 
@@ -254,6 +262,33 @@ mod tests {
         assert!(
             alone.lines().any(|l| l == "partition Majority: quorate"),
             "{alone}"
+        );
+    }
+
+    #[test]
+    fn a_forced_stop_to_wait_for_is_named_with_its_state() {
+        let fenced = |state: &str| {
+            let mut n1 = silent("n1", false, Some(900));
+            n1.forced_stop = Some(state.into());
+            super::status(&status(Some(PartitionStatus {
+                methods: vec!["Majority".into()],
+                quorate: true,
+                lease_ms_left: Some(200),
+                silent: vec![n1],
+            })))
+        };
+        let running = fenced("running");
+        assert!(
+            running.contains(
+                "silent: its groups wait for its forced stop (running); should it fail, its groups may be taken over in 900 ms"
+            ),
+            "{running}"
+        );
+        let failed = fenced("failed");
+        assert!(
+            failed
+                .contains("silent: its forced stop failed; its groups may be taken over in 900 ms"),
+            "{failed}"
         );
     }
 

@@ -1978,6 +1978,25 @@ impl Brain {
         let since = self.unseen_since.get(server)?;
         Some(*since + p.lease(&self.config) + p.margin())
     }
+
+    /// Read-only, for `status`: the forced stop that a takeover from the
+    /// silent `server` waits for: "pending" (not asked for yet), "running",
+    /// or "failed" (with partition resolution the takeover then waits out
+    /// the lease instead). `None`: none needed (no `forced_stop`, or
+    /// `server` is heard, cleared, or was not declared down by silence).
+    pub fn forced_stop_state(&self, server: &str) -> Option<&'static str> {
+        if self.forced_stop.is_none()
+            || self.cleared.contains(server)
+            || !self.silent_down.contains(server)
+        {
+            return None;
+        }
+        Some(match self.fencing.get(server) {
+            None => "pending",
+            Some(Fence::Running { .. }) => "running",
+            Some(Fence::Failed { .. }) => "failed",
+        })
+    }
 }
 
 #[cfg(test)]

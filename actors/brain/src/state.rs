@@ -179,8 +179,14 @@ pub struct SilentServer {
     /// Milliseconds until its groups may be taken over (0: now): every
     /// member of this server's quorum stopped hearing it, and its lease
     /// plus the margin run out then. `None`: cleared, or no such agreement
-    /// yet (or this server is not quorate).
+    /// yet (or this server is not quorate). A forced stop, while it is
+    /// pending or running, is waited for as well.
     pub takeover_ms_left: Option<u64>,
+    /// The forced stop a takeover waits for: `pending`, `running`, or
+    /// `failed` (the takeover then waits out the lease); `None`: none
+    /// needed (no `forced_stop` configured, or cleared).
+    #[serde(default)]
+    pub forced_stop: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -835,6 +835,7 @@ pub(crate) fn partition_status(
                 } else {
                     brain.takeover_from(s).map(ms_until)
                 },
+                forced_stop: brain.forced_stop_state(s).map(String::from),
             }
         })
         .collect();
