@@ -119,7 +119,7 @@ pub const NOT_CONFIRMED: u8 = 3;
 fn confirm_down_question(server: &str) -> String {
     format!(
         "Confirm that server {server} is off (powered off, or its cluster service and every resource of its groups stopped)?\n\
-         The other servers then take its groups over at once, without waiting for its lease.\n\
+         The other servers then take its groups over at once, without waiting for its lease or a forced stop.\n\
          If {server} still runs (cut off, frozen), its groups will run on two servers at once.\n\
          Confirm {server} down? [y/N] "
     )

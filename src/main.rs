@@ -249,8 +249,8 @@ enum ServerCmd {
     /// Take back a server that stays out after it was declared down.
     Recover { name: String },
     /// Say that silent server NAME is off: the others take its groups over
-    /// without waiting for its lease. If NAME still runs (cut off, frozen),
-    /// its groups then run on two servers at once.
+    /// without waiting for its lease or a forced stop. If NAME still runs
+    /// (cut off, frozen), its groups then run on two servers at once.
     ///
     /// Check first that NAME is powered off, or that its cluster service and
     /// every resource of its groups are stopped (as for `pcs stonith
