@@ -110,6 +110,49 @@ pub fn command(socket: &Path, command: Command) -> ExitCode {
     }
 }
 
+/// Exit status of a command that needs the operator's confirmation and did
+/// not get it (answered no, or no terminal to ask and no `--yes`): nothing
+/// was done.
+pub const NOT_CONFIRMED: u8 = 3;
+
+/// The question `server confirm-down NAME` asks on the terminal.
+fn confirm_down_question(server: &str) -> String {
+    format!(
+        "Confirm that server {server} is off (powered off, or its cluster service and every resource of its groups stopped)?\n\
+         The other servers then take its groups over at once, without waiting for its lease or a forced stop.\n\
+         If {server} still runs (cut off, frozen), its groups will run on two servers at once.\n\
+         Confirm {server} down? [y/N] "
+    )
+}
+
+/// Whether an answer to a [y/N] question is yes.
+fn is_yes(answer: &str) -> bool {
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// `server confirm-down NAME [--yes]`: asks on the terminal first unless
+/// `yes`; without a terminal to ask, refuses (exit [`NOT_CONFIRMED`]).
+pub fn confirm_down(socket: &Path, server: String, yes: bool) -> ExitCode {
+    use std::io::IsTerminal;
+    if !yes {
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            eprintln!(
+                "understudy: server confirm-down {server} asks for confirmation, and stdin is not a terminal: nothing was done (give --yes once you have checked that {server} is off)"
+            );
+            return ExitCode::from(NOT_CONFIRMED);
+        }
+        eprint!("{}", confirm_down_question(&server));
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        if stdin.lock().read_line(&mut answer).is_err() || !is_yes(&answer) {
+            eprintln!("understudy: not confirmed: nothing was done");
+            return ExitCode::from(NOT_CONFIRMED);
+        }
+    }
+    command(socket, Command::ServerConfirmDown { server })
+}
+
 /// Runs `command` and writes its answer to `file` (mode 0600: it may hold
 /// secrets such as a mail password).
 pub fn export(socket: &Path, command: Command, file: &Path) -> ExitCode {
@@ -172,5 +215,28 @@ pub fn monitor_stats(socket: &Path, json: bool, reset: bool) -> ExitCode {
         }
         Ok(other) => unexpected(other),
         Err(e) => fail(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_y_or_yes_confirms() {
+        for yes in ["y", "Y", "yes", "YES\n", "  yes \n"] {
+            assert!(is_yes(yes), "{yes:?}");
+        }
+        for no in ["", "\n", "n", "no", "ye", "yes please", "s1"] {
+            assert!(!is_yes(no), "{no:?}");
+        }
+    }
+
+    #[test]
+    fn the_confirm_down_question_says_what_a_wrong_answer_costs() {
+        let q = confirm_down_question("n1");
+        assert!(q.contains("server n1 is off"), "{q}");
+        assert!(q.contains("run on two servers at once"), "{q}");
+        assert!(q.ends_with("[y/N] "), "{q}");
     }
 }

@@ -8,12 +8,26 @@ use understudy_actors::model::plan;
 use understudy_actors::model::problems::Problem;
 
 /// Reads and validates a configuration file; on failure, every problem as a
-/// printable line.
+/// printable line. A valid file's [`warnings`] go to the log: only the
+/// daemon has a tracing subscriber, so `understudy run` logs them at
+/// startup and the other callers (the guardian, `config check`, `simulate`)
+/// stay quiet (`config check` prints them itself).
 pub fn load(file: &Path) -> Result<ClusterConfig, Vec<String>> {
     let shown = file.display().to_string();
     let text =
         std::fs::read_to_string(file).map_err(|e| vec![format!("{shown}: cannot read: {e}")])?;
-    config::parse(&shown, &text).map_err(|problems| problems.iter().map(line).collect())
+    let c = config::parse(&shown, &text)
+        .map_err(|problems| problems.iter().map(line).collect::<Vec<_>>())?;
+    for w in warnings(&c) {
+        tracing::warn!("{shown}: {w}");
+    }
+    Ok(c)
+}
+
+/// What a valid configuration may want changed (not errors): a cluster
+/// without network-partition resolution, or two servers by majority.
+pub fn warnings(c: &ClusterConfig) -> Vec<String> {
+    understudy_actors::model::partition::warnings(c)
 }
 
 /// `FILE:line:col: message` already names the file; field paths get it prefixed.
@@ -53,7 +67,7 @@ pub fn check(file: &Path) -> ExitCode {
         Ok(c) => {
             let problems = local_problems(&c);
             if problems.is_empty() {
-                print!("{}", summary(&c));
+                print!("{}", summary(&c, &warnings(&c)));
                 return ExitCode::SUCCESS;
             }
             problems
@@ -63,13 +77,17 @@ pub fn check(file: &Path) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// One screen describing what the configuration sets up.
-fn summary(c: &ClusterConfig) -> String {
+/// One screen describing what the configuration sets up: the OK line,
+/// each warning (`warning: ...`), then the servers, groups and monitors.
+fn summary(c: &ClusterConfig, warnings: &[String]) -> String {
     let mut out = format!(
         "cluster {}: configuration is valid (digest {})\n",
         c.name,
         c.digest()
     );
+    for w in warnings {
+        out += &format!("warning: {w}\n");
+    }
     out += &format!(
         "servers ({}, by priority): {}\n",
         c.servers.len(),

@@ -248,6 +248,23 @@ enum ServerCmd {
     },
     /// Take back a server that stays out after it was declared down.
     Recover { name: String },
+    /// Say that silent server NAME is off: the others take its groups over
+    /// without waiting for its lease or a forced stop. If NAME still runs
+    /// (cut off, frozen), its groups then run on two servers at once.
+    ///
+    /// Check first that NAME is powered off, or that its cluster service and
+    /// every resource of its groups are stopped (as for `pcs stonith
+    /// confirm`). The server asked refuses when it hears NAME; otherwise it
+    /// and every server it hears are told, and one of them that still hears
+    /// NAME refuses (the command then fails and names it). Asks on the
+    /// terminal unless --yes; with no terminal to ask and no --yes, nothing
+    /// is done and the exit status is 3.
+    ConfirmDown {
+        name: String,
+        /// Do not ask: you have checked that NAME is off.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -434,11 +451,15 @@ fn main() -> ExitCode {
         Cmd::Lamp {
             action: LampCmd::Off { server },
         } => client::command(&cli.socket, Ctl::LampOff { server }),
+        Cmd::Server {
+            action: ServerCmd::ConfirmDown { name, yes },
+        } => client::confirm_down(&cli.socket, name, yes),
         Cmd::Server { action } => client::command(
             &cli.socket,
             match action {
                 ServerCmd::Shutdown { reboot } => Ctl::ServerShutdown { reboot },
                 ServerCmd::Recover { name } => Ctl::ServerRecover { server: name },
+                ServerCmd::ConfirmDown { .. } => unreachable!("handled above"),
             },
         ),
         Cmd::Monitor { action } => match action {

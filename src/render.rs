@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use understudy_actors::model::catalog::Alert;
-use understudy_actors::model::state::ClusterStatus;
+use understudy_actors::model::state::{ClusterStatus, PartitionStatus};
 
 pub fn status(s: &ClusterStatus) -> String {
     let mut out = String::new();
@@ -56,6 +56,9 @@ pub fn status(s: &ClusterStatus) -> String {
                 let _ = writeln!(out, "{line}");
             }
         }
+    }
+    if let Some(p) = &s.partition {
+        partition(&mut out, p);
     }
     let _ = writeln!(out, "groups");
     for g in &s.groups {
@@ -116,6 +119,40 @@ pub fn status(s: &ClusterStatus) -> String {
     out
 }
 
+/// The partition section: this server's quorum, then every silent server
+/// and when its groups may be taken over.
+fn partition(out: &mut String, p: &PartitionStatus) {
+    let quorum = match (p.quorate, p.lease_ms_left) {
+        (false, _) => "NOT QUORATE: this server starts no group and releases what it holds".into(),
+        (true, Some(ms)) => format!("quorate, lease ends in {ms} ms unless renewed"),
+        (true, None) => "quorate".into(),
+    };
+    let _ = writeln!(out, "partition {}: {quorum}", p.methods.join(" + "));
+    for s in &p.silent {
+        let wait = if s.cleared {
+            "confirmed down, left, died or stopped by force: no wait for its lease".to_string()
+        } else if !p.quorate {
+            "its groups wait for this server's quorum".to_string()
+        } else {
+            match s.takeover_ms_left {
+                Some(0) => "its groups may be taken over now".to_string(),
+                Some(ms) => format!("its groups may be taken over in {ms} ms (lease + margin)"),
+                None => {
+                    "its groups wait until every server of this quorum stops hearing it".to_string()
+                }
+            }
+        };
+        let wait = match s.forced_stop.as_deref() {
+            None => wait,
+            Some("failed") => format!("its forced stop failed; {wait}"),
+            Some(state) => {
+                format!("its groups wait for its forced stop ({state}); should it fail, {wait}")
+            }
+        };
+        let _ = writeln!(out, "  {:<20} silent: {wait}", s.name);
+    }
+}
+
 pub fn alert(a: &Alert) -> String {
     format!(
         "{}  {:<10} {:<5} {} {:<4} {}",
@@ -126,4 +163,143 @@ pub fn alert(a: &Alert) -> String {
         a.event_id,
         a.message
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use understudy_actors::model::state::{RejectedTraffic, SilentServer};
+
+    fn status(partition: Option<PartitionStatus>) -> ClusterStatus {
+        ClusterStatus {
+            cluster: "c".into(),
+            server: "n2".into(),
+            pid: 1,
+            config_digest: "d".into(),
+            stopping: false,
+            suspended: false,
+            servers: Vec::new(),
+            groups: Vec::new(),
+            monitors: Vec::new(),
+            malformed_requests: 0,
+            rejected: RejectedTraffic::default(),
+            partition: partition.map(Box::new),
+        }
+    }
+
+    fn silent(name: &str, cleared: bool, takeover_ms_left: Option<u64>) -> SilentServer {
+        SilentServer {
+            name: name.into(),
+            cleared,
+            takeover_ms_left,
+            forced_stop: None,
+        }
+    }
+
+    #[test]
+    fn the_partition_section_shows_the_quorum_and_each_silent_servers_wait() {
+        let text = status(Some(PartitionStatus {
+            methods: vec!["Majority".into()],
+            quorate: true,
+            lease_ms_left: Some(240),
+            silent: vec![
+                silent("n1", false, Some(1260)),
+                silent("n3", true, None),
+                silent("n4", false, None),
+                silent("n5", false, Some(0)),
+            ],
+        }));
+        let text = super::status(&text);
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("partition "))
+            .unwrap_or_else(|| panic!("no partition line:\n{text}"));
+        assert_eq!(
+            lines[at],
+            "partition Majority: quorate, lease ends in 240 ms unless renewed"
+        );
+        let rest = &lines[at + 1..at + 5];
+        for (line, name, wait) in [
+            (rest[0], "n1", "may be taken over in 1260 ms"),
+            (rest[1], "n3", "confirmed down"),
+            (
+                rest[2],
+                "n4",
+                "until every server of this quorum stops hearing it",
+            ),
+            (rest[3], "n5", "may be taken over now"),
+        ] {
+            assert!(line.trim_start().starts_with(name), "{line}");
+            assert!(line.contains("silent: "), "{line}");
+            assert!(line.contains(wait), "{line}");
+        }
+        assert_eq!(lines[at + 5], "groups", "{text}");
+    }
+
+    #[test]
+    fn a_server_without_quorum_says_so_and_one_quorate_alone_has_no_lease() {
+        let lost = super::status(&status(Some(PartitionStatus {
+            methods: vec!["Majority".into()],
+            quorate: false,
+            lease_ms_left: None,
+            silent: vec![silent("n1", false, Some(500))],
+        })));
+        assert!(
+            lost.contains("partition Majority: NOT QUORATE: this server starts no group"),
+            "{lost}"
+        );
+        assert!(
+            lost.contains("silent: its groups wait for this server's quorum"),
+            "{lost}"
+        );
+        let alone = super::status(&status(Some(PartitionStatus {
+            methods: vec!["Majority".into()],
+            quorate: true,
+            lease_ms_left: None,
+            silent: Vec::new(),
+        })));
+        assert!(
+            alone.lines().any(|l| l == "partition Majority: quorate"),
+            "{alone}"
+        );
+    }
+
+    #[test]
+    fn a_forced_stop_to_wait_for_is_named_with_its_state() {
+        let fenced = |state: &str| {
+            let mut n1 = silent("n1", false, Some(900));
+            n1.forced_stop = Some(state.into());
+            super::status(&status(Some(PartitionStatus {
+                methods: vec!["Majority".into()],
+                quorate: true,
+                lease_ms_left: Some(200),
+                silent: vec![n1],
+            })))
+        };
+        let running = fenced("running");
+        assert!(
+            running.contains(
+                "silent: its groups wait for its forced stop (running); should it fail, its groups may be taken over in 900 ms"
+            ),
+            "{running}"
+        );
+        let failed = fenced("failed");
+        assert!(
+            failed
+                .contains("silent: its forced stop failed; its groups may be taken over in 900 ms"),
+            "{failed}"
+        );
+    }
+
+    #[test]
+    fn without_partition_resolution_there_is_no_section_and_no_json_field() {
+        let s = status(None);
+        assert!(!super::status(&s).contains("partition"));
+        let json = serde_json::to_value(&s).unwrap();
+        assert!(json.get("partition").is_none(), "{json}");
+        // A status without the field (an older daemon) still reads.
+        let back: ClusterStatus = serde_json::from_value(json).unwrap();
+        assert_eq!(back.partition, None);
+    }
 }

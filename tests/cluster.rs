@@ -328,6 +328,72 @@ fn a_returning_server_stays_out_until_recovered() {
     watch.assert_never_double();
 }
 
+/// Three servers by majority with a ten-minute margin: n1, which runs
+/// web, is cut off (both links down); it loses its quorum and lets web go,
+/// but the others would wait its lease plus that margin before taking it.
+/// An operator's confirm-down on n2 reaches n3 too, and web starts on n2
+/// at once.
+#[test]
+fn confirm_down_on_one_server_lets_the_survivors_take_over_at_once() {
+    let Some(mut lab) = Lab::new("confdown", 3) else {
+        return;
+    };
+    let text = lab.config(
+        &web_group(&lab, ""),
+        "partition: (methods: [Majority], margin_ms: 600000, action: None),",
+    );
+    lab.write_config(&text);
+    let watch = lab.watch_address(VIP);
+    lab.start_all();
+    lab.wait_group_on(2, "web", "n1", WAIT);
+    let s2 = lab.status(2);
+    let p = &s2["partition"];
+    assert_eq!(p["methods"], serde_json::json!(["Majority"]), "{s2}");
+    assert_eq!(p["quorate"], true, "{s2}");
+    assert!(
+        p["lease_ms_left"].as_u64().is_some_and(|ms| ms <= 300),
+        "quorate with its peers, for at most the lease (300 ms): {s2}"
+    );
+    assert_eq!(p["silent"], serde_json::json!([]), "{s2}");
+
+    lab.links(1, false);
+    watch.wait_holders(&[], WAIT);
+    let s2 = lab.wait_status(2, "n1 silent, its takeover waiting", WAIT, |s| {
+        s["partition"]["silent"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x["name"] == "n1" && x["takeover_ms_left"].is_u64())
+        })
+    });
+    let wait = s2["partition"]["silent"][0]["takeover_ms_left"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(wait > 500_000, "lease + ten minutes: {s2}");
+    assert_ne!(group(&s2, "web")["state"], "Online", "{s2}");
+
+    let out = lab.ctl(2, &["server", "confirm-down", "n1", "--yes"]);
+    assert!(out.success(), "{out:?}");
+    for server in ["n2", "n3"] {
+        assert!(
+            out.stdout
+                .contains(&format!("{server}: server n1 confirmed down")),
+            "{out:?}"
+        );
+    }
+    lab.wait_group_on(2, "web", "n2", WAIT);
+    lab.wait_fetch(VIP, PORT, Some("n2"), WAIT);
+    let on_n3 = alerts(&lab, 3);
+    assert!(
+        on_n3
+            .lines()
+            .any(|l| l.contains("nm 34") && l.contains("(via n2)")),
+        "{on_n3}"
+    );
+    let s3 = lab.status(3);
+    assert_eq!(s3["partition"]["silent"][0]["name"], "n1", "{s3}");
+    assert_eq!(s3["partition"]["silent"][0]["cleared"], true, "{s3}");
+    watch.assert_never_double();
+}
+
 #[test]
 fn a_peer_with_another_configuration_gets_no_groups() {
     let Some(mut lab) = Lab::new("digest", 2) else {

@@ -608,7 +608,11 @@ fn non_admin_users_may_read_but_not_change() {
     let out = d.cli_as_nobody(&["alerts", "-n", "5"]);
     assert_eq!(out.code, Some(0), "{out:?}");
 
-    for cmd in [&["group", "stop", "web"][..], &["cluster", "stop"][..]] {
+    for cmd in [
+        &["group", "stop", "web"][..],
+        &["cluster", "stop"][..],
+        &["server", "confirm-down", "s1", "--yes"][..],
+    ] {
         let out = d.cli_as_nobody(cmd);
         assert_eq!(out.code, Some(4), "{cmd:?}: {out:?}");
         assert!(out.stderr.contains("permission denied"), "{cmd:?}: {out:?}");
@@ -714,6 +718,69 @@ fn every_semantic_problem_is_reported_at_once() {
         assert!(out.stderr.contains("3 problems found"), "{out:?}");
     }
     assert!(!socket.exists());
+}
+
+#[test]
+fn config_check_warns_about_partition_safety_and_run_logs_it() {
+    let t = TestDir::new("npwarn");
+    let groups = r#"Group(name: "web", startup: Manual),"#;
+    let check = |name: &str, text: &str| {
+        let file = t.write(name, text);
+        let out = understudy(&["config", "check", file.to_str().unwrap()]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
+        assert!(lines[0].contains("configuration is valid"), "{out:?}");
+        let warnings: Vec<String> = lines
+            .iter()
+            .skip(1)
+            .take_while(|l| l.starts_with("warning: "))
+            .cloned()
+            .collect();
+        // Only right after the OK line.
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("warning: ")).count(),
+            warnings.len(),
+            "{out:?}"
+        );
+        warnings
+    };
+    let none = "warning: partition: no network-partition resolution: if every path between the servers is cut while they stay up, both sides run the groups (add `partition: (methods: [Majority])`)";
+    assert_eq!(
+        check("one.ron", &t.config(&["s1"], "", groups)),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        check("two.ron", &t.config(&["s1", "s2"], "", groups)),
+        [none]
+    );
+    assert_eq!(
+        check(
+            "two-majority.ron",
+            &t.config(&["s1", "s2"], "partition: (methods: [Majority], margin_ms: 2500),", groups)
+        ),
+        ["warning: partition: with two servers a majority is the tie-breaker alone: when s1 is down or cut off, the other server takes nothing over"]
+    );
+    assert_eq!(
+        check(
+            "three-majority.ron",
+            &t.config(
+                &["s1", "s2", "s3"],
+                "partition: (methods: [Majority], margin_ms: 2500),",
+                groups
+            )
+        ),
+        Vec::<String>::new()
+    );
+
+    // `run` logs them at startup, and runs.
+    let d = Daemon::start(&t, &pair(&t, 86, ""), "beta");
+    let log = d.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.ends_with(&none["warning: ".len()..])),
+        "{log}"
+    );
+    d.ok(&["status"]);
 }
 
 // 9 -------------------------------------------------------------------------
@@ -822,7 +889,12 @@ fn a_garbled_request_is_answered_and_counted() {
         &t.config(&["s1"], "", r#"Group(name: "web", startup: Manual),"#),
         "s1",
     );
-    assert_eq!(d.status_json()["malformed_requests"], 0);
+    let status = d.status_json();
+    assert_eq!(status["malformed_requests"], 0);
+    assert!(
+        status.get("partition").is_none(),
+        "no partition resolution configured, no field: {status}"
+    );
 
     let mut stream = UnixStream::connect(&d.socket).expect("connect");
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
@@ -903,4 +975,168 @@ fn the_alert_log_survives_a_restart() {
         "one start alert per run: {all}"
     );
     assert!(has_alert(&alerts, "pm", 2), "{all}");
+}
+
+// 13 ------------------------------------------------------------------------
+
+/// Two servers, alpha and beta, on interconnects 127.0.`net`.1-2 (a test
+/// of its own `net` can run beside the others: the ports are the
+/// defaults), with `partition` (a top-level field, or nothing) and an Auto
+/// group `web` on both, whose start appends to `app.log`.
+fn pair(t: &TestDir, net: u8, partition: &str) -> String {
+    t.script("app.sh", r#"echo started >> "$DIR/app.log""#);
+    format!(
+        r#"Cluster(
+    name: "it",
+    servers: [
+        Server(name: "alpha", interconnects: ["127.0.{net}.1"]),
+        Server(name: "beta", interconnects: ["127.0.{net}.2"]),
+    ],
+    {os_actions}
+    heartbeat: (key_file: "{key}", startup_wait_secs: 0),
+    {partition}
+    groups: [
+        Group(name: "web", servers: ["alpha", "beta"], startup: Auto, resources: [
+            Resource(name: "app", kind: Exec(start: "app.sh")),
+        ]),
+    ],
+)
+"#,
+        os_actions = t.os_actions(),
+        key = t.key_file().display()
+    )
+}
+
+/// [`pair`] by majority, beta breaking ties, and a margin of ten minutes:
+/// beta, running alone, is quorate by itself, but would wait the lease
+/// plus that margin before starting a group that silent alpha may hold.
+/// Only an operator's confirm-down can start it sooner.
+fn partition_pair(t: &TestDir, net: u8) -> String {
+    pair(
+        t,
+        net,
+        r#"partition: (methods: [Majority], tie_breaker: "beta", margin_ms: 600000, action: None),"#,
+    )
+}
+
+#[test]
+fn confirm_down_of_a_silent_server_starts_its_groups_without_the_wait() {
+    let t = TestDir::new("confdown");
+    let d = Daemon::start(&t, &partition_pair(&t, 84), "beta");
+
+    // Status: quorate alone (no lease), alpha silent, its groups waiting
+    // for lease + margin.
+    let status = d.status_json();
+    let p = &status["partition"];
+    assert_eq!(p["methods"], serde_json::json!(["Majority"]), "{status}");
+    assert_eq!(p["quorate"], true, "{status}");
+    assert!(p["lease_ms_left"].is_null(), "{status}");
+    let silent = p["silent"].as_array().expect("silent servers");
+    assert_eq!(silent.len(), 1, "{status}");
+    assert_eq!(silent[0]["name"], "alpha", "{status}");
+    assert_eq!(silent[0]["cleared"], false, "{status}");
+    let wait = silent[0]["takeover_ms_left"].as_u64().unwrap_or(0);
+    assert!(
+        (500_000..=605_000).contains(&wait),
+        "lease 5 s + margin 600 s: {status}"
+    );
+    assert_eq!(d.group_state("web"), "Offline", "{status}");
+    let text = d.ok(&["status"]);
+    assert!(
+        text.contains("partition Majority: quorate\n"),
+        "status text:\n{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("alpha") && l.contains("silent: its groups may be taken over in")),
+        "status text:\n{text}"
+    );
+
+    // Without a terminal to ask and without --yes: nothing is done.
+    let out = d.cli(&["server", "confirm-down", "alpha"]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(out.stderr.contains("not a terminal"), "{out:?}");
+    assert!(out.stderr.contains("--yes"), "{out:?}");
+    assert!(!has_alert(&d.alerts_json(100), "nm", 34));
+
+    // Nobody confirms the server answering, nor a server that does not exist.
+    let out = d.cli(&["server", "confirm-down", "beta", "--yes"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("it is up"), "{out:?}");
+    let out = d.cli(&["server", "confirm-down", "gamma", "--yes"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("no server named \"gamma\""), "{out:?}");
+
+    let out = d.ok(&["server", "confirm-down", "alpha", "--yes"]);
+    assert_eq!(out.trim(), "beta: server alpha confirmed down");
+    d.wait_group_state("web", "Online");
+    assert_eq!(t.lines("app.log"), ["started"]);
+    let alerts = d.alerts_json(100);
+    assert_eq!(
+        count_alerts(&alerts, "nm", 34),
+        1,
+        "{}",
+        describe_alerts(&alerts)
+    );
+    let status = d.status_json();
+    let alpha = &status["partition"]["silent"][0];
+    assert_eq!(alpha["name"], "alpha", "{status}");
+    assert_eq!(alpha["cleared"], true, "{status}");
+    assert!(alpha["takeover_ms_left"].is_null(), "{status}");
+    let text = d.ok(&["status"]);
+    assert!(text.contains("silent: confirmed down"), "{text}");
+}
+
+#[test]
+fn confirm_down_on_a_terminal_asks_and_does_nothing_without_a_yes() {
+    if let Some(missing) = common::skip::need_program("script", "util-linux") {
+        return missing.skip();
+    }
+    let t = TestDir::new("confask");
+    let d = Daemon::start(&t, &partition_pair(&t, 85), "beta");
+    // `script` gives the command a terminal and types `answer` into it.
+    let ask = |answer: &str| {
+        let command = format!(
+            "{BIN} --socket {} server confirm-down alpha",
+            d.socket.display()
+        );
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "printf '{answer}\\n' | script -qec \"$0\" /dev/null"
+            ))
+            .arg(command)
+            .env_remove("UNDERSTUDY_SOCKET");
+        run_cmd(&mut cmd)
+    };
+    let out = ask("n");
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(out.stdout.contains("two servers at once"), "{out:?}");
+    assert!(out.stdout.contains("[y/N]"), "{out:?}");
+    assert!(
+        out.stdout.contains("not confirmed: nothing was done"),
+        "{out:?}"
+    );
+    assert_eq!(d.group_state("web"), "Offline");
+    assert!(!has_alert(&d.alerts_json(100), "nm", 34));
+
+    let out = ask("y");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains("beta: server alpha confirmed down"),
+        "{out:?}"
+    );
+    d.wait_group_state("web", "Online");
+}
+
+#[test]
+fn confirm_down_help_warns_that_a_wrong_one_runs_groups_twice() {
+    let out = understudy(&["server", "--help"]);
+    assert!(out.success(), "{out:?}");
+    assert!(out.stdout.contains("confirm-down"), "{out:?}");
+    let out = understudy(&["server", "confirm-down", "--help"]);
+    assert!(out.success(), "{out:?}");
+    for wanted in ["--yes", "two servers at once", "exit status is 3"] {
+        assert!(out.stdout.contains(wanted), "{wanted:?} missing: {out:?}");
+    }
 }

@@ -1987,6 +1987,43 @@ impl Brain {
         out.sort();
         out
     }
+
+    /// Read-only, for `status`: `server` is known to hold nothing (it left
+    /// in order, died under its guardian, restarted, or an operator
+    /// confirmed it down), until it is heard again.
+    pub fn cleared(&self, server: &str) -> bool {
+        self.cleared.contains(server)
+    }
+
+    /// Read-only, for `status`: the instant from which the groups of the
+    /// silent `server` may be taken over (every member of this server's
+    /// quorum stopped hearing it; lease and margin after that). `None`: no
+    /// partition resolution, `server` is heard, or not every member agrees
+    /// yet.
+    pub fn takeover_from(&self, server: &str) -> Option<Duration> {
+        let p = self.partition.as_ref()?;
+        let since = self.unseen_since.get(server)?;
+        Some(*since + p.lease(&self.config) + p.margin())
+    }
+
+    /// Read-only, for `status`: the forced stop that a takeover from the
+    /// silent `server` waits for: "pending" (not asked for yet), "running",
+    /// or "failed" (with partition resolution the takeover then waits out
+    /// the lease instead). `None`: none needed (no `forced_stop`, or
+    /// `server` is heard, cleared, or was not declared down by silence).
+    pub fn forced_stop_state(&self, server: &str) -> Option<&'static str> {
+        if self.forced_stop.is_none()
+            || self.cleared.contains(server)
+            || !self.silent_down.contains(server)
+        {
+            return None;
+        }
+        Some(match self.fencing.get(server) {
+            None => "pending",
+            Some(Fence::Running { .. }) => "running",
+            Some(Fence::Failed { .. }) => "failed",
+        })
+    }
 }
 
 #[cfg(test)]

@@ -148,6 +148,45 @@ pub struct ClusterStatus {
     pub malformed_requests: u64,
     #[serde(default)]
     pub rejected: RejectedTraffic,
+    /// Network-partition resolution as this server sees it; absent when
+    /// the configuration has none. (Boxed: it keeps the control protocol's
+    /// responses small; the JSON is the same.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<Box<PartitionStatus>>,
+}
+
+/// `status`: the partition state of the server answering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionStatus {
+    /// The configured methods (`Majority`).
+    pub methods: Vec<String>,
+    /// This server may keep and start groups.
+    pub quorate: bool,
+    /// Milliseconds until this server's quorum ends unless more heartbeats
+    /// renew it; `None` when quorate alone (no peer needed) or not quorate.
+    pub lease_ms_left: Option<u64>,
+    /// Every other server not heard here.
+    pub silent: Vec<SilentServer>,
+}
+
+/// A server this one does not hear, and when its groups may be taken over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SilentServer {
+    pub name: String,
+    /// Known to hold nothing (it left in order, died under its guardian,
+    /// or an operator confirmed it down): no wait.
+    pub cleared: bool,
+    /// Milliseconds until its groups may be taken over (0: now): every
+    /// member of this server's quorum stopped hearing it, and its lease
+    /// plus the margin run out then. `None`: cleared, or no such agreement
+    /// yet (or this server is not quorate). A forced stop, while it is
+    /// pending or running, is waited for as well.
+    pub takeover_ms_left: Option<u64>,
+    /// The forced stop a takeover waits for: `pending`, `running`, or
+    /// `failed` (the takeover then waits out the lease); `None`: none
+    /// needed (no `forced_stop` configured, or cleared).
+    #[serde(default)]
+    pub forced_stop: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -58,6 +58,11 @@ pub enum Command {
     ServerRecover {
         server: String,
     },
+    /// An operator checked that a silent server is off: the survivors take
+    /// its groups over without waiting for its lease.
+    ServerConfirmDown {
+        server: String,
+    },
     /// Validate a configuration and write it on every server.
     ConfigPush {
         text: String,
@@ -152,6 +157,7 @@ impl Command {
                 format!("server shutdown{}", if *reboot { " --reboot" } else { "" })
             }
             Command::ServerRecover { server } => format!("server recover {server}"),
+            Command::ServerConfirmDown { server } => format!("server confirm-down {server}"),
             Command::ConfigPush { .. } => "config push".into(),
             Command::AlertTest { .. } => "alert test".into(),
             Command::LampOff { server } => format!("lamp off --server {server}"),

@@ -328,6 +328,7 @@ impl Coordinator {
             }
         }
         status.suspended = self.cluster.suspended();
+        status.partition = partition_status(&self.cluster.brain, self.cluster.now()).map(Box::new);
         status
     }
 
@@ -626,6 +627,31 @@ impl Coordinator {
         }
     }
 
+    /// `server confirm-down NAME` as carried out on this server: the brain
+    /// refuses it when NAME is heard here (it is up), and otherwise clears
+    /// NAME's groups for takeover without waiting for its lease (nm 34).
+    pub(crate) fn confirm_down_server(
+        &mut self,
+        server: &str,
+        by: &str,
+        ctx: &mut Context<Self>,
+    ) -> Response {
+        let reply = self.feed(
+            Input::ConfirmDown {
+                server: server.to_string(),
+                by: by.to_string(),
+            },
+            ctx,
+        );
+        match reply {
+            Some(Ok(message)) => Response::Done { message },
+            Some(Err(message)) => Response::Error { message },
+            None => Response::Error {
+                message: format!("{}: no answer from the cluster brain", self.settings.local),
+            },
+        }
+    }
+
     /// Writes a pushed configuration to this server's config file
     /// (validated again here; atomically: temp file, fsync, rename).
     pub(crate) fn write_pushed_config(
@@ -775,6 +801,53 @@ fn fill_servers(view: &mut ClusterStatus, m: &Membership) {
         }
         s.paths = m.paths(&s.name);
     }
+}
+
+/// The partition state of this server for `status` (`None` when the
+/// configuration has no partition resolution), at `now` on the brain's
+/// clock.
+pub(crate) fn partition_status(
+    brain: &Brain,
+    now: Duration,
+) -> Option<crate::model::state::PartitionStatus> {
+    use crate::model::state::{PartitionStatus, SilentServer};
+    let p = brain.config().partition.as_ref()?;
+    let ms_until = |t: Duration| t.saturating_sub(now).as_millis() as u64;
+    let silent = brain
+        .config()
+        .servers
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|s| *s != brain.local())
+        .filter(|s| {
+            !matches!(
+                brain.membership().state(s),
+                ServerState::Online | ServerState::Isolated
+            )
+        })
+        .map(|s| {
+            let cleared = brain.cleared(s);
+            SilentServer {
+                name: s.to_string(),
+                cleared,
+                takeover_ms_left: if cleared {
+                    None
+                } else {
+                    brain.takeover_from(s).map(ms_until)
+                },
+                forced_stop: brain.forced_stop_state(s).map(String::from),
+            }
+        })
+        .collect();
+    Some(PartitionStatus {
+        methods: p.methods.iter().map(|m| format!("{m:?}")).collect(),
+        quorate: brain.is_quorate(),
+        lease_ms_left: brain
+            .lease_end()
+            .filter(|t| *t != Duration::MAX)
+            .map(ms_until),
+        silent,
+    })
 }
 
 /// Moves one group from this server to another: stop here with the given

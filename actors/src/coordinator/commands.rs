@@ -327,6 +327,43 @@ impl Coordinator {
         )
     }
 
+    /// `server confirm-down NAME`: this server and every server that it
+    /// hears record that NAME is off. When this server hears NAME, nobody is
+    /// told; a peer that still hears it refuses, and the answer is an error
+    /// naming that peer: NAME is not off after all.
+    pub(crate) fn cluster_wide_confirm_down(
+        &mut self,
+        server: String,
+        by: String,
+        ctx: &mut Context<Self>,
+    ) -> Reply {
+        if self.settings.config.server(&server).is_none() {
+            return ready(Response::Error {
+                message: format!(
+                    "no server named \"{server}\" (servers: {})",
+                    self.settings.config.server_names().join(", ")
+                ),
+            });
+        }
+        if server == self.settings.local {
+            return ready(Response::Error {
+                message: format!(
+                    "{server} is the server answering this command: it is up, nothing to confirm (run it on a surviving server)"
+                ),
+            });
+        }
+        // Refused here (NAME is heard: it is up): nobody else is told.
+        let own = self.confirm_down_server(&server, &by, ctx);
+        if matches!(own, Response::Error { .. }) {
+            return ready(own);
+        }
+        self.with_answers_of(
+            own,
+            self.reachable_peers(),
+            PeerRequest::ConfirmDown { server, by },
+        )
+    }
+
     /// `config push`: validated here first; then written on every server
     /// (each validates again). A server that cannot be reached is named in
     /// the answer.

@@ -140,6 +140,7 @@ impl Coordinator {
             monitors: monitor_views(config, &settings.local),
             malformed_requests: 0,
             rejected: Default::default(),
+            partition: None,
         };
         let alerter = Alerter {
             log: settings.alert_log.clone(),
@@ -736,6 +737,9 @@ impl Handler<Control> for Coordinator {
             Command::ClusterSuspend => self.cluster_wide_suspend(true, msg.by, ctx),
             Command::ClusterResume => self.cluster_wide_suspend(false, msg.by, ctx),
             Command::ServerRecover { server } => self.cluster_wide_recover(server, msg.by, ctx),
+            Command::ServerConfirmDown { server } => {
+                self.cluster_wide_confirm_down(server, msg.by, ctx)
+            }
             Command::ConfigPush { text } => self.cluster_wide_push(text, msg.by),
             Command::AlertNotification { suspend } => {
                 self.cluster_wide_notification(suspend, msg.by)

@@ -1,6 +1,7 @@
 //! The peer link: authenticated requests from one server's coordinator to
 //! another's (group start / stop / move on a given server, cluster-wide
-//! stop, suspend, recovery of an isolated server, configuration push,
+//! stop, suspend, recovery of an isolated server, an operator's
+//! confirm-down of a silent server, configuration push,
 //! status and alerts). The framing and authentication live in
 //! [`crate::wire::peer`]; this module holds the requests and what the
 //! receiving coordinator does with them.
@@ -68,6 +69,12 @@ pub enum PeerRequest {
     },
     /// Take `server` back after it was isolated.
     Recover {
+        server: String,
+        by: String,
+    },
+    /// An operator checked that `server` is off: its groups need not wait
+    /// for its lease (`server confirm-down`).
+    ConfirmDown {
         server: String,
         by: String,
     },
@@ -298,6 +305,9 @@ impl Handler<PeerCall> for Coordinator {
             }
             PeerRequest::Recover { server, by } => {
                 ready(self.recover_server(&server, &format!("{by} (via {from})"), ctx))
+            }
+            PeerRequest::ConfirmDown { server, by } => {
+                ready(self.confirm_down_server(&server, &format!("{by} (via {from})"), ctx))
             }
             PeerRequest::AlertNotification { suspend, by } => {
                 self.set_notification(suspend, format!("{by} (via {from})"))
