@@ -271,7 +271,7 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> Exit
     };
     let pid = child.id();
 
-    let (status, fenced) = match watch(&mut child, &waited, fence_rd) {
+    let (status, fenced, deadline) = match watch(&mut child, &waited, fence_rd) {
         Ok(end) => end,
         Err(e) => {
             say(&e);
@@ -290,6 +290,7 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> Exit
                 incarnation,
                 config: config.as_ref().map(|c| (c, config_path)),
                 fenced,
+                deadline,
             },
             guardian.action,
             &os_actions,
@@ -300,19 +301,21 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> Exit
 
 /// Waits for the daemon's end, passing the signals on, and watches its
 /// fence deadline: a daemon that has not moved it on by then (frozen,
-/// stalled) while it holds groups is killed. The end, and whether the
-/// watchdog caused it.
+/// stalled) while it holds groups is killed. The end, whether the
+/// watchdog caused it, and the last fence deadline (boot-time ms; 0: none).
 fn watch(
     child: &mut std::process::Child,
     waited: &SigSet,
     fence_rd: std::os::fd::OwnedFd,
-) -> Result<(ExitStatus, bool), String> {
+) -> Result<(ExitStatus, bool, u64), String> {
     let pid = Pid::from_raw(child.id() as i32);
     let signals = SignalFd::with_flags(waited, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| format!("cannot watch signals: {e}"))?;
     let mut pipe = Some(fence_rd);
-    // Boot-time ms; 0: nothing to watch.
+    // Boot-time ms; 0: nothing to watch. `last`: the last one the daemon
+    // gave, kept after its end for the release.
     let mut deadline: u64 = 0;
+    let mut last: u64 = 0;
     loop {
         let now = understudy_actors::heartbeat::boottime().as_millis() as u64;
         if deadline != 0 && now >= deadline {
@@ -322,7 +325,7 @@ fn watch(
             let _ = signal::kill(pid, Signal::SIGKILL);
             return child
                 .wait()
-                .map(|s| (s, true))
+                .map(|s| (s, true, last))
                 .map_err(|e| format!("cannot wait for the daemon: {e}"));
         }
         let timeout = if deadline == 0 {
@@ -359,6 +362,7 @@ fn watch(
                         let mut rec = [0u8; 8];
                         rec.copy_from_slice(&buf[whole - 8..whole]);
                         deadline = u64::from_ne_bytes(rec);
+                        last = deadline;
                     }
                 }
                 Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
@@ -379,7 +383,7 @@ fn watch(
                 }
             }
             match child.try_wait() {
-                Ok(Some(status)) => return Ok((status, false)),
+                Ok(Some(status)) => return Ok((status, false, last)),
                 Ok(None) => {}
                 Err(e) => say(&format!("cannot check on the daemon: {e}")),
             }
@@ -398,6 +402,9 @@ struct Death<'a> {
     config: Option<(&'a ClusterConfig, &'a Path)>,
     /// Killed by the guardian: it missed its fence deadline.
     fenced: bool,
+    /// Its last fence deadline (boot-time ms; 0: none): everything must be
+    /// released by then, since the others may take over soon after.
+    deadline: u64,
 }
 
 /// Sends the authenticated "daemon died" notice on every heartbeat path.
@@ -443,6 +450,7 @@ fn after_death(
         incarnation,
         config,
         fenced,
+        deadline,
     } = death;
     let cause = if fenced {
         format!(
@@ -455,9 +463,24 @@ fn after_death(
     say(&format!(
         "the cluster daemon (pid {pid}) died ({cause}); releasing what it held"
     ));
-    // The other servers take the groups over at once instead of after the
-    // heartbeat timeout: told as soon as the addresses are gone.
-    let released = owned::release_with(&state_dir.join("owned"), |_| {
+    // The other servers take the groups over at once on this notice, not
+    // after the heartbeat timeout (and a lease): told only once every
+    // address is gone and every process group has ended. When something
+    // could not be released, they are not told: they then treat this
+    // server as silent (lease, forced stop) rather than as surely empty.
+    // Processes get their SIGTERM grace, but never past the fence deadline:
+    // after it, a majority may take the groups over without any notice.
+    let grace = if deadline == 0 {
+        owned::RELEASE_GRACE
+    } else {
+        let now = understudy_actors::heartbeat::boottime().as_millis() as u64;
+        std::time::Duration::from_millis(deadline.saturating_sub(now))
+    };
+    let released = owned::release_with(&state_dir.join("owned"), grace, |r| {
+        if !r.errors.is_empty() {
+            say("not telling the other servers: not everything could be released");
+            return;
+        }
         if let Some((config, config_path)) = config {
             tell_peers(config, config_path, server, incarnation);
         }

@@ -218,3 +218,54 @@ fn two_servers_dying_in_quick_succession_are_each_reported_by_mail() {
     }
     checkers.assert_never_double();
 }
+
+/// 5. Chaos campaign (tools/chaos, 8 of 60 runs): after a kill -9 of the
+///    daemon, its guardian told the other servers it had died as soon as
+///    the floating IPs were gone, before the group's processes had ended.
+///    The survivor started the group at once on that notice, and its
+///    process ran on two servers for 8 to 49 ms, up to the 2 s of SIGTERM
+///    grace for an application slow to end. Here the application ignores
+///    SIGTERM and has no floating IP in front of it. Three servers resolve
+///    partitions by majority, so a silent server is taken over only after
+///    timeout + lease + margin, or on the guardian's notice: the guardian
+///    must end the application (by SIGKILL once its grace would pass the
+///    daemon's fence deadline) before it tells the others, and before that
+///    wait is over. The application never runs on two servers.
+#[test]
+fn after_a_daemon_death_its_group_never_runs_twice_while_its_process_ends() {
+    let Some(mut lab) = common::cluster::Lab::new("slowend", 3) else {
+        return;
+    };
+    let marker = format!("deaf-to-sigterm-{}", std::process::id());
+    let script = lab.dir().path().join("deaf.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             # Ignores SIGTERM: only SIGKILL ends it.\n\
+             exec sh -c 'trap \"\" TERM; while :; do sleep 1; done' {marker}\n"
+        ),
+    )
+    .expect("write the application");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod the application");
+    let group = format!(
+        r#"Group(name: "deaf", resources: [Resource(name: "app", kind: Exec(start: "{}", start_mode: Async))]),"#,
+        script.display()
+    );
+    let text = lab.config(&group, "partition: (methods: [Majority], action: None),");
+    lab.write_config(&text);
+    let app = lab.watch_process(&marker);
+    lab.start_all();
+    for i in 1..=3 {
+        lab.wait_group_on(i, "deaf", "n1", WAIT);
+    }
+    app.wait_holders(&[1], WAIT);
+
+    let killed = Instant::now();
+    lab.kill9_daemon(1);
+    app.wait_holders(&[2], WAIT);
+    eprintln!("n2 runs it {:?} after the kill", killed.elapsed());
+    eprintln!("application holders: {:?}", app.changes());
+    app.assert_never_double();
+}

@@ -758,7 +758,7 @@ fn config_check_warns_about_partition_safety_and_run_logs_it() {
             "two-majority.ron",
             &t.config(&["s1", "s2"], "partition: (methods: [Majority], margin_ms: 2500),", groups)
         ),
-        ["warning: partition: with two servers a majority is the tie-breaker alone: when s1 is down or cut off, the other server takes nothing over"]
+        ["warning: partition: with two servers a majority is the tie-breaker alone: when s1 is down or cut off, the other server takes nothing over (add a witness: Etcd(endpoints: [...]))"]
     );
     assert_eq!(
         check(

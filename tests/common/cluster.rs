@@ -1347,7 +1347,7 @@ pub fn lab_config(dir: &TestDir, servers: usize, groups: &str, extra: &str) -> S
     );
     format!(
         "Cluster(\n    name: \"lab\",\n    servers: [\n{}    ],\n    heartbeat: ({}),\n    \
-         os_actions: OsActions(shutdown: [\"{r}\", \"shutdown\"], reboot: [\"{r}\", \"reboot\"]),\n    \
+         os_actions: OsActions(shutdown: [\"{r}\", \"shutdown\"], reboot: [\"{r}\", \"reboot\"], panic: [\"{r}\", \"panic\"]),\n    \
          {extra}\n    groups: [\n{groups}\n    ],\n)\n",
         servers.concat(),
         heartbeat.join(", "),

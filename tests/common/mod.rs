@@ -196,7 +196,7 @@ impl TestDir {
     pub fn os_actions(&self) -> String {
         let recorder = self.script("os-action.sh", r#"echo "$1" >> "$DIR/os-actions.log""#);
         format!(
-            r#"os_actions: OsActions(shutdown: ["{r}", "shutdown"], reboot: ["{r}", "reboot"]),"#,
+            r#"os_actions: OsActions(shutdown: ["{r}", "shutdown"], reboot: ["{r}", "reboot"], panic: ["{r}", "panic"]),"#,
             r = recorder.display()
         )
     }

@@ -610,7 +610,7 @@ impl Brain {
                 Fence::Running { .. } => None,
             }))
             .chain(self.partition.as_ref().into_iter().flat_map(|p| {
-                let wait = p.lease(&self.config) + p.margin();
+                let wait = p.lease(&self.config) + p.margin(&self.config);
                 self.unseen_since.values().map(move |t| *t + wait)
             }))
             .filter(|t| *t > last)
@@ -910,7 +910,7 @@ impl Brain {
                 || matches!(g.pending.back(), Some(Pending::Start | Pending::Incoming))
         });
         let end = self.lease_end?;
-        (holding && end != Duration::MAX).then(|| end + p.margin() / 2)
+        (holding && end != Duration::MAX).then(|| end + p.margin(&self.config) / 2)
     }
 
     /// The peers counting towards this server's quorum at `now`, and the
@@ -1047,7 +1047,7 @@ impl Brain {
                 }
             }
             if let Some(p) = &self.partition {
-                let wait = p.lease(&self.config) + p.margin();
+                let wait = p.lease(&self.config) + p.margin(&self.config);
                 match self.unseen_since.get(s) {
                     Some(t) if *t + wait <= now => {}
                     Some(t) => return Err(Block::Wait(s.clone(), *t + wait)),
@@ -2003,7 +2003,7 @@ impl Brain {
     pub fn takeover_from(&self, server: &str) -> Option<Duration> {
         let p = self.partition.as_ref()?;
         let since = self.unseen_since.get(server)?;
-        Some(*since + p.lease(&self.config) + p.margin())
+        Some(*since + p.lease(&self.config) + p.margin(&self.config))
     }
 
     /// Read-only, for `status`: the forced stop that a takeover from the

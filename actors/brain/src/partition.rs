@@ -49,9 +49,10 @@ pub struct PartitionConfig {
     #[serde(default)]
     pub lease_ms: Option<u32>,
     /// Time a server that lost its lease has to be released of everything
-    /// (its own stop, else its watchdog): survivors wait lease + margin.
-    #[serde(default = "default_margin")]
-    pub margin_ms: u32,
+    /// (its own stop, else its watchdog): survivors wait lease + margin
+    /// (default: 1000 ms, or half the heartbeat timeout when that is more).
+    #[serde(default)]
+    pub margin_ms: Option<u32>,
     /// What the side that lost its quorum does, besides releasing its
     /// groups (which it always does).
     #[serde(default)]
@@ -60,10 +61,6 @@ pub struct PartitionConfig {
 
 fn default_methods() -> Vec<PartitionMethod> {
     vec![PartitionMethod::Majority]
-}
-
-fn default_margin() -> u32 {
-    DEFAULT_MARGIN_MS
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,8 +142,14 @@ impl PartitionConfig {
         Duration::from_millis(self.lease_ms.unwrap_or(config.heartbeat.timeout_ms).into())
     }
 
-    pub fn margin(&self) -> Duration {
-        Duration::from_millis(self.margin_ms.into())
+    pub fn margin(&self, config: &ClusterConfig) -> Duration {
+        Duration::from_millis(self.margin_ms(config).into())
+    }
+
+    /// `margin_ms`, or its default for this heartbeat.
+    pub fn margin_ms(&self, config: &ClusterConfig) -> u32 {
+        self.margin_ms
+            .unwrap_or_else(|| DEFAULT_MARGIN_MS.max(config.heartbeat.timeout_ms / 2))
     }
 
     /// The etcd witness, if one is configured.
@@ -252,12 +255,12 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
     // of twice that is how it notices it did not run: the margin must hold
     // both, and leave the watchdog time to release.
     let floor = (hb.timeout_ms / 2).max(200);
-    if p.margin_ms < floor || p.margin_ms > 3_600_000 {
+    let margin = p.margin_ms(config);
+    if margin < floor || margin > 3_600_000 {
         problems.push(
             "partition.margin_ms",
             format!(
-                "{} ms is out of range: at least half the heartbeat timeout and 200 ms ({floor} ms here), at most 3600000",
-                p.margin_ms
+                "{margin} ms is out of range: at least half the heartbeat timeout and 200 ms ({floor} ms here), at most 3600000"
             ),
         );
     }

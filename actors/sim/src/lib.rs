@@ -213,7 +213,7 @@ pub fn settle_time(config: &ClusterConfig) -> Duration {
     let lease = config
         .partition
         .as_ref()
-        .map_or(Duration::ZERO, |p| p.lease(config) + p.margin());
+        .map_or(Duration::ZERO, |p| p.lease(config) + p.margin(config));
     retry_cap(config) + 10 * timeout + 2 * lease + Duration::from_secs(4)
 }
 

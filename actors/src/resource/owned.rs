@@ -298,14 +298,16 @@ pub fn release_all(dir: &Path) -> Vec<String> {
 /// own), so it can be called from any process and any thread. Refuses to
 /// touch the folder of a daemon that is alive (its lock is held).
 pub fn release(dir: &Path) -> Released {
-    release_with(dir, |_| {})
+    release_with(dir, RELEASE_GRACE, |_| {})
 }
 
-/// Like [`release`], calling `after_addresses` once the addresses are gone
-/// and before the process groups are stopped (the guardian tells the other
-/// servers there: waiting for slow processes would gain nothing, since the
-/// others declare the server down after the heartbeat timeout anyway).
-pub fn release_with(dir: &Path, after_addresses: impl FnOnce(&Released)) -> Released {
+/// Like [`release`], calling `after` once the addresses are gone and the
+/// process groups have ended (the guardian tells the other servers there:
+/// they start the groups at once on that notice, so nothing of the old
+/// copy may still run, not even a process finishing its SIGTERM). `grace`:
+/// how long processes get between SIGTERM and SIGKILL (at most
+/// [`RELEASE_GRACE`]; less when the others may take over sooner).
+pub fn release_with(dir: &Path, grace: Duration, after: impl FnOnce(&Released)) -> Released {
     let mut out = Released::default();
     if !dir.is_dir() {
         return out;
@@ -323,8 +325,8 @@ pub fn release_with(dir: &Path, after_addresses: impl FnOnce(&Released)) -> Rele
     };
     let (addresses, groups) = read_records(dir, &mut out);
     release_addresses(dir, addresses, &mut out);
-    after_addresses(&out);
-    release_groups(dir, groups, &mut out);
+    release_groups(dir, groups, grace.min(RELEASE_GRACE), &mut out);
+    after(&out);
     out
 }
 
@@ -530,7 +532,7 @@ fn remove_addresses_blocking(list: Vec<FoundAddress>) -> Vec<Result<bool, String
     }
 }
 
-fn release_groups(dir: &Path, groups: Vec<FoundGroup>, out: &mut Released) {
+fn release_groups(dir: &Path, groups: Vec<FoundGroup>, grace: Duration, out: &mut Released) {
     let mut running: Vec<FoundGroup> = Vec::new();
     for g in groups {
         match group_now(g.pgid, g.start_ticks) {
@@ -551,7 +553,7 @@ fn release_groups(dir: &Path, groups: Vec<FoundGroup>, out: &mut Released) {
     for g in &running {
         signal(g.pgid, Signal::SIGTERM);
     }
-    let left = wait_until_gone(&running, RELEASE_GRACE);
+    let left = wait_until_gone(&running, grace);
     for g in running
         .iter()
         .filter(|g| !left.iter().any(|l| l.file == g.file))
@@ -576,9 +578,9 @@ fn release_groups(dir: &Path, groups: Vec<FoundGroup>, out: &mut Released) {
             ));
         } else {
             out.lines.push(format!(
-                "killed process group {} (SIGKILL, still running {} s after SIGTERM)",
+                "killed process group {} (SIGKILL, still running {} ms after SIGTERM)",
                 g.pgid,
-                RELEASE_GRACE.as_secs()
+                grace.as_millis()
             ));
             out.groups.push(g.pgid);
             remove_record(dir, &g.file);
