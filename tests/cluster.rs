@@ -736,3 +736,39 @@ fn a_dead_server_is_reported_by_one_mail_from_one_survivor() {
     assert_eq!(started, 1, "{}", mails.join("\n----\n"));
     watch.assert_never_double();
 }
+
+/// `heartbeat.realtime`: the daemon's memory is locked and one of its
+/// threads (the heartbeat thread) runs with SCHED_RR, as corosync's does;
+/// the cluster works as before.
+#[test]
+fn realtime_heartbeats_lock_memory_and_raise_the_heartbeat_thread() {
+    let Some((lab, _)) = running_lab("realtime", "", "heartbeat: (realtime: true),") else {
+        return;
+    };
+    for i in 1..=2 {
+        let pid = lab.daemon_pid(i);
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let locked: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmLck:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmLck in /proc/PID/status");
+        assert!(locked > 0, "n{i}: no memory locked:\n{status}");
+        // Field 41 of a task's stat is its scheduling policy (2: SCHED_RR).
+        let policies: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("tasks")
+            .filter_map(|t| {
+                let stat = std::fs::read_to_string(t.ok()?.path().join("stat")).ok()?;
+                let after = stat.rsplit_once(')')?.1;
+                after.split_whitespace().nth(38)?.parse().ok()
+            })
+            .collect();
+        assert_eq!(
+            policies.iter().filter(|p| **p == 2).count(),
+            1,
+            "n{i}: one SCHED_RR thread expected, policies {policies:?}"
+        );
+    }
+    let s = lab.status(2);
+    assert_eq!(group(&s, "web")["current"], "n1", "{s}");
+}

@@ -98,6 +98,11 @@ pub struct HeartbeatConfig {
     /// at once, Manual keeps it out until `understudy server recover NAME`.
     #[serde(default)]
     pub recovery: ServerRecovery,
+    /// Lock the daemon's memory (mlockall) and run the heartbeat thread
+    /// with real-time priority (SCHED_RR 10), as corosync does, so that
+    /// paging or a busy machine cannot delay the beats. Needs root.
+    #[serde(default)]
+    pub realtime: bool,
 }
 
 fn default_hb_interval() -> u32 {
@@ -125,6 +130,7 @@ impl Default for HeartbeatConfig {
             peer_port: default_peer_port(),
             key_file: None,
             startup_wait_secs: default_startup_wait(),
+            realtime: false,
             recovery: ServerRecovery::default(),
         }
     }

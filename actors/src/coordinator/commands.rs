@@ -97,10 +97,17 @@ impl Coordinator {
                         // work on the actors' thread (a slow disk, a long
                         // handler) must not silence this server.
                         Ok(hb) => {
+                            let realtime = config.heartbeat.realtime;
                             let arbiter = self
                                 .cluster
                                 .heartbeat_thread
-                                .get_or_insert_with(actix::Arbiter::new)
+                                .get_or_insert_with(|| {
+                                    let a = actix::Arbiter::new();
+                                    if realtime {
+                                        a.spawn_fn(crate::heartbeat::go_realtime);
+                                    }
+                                    a
+                                })
                                 .handle();
                             LanHeartbeat::start_in_arbiter(&arbiter, move |_| hb)
                         }

@@ -22,6 +22,29 @@ pub fn monotonic_ms() -> u64 {
     since_start().as_millis() as u64 + 1
 }
 
+/// `heartbeat.realtime`: locks the process's memory and gives the calling
+/// thread (the heartbeat thread) real-time priority, SCHED_RR 10, as
+/// corosync does. What cannot be done is logged; the beats go on anyway.
+pub fn go_realtime() {
+    use nix::sys::mman::{mlockall, MlockAllFlags};
+    match mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE) {
+        Ok(()) => tracing::info!("heartbeat.realtime: memory locked"),
+        Err(e) => tracing::warn!("heartbeat.realtime: cannot lock memory: {e}"),
+    }
+    let param = nix::libc::sched_param { sched_priority: 10 };
+    // SAFETY: plain system call on this thread (tid 0) with a valid
+    // parameter; it changes nothing but this thread's scheduling.
+    let rc = unsafe { nix::libc::sched_setscheduler(0, nix::libc::SCHED_RR, &param) };
+    if rc == 0 {
+        tracing::info!("heartbeat.realtime: heartbeat thread at SCHED_RR 10");
+    } else {
+        tracing::warn!(
+            "heartbeat.realtime: cannot raise the heartbeat thread's priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// `CLOCK_BOOTTIME`: it never goes back and, unlike `CLOCK_MONOTONIC`,
 /// keeps counting while the machine is suspended, so a lease measured on
 /// it has run out after any pause, however it came.
