@@ -275,11 +275,17 @@ impl Verdict {
     }
 
     /// A round failed at `now`: what was sure stays sure until it lapses,
-    /// never longer; a lost lease took the vote with it.
-    fn failed(&mut self, now: Duration, lease_lost: bool) {
-        if lease_lost || now >= self.until {
+    /// never longer.
+    fn failed(&mut self, now: Duration) {
+        if now >= self.until {
             *self = Verdict::default();
         }
+    }
+
+    /// etcd no longer knows the lease: the vote went with it (whatever
+    /// `until` said: only an operator's revoke can end a lease before).
+    fn lease_lost(&mut self) {
+        *self = Verdict::default();
     }
 }
 
@@ -370,6 +376,9 @@ struct Lease {
 struct Session {
     client: Option<Client>,
     lease: Option<Lease>,
+    /// etcd said, during the last round, that it no longer knows our lease
+    /// (and so deleted the vote if it was ours).
+    lease_lost: bool,
 }
 
 async fn run<F>(
@@ -407,6 +416,15 @@ async fn run<F>(
             ))),
         };
         let was = verdict;
+        if let Err(Fault::LeaseLost) = outcome {
+            session.lease = None;
+            session.lease_lost = true;
+        }
+        if std::mem::take(&mut session.lease_lost) {
+            Counters::add(&counters.leases_lost);
+            tracing::warn!("etcd witness: etcd no longer knows the lease (expired)");
+            verdict.lease_lost();
+        }
         let next = match outcome {
             Ok((holds, until)) => {
                 verdict.succeeded(holds, until);
@@ -426,11 +444,7 @@ async fn run<F>(
             }
             Err(fault) => {
                 Counters::add(&counters.failed_rounds);
-                let lost = matches!(fault, Fault::LeaseLost);
-                if lost {
-                    Counters::add(&counters.leases_lost);
-                    session.lease = None;
-                } else if let Some(lease) = &mut session.lease {
+                if let Some(lease) = &mut session.lease {
                     // A late answer on this stream would be credited to the
                     // next request: never use it again.
                     lease.stream = None;
@@ -438,7 +452,7 @@ async fn run<F>(
                 if !fault.reachable() {
                     session.client = None;
                 }
-                verdict.failed(since_start(), lost);
+                verdict.failed(since_start());
                 failures = failures.saturating_add(1);
                 let text = fault.text();
                 if failures == 1 {
@@ -488,9 +502,8 @@ async fn round(
         match renew(client, lease).await {
             Ok(until) => lease_until_ = Some(until),
             Err(Fault::LeaseLost) => {
-                Counters::add(&counters.leases_lost);
-                tracing::warn!("etcd witness: lease {:x} expired at etcd", lease.id);
                 session.lease = None;
+                session.lease_lost = true;
             }
             Err(fault) => return Err(fault),
         }
@@ -578,10 +591,11 @@ async fn vote(client: &mut Client, key: &str, server: &str, lease: i64) -> Resul
 
 async fn connect(settings: &EtcdWitnessSettings) -> Result<Client, Fault> {
     let interval = settings.round_interval();
+    // No HTTP/2 pings: a round that gets no answer within the interval
+    // drops the connection, which finds a dead one as soon.
     let mut options = ConnectOptions::new()
         .with_connect_timeout(interval)
         .with_timeout(interval)
-        .with_keep_alive(interval, interval)
         .with_require_leader(true);
     if let Some(ca) = &settings.ca_file {
         let mut tls = TlsOptions::new().ca_certificate(Certificate::from_pem(read(ca).await?));
@@ -642,7 +656,7 @@ mod tests {
             }
         );
         // Failures before `until`: still sure, not longer.
-        v.failed(12 * S, false);
+        v.failed(12 * S);
         assert_eq!(
             v,
             Verdict {
@@ -650,14 +664,14 @@ mod tests {
                 until: 16 * S
             }
         );
-        v.failed(15 * S, false);
+        v.failed(15 * S);
         assert_eq!(v.until, 16 * S);
         // ... then it lapses.
-        v.failed(16 * S, false);
+        v.failed(16 * S);
         assert_eq!(v, Verdict::default());
         // A lost lease takes the vote at once.
         v.succeeded(true, 30 * S);
-        v.failed(20 * S, true);
+        v.lease_lost();
         assert_eq!(v, Verdict::default());
         // Not holding: until is zero.
         v.succeeded(false, 40 * S);
