@@ -48,16 +48,20 @@ use tokio::time::{sleep_until, timeout, Instant};
 
 use super::WitnessReport;
 use crate::heartbeat::since_start;
+use crate::model::partition::EtcdWitness as EtcdWitnessConfig;
 
 /// The shortest lease etcd grants with its default timing (it raises a
 /// shorter TTL to 1.5 x its election timeout, rounded up).
 pub const MIN_TTL_SECS: u32 = 2;
-/// The longest lease this driver asks for.
-pub const MAX_TTL_SECS: u32 = 3600;
+/// The longest lease this driver asks for (as `partition`'s `Etcd(...)`
+/// allows).
+pub const MAX_TTL_SECS: u32 = 60;
 /// The first retry after a failed round; it doubles up to one interval.
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 
 /// `EtcdWitness`: where the witness is and how long its lease lasts.
+/// [`EtcdWitnessSettings::from_config`] makes it from the configuration's
+/// `partition.methods[..]: Etcd(...)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename = "EtcdWitness")]
 pub struct EtcdWitnessSettings {
@@ -67,7 +71,7 @@ pub struct EtcdWitnessSettings {
     /// The cluster's folder of keys, e.g. `/understudy/<cluster name>`; the
     /// vote is `<prefix>/vote`.
     pub prefix: String,
-    /// The etcd lease's TTL (2-3600 s): how long after its last successful
+    /// The etcd lease's TTL (2-60 s): how long after its last successful
     /// keepalive a server that stopped talking to etcd keeps the vote, and
     /// so about how long the other servers wait for it.
     pub ttl_secs: u32,
@@ -83,6 +87,25 @@ pub struct EtcdWitnessSettings {
 }
 
 impl EtcdWitnessSettings {
+    /// The driver's settings from the configuration's `Etcd(...)` of cluster
+    /// `cluster`: the prefix defaults to `/understudy/<cluster>`; relative
+    /// TLS file names are taken from `base_dir` (the configuration file's
+    /// folder, as forced-stop scripts are).
+    pub fn from_config(config: &EtcdWitnessConfig, cluster: &str, base_dir: &Path) -> Self {
+        let file = |f: &Option<String>| f.as_ref().map(|f| base_dir.join(f));
+        EtcdWitnessSettings {
+            endpoints: config.endpoints.clone(),
+            prefix: config
+                .prefix
+                .clone()
+                .unwrap_or_else(|| format!("/understudy/{cluster}")),
+            ttl_secs: config.ttl_secs,
+            ca_file: file(&config.ca_file),
+            cert_file: file(&config.cert_file),
+            key_file: file(&config.key_file),
+        }
+    }
+
     /// The key whose holder has the vote.
     pub fn vote_key(&self) -> String {
         format!("{}/vote", self.prefix.trim_end_matches('/'))
@@ -754,6 +777,41 @@ mod tests {
             |_| {}
         )
         .is_err_and(|e| e.starts_with("ttl_secs: ")));
+    }
+
+    #[test]
+    fn settings_from_the_configuration() {
+        // As the configuration loader reads it (config::read).
+        let options = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+        let config: EtcdWitnessConfig = options
+            .from_str(
+                r#"Etcd(endpoints: ["https://10.0.0.9:2379"], ca_file: "pki/ca.pem",
+                        cert_file: "/etc/understudy/n1.pem", key_file: "pki/n1.key")"#,
+            )
+            .unwrap();
+        let s = EtcdWitnessSettings::from_config(&config, "lab", Path::new("/etc/understudy"));
+        assert_eq!(
+            s,
+            EtcdWitnessSettings {
+                endpoints: vec!["https://10.0.0.9:2379".into()],
+                prefix: "/understudy/lab".into(),
+                ttl_secs: 2,
+                ca_file: Some("/etc/understudy/pki/ca.pem".into()),
+                cert_file: Some("/etc/understudy/n1.pem".into()),
+                key_file: Some("/etc/understudy/pki/n1.key".into()),
+            }
+        );
+        assert!(s.problems().is_empty());
+        let config = EtcdWitnessConfig {
+            prefix: Some("/ha/lab".into()),
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            ..config
+        };
+        let s = EtcdWitnessSettings::from_config(&config, "lab", Path::new("/etc/understudy"));
+        assert_eq!((s.vote_key().as_str(), s.ca_file), ("/ha/lab/vote", None));
     }
 
     #[test]
