@@ -29,9 +29,8 @@
 //! Every round is bounded by the round interval; a failed round is retried
 //! 250 ms after it started, doubling, at most one interval (a round that
 //! timed out at once); the connection is made anew after a round that got
-//! no answer. Runs as one tokio task on the runtime it
-//! is spawned on (the daemon's): nothing in it blocks (the TLS files are
-//! read with tokio::fs).
+//! no answer. Runs as one tokio task on the runtime it is spawned on (the
+//! daemon's): nothing in it blocks (the TLS files are read with tokio::fs).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
