@@ -13,6 +13,7 @@
 //! - [`wire`]: the cluster key and authenticated frames between servers
 //!   (heartbeat packets, peer requests).
 //! - [`heartbeat`]: the heartbeat actors, one per path.
+//! - [`witness`]: the witnesses of partition resolution (etcd).
 
 pub mod atomic_file;
 pub mod control;
@@ -26,6 +27,7 @@ pub mod monitor;
 pub mod notify;
 pub mod resource;
 pub mod wire;
+pub mod witness;
 
 /// How a test skips (shared with the integration tests of both packages).
 #[cfg(test)]
