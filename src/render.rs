@@ -128,6 +128,15 @@ fn partition(out: &mut String, p: &PartitionStatus) {
         (true, None) => "quorate".into(),
     };
     let _ = writeln!(out, "partition {}: {quorum}", p.methods.join(" + "));
+    if let Some(w) = &p.witness {
+        let vote = match (w.holds, w.reachable, &w.error) {
+            (true, _, _) => "this server holds its vote".to_string(),
+            (false, true, _) => "another server holds its vote".to_string(),
+            (false, false, Some(e)) => format!("unreachable ({e})"),
+            (false, false, None) => "unreachable".to_string(),
+        };
+        let _ = writeln!(out, "  witness (etcd): {vote}");
+    }
     for s in &p.silent {
         let wait = if s.cleared {
             "confirmed down, left, died or stopped by force: no wait for its lease".to_string()
@@ -208,6 +217,7 @@ mod tests {
                 silent("n4", false, None),
                 silent("n5", false, Some(0)),
             ],
+            witness: None,
         }));
         let text = super::status(&text);
         let lines: Vec<&str> = text.lines().collect();
@@ -244,6 +254,7 @@ mod tests {
             quorate: false,
             lease_ms_left: None,
             silent: vec![silent("n1", false, Some(500))],
+            witness: None,
         })));
         assert!(
             lost.contains("partition Majority: NOT QUORATE: this server starts no group"),
@@ -258,6 +269,7 @@ mod tests {
             quorate: true,
             lease_ms_left: None,
             silent: Vec::new(),
+            witness: None,
         })));
         assert!(
             alone.lines().any(|l| l == "partition Majority: quorate"),
@@ -275,6 +287,7 @@ mod tests {
                 quorate: true,
                 lease_ms_left: Some(200),
                 silent: vec![n1],
+                witness: None,
             })))
         };
         let running = fenced("running");

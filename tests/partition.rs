@@ -24,8 +24,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    nft_unavailable, own_alerts, try_wait_whole, web_group, web_lab_on, web_on_n1, web_view, whole,
-    Checkers, Lab, FORM_WAIT,
+    etcd_unavailable, nft_unavailable, own_alerts, try_wait_whole, web_group, web_lab_on,
+    web_on_n1, web_view, whole, Checkers, Lab, FORM_WAIT,
 };
 use common::pid_alive;
 
@@ -625,5 +625,62 @@ fn a_whole_stack_kill_is_stopped_by_force_before_the_takeover() {
     f.expect(fenced == 1, || {
         format!("n2 reports the forced stop once (rc 1431), found {fenced}")
     });
+    f.finish(checkers);
+}
+
+/// f. Two servers with an etcd witness (in the client's namespace, behind
+///    the switch). The switch isolates n1, which runs `web`: cut off from
+///    n2 and from the witness, n1 keeps at most its own vote of three and
+///    releases at once. n2 holds the witness's vote (at once, or when n1's
+///    etcd lease has ended, `ttl_secs` later) and takes `web` over within
+///    3 x (timeout + ttl + lease + margin). Never two copies; after the
+///    rejoin the cluster is whole again.
+#[test]
+fn two_servers_with_a_witness_leave_the_group_to_the_side_with_its_vote() {
+    if let Some(missing) = nft_unavailable().or_else(etcd_unavailable) {
+        return missing.skip();
+    }
+    if partition_off() {
+        eprintln!("PARTITION_OFF: this test is about the witness; nothing to compare");
+        return;
+    }
+    let Some(mut lab) = Lab::new("wit2", 2) else {
+        return;
+    };
+    lab.witness(true);
+    let extra = format!(
+        r#"partition: (methods: [Majority, Etcd(endpoints: ["http://198.51.100.100:2379"], ttl_secs: 2)],
+                   lease_ms: {LEASE_MS}, margin_ms: {MARGIN_MS}, action: None),"#
+    );
+    let text = lab.config(&web_group(&lab, ""), &extra);
+    lab.write_config(&text);
+    let checkers = Checkers::start(&lab);
+    lab.start_all();
+    for i in 1..=2 {
+        lab.wait_group_on(i, "web", "n1", FORM_WAIT);
+    }
+    checkers.wait_holders(&[1], FORM_WAIT);
+    let mut f = Findings::default();
+
+    let cut = Instant::now();
+    lab.isolate(1, true);
+    f.mark(&checkers, "n1 isolated (from n2 and the witness)");
+    let bound = Duration::from_millis(3 * (TIMEOUT_MS + 2000 + LEASE_MS + MARGIN_MS));
+    if let Some(after) = f.note(
+        "while isolated",
+        wait_released(&lab, &checkers, 1, cut + bound),
+    ) {
+        eprintln!("n1 released web {after:?} after the isolation");
+    }
+    if let Some(k) = f.note(
+        "while n1 is isolated",
+        wait_taken(&lab, &checkers, &[2], cut + bound),
+    ) {
+        eprintln!("n{k} took web over {:?} after the isolation", cut.elapsed());
+    }
+    std::thread::sleep(CUT.saturating_sub(cut.elapsed()));
+    lab.isolate(1, false);
+    f.mark(&checkers, "n1 rejoined");
+    restart_dead_and_settle(&mut lab, &mut f, "after n1 rejoined");
     f.finish(checkers);
 }

@@ -577,6 +577,15 @@ impl Lab {
     /// (nftables, bridge family, in the switch namespace); both of i's links
     /// keep their carrier, so i cannot tell this from silent peers. Needs
     /// `nft` (see [`nft_unavailable`]).
+    /// The lab's etcd witness (`tools/lab witness start|stop`): etcd in
+    /// the client's namespace on 198.51.100.100:2379. Needs `etcd` (see
+    /// [`etcd_unavailable`]).
+    pub fn witness(&self, run: bool) {
+        let args = ["witness", if run { "start" } else { "stop" }];
+        let out = self.tool(&args);
+        assert!(out.success(), "tools/lab {}: {out:?}", args.join(" "));
+    }
+
     pub fn isolate(&self, i: usize, cut: bool) {
         let i = i.to_string();
         let args = if cut { ["isolate", &i] } else { ["rejoin", &i] };
@@ -857,6 +866,11 @@ impl Lab {
             self.nft(&sw, "delete table bridge understudy_cut\n");
         }
     }
+}
+
+/// Why the lab's etcd witness cannot run here, if it cannot.
+pub fn etcd_unavailable() -> Option<Missing> {
+    skip::need_program("etcd", "etcd-server")
 }
 
 /// Why the packet filter of [`Lab::cut_cluster_traffic`] cannot be used

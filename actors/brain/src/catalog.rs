@@ -340,6 +340,10 @@ pub enum Event {
         server: String,
         by: String,
     },
+    /// The witness's driver could not start: its vote is left out.
+    WitnessUnavailable {
+        error: String,
+    },
     ForcedStopStarted {
         server: String,
         method: String,
@@ -566,6 +570,7 @@ impl Event {
             NpActionTaken { .. } => ("nm", 32, Error),
             TakeoverWaiting { .. } => ("nm", 33, Info),
             ServerConfirmedDown { .. } => ("nm", 34, Warning),
+            WitnessUnavailable { .. } => ("nm", 35, Error),
             ForcedStopStarted { .. } => ("rc", 1430, Info),
             ForcedStopDone { .. } => ("rc", 1431, Info),
             ForcedStopFailed { .. } => ("rc", 433, Error),
@@ -793,6 +798,9 @@ impl Event {
             }
             TakeoverWaiting { server, wait_ms } => format!(
                 "server {server} is silent: what it held is taken over in {wait_ms} ms, once its lease has surely run out"
+            ),
+            WitnessUnavailable { error } => format!(
+                "the etcd witness cannot be used ({error}): its vote is left out, this server is quorate only with its peers"
             ),
             ForcedStopStarted { server, method } => {
                 format!("forced stop of server {server} ({method}) before its groups are taken over")

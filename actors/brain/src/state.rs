@@ -167,6 +167,22 @@ pub struct PartitionStatus {
     pub lease_ms_left: Option<u64>,
     /// Every other server not heard here.
     pub silent: Vec<SilentServer>,
+    /// The etcd witness as this server's driver last found it; absent
+    /// without a witness.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<WitnessStatus>,
+}
+
+/// `status`: this server's view of the witness.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessStatus {
+    /// This server holds the witness's vote.
+    pub holds: bool,
+    /// The witness answered the last round.
+    pub reachable: bool,
+    /// Why the last round failed, if it did.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// A server this one does not hear, and when its groups may be taken over.

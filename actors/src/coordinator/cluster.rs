@@ -49,6 +49,10 @@ pub(crate) struct ClusterSide {
     pub journal: Option<crate::journal::Journal>,
     /// The fence deadline the guardian was last given.
     fence: Option<Duration>,
+    /// The witness's driver, when the configuration names one.
+    pub witness: Option<crate::witness::etcd::EtcdWitness>,
+    /// The witness's last report.
+    pub witness_report: Option<crate::witness::WitnessReport>,
 }
 
 impl ClusterSide {
@@ -64,6 +68,8 @@ impl ClusterSide {
             last_reject_alert: None,
             journal: None,
             fence: None,
+            witness: None,
+            witness_report: None,
         }
     }
 
@@ -231,6 +237,32 @@ impl Coordinator {
         let _ = self.stop_cluster(reason, StopFactor::ClusterShutdown, os, false, ctx);
     }
 
+    /// Starts the witness's driver (`partition: (methods: [.., Etcd(..)])`):
+    /// its reports go to the brain. A driver that cannot start leaves the
+    /// witness's vote out (the server is then quorate only by its peers),
+    /// and says why.
+    pub(crate) fn start_witness(&mut self, ctx: &mut Context<Self>) {
+        let config = &self.settings.config;
+        let Some(w) = config.partition.as_ref().and_then(|p| p.witness()) else {
+            return;
+        };
+        let settings = crate::witness::etcd::EtcdWitnessSettings::from_config(
+            w,
+            &config.name,
+            &self.settings.base_dir,
+        );
+        let me = ctx.address();
+        match crate::witness::etcd::spawn(settings, self.settings.local.clone(), move |r| {
+            me.do_send(r)
+        }) {
+            Ok(driver) => self.cluster.witness = Some(driver),
+            Err(e) => {
+                tracing::error!("partition: the etcd witness cannot start: {e}");
+                self.alerter.raise(Event::WitnessUnavailable { error: e });
+            }
+        }
+    }
+
     /// Stops a silent server by force and tells the brain the end.
     fn forced_stop(&mut self, server: String, ctx: &mut Context<Self>) {
         let Some(config) = self.settings.config.forced_stop.clone() else {
@@ -328,7 +360,12 @@ impl Coordinator {
             }
         }
         status.suspended = self.cluster.suspended();
-        status.partition = partition_status(&self.cluster.brain, self.cluster.now()).map(Box::new);
+        status.partition = partition_status(
+            &self.cluster.brain,
+            self.cluster.now(),
+            self.cluster.witness_report.as_ref(),
+        )
+        .map(Box::new);
         status
     }
 
@@ -809,6 +846,7 @@ fn fill_servers(view: &mut ClusterStatus, m: &Membership) {
 pub(crate) fn partition_status(
     brain: &Brain,
     now: Duration,
+    witness: Option<&crate::witness::WitnessReport>,
 ) -> Option<crate::model::state::PartitionStatus> {
     use crate::model::state::{PartitionStatus, SilentServer};
     let p = brain.config().partition.as_ref()?;
@@ -840,13 +878,28 @@ pub(crate) fn partition_status(
         })
         .collect();
     Some(PartitionStatus {
-        methods: p.methods.iter().map(|m| format!("{m:?}")).collect(),
+        methods: p
+            .methods
+            .iter()
+            .map(|m| match m {
+                crate::model::partition::PartitionMethod::Majority => "Majority".to_string(),
+                crate::model::partition::PartitionMethod::Etcd(_) => "Etcd".to_string(),
+            })
+            .collect(),
         quorate: brain.is_quorate(),
         lease_ms_left: brain
             .lease_end()
             .filter(|t| *t != Duration::MAX)
             .map(ms_until),
         silent,
+        witness: p.witness().map(|_| crate::model::state::WitnessStatus {
+            holds: witness.is_some_and(|r| r.holds && r.until > now),
+            reachable: witness.is_some_and(|r| r.reachable),
+            error: match witness {
+                None => Some("no answer yet".into()),
+                Some(r) => r.error.clone(),
+            },
+        }),
     })
 }
 
@@ -1086,5 +1139,28 @@ impl Coordinator {
                 let _ = hb.send(SendLeaving { died: false }).await;
             }
         })
+    }
+}
+
+impl Handler<crate::witness::WitnessReport> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, r: crate::witness::WitnessReport, ctx: &mut Context<Self>) {
+        if let Some(e) = &r.error {
+            if self
+                .cluster
+                .witness_report
+                .as_ref()
+                .is_none_or(|p| p.error.is_none())
+            {
+                tracing::warn!("partition: etcd witness: {e}");
+            }
+        }
+        let input = Input::Witness {
+            holds: r.holds,
+            until: r.until,
+        };
+        self.cluster.witness_report = Some(r);
+        self.feed(input, ctx);
     }
 }

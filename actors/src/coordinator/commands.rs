@@ -58,6 +58,7 @@ impl Coordinator {
     pub(crate) fn start_cluster_side(&mut self, ctx: &mut Context<Self>) {
         let config = self.settings.config.clone();
         let local = self.settings.local.clone();
+        self.start_witness(ctx);
         if let Some(key) = self.settings.key.clone() {
             if config.servers.len() > 1 {
                 self.cluster.peers = Some(PeerClient::new(&config, &local, key.clone()));
