@@ -1013,16 +1013,27 @@ impl Brain {
     /// Not quorate: every group held here stops (what the cluster wants of
     /// it stays: a quorate side takes it).
     fn release(&mut self, out: &mut Vec<Command>) {
+        self.stop_active(
+            "this server is not quorate (network partition): it releases its groups",
+            false,
+            out,
+        );
+    }
+
+    /// Stops every group active (or starting) here that is not stopping
+    /// already, keeping what the cluster wants of it; `fenced`: advertised
+    /// as such until the links return.
+    fn stop_active(&mut self, by: &str, fenced: bool, out: &mut Vec<Command>) {
         for (name, g) in &mut self.groups {
             let active = g.state.is_some_and(|s| s.may_be_active())
                 || matches!(g.pending.back(), Some(Pending::Start | Pending::Incoming));
             if active && g.pending.back() != Some(&Pending::Stop) {
                 g.pending.push_back(Pending::Stop);
                 g.keep_intent = true;
+                g.fenced |= fenced;
                 out.push(Command::Stop {
                     group: name.clone(),
-                    by: "this server is not quorate (network partition): it releases its groups"
-                        .into(),
+                    by: by.to_string(),
                 });
             }
         }
@@ -1476,19 +1487,7 @@ impl Brain {
     /// groups and the others will take them over, so they stop here first.
     /// What the cluster wants of them does not change.
     fn fence(&mut self, out: &mut Vec<Command>) {
-        for (name, g) in &mut self.groups {
-            let active = g.state.is_some_and(|s| s.may_be_active())
-                || matches!(g.pending.back(), Some(Pending::Start | Pending::Incoming));
-            if active && g.pending.back() != Some(&Pending::Stop) {
-                g.pending.push_back(Pending::Stop);
-                g.keep_intent = true;
-                g.fenced = true;
-                out.push(Command::Stop {
-                    group: name.clone(),
-                    by: "every interconnect link of this server is down".into(),
-                });
-            }
-        }
+        self.stop_active("every interconnect link of this server is down", true, out);
     }
 
     fn server_down(

@@ -56,6 +56,23 @@ fn holds(config: &ClusterConfig, s: &Schedule, what: &str) {
     }
 }
 
+/// Fails with the first failed run, shrunk, its timeline and the command
+/// that replays it (`flags` after `--runs 1`).
+fn fail_shrunk(opts: &Options, s: &understudy_sim::Summary, flags: &str) {
+    if let Some(run) = s.failed.first() {
+        let config = run.config(opts);
+        let small = shrink(&config, &run.schedule, run.world_seed, |o| o.failed());
+        let t = replay_traced(&config, &small, run.world_seed);
+        panic!(
+            "{} runs failed; seed {} shrunk to:\n{small}\n{}\nreplay: understudy simulate --seed {} --runs 1{flags}",
+            s.failed.len(),
+            run.seed,
+            t.trace.join("\n"),
+            run.seed
+        );
+    }
+}
+
 #[test]
 fn ten_thousand_schedules_break_nothing_the_brain_decides() {
     let runs = std::env::var("UNDERSTUDY_SIM_RUNS")
@@ -77,18 +94,7 @@ fn ten_thousand_schedules_break_nothing_the_brain_decides() {
         s.wall.as_secs_f64(),
         s.known
     );
-    if let Some(run) = s.failed.first() {
-        let config = run.config(&opts);
-        let small = shrink(&config, &run.schedule, run.world_seed, |o| o.failed());
-        let t = replay_traced(&config, &small, run.world_seed);
-        panic!(
-            "{} runs failed; seed {} shrunk to:\n{small}\n{}\nreplay: understudy simulate --seed {} --runs 1",
-            s.failed.len(),
-            run.seed,
-            t.trace.join("\n"),
-            run.seed
-        );
-    }
+    fail_shrunk(&opts, &s, "");
     assert_eq!(s.runs, runs);
 }
 
@@ -324,18 +330,7 @@ fn with_a_majority_ten_thousand_schedules_never_run_a_group_twice() {
         "{:?}",
         s.known
     );
-    if let Some(run) = s.failed.first() {
-        let config = run.config(&opts);
-        let small = shrink(&config, &run.schedule, run.world_seed, |o| o.failed());
-        let t = replay_traced(&config, &small, run.world_seed);
-        panic!(
-            "{} runs failed; seed {} shrunk to:\n{small}\n{}\nreplay: understudy simulate --seed {} --runs 1 --partition majority",
-            s.failed.len(),
-            run.seed,
-            t.trace.join("\n"),
-            run.seed
-        );
-    }
+    fail_shrunk(&opts, &s, " --partition majority --forced-stop mixed");
 }
 
 /// Lab: the whole stack (guardian included) killed, its address and

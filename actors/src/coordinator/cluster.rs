@@ -648,14 +648,16 @@ impl Coordinator {
         by: &str,
         ctx: &mut Context<Self>,
     ) -> Response {
-        let reply = self.feed(
-            Input::Recover {
-                server: server.to_string(),
-                by: by.to_string(),
-            },
-            ctx,
-        );
-        match reply {
+        let input = Input::Recover {
+            server: server.to_string(),
+            by: by.to_string(),
+        };
+        self.ask_brain(input, ctx)
+    }
+
+    /// Feeds an operator input to the brain; its answer as a response.
+    fn ask_brain(&mut self, input: Input, ctx: &mut Context<Self>) -> Response {
+        match self.feed(input, ctx) {
             Some(Ok(message)) => Response::Done { message },
             Some(Err(message)) => Response::Error { message },
             None => Response::Error {
@@ -673,20 +675,11 @@ impl Coordinator {
         by: &str,
         ctx: &mut Context<Self>,
     ) -> Response {
-        let reply = self.feed(
-            Input::ConfirmDown {
-                server: server.to_string(),
-                by: by.to_string(),
-            },
-            ctx,
-        );
-        match reply {
-            Some(Ok(message)) => Response::Done { message },
-            Some(Err(message)) => Response::Error { message },
-            None => Response::Error {
-                message: format!("{}: no answer from the cluster brain", self.settings.local),
-            },
-        }
+        let input = Input::ConfirmDown {
+            server: server.to_string(),
+            by: by.to_string(),
+        };
+        self.ask_brain(input, ctx)
     }
 
     /// Writes a pushed configuration to this server's config file

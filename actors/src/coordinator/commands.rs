@@ -313,19 +313,28 @@ impl Coordinator {
         )
     }
 
+    /// The error for a server name the configuration does not have.
+    fn unknown_server(&self, server: &str) -> Option<Response> {
+        self.settings
+            .config
+            .server(server)
+            .is_none()
+            .then(|| Response::Error {
+                message: format!(
+                    "no server named \"{server}\" (servers: {})",
+                    self.settings.config.server_names().join(", ")
+                ),
+            })
+    }
+
     pub(crate) fn cluster_wide_recover(
         &mut self,
         server: String,
         by: String,
         ctx: &mut Context<Self>,
     ) -> Reply {
-        if self.settings.config.server(&server).is_none() {
-            return ready(Response::Error {
-                message: format!(
-                    "no server named \"{server}\" (servers: {})",
-                    self.settings.config.server_names().join(", ")
-                ),
-            });
+        if let Some(unknown) = self.unknown_server(&server) {
+            return ready(unknown);
         }
         let own = self.recover_server(&server, &by, ctx);
         self.with_answers_of(
@@ -345,13 +354,8 @@ impl Coordinator {
         by: String,
         ctx: &mut Context<Self>,
     ) -> Reply {
-        if self.settings.config.server(&server).is_none() {
-            return ready(Response::Error {
-                message: format!(
-                    "no server named \"{server}\" (servers: {})",
-                    self.settings.config.server_names().join(", ")
-                ),
-            });
+        if let Some(unknown) = self.unknown_server(&server) {
+            return ready(unknown);
         }
         if server == self.settings.local {
             return ready(Response::Error {
@@ -473,13 +477,8 @@ impl Coordinator {
 
     /// `lamp off --server NAME` (also `clpdn1000s -h NAME`).
     pub(crate) fn lamp_off(&mut self, server: String) -> Reply {
-        if self.settings.config.server(&server).is_none() {
-            return ready(Response::Error {
-                message: format!(
-                    "no server named \"{server}\" (servers: {})",
-                    self.settings.config.server_names().join(", ")
-                ),
-            });
+        if let Some(unknown) = self.unknown_server(&server) {
+            return ready(unknown);
         }
         let Some(lamps) = self.lamps() else {
             return ready(Response::Error {
