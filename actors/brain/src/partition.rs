@@ -226,6 +226,16 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
                 "TLS needs all three of ca_file, cert_file and key_file",
             );
         }
+        if tls == 3 {
+            for (j, e) in w.endpoints.iter().enumerate() {
+                if e.starts_with("http://") {
+                    problems.push(
+                        format!("{path}.endpoints[{j}]"),
+                        format!("\"{e}\" is plain http while TLS files are given: use https://"),
+                    );
+                }
+            }
+        }
         if let Some(prefix) = &w.prefix {
             if !prefix.starts_with('/') {
                 problems.push(format!("{path}.prefix"), "a key prefix starts with /");
@@ -332,4 +342,54 @@ pub fn lease_until(
         );
         quorate(config, p, members)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+
+    fn check(partition: &str) -> Vec<String> {
+        let text = format!(
+            "Cluster(name: \"t\", servers: [Server(name: \"a\", interconnects: [\"198.51.100.1\"]), \
+             Server(name: \"b\", interconnects: [\"198.51.100.2\"])], \
+             heartbeat: (interval_ms: 100, timeout_ms: 300, key_file: \"k\"), partition: {partition})"
+        );
+        match parse("t.ron", &text) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn witness_settings_are_checked_field_by_field() {
+        assert!(
+            check(r#"(methods: [Majority, Etcd(endpoints: ["http://198.51.100.100:2379"])])"#)
+                .is_empty()
+        );
+        let p = check(r#"(methods: [Etcd(endpoints: ["198.51.100.100:2379"], ttl_secs: 1)])"#);
+        assert!(
+            p.iter()
+                .any(|p| p.contains("partition.methods[0].endpoints[0]")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.contains("partition.methods[0].ttl_secs")),
+            "{p:?}"
+        );
+        let p = check(r#"(methods: [Etcd(endpoints: ["https://w:2379"], ca_file: "ca.pem")])"#);
+        assert!(p.iter().any(|p| p.contains("all three")), "{p:?}");
+        let p = check(
+            r#"(methods: [Etcd(endpoints: ["http://w:2379"], ca_file: "ca", cert_file: "c", key_file: "k")])"#,
+        );
+        assert!(p.iter().any(|p| p.contains("use https://")), "{p:?}");
+        let p = check(r#"(methods: [Majority], tie_breaker: "z", lease_ms: 100, margin_ms: 10)"#);
+        for field in [
+            "partition.tie_breaker",
+            "partition.lease_ms",
+            "partition.margin_ms",
+        ] {
+            assert!(p.iter().any(|p| p.contains(field)), "{field}: {p:?}");
+        }
+    }
 }
