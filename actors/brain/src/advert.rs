@@ -36,6 +36,10 @@ pub struct Advert {
     /// The servers this server hears (Online in its view): a peer counts
     /// it towards its quorum only while it is named here.
     pub sees: Vec<String>,
+    /// The incarnation of each server named in `sees`, in the same order:
+    /// a server known to have died (or been stopped by force) holds
+    /// nothing only until anybody hears a newer incarnation of it.
+    pub sees_incarnations: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

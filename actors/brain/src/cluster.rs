@@ -332,7 +332,9 @@ pub struct Brain {
     unseen_since: BTreeMap<String, Duration>,
     /// Servers known to hold nothing (left, died under their guardian,
     /// restarted, confirmed down), until heard again.
-    cleared: BTreeSet<String>,
+    /// (With the incarnation that died or was stopped: a newer one, heard
+    /// by a member of the quorum, may hold groups again.)
+    cleared: BTreeMap<String, u64>,
     /// Takeover waits already announced (server, instant of the wait's end).
     waits_told: BTreeSet<(String, Duration)>,
     /// Until when this server surely holds the witness's vote.
@@ -416,7 +418,7 @@ impl Brain {
             quorate: false,
             lease_end: None,
             unseen_since: BTreeMap::new(),
-            cleared: BTreeSet::new(),
+            cleared: BTreeMap::new(),
             waits_told: BTreeSet::new(),
             witness_until: None,
             forced_stop: config.forced_stop.clone(),
@@ -664,7 +666,7 @@ impl Brain {
                 if self.membership.incarnation(&from) == Some(incarnation) {
                     // Its guardian released everything, or it stopped in
                     // order: nothing of it runs any more.
-                    self.cleared.insert(from.clone());
+                    self.cleared.insert(from.clone(), incarnation);
                     self.support.remove(&from);
                 }
                 let mut events = self.membership.leaving(now, &from, incarnation, died);
@@ -725,7 +727,8 @@ impl Brain {
                         "server {server} is heard: it is up, nothing to confirm"
                     ))
                 } else {
-                    self.cleared.insert(server.clone());
+                    let inc = self.membership.incarnation(&server).unwrap_or(0);
+                    self.cleared.insert(server.clone(), inc);
                     Self::alert(
                         &mut out,
                         Event::ServerConfirmedDown {
@@ -996,6 +999,22 @@ impl Brain {
         }
     }
 
+    /// Whether `server` is known to hold nothing: it left, died under its
+    /// guardian, was stopped by force or confirmed down, and no peer whose
+    /// advert this server holds hears a newer incarnation of it (a restart
+    /// this server could not hear, which may have started groups since).
+    fn is_cleared(&self, server: &str) -> bool {
+        let Some(&gone) = self.cleared.get(server) else {
+            return false;
+        };
+        !self.peers.values().any(|a| {
+            a.sees
+                .iter()
+                .zip(&a.sees_incarnations)
+                .any(|(s, inc)| s == server && *inc > gone)
+        })
+    }
+
     /// A server heard again holds what its adverts say: whatever was known
     /// about its silence is over.
     fn forget_heard(&mut self) {
@@ -1048,7 +1067,7 @@ impl Brain {
             return Err(Block::NotQuorate);
         }
         for s in self.order(group) {
-            if *s == self.local || self.hears(s) || self.cleared.contains(s) {
+            if *s == self.local || self.hears(s) || self.is_cleared(s) {
                 continue;
             }
             if self.forced_stop.is_some() && self.silent_down.contains(s) {
@@ -1136,7 +1155,8 @@ impl Brain {
             Ok(()) => {
                 self.fencing.remove(server);
                 self.silent_down.remove(server);
-                self.cleared.insert(server.to_string());
+                let inc = self.membership.incarnation(server).unwrap_or(0);
+                self.cleared.insert(server.to_string(), inc);
                 Self::alert(
                     out,
                     Event::ForcedStopDone {
@@ -1938,7 +1958,13 @@ impl Brain {
             } else {
                 Vec::new()
             },
+            sees_incarnations: Vec::new(),
         };
+        advert.sees_incarnations = advert
+            .sees
+            .iter()
+            .map(|s| self.membership.incarnation(s).unwrap_or(0))
+            .collect();
         if advert != self.advert {
             advert.version += 1;
             self.advert = advert.clone();
@@ -1991,7 +2017,7 @@ impl Brain {
     /// in order, died under its guardian, restarted, or an operator
     /// confirmed it down), until it is heard again.
     pub fn cleared(&self, server: &str) -> bool {
-        self.cleared.contains(server)
+        self.is_cleared(server)
     }
 
     /// Read-only, for `status`: the instant from which the groups of the
@@ -2012,7 +2038,7 @@ impl Brain {
     /// `server` is heard, cleared, or was not declared down by silence).
     pub fn forced_stop_state(&self, server: &str) -> Option<&'static str> {
         if self.forced_stop.is_none()
-            || self.cleared.contains(server)
+            || self.is_cleared(server)
             || !self.silent_down.contains(server)
         {
             return None;

@@ -378,3 +378,37 @@ fn a_forced_stop_alone_keeps_a_cut_from_running_a_group_twice() {
     assert!(s.failed.is_empty(), "{} runs failed", s.failed.len());
     assert!(s.known.is_empty(), "{:?}", s.known);
 }
+
+/// Found by the long run (seed 222570 of 500,000, majority + forced stop):
+/// n1's daemon died under its guardian (n2 took note: it holds nothing),
+/// restarted, and n2 never heard the new daemon (a one-way cut n1 -> n2).
+/// When a cut of n2 healed, both n1 (the new daemon) and n2 (which still
+/// took n1 for dead) started the groups. A death is now the death of an
+/// incarnation: a peer that hears a newer one voids it.
+#[test]
+fn a_restart_nobody_told_this_server_about_voids_the_death_it_knew() {
+    let opts = Options {
+        partition: Partition::Majority,
+        forced_stop: Some(true),
+        ..Options::default()
+    };
+    let run = run_seed(&opts, 222_570);
+    assert!(
+        !run.outcome.failed() && !run.outcome.double(),
+        "{:?} {:?}",
+        run.outcome.violations,
+        run.outcome.not_converged
+    );
+    let mut oneway = fault(7665, 1734, FaultKind::OneWay, 1);
+    oneway.other = 0;
+    let config = sample_config_full(3, &[WEB_GROUP, BATCH_GROUP], Partition::Majority, true);
+    holds(
+        &config,
+        &schedule(vec![
+            fault(2575, 415, FaultKind::Freeze, 0),
+            oneway,
+            fault(8619, 421, FaultKind::Partition, 1),
+        ]),
+        "freeze n1, n1 -> n2 dropped, n2 cut off",
+    );
+}
