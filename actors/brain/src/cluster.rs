@@ -70,6 +70,9 @@ fn report_confirm(config: &ClusterConfig) -> Duration {
 const REPORT_KEPT: Duration = Duration::from_secs(600);
 
 /// A fact for the brain, at the instant given with it.
+// Inputs are handled one at a time and rarely queued (a frozen daemon's
+// few hundred): the advert's size in `Heard` costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Input {
     /// Time passes: silent paths, retries and reports fall due.
