@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::Input;
 
 /// One line of the journal.
+// Written and read one at a time: the input's size costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Line {
