@@ -67,6 +67,9 @@ pub fn since_start() -> std::time::Duration {
     boottime().saturating_sub(start)
 }
 
+// One event per beat, handled at once: the advert's size costs nothing
+// worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Message)]
 #[rtype(result = "()")]
 pub enum HeartbeatEvent {
