@@ -883,7 +883,7 @@ impl Brain {
     }
 
     /// Whether this server hears `server` (its beats arrive).
-    fn hears(&self, server: &str) -> bool {
+    pub fn hears(&self, server: &str) -> bool {
         matches!(
             self.membership.state(server),
             ServerState::Online | ServerState::Isolated
@@ -1091,15 +1091,20 @@ impl Brain {
         Ok(())
     }
 
+    /// Why this server starts nothing while it is not quorate.
+    pub fn not_quorate(&self) -> String {
+        format!(
+            "server {} is not quorate (network partition): it starts no group",
+            self.local
+        )
+    }
+
     /// Whether this server may start `group` now (a move or an operator's
     /// start towards it): it is quorate and no silent server may hold it.
     pub fn may_start_here(&self, group: &str, now: Duration) -> Result<(), String> {
         match self.may_take(group, now) {
             Ok(()) => Ok(()),
-            Err(Block::NotQuorate) => Err(format!(
-                "{} is not quorate (network partition): it starts no group",
-                self.local
-            )),
+            Err(Block::NotQuorate) => Err(self.not_quorate()),
             Err(Block::Agree) => Err(format!(
                 "a silent server of group {group} may still hold it (waiting for the other servers to agree it is down)"
             )),

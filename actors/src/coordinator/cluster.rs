@@ -850,12 +850,7 @@ pub(crate) fn partition_status(
         .iter()
         .map(|s| s.name.as_str())
         .filter(|s| *s != brain.local())
-        .filter(|s| {
-            !matches!(
-                brain.membership().state(s),
-                ServerState::Online | ServerState::Isolated
-            )
-        })
+        .filter(|s| !brain.hears(s))
         .map(|s| {
             let cleared = brain.cleared(s);
             SilentServer {

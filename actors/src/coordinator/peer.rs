@@ -204,12 +204,8 @@ impl Handler<PeerCall> for Coordinator {
                     });
                 }
                 if !self.cluster.brain.is_quorate() {
-                    return ready(Response::Error {
-                        message: format!(
-                            "server {} is not quorate (network partition): it starts no group",
-                            self.settings.local
-                        ),
-                    });
+                    let message = self.cluster.brain.not_quorate();
+                    return ready(Response::Error { message });
                 }
                 // Already here (a repeated request): nothing to do, and
                 // nothing the sender should undo.
