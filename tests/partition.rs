@@ -684,3 +684,100 @@ fn two_servers_with_a_witness_leave_the_group_to_the_side_with_its_vote() {
     restart_dead_and_settle(&mut lab, &mut f, "after n1 rejoined");
     f.finish(checkers);
 }
+
+/// The end of the last time `changes` (a watch's timeline) shows two or
+/// more holders, if they did: the instant of the next change.
+fn last_double_ended(changes: &[(Duration, Vec<usize>)]) -> Option<Option<Duration>> {
+    let last = changes.iter().rposition(|(_, h)| h.len() > 1)?;
+    Some(changes.get(last + 1).map(|(at, _)| *at))
+}
+
+/// g. Two servers without partition resolution (a configuration that loads
+///    as it always did; `config check` warns of what follows). The switch
+///    isolates n1, which runs `web`, for 5 s: n2 takes it over while n1
+///    keeps it, two copies that nothing can refuse without a method (the
+///    checkers see them: this test expects them during the cut). When the
+///    cut heals, the servers find the double activation: n1, the first of
+///    the group's order, keeps its copy and reports it (rc 92, once, by n1
+///    alone), and n2 stops its own at once. Within 3 x timeout plus a stop
+///    of the group, the checkers must see one copy again, on n1; the
+///    cluster must be whole on n1 and stay so.
+#[test]
+fn two_copies_after_a_cut_without_partition_resolution_become_one_when_it_heals() {
+    if let Some(missing) = nft_unavailable() {
+        return missing.skip();
+    }
+    let Some((lab, checkers)) = web_on_n1("dbl2", 2, "") else {
+        return;
+    };
+    let mut f = Findings::default();
+    let cut = Instant::now();
+    lab.isolate(1, true);
+    f.mark(&checkers, "n1 isolated");
+    f.note(
+        "n2 takes web over while n1 keeps it",
+        until("web on both servers", cut + BOUND, || {
+            runs_web(&lab, 2)
+                && checkers.address.holders() == [1, 2]
+                && checkers.app.holders() == [1, 2]
+        }),
+    );
+    // The fault lasts CUT in all.
+    std::thread::sleep(CUT.saturating_sub(cut.elapsed()));
+    let healed = checkers.started.elapsed();
+    lab.isolate(1, false);
+    f.mark(&checkers, "n1 rejoined");
+    let holder = f.note(
+        "after the heal, the cluster whole",
+        try_wait_whole(&lab, &[1, 2], BACK),
+    );
+    f.expect(holder.as_deref() == Some("n1"), || {
+        format!("n1 (first of the order) keeps web, not {holder:?}")
+    });
+    if let Some(holder) = &holder {
+        f.note(
+            "after the heal, the cluster stays whole",
+            common::cluster::check_stays_whole(&lab, &[1, 2], holder, STABLE),
+        );
+    }
+    let reports = (
+        own_alerts(&lab, 1, &["rc 92", "web"]),
+        own_alerts(&lab, 2, &["rc 92"]),
+    );
+    f.expect(reports == (1, 0), || {
+        format!(
+            "rc 92 once, by n1: n1 raised it {} times, n2 {}",
+            reports.0, reports.1
+        )
+    });
+    // One copy again within 3 x timeout of the heal, plus the stop (the
+    // responder's script, the address's removal) on a loaded machine.
+    let bound = healed + Duration::from_millis(3 * TIMEOUT_MS) + Duration::from_secs(5);
+    for (what, changes) in [
+        ("address", checkers.address.changes()),
+        ("responder", checkers.app.changes()),
+    ] {
+        match last_double_ended(&changes) {
+            None => f.expect(false, || format!("the {what} was never on both servers")),
+            Some(None) => f.expect(false, || format!("the {what} is still on both servers")),
+            Some(Some(end)) => {
+                eprintln!(
+                    "the {what}'s second copy ended {:?} after the heal",
+                    end.saturating_sub(healed)
+                );
+                f.expect(end <= bound && end >= healed, || {
+                    format!(
+                        "the {what} on both servers until {end:?}, healed at {healed:?}: {changes:?}"
+                    )
+                });
+            }
+        }
+    }
+    let marks = f.marks.clone();
+    drop(checkers);
+    assert!(
+        f.problems.is_empty(),
+        "{}\nfaults: {marks:?}",
+        f.problems.join("\n")
+    );
+}

@@ -254,6 +254,9 @@ struct LocalGroup {
     /// Failed automatic starts in a row, and when the next may begin.
     attempts: u32,
     retry_at: Option<Duration>,
+    /// Since when something of it may be active here: only a peer's advert
+    /// sent after that instant shows a second copy of this one.
+    active_since: Option<Duration>,
 }
 
 /// A server-down not yet known to be reported.
@@ -302,6 +305,8 @@ pub struct Brain {
     reports: BTreeMap<(String, u64), PendingReport>,
     /// Reports made here, advertised until the instant given.
     reported: BTreeMap<ReportAdvert, Duration>,
+    /// Per group active on several servers, the holders this server (their
+    /// winner) reported (rc 92), so that a set is reported once.
     doubles: BTreeMap<String, Vec<String>>,
     /// Paths declared down, so that only their return is news.
     down_paths: BTreeSet<(String, usize)>,
@@ -1325,8 +1330,12 @@ impl Brain {
         if before == Some(state) {
             return;
         }
+        if !state.may_be_active() {
+            g.active_since = None;
+        } else if g.active_since.is_none() {
+            g.active_since = Some(now);
+        }
         let keep = g.keep_intent || g.moving || stopping == Some(true);
-        let _ = now;
         match state {
             RunState::OnlinePending | RunState::Online => {
                 if !g.pending.contains(&Pending::Stop) {
@@ -1779,6 +1788,11 @@ impl Brain {
                 by: "its automatic activation failed: what it started is stopped, and it is tried again later".into(),
             });
         }
+        // Before the listening: a copy here and one there are facts, not
+        // an old view (only adverts sent since the copy here began count).
+        if !self.suspended {
+            self.resolve_doubles(out);
+        }
         if self.listening(now) {
             return;
         }
@@ -1911,8 +1925,7 @@ impl Brain {
         }
     }
 
-    /// Builds this server's advert; sends it when it changed; reports a
-    /// group active on several servers once each time the set changes.
+    /// Builds this server's advert; sends it when it changed.
     fn publish(&mut self, _now: Duration, out: &mut Vec<Command>) {
         let mut advert = Advert {
             version: self.advert.version,
@@ -1978,14 +1991,44 @@ impl Brain {
             self.advert = advert.clone();
             out.push(Command::Advertise(advert));
         }
-        let now: BTreeMap<String, Vec<String>> = self
-            .config
-            .groups
-            .iter()
-            .map(|g| (g.name.clone(), self.active_on(&g.name)))
-            .filter(|(_, h)| h.len() > 1)
-            .collect();
-        for (group, servers) in &now {
+    }
+
+    /// A group active here and, by adverts sent since it became active
+    /// here, on other servers too (a healed partition, a daemon thawed
+    /// late): one copy stays. The holders all rank them the same way (an
+    /// Online copy first, then the group's server order, then the name), so
+    /// the first keeps its copy and reports the double activation (rc 92,
+    /// once per set of holders); every other stops its own at once, as
+    /// soon as its own operation on the group is over. The stop keeps what
+    /// the cluster wants of the group: should the winner's copy go too, the
+    /// usual rule starts it again.
+    fn resolve_doubles(&mut self, out: &mut Vec<Command>) {
+        let mut now_doubles = BTreeMap::new();
+        let mut stops = Vec::new();
+        for group in self.orders.keys() {
+            let holders = self.contenders(group);
+            if holders.len() < 2 {
+                continue;
+            }
+            let names: Vec<String> = {
+                let mut n: Vec<String> = holders.iter().map(|h| h.2.clone()).collect();
+                n.sort();
+                n
+            };
+            let winner = &holders[0].2;
+            if *winner == self.local {
+                now_doubles.insert(group.clone(), names);
+                continue;
+            }
+            let g = &self.groups[group];
+            let settled = g.pending.is_empty()
+                && !g.moving
+                && matches!(g.state, Some(RunState::Online | RunState::OnlineFailure));
+            if settled {
+                stops.push((group.clone(), winner.clone()));
+            }
+        }
+        for (group, servers) in &now_doubles {
             if self.doubles.get(group) != Some(servers) {
                 Self::alert(
                     out,
@@ -1996,25 +2039,64 @@ impl Brain {
                 );
             }
         }
-        self.doubles = now;
+        self.doubles = now_doubles;
+        for (group, winner) in stops {
+            let g = self.groups.get_mut(&group).expect("known group");
+            g.pending.push_back(Pending::Stop);
+            g.keep_intent = true;
+            out.push(Command::Stop {
+                group,
+                by: format!("the group is active on {winner} too, which keeps it"),
+            });
+        }
     }
 
-    /// Servers where the group may be active (not counting hand-overs).
-    fn active_on(&self, group: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        if self
+    /// The servers where `group` runs or starts, this one first if it does,
+    /// best ranked first: Online before the others, then by the group's
+    /// order, then by name. A peer counts only while heard, and only by an
+    /// advert sent after the group became active here (an older one may
+    /// show a copy that has gone since); a group it hands over does not.
+    fn contenders(&self, group: &str) -> Vec<(bool, usize, String)> {
+        let contends = |s: RunState| {
+            matches!(
+                s,
+                RunState::Online | RunState::OnlinePending | RunState::OnlineFailure
+            )
+        };
+        let Some(since) = self
             .groups
             .get(group)
-            .is_some_and(|g| g.state.is_some_and(|s| s.may_be_active()))
-        {
-            out.push(self.local.clone());
-        }
-        for (s, a) in &self.peers {
-            if a.groups
+            .and_then(|g| g.state.filter(|s| contends(*s)).and(g.active_since))
+        else {
+            return Vec::new();
+        };
+        let order = self.order(group);
+        let rank = |server: &str, state: RunState| {
+            (
+                state != RunState::Online,
+                order.iter().position(|s| s == server).unwrap_or(usize::MAX),
+                server.to_string(),
+            )
+        };
+        let mut out = vec![rank(&self.local, self.groups[group].state.expect("active"))];
+        for (server, a) in &self.peers {
+            if !self.hears(server) || a.moving.iter().any(|m| m == group) {
+                continue;
+            }
+            let Some(state) = a
+                .groups
                 .iter()
-                .any(|g| g.name == group && g.state.may_be_active())
-            {
-                out.push(s.clone());
+                .find(|g| g.name == group && contends(g.state))
+                .map(|g| g.state)
+            else {
+                continue;
+            };
+            let fresh = self.last_sent.get(server).is_some_and(|&(inc, sent)| {
+                self.membership.incarnation(server) == Some(inc)
+                    && self.sent_after(server, sent, since)
+            });
+            if fresh {
+                out.push(rank(server, state));
             }
         }
         out.sort();
@@ -2502,7 +2584,7 @@ mod tests {
     }
 
     #[test]
-    fn a_group_active_on_two_servers_is_reported_once_and_not_started_again() {
+    fn a_bystander_of_two_copies_starts_nothing_and_leaves_the_report_to_their_winner() {
         let mut s3 = brain(&config(3, ""), "s3");
         at(
             &mut s3,
@@ -2514,31 +2596,113 @@ mod tests {
             6,
             heard("s2", 1, 6, holding(&[("web", RunState::Online)])),
         );
-        assert!(alerts(&out).contains(&("rc 92".to_string(), true)));
-        let out = at(
-            &mut s3,
-            100,
-            heard("s2", 1, 100, holding(&[("web", RunState::Online)])),
-        );
-        assert!(!alerts(&out).iter().any(|(i, _)| i == "rc 92"), "once");
+        assert!(!alerts(&out).iter().any(|(i, _)| i == "rc 92"), "{out:?}");
         // One of the two goes: the other copy stays, nothing to take over.
-        at(
-            &mut s3,
-            200,
-            heard("s2", 1, 200, holding(&[("web", RunState::Online)])),
-        );
-        at(
-            &mut s3,
-            300,
-            heard("s2", 1, 300, holding(&[("web", RunState::Online)])),
-        );
-        let out = at(
-            &mut s3,
-            400,
-            heard("s2", 1, 400, holding(&[("web", RunState::Online)])),
-        );
+        let mut out = Vec::new();
+        for ms in [100, 200, 300, 400] {
+            out = at(
+                &mut s3,
+                ms,
+                heard("s2", 1, ms, holding(&[("web", RunState::Online)])),
+            );
+        }
         assert!(alerts(&out).iter().any(|(i, _)| i == "nm 1310"), "s1 down");
         assert!(starts(&out).is_empty());
+    }
+
+    /// s1 and s2 of two servers, both running `web` since a cut (each took
+    /// it while it did not hear the other), about to hear each other again.
+    fn both_hold_web() -> (Brain, Brain) {
+        let c = config(2, "");
+        let mut s1 = brain(&c, "s1");
+        let mut s2 = brain(&c, "s2");
+        for b in [&mut s1, &mut s2] {
+            at(b, 10, web(RunState::OnlinePending));
+            at(b, 20, web(RunState::Online));
+        }
+        (s1, s2)
+    }
+
+    #[test]
+    fn two_copies_found_leave_one_the_first_of_the_order_reports_once() {
+        let (mut s1, mut s2) = both_hold_web();
+        let online = || holding(&[("web", RunState::Online)]);
+        let out = at(&mut s1, 30, heard("s2", 1, 30, online()));
+        assert!(stops(&out).is_empty(), "s1 keeps it: {out:?}");
+        assert!(alerts(&out).contains(&("rc 92".to_string(), true)));
+        let out = at(&mut s2, 30, heard("s1", 1, 30, online()));
+        assert_eq!(stops(&out), vec!["web".to_string()]);
+        assert!(!alerts(&out).iter().any(|(i, _)| i == "rc 92"), "{out:?}");
+        // The winner hears the same copies again: no second report, and the
+        // loser, stopping, does not stop twice.
+        let out = at(&mut s1, 40, heard("s2", 1, 40, online()));
+        assert!(alerts(&out).is_empty() && stops(&out).is_empty(), "{out:?}");
+        let out = at(&mut s2, 40, heard("s1", 1, 40, online()));
+        assert!(stops(&out).is_empty(), "{out:?}");
+        at(&mut s2, 50, web(RunState::OfflinePending));
+        at(&mut s2, 60, web(RunState::Offline));
+        let out = at(&mut s2, 60, done(true));
+        assert!(starts(&out).is_empty(), "s1 holds it: {out:?}");
+        // The cluster still wants it: when s1's copy goes too (it dies),
+        // s2 takes it over.
+        let out = at(&mut s2, 500, Input::Tick);
+        assert_eq!(
+            starts(&out),
+            vec![("web".to_string(), Some("s1".to_string()))]
+        );
+    }
+
+    #[test]
+    fn a_copy_that_is_online_outranks_one_that_failed_or_is_starting() {
+        let (mut s1, mut s2) = both_hold_web();
+        at(&mut s1, 25, web(RunState::OnlineFailure));
+        let out = at(
+            &mut s1,
+            30,
+            heard("s2", 1, 30, holding(&[("web", RunState::Online)])),
+        );
+        assert_eq!(stops(&out), vec!["web".to_string()], "{out:?}");
+        let out = at(
+            &mut s2,
+            30,
+            heard("s1", 1, 30, holding(&[("web", RunState::OnlineFailure)])),
+        );
+        assert!(stops(&out).is_empty(), "{out:?}");
+        assert!(alerts(&out).contains(&("rc 92".to_string(), true)));
+        // A copy still starting stops nothing and is not stopped before its
+        // start is over.
+        let (mut s1, _) = both_hold_web();
+        let out = at(
+            &mut s1,
+            30,
+            heard("s2", 1, 30, holding(&[("web", RunState::OnlinePending)])),
+        );
+        assert!(stops(&out).is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn an_advert_sent_before_the_copy_here_started_shows_no_double() {
+        let c = config(2, "");
+        let mut s2 = brain(&c, "s2");
+        // s1's beats of 5 ms tell the clocks apart (they arrive at once).
+        at(&mut s2, 5, heard("s1", 1, 5, Advert::default()));
+        at(&mut s2, 100, web(RunState::OnlinePending));
+        at(&mut s2, 110, web(RunState::Online));
+        // A beat s1 sent at 90 ms, before s2's copy began, that arrives
+        // late: s1's copy may have gone since.
+        let out = at(
+            &mut s2,
+            120,
+            heard("s1", 1, 90, holding(&[("web", RunState::Online)])),
+        );
+        assert!(stops(&out).is_empty(), "{out:?}");
+        // Sent after: a real second copy, s1 keeps it.
+        let out = at(
+            &mut s2,
+            130,
+            heard("s1", 1, 125, holding(&[("web", RunState::Online)])),
+        );
+        assert_eq!(stops(&out), vec!["web".to_string()], "{out:?}");
     }
 
     #[test]

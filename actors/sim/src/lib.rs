@@ -13,9 +13,11 @@
 //!
 //! Without partition resolution in the configuration, both servers up but
 //! not seeing each other (a cut, a frozen daemon) is a known limit: such
-//! double activations are counted apart. With it (`partition`), they fail
-//! the run. The leftovers of a server whose whole stack died stay a known
-//! limit until forced stop is built. Everything else fails a run.
+//! double activations are counted apart, but the copies must still be one
+//! once the fault heals. With it (`partition`), they fail the run. The
+//! leftovers of a server whose whole stack died (the brain cannot see
+//! them) stay a known limit without a working forced stop. Everything else
+//! fails a run.
 
 pub mod replay;
 pub mod rng;

@@ -191,11 +191,11 @@ pub struct Violation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Class {
     /// Both servers were up and at least one did not see the other: a
-    /// network partition or a frozen daemon, which needs partition
-    /// resolution (not built yet).
+    /// network partition or a frozen daemon, in a cluster without partition
+    /// resolution.
     SplitView,
     /// The first copy belongs to a server whose whole stack died: only a
-    /// forced stop (not built yet) can remove it.
+    /// forced stop that works can remove it.
     Leftovers,
     /// Anything else: a bug of the brain.
     Other,
@@ -234,7 +234,8 @@ impl Outcome {
     /// A failure that is not explained by a known, not yet built, limit.
     pub fn failed(&self) -> bool {
         self.violations.iter().any(|v| !v.class.known())
-            || (!self.not_converged.is_empty() && !self.violations.iter().any(|v| v.class.known()))
+            || (!self.not_converged.is_empty()
+                && !self.violations.iter().any(|v| v.class == Class::Leftovers))
             || !self.reports_lost.is_empty()
     }
 

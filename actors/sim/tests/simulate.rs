@@ -202,9 +202,10 @@ fn two_servers_down_half_a_second_apart_are_both_reported() {
 
 /// Without partition resolution, a switch that cuts the active server off
 /// while both stay up runs a group with nothing to refuse a second copy on
-/// both: the simulator must find it (and does, at once).
+/// both: the simulator must find it (and does, at once). Once the cut
+/// heals, the two copies become one (rc 92's winner keeps it).
 #[test]
-fn the_known_partition_double_activation_is_found() {
+fn the_known_partition_double_activation_is_found_and_ends_at_the_heal() {
     let config = understudy_sim::sample_config(2);
     let s = schedule(vec![fault(3000, 2000, FaultKind::Partition, 0)]);
     let o = replay(&config, &s, 1);
@@ -217,6 +218,12 @@ fn the_known_partition_double_activation_is_found() {
     assert!(
         !found.class.known() || !o.failed(),
         "counted as a known limit"
+    );
+    assert!(
+        o.not_converged.is_empty(),
+        "still on two servers after the heal: {:?}\n{}",
+        o.not_converged,
+        replay_traced(&config, &s, 1).trace.join("\n")
     );
     // The search finds it too, from random schedules of cuts.
     let opts = Options {
