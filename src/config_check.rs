@@ -27,7 +27,9 @@ pub fn load(file: &Path) -> Result<ClusterConfig, Vec<String>> {
 /// What a valid configuration may want changed (not errors): a cluster
 /// without network-partition resolution, or two servers by majority.
 pub fn warnings(c: &ClusterConfig) -> Vec<String> {
-    understudy_actors::model::partition::warnings(c)
+    let mut w = understudy_actors::model::partition::warnings(c);
+    w.extend(understudy_actors::model::watchdog::warnings(c));
+    w
 }
 
 /// `FILE:line:col: message` already names the file; field paths get it prefixed.

@@ -16,6 +16,10 @@
 //!   non-zero (the daemon's status, or 128 + signal) so that a service
 //!   manager restarts it.
 //!
+//! - `guardian.watchdog`: a watchdog device kept alive while the daemon
+//!   holds groups under a partition lease, up to its fence deadline (see
+//!   [`crate::watchdog`]); a guardian that stalls or dies too is reset by it.
+//!
 //! The daemon runs with `UNDERSTUDY_GUARDED=<guardian pid>` and
 //! `UNDERSTUDY_INCARNATION=<µs since the epoch at the guardian's start>` in
 //! its environment ([`enter_daemon`] takes both out again, so scripts do not
@@ -48,6 +52,7 @@ use understudy_actors::resource::owned;
 use understudy_actors::wire::key::ClusterKey;
 
 use crate::config_check;
+use crate::watchdog::Watchdog;
 
 /// Set in the daemon's environment: the guardian's pid. Its presence makes
 /// `understudy run` run the daemon itself.
@@ -198,7 +203,7 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> Exit
     // never shut anything down.
     let config = config_check::load(config_path).ok();
     let (guardian, os_actions) = match &config {
-        Some(c) => (c.guardian, c.os_actions.clone()),
+        Some(c) => (c.guardian.clone(), c.os_actions.clone()),
         None => (GuardianConfig::default(), OsActions::default()),
     };
     let server = server.unwrap_or_else(|| {
@@ -271,7 +276,8 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> Exit
     };
     let pid = child.id();
 
-    let (status, fenced, deadline) = match watch(&mut child, &waited, fence_rd) {
+    let mut watchdog = guardian.watchdog.clone().map(Watchdog::new);
+    let (status, fenced, deadline) = match watch(&mut child, &waited, fence_rd, &mut watchdog) {
         Ok(end) => end,
         Err(e) => {
             say(&e);
@@ -280,7 +286,13 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> Exit
     };
 
     match status.code() {
-        Some(code) if ORDERLY_EXITS.contains(&code) && !fenced => ExitCode::from(code as u8),
+        Some(code) if ORDERLY_EXITS.contains(&code) && !fenced => {
+            // It stopped its groups before it ended.
+            if let Some(w) = watchdog.as_mut() {
+                w.disarm(&say);
+            }
+            ExitCode::from(code as u8)
+        }
         _ => after_death(
             Death {
                 pid,
@@ -295,6 +307,7 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> Exit
             guardian.action,
             &os_actions,
             &waited,
+            watchdog,
         ),
     }
 }
@@ -303,10 +316,12 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> Exit
 /// fence deadline: a daemon that has not moved it on by then (frozen,
 /// stalled) while it holds groups is killed. The end, whether the
 /// watchdog caused it, and the last fence deadline (boot-time ms; 0: none).
+/// The watchdog device, if any, is kept alive up to the deadline.
 fn watch(
     child: &mut std::process::Child,
     waited: &SigSet,
     fence_rd: std::os::fd::OwnedFd,
+    watchdog: &mut Option<Watchdog>,
 ) -> Result<(ExitStatus, bool, u64), String> {
     let pid = Pid::from_raw(child.id() as i32);
     let signals = SignalFd::with_flags(waited, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
@@ -328,10 +343,14 @@ fn watch(
                 .map(|s| (s, true, last))
                 .map_err(|e| format!("cannot wait for the daemon: {e}"));
         }
-        let timeout = if deadline == 0 {
-            PollTimeout::NONE
-        } else {
-            PollTimeout::try_from(deadline - now).unwrap_or(PollTimeout::MAX)
+        let wake = match watchdog.as_mut() {
+            Some(w) => w.tend(now, deadline, &say),
+            None => 0,
+        };
+        let until = [deadline, wake].into_iter().filter(|t| *t != 0).min();
+        let timeout = match until {
+            None => PollTimeout::NONE,
+            Some(t) => PollTimeout::try_from(t.saturating_sub(now)).unwrap_or(PollTimeout::MAX),
         };
         let (sig_ready, pipe_ready) = {
             let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
@@ -362,7 +381,12 @@ fn watch(
                         let mut rec = [0u8; 8];
                         rec.copy_from_slice(&buf[whole - 8..whole]);
                         deadline = u64::from_ne_bytes(rec);
-                        last = deadline;
+                        if deadline != 0 {
+                            last = deadline;
+                        } else if let Some(w) = watchdog.as_mut() {
+                            // The daemon holds nothing any more.
+                            w.disarm(&say);
+                        }
                     }
                 }
                 Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
@@ -441,6 +465,7 @@ fn after_death(
     action: GuardianAction,
     os_actions: &OsActions,
     waited: &SigSet,
+    mut watchdog: Option<Watchdog>,
 ) -> ExitCode {
     let Death {
         pid,
@@ -476,15 +501,49 @@ fn after_death(
         let now = understudy_actors::heartbeat::boottime().as_millis() as u64;
         std::time::Duration::from_millis(deadline.saturating_sub(now))
     };
-    let released = owned::release_with(&state_dir.join("owned"), grace, |r| {
-        if !r.errors.is_empty() {
-            say("not telling the other servers: not everything could be released");
-            return;
+    let release = || {
+        owned::release_with(&state_dir.join("owned"), grace, |r| {
+            if !r.errors.is_empty() {
+                say("not telling the other servers: not everything could be released");
+                return;
+            }
+            if let Some((config, config_path)) = config {
+                tell_peers(config, config_path, server, incarnation);
+            }
+        })
+    };
+    // The watchdog is kept alive through the release, up to the deadline
+    // and no further; disarmed once everything is released. Should the
+    // release fail, it is left to reset the server.
+    let released = match watchdog.as_mut().filter(|w| w.armed()) {
+        None => release(),
+        Some(w) => {
+            let done = std::sync::atomic::AtomicBool::new(false);
+            let released = std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        let now = understudy_actors::heartbeat::boottime().as_millis() as u64;
+                        let wake = w.tend(now, deadline, &say);
+                        if wake == 0 || now >= deadline {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(
+                            wake.saturating_sub(now).clamp(1, 20),
+                        ));
+                    }
+                });
+                let r = release();
+                done.store(true, std::sync::atomic::Ordering::Release);
+                r
+            });
+            if released.errors.is_empty() {
+                w.disarm(&say);
+            } else {
+                say("not everything could be released: the watchdog is left to reset this server");
+            }
+            released
         }
-        if let Some((config, config_path)) = config {
-            tell_peers(config, config_path, server, incarnation);
-        }
-    });
+    };
     for line in &released.lines {
         say(line);
     }

@@ -8,6 +8,7 @@ mod daemon;
 mod guardian;
 mod render;
 mod simulate;
+mod watchdog;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

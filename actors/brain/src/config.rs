@@ -145,11 +145,16 @@ pub enum ServerRecovery {
     Manual,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename = "Guardian")]
 pub struct GuardianConfig {
     #[serde(default)]
     pub action: GuardianAction,
+    /// A watchdog device the guardian keeps alive while the daemon holds
+    /// groups under a partition lease (see docs/cluster.md, "Network
+    /// partitions"). Absent: the guardian alone.
+    #[serde(default)]
+    pub watchdog: Option<crate::watchdog::WatchdogConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

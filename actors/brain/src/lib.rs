@@ -37,3 +37,4 @@ pub mod routing;
 pub mod state;
 pub mod validate;
 pub mod validate_monitors;
+pub mod watchdog;

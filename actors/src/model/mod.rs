@@ -5,5 +5,5 @@
 pub use understudy_brain::{
     advert, catalog, cluster, config, detection, forced_stop, host, journal, ladder, membership,
     monitoring, partition, placement, plan, problems, recovery, routing, state, validate,
-    validate_monitors,
+    validate_monitors, watchdog,
 };
