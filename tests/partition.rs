@@ -841,28 +841,44 @@ fn stays_on_n1(
     lab: &Lab,
     checkers: &Checkers,
     window: Duration,
-    mut look: impl FnMut(&[WitnessView]),
+    look: impl FnMut(&[WitnessView]),
 ) -> Result<(), String> {
     let all: Vec<usize> = (1..=lab.servers()).collect();
+    stays_on(lab, checkers, &all, 1, window, look)
+}
+
+/// Like [`stays_on_n1`], for `web` on server `k`, as `servers` see it
+/// (`look` gets their views, in that order).
+fn stays_on(
+    lab: &Lab,
+    checkers: &Checkers,
+    servers: &[usize],
+    k: usize,
+    window: Duration,
+    mut look: impl FnMut(&[WitnessView]),
+) -> Result<(), String> {
     let start = Instant::now();
     loop {
         let at = start.elapsed();
         let fail = |e: String| Err(format!("{e}, {at:?} into the watch"));
-        let views = match witness_views(lab) {
-            Ok(views) => views,
-            Err(e) => return fail(e),
-        };
-        look(&views);
-        if let Some(k) = views.iter().position(|v| !v.quorate) {
-            return fail(format!("n{} is not quorate ({:?})", k + 1, views[k]));
+        let mut views = Vec::new();
+        for &i in servers {
+            match witness_view(lab, i) {
+                Some(v) => views.push(v),
+                None => return fail(format!("n{i} shows no witness in its status")),
+            }
         }
-        match whole(lab, &all) {
-            Ok(holder) if holder == "n1" => {}
+        look(&views);
+        if let Some(j) = views.iter().position(|v| !v.quorate) {
+            return fail(format!("n{} is not quorate ({:?})", servers[j], views[j]));
+        }
+        match whole(lab, servers) {
+            Ok(holder) if holder == format!("n{k}") => {}
             Ok(holder) => return fail(format!("web moved to {holder}")),
             Err(e) => return fail(e),
         }
         let (address, app) = (checkers.address.holders(), checkers.app.holders());
-        if address != [1] || app != [1] {
+        if address != [k] || app != [k] {
             return fail(format!("address on {address:?}, responder on {app:?}"));
         }
         if start.elapsed() >= window {
@@ -1186,5 +1202,78 @@ fn the_witness_lost_by_the_active_server_alone_moves_nothing() {
         &mut f,
         "after n1 reached the witness again",
     );
+    f.finish(checkers);
+}
+
+/// j. An orderly stop of the server that runs `web` and holds the
+///    witness's vote, in a two-server cluster with an etcd witness: no
+///    network partition at all. n1 stops its cluster service (SIGTERM, as
+///    `systemctl stop` does for maintenance); `web` moves to n2, which must
+///    keep it: n1 left in order and holds nothing, so n2 may not lose its
+///    quorum over it, release `web` or run the action at network partition
+///    (the default shuts the OS down). At every look for 3 x (timeout +
+///    ttl + lease + margin) after the stop: `web` whole on n2, n2 quorate;
+///    n2 holds the vote once n1's etcd lease has expired. Then n1 starts again
+///    and the cluster is whole.
+///
+///    Known bug, found with these tests and left to the brain's owner (the
+///    quorum is the brain's): n2 counts 1 of 3 votes as soon as n1's
+///    leave arrives (n1's etcd lease, and the vote, live on for up to
+///    `ttl_secs`), raises nm 30, releases `web` 0.1 s after taking it over
+///    and runs the action at network partition: both servers down after a
+///    planned stop of one.
+#[test]
+#[ignore = "known bug: an orderly stop of the vote holder makes the survivor lose its quorum (see the doc comment)"]
+fn an_orderly_stop_of_the_vote_holder_leaves_the_group_on_the_other_server() {
+    if let Some(missing) = etcd_unavailable() {
+        return missing.skip();
+    }
+    if partition_off() {
+        eprintln!("PARTITION_OFF: this test is about the witness; nothing to compare");
+        return;
+    }
+    let Some((mut lab, checkers)) = web_on_n1_with_the_vote("witleave", 2) else {
+        return;
+    };
+    let mut f = Findings::default();
+
+    let stop = Instant::now();
+    let status = lab.stop(1);
+    f.mark(&checkers, "n1 stopped in order");
+    f.expect(status.success(), || {
+        format!("n1's orderly stop ended with {status}")
+    });
+    if let Some(k) = f.note(
+        "after n1's orderly stop",
+        wait_taken(&lab, &checkers, &[2], stop + WITNESS_WINDOW),
+    ) {
+        eprintln!("n{k} ran web {:?} after n1's stop", stop.elapsed());
+    }
+    let mut held = None;
+    f.note(
+        "after n1's orderly stop",
+        stays_on(&lab, &checkers, &[2], 2, WITNESS_WINDOW, |views| {
+            if held.is_none() && views[0].holds {
+                held = Some(stop.elapsed());
+            }
+        }),
+    );
+    match held {
+        Some(at) => eprintln!("n2 held the vote {at:?} after n1's stop"),
+        None => f.expect(false, || "n2 never held the witness's vote".into()),
+    }
+    for (module, id, name) in [
+        ("nm", 30, "quorum lost"),
+        ("nm", 32, "action at network partition"),
+    ] {
+        let n = raised(&lab, 2, module, id);
+        f.expect(n == 0, || format!("n2 raised {n} {module} {id} ({name})"));
+    }
+    let actions = lab.os_actions();
+    f.expect(actions.is_empty(), || {
+        format!("actions at network partition ran: {actions:?}")
+    });
+
+    restart_dead_and_settle(&mut lab, &mut f, "after n1 started again");
     f.finish(checkers);
 }
