@@ -5,7 +5,11 @@
 //! (methods: [Majority], ...)`), the side without a majority releases its
 //! groups at once, a daemon frozen past its lease is ended by its guardian,
 //! and the majority takes the groups over only after timeout + lease +
-//! margin (or at once on the guardian's death notice).
+//! margin (or at once on the guardian's death notice). With an etcd
+//! witness (two servers), the side holding its vote wins a split (f); and
+//! losing the witness alone, while the servers hear each other, moves
+//! nothing: etcd stopped (g), down from the start (h), or cut off from the
+//! active server only (i).
 //!
 //! Throughout every test two checkers run: the address checker (the
 //! floating IP never on two servers at once) and the application checker
@@ -25,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{
     etcd_unavailable, nft_unavailable, own_alerts, try_wait_whole, web_group, web_lab_on,
-    web_on_n1, web_view, whole, Checkers, Lab, FORM_WAIT,
+    web_on_n1, web_view, whole, Checkers, Lab, FORM_WAIT, LAB_WITNESS, WEB_PORT, WEB_VIP,
 };
 use common::pid_alive;
 
@@ -692,7 +696,7 @@ fn last_double_ended(changes: &[(Duration, Vec<usize>)]) -> Option<Option<Durati
     Some(changes.get(last + 1).map(|(at, _)| *at))
 }
 
-/// g. Two servers without partition resolution (a configuration that loads
+/// k. Two servers without partition resolution (a configuration that loads
 ///    as it always did; `config check` warns of what follows). The switch
 ///    isolates n1, which runs `web`, for 5 s: n2 takes it over while n1
 ///    keeps it, two copies that nothing can refuse without a method (the
@@ -780,4 +784,598 @@ fn two_copies_after_a_cut_without_partition_resolution_become_one_when_it_heals(
         "{}\nfaults: {marks:?}",
         f.problems.join("\n")
     );
+}
+
+// ---- the witness lost, nothing else: no failover ----
+
+/// The etcd lease of the witness tests (`ttl_secs`).
+const WITNESS_TTL_MS: u64 = 2000;
+/// How long the servers must stay put after the witness is lost, and the
+/// bound of every wait for what they say of it: three times timeout + ttl +
+/// lease + margin, the longest a takeover from a silent holder of the vote
+/// takes (test f).
+const WITNESS_WINDOW: Duration =
+    Duration::from_millis(3 * (TIMEOUT_MS + WITNESS_TTL_MS + LEASE_MS + MARGIN_MS));
+
+/// The `partition` field of the tests that lose the witness: a majority
+/// with the lab's etcd witness (as `LAB_PARTITION=witness` configures it),
+/// the lease and margin above, and the product's default action at network
+/// partition (stop the cluster service and shut the OS down): a server that
+/// wrongly thought itself cut off would run the `os_actions` stand-in,
+/// which records it ([`Lab::os_actions`]).
+fn witness_partition() -> String {
+    format!(
+        r#"partition: (methods: [Majority, Etcd(endpoints: ["{LAB_WITNESS}"], ttl_secs: {})],
+                   lease_ms: {LEASE_MS}, margin_ms: {MARGIN_MS}),"#,
+        WITNESS_TTL_MS / 1000
+    )
+}
+
+/// What server i's status says of its quorum and of the witness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WitnessView {
+    quorate: bool,
+    /// The witness answered the server's last round.
+    reachable: bool,
+    /// The server holds the witness's vote now.
+    holds: bool,
+}
+
+/// Server i's [`WitnessView`]; `None` when it does not answer or its
+/// status shows no witness.
+fn witness_view(lab: &Lab, i: usize) -> Option<WitnessView> {
+    let status = lab.try_status(i)?;
+    let p = &status["partition"];
+    let w = &p["witness"];
+    Some(WitnessView {
+        quorate: p["quorate"].as_bool()?,
+        reachable: w["reachable"].as_bool()?,
+        holds: w["holds"].as_bool()?,
+    })
+}
+
+/// The views of servers 1..=n (index i - 1), or which one did not answer.
+fn witness_views(lab: &Lab) -> Result<Vec<WitnessView>, String> {
+    (1..=lab.servers())
+        .map(|i| witness_view(lab, i).ok_or_else(|| format!("n{i} shows no witness in its status")))
+        .collect()
+}
+
+/// How many alerts server i raised itself with `module` and event id `id`
+/// (`nm`, 35) among its last 1000.
+fn raised(lab: &Lab, i: usize, module: &str, id: u32) -> usize {
+    let (me, id) = (format!("n{i}"), id.to_string());
+    lab.ctl(i, &["alerts", "-n", "1000"])
+        .stdout
+        .lines()
+        .filter(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            // TIME SERVER LEVEL MODULE ID MESSAGE...
+            w.len() > 4 && w[1] == me && w[3] == module && w[4] == id
+        })
+        .count()
+}
+
+/// The alerts of a group leaving or coming to a server, or of a quorum
+/// lost: none may come while only the witness is lost.
+const MOVES: [(&str, u32, &str); 6] = [
+    ("rc", 10, "group starting"),
+    ("rc", 20, "group stopping"),
+    ("rc", 60, "failover"),
+    ("nm", 30, "quorum lost"),
+    ("nm", 32, "action at network partition"),
+    ("nm", 1310, "server down"),
+];
+
+/// Every server's count of each of [`MOVES`].
+fn moves(lab: &Lab) -> Vec<usize> {
+    (1..=lab.servers())
+        .flat_map(|i| MOVES.iter().map(move |(m, id, _)| raised(lab, i, m, *id)))
+        .collect()
+}
+
+/// What nothing may change while the witness alone is lost: the checkers'
+/// changes of holders, the alerts of [`MOVES`], the daemons' pids, the
+/// action requests of `os_actions`.
+struct Quiet {
+    changes: (usize, usize),
+    moves: Vec<usize>,
+    pids: Vec<u32>,
+}
+
+impl Quiet {
+    fn now(lab: &Lab, checkers: &Checkers) -> Quiet {
+        Quiet {
+            changes: (
+                checkers.address.changes().len(),
+                checkers.app.changes().len(),
+            ),
+            moves: moves(lab),
+            pids: (1..=lab.servers()).map(|i| lab.daemon_pid(i)).collect(),
+        }
+    }
+
+    /// Keeps in `f` whatever changed since `self` was taken.
+    fn expect_unchanged(&self, lab: &Lab, checkers: &Checkers, f: &mut Findings, what: &str) {
+        let now = Quiet::now(lab, checkers);
+        f.expect(now.changes == self.changes, || {
+            format!(
+                "{what}: the address or the responder left n1 for a while (holders: address {:?}, responder {:?})",
+                checkers.address.changes(),
+                checkers.app.changes()
+            )
+        });
+        let n = MOVES.len();
+        for (k, (before, after)) in self.moves.iter().zip(&now.moves).enumerate() {
+            let (module, id, name) = MOVES[k % n];
+            f.expect(before == after, || {
+                format!(
+                    "{what}: n{} raised {} new {module} {id} ({name})",
+                    k / n + 1,
+                    after - before
+                )
+            });
+        }
+        f.expect(now.pids == self.pids, || {
+            format!(
+                "{what}: a daemon was ended (pids {:?}, now {:?})",
+                self.pids, now.pids
+            )
+        });
+        let actions = lab.os_actions();
+        f.expect(actions.is_empty(), || {
+            format!("{what}: actions at network partition ran: {actions:?}")
+        });
+    }
+}
+
+/// Watches the cluster for `window`: at every look `web` must be whole on
+/// n1 (every server agreeing, the client answered from n1), every server
+/// quorate, and the checkers must see the address and the responder on n1
+/// only. `look` gets every look's views. The first look that fails ends
+/// the watch, as an error.
+fn stays_on_n1(
+    lab: &Lab,
+    checkers: &Checkers,
+    window: Duration,
+    look: impl FnMut(&[WitnessView]),
+) -> Result<(), String> {
+    let all: Vec<usize> = (1..=lab.servers()).collect();
+    stays_on(lab, checkers, &all, 1, window, look)
+}
+
+/// Like [`stays_on_n1`], for `web` on server `k`, as `servers` see it
+/// (`look` gets their views, in that order).
+fn stays_on(
+    lab: &Lab,
+    checkers: &Checkers,
+    servers: &[usize],
+    k: usize,
+    window: Duration,
+    mut look: impl FnMut(&[WitnessView]),
+) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        let at = start.elapsed();
+        let fail = |e: String| Err(format!("{e}, {at:?} into the watch"));
+        let mut views = Vec::new();
+        for &i in servers {
+            match witness_view(lab, i) {
+                Some(v) => views.push(v),
+                None => return fail(format!("n{i} shows no witness in its status")),
+            }
+        }
+        look(&views);
+        if let Some(j) = views.iter().position(|v| !v.quorate) {
+            return fail(format!("n{} is not quorate ({:?})", servers[j], views[j]));
+        }
+        match whole(lab, servers) {
+            Ok(holder) if holder == format!("n{k}") => {}
+            Ok(holder) => return fail(format!("web moved to {holder}")),
+            Err(e) => return fail(e),
+        }
+        let (address, app) = (checkers.address.holders(), checkers.app.holders());
+        if address != [k] || app != [k] {
+            return fail(format!("address on {address:?}, responder on {app:?}"));
+        }
+        if start.elapsed() >= window {
+            return Ok(());
+        }
+        std::thread::sleep(common::POLL);
+    }
+}
+
+/// A lab of `servers` servers with the witness running and `web` running
+/// on n1, which holds the witness's vote: n1 starts first and the others
+/// once it holds it, so that losing the witness takes it from the server
+/// that runs the group. Both checkers run.
+fn web_on_n1_with_the_vote(tag: &str, servers: usize) -> Option<(Lab, Checkers)> {
+    let mut lab = Lab::new(tag, servers)?;
+    lab.witness(true);
+    let text = lab.config(&web_group(&lab, ""), &witness_partition());
+    lab.write_config(&text);
+    let checkers = Checkers::start(&lab);
+    lab.start(1);
+    until(
+        "n1 to hold the witness's vote",
+        Instant::now() + FORM_WAIT,
+        || witness_view(&lab, 1).is_some_and(|v| v.holds),
+    )
+    .unwrap_or_else(|e| panic!("{e}; its log:\n{}", lab.log_tail(1)));
+    for i in 2..=servers {
+        lab.start(i);
+    }
+    for i in 1..=servers {
+        lab.wait_group_on(i, "web", "n1", FORM_WAIT);
+    }
+    lab.wait_fetch(WEB_VIP, WEB_PORT, Some("n1"), FORM_WAIT);
+    checkers.wait_holders(&[1], FORM_WAIT);
+    Some((lab, checkers))
+}
+
+/// After the witness is back (etcd started again, or a server's path to it
+/// restored): within [`WITNESS_WINDOW`] every server reaches it and
+/// exactly one holds its vote (`holder`, when given, is that one); then
+/// `web` stays whole on n1 for [`STABLE`].
+fn witness_back(lab: &Lab, checkers: &Checkers, f: &mut Findings, holder: Option<usize>) {
+    let back = Instant::now();
+    let mut last = Vec::new();
+    let ok = until("the witness back in use", back + WITNESS_WINDOW, || {
+        last = witness_views(lab).unwrap_or_default();
+        let holders: Vec<usize> = (1..)
+            .zip(&last)
+            .filter(|(_, v)| v.holds)
+            .map(|(i, _)| i)
+            .collect();
+        last.len() == lab.servers()
+            && last.iter().all(|v| v.reachable)
+            && holders.len() == 1
+            && holder.is_none_or(|h| holders == [h])
+    });
+    if f.note(
+        "once the witness is back",
+        ok.map_err(|e| format!("{e}; last views {last:?}")),
+    )
+    .is_some()
+    {
+        let k = last.iter().position(|v| v.holds).map_or(0, |k| k + 1);
+        eprintln!(
+            "every server reaches the witness, n{k} holds its vote, {:?} after it came back",
+            back.elapsed()
+        );
+    }
+    f.note(
+        "once the witness is back",
+        stays_on_n1(lab, checkers, STABLE, |_| {}),
+    );
+}
+
+/// g. Loss of the witness alone: no failover. Two servers with an etcd
+///    witness; `web` runs on n1, which holds the witness's vote. etcd stops
+///    (its box is down) while both servers run and hear each other: each
+///    counts itself and the other, two of three votes, and stays quorate.
+///    For 3 x (timeout + ttl + lease + margin) after the stop, at every
+///    look: `web` whole on n1 (both agreeing, the client answered from n1)
+///    and both servers quorate; both show the witness unreachable and its
+///    vote held by nobody (within that time), and each raises nm 35 once.
+///    Throughout, the checkers never see the address or the responder leave
+///    n1, no group stops or starts, no quorum is lost, no server is
+///    declared down, no daemon ends, no action at network partition runs
+///    (the configuration keeps the default, shutting the OS down).
+///    Then etcd starts again: both reach it, one of them holds its vote,
+///    and still nothing moves.
+#[test]
+fn the_witness_lost_alone_moves_nothing() {
+    if let Some(missing) = etcd_unavailable() {
+        return missing.skip();
+    }
+    if partition_off() {
+        eprintln!("PARTITION_OFF: this test is about the witness; nothing to compare");
+        return;
+    }
+    let Some((lab, checkers)) = web_on_n1_with_the_vote("witloss", 2) else {
+        return;
+    };
+    let mut f = Findings::default();
+    let quiet = Quiet::now(&lab, &checkers);
+    let nm35 = [raised(&lab, 1, "nm", 35), raised(&lab, 2, "nm", 35)];
+
+    let stop = Instant::now();
+    lab.witness(false);
+    f.mark(&checkers, "etcd stopped");
+    // When each server first showed the witness unreachable, and its vote
+    // held by nobody.
+    let mut lost: [Option<Duration>; 2] = [None, None];
+    let watched = stays_on_n1(&lab, &checkers, WITNESS_WINDOW, |views| {
+        for (seen, v) in lost.iter_mut().zip(views) {
+            if seen.is_none() && !v.reachable && !v.holds {
+                *seen = Some(stop.elapsed());
+            }
+        }
+    });
+    f.note("while etcd is down", watched);
+    for (k, seen) in lost.iter().enumerate() {
+        match seen {
+            Some(at) => eprintln!(
+                "n{} showed the witness unreachable and unheld {at:?} after the stop",
+                k + 1
+            ),
+            None => f.expect(false, || {
+                format!(
+                    "n{} never showed the witness unreachable and unheld while etcd was down",
+                    k + 1
+                )
+            }),
+        }
+    }
+    for i in 1..=2 {
+        let new = raised(&lab, i, "nm", 35) - nm35[i - 1];
+        f.expect(new == 1, || {
+            format!("n{i} raised {new} nm 35 (witness unavailable) while etcd was down, not 1")
+        });
+    }
+    eprintln!("web stayed on n1 for {:?} after the stop", stop.elapsed());
+    quiet.expect_unchanged(&lab, &checkers, &mut f, "while etcd was down");
+
+    lab.witness(true);
+    f.mark(&checkers, "etcd started again");
+    witness_back(&lab, &checkers, &mut f, None);
+    quiet.expect_unchanged(&lab, &checkers, &mut f, "after etcd came back");
+    f.finish(checkers);
+}
+
+/// h. etcd down while every server is healthy: no failover. In our design
+///    the witness lost while the servers run is test g; this is the other
+///    half of what an administrator expects of a witness that is only a
+///    tie-breaker, not a dependency: etcd is down (its box is off, say,
+///    after a power cut) when the cluster starts, and stays down. Two
+///    servers with the witness in their configuration start, hear each
+///    other (two of three votes: quorate), and start `web` on n1 as they
+///    would with the witness; both show it unreachable and unheld, each
+///    raises nm 35 once, none loses its quorum, none runs an action at
+///    network partition (the default, shutting the OS down). For 3 x
+///    (timeout + ttl + lease + margin) nothing moves: at every look `web`
+///    whole on n1 and both quorate, the checkers never see the address or
+///    the responder anywhere else. Then etcd starts: both reach it, one of
+///    them holds its vote, and still nothing moves. (The three-server
+///    variant, 3 of 4 votes without the witness, adds no path of its own:
+///    the same count with one more peer.)
+#[test]
+fn a_cluster_starting_without_its_witness_runs_its_groups_and_takes_the_witness_back() {
+    if let Some(missing) = etcd_unavailable() {
+        return missing.skip();
+    }
+    if partition_off() {
+        eprintln!("PARTITION_OFF: this test is about the witness; nothing to compare");
+        return;
+    }
+    let Some(mut lab) = Lab::new("witboot", 2) else {
+        return;
+    };
+    // No `lab.witness(true)`: etcd is down from the start.
+    let text = lab.config(&web_group(&lab, ""), &witness_partition());
+    lab.write_config(&text);
+    let checkers = Checkers::start(&lab);
+    let boot = Instant::now();
+    lab.start_all();
+    for i in 1..=2 {
+        lab.wait_group_on(i, "web", "n1", FORM_WAIT);
+    }
+    lab.wait_fetch(WEB_VIP, WEB_PORT, Some("n1"), FORM_WAIT);
+    checkers.wait_holders(&[1], FORM_WAIT);
+    eprintln!(
+        "web whole on n1 {:?} after the start, without etcd",
+        boot.elapsed()
+    );
+    let mut f = Findings::default();
+    f.mark(&checkers, "web whole on n1, etcd down since the start");
+
+    match witness_views(&lab) {
+        Ok(views) => f.expect(
+            views.iter().all(|v| v.quorate && !v.reachable && !v.holds),
+            || format!("both quorate, the witness unreachable and unheld, found {views:?}"),
+        ),
+        Err(e) => f.expect(false, || e),
+    }
+    for i in 1..=2 {
+        let n = raised(&lab, i, "nm", 35);
+        f.expect(n == 1, || {
+            format!("n{i} raised {n} nm 35 (witness unavailable) since the start, not 1")
+        });
+        for (module, id, name) in [
+            ("nm", 30, "quorum lost"),
+            ("nm", 32, "action at network partition"),
+        ] {
+            let n = raised(&lab, i, module, id);
+            f.expect(n == 0, || format!("n{i} raised {n} {module} {id} ({name})"));
+        }
+    }
+    let starts = [raised(&lab, 1, "rc", 10), raised(&lab, 2, "rc", 10)];
+    f.expect(starts == [1, 0], || {
+        format!("web started once, on n1 (rc 10 on n1 and n2: {starts:?})")
+    });
+    let actions = lab.os_actions();
+    f.expect(actions.is_empty(), || {
+        format!("actions at network partition ran: {actions:?}")
+    });
+
+    let quiet = Quiet::now(&lab, &checkers);
+    f.note(
+        "while etcd stays down",
+        stays_on_n1(&lab, &checkers, WITNESS_WINDOW, |_| {}),
+    );
+    quiet.expect_unchanged(&lab, &checkers, &mut f, "while etcd stayed down");
+
+    lab.witness(true);
+    f.mark(&checkers, "etcd started");
+    witness_back(&lab, &checkers, &mut f, None);
+    quiet.expect_unchanged(&lab, &checkers, &mut f, "after etcd started");
+    f.finish(checkers);
+}
+
+/// i. The witness lost by the active server alone: no failover. Two
+///    servers with an etcd witness; `web` runs on n1, which holds the
+///    witness's vote. The switch drops n1's traffic to and from etcd's
+///    client port alone (`tools/lab witness cut 1`): n1 still hears n2 and
+///    n2 hears n1, so n1 keeps two of three votes and stays quorate. n1
+///    shows the witness unreachable and its vote lost, and raises nm 35
+///    once; n2, which still reaches etcd, takes the vote once n1's etcd
+///    lease has expired, and raises no nm 35. For 3 x (timeout + ttl +
+///    lease + margin) nothing moves: at every look `web` whole on n1 and
+///    both quorate; no group stops or starts, no quorum is lost, no action
+///    at network partition runs (the default, shutting the OS down), the
+///    checkers never see the address or the responder leave n1. After the
+///    path is restored n1 reaches the witness again, n2 keeps its vote,
+///    and still nothing moves.
+#[test]
+fn the_witness_lost_by_the_active_server_alone_moves_nothing() {
+    if let Some(missing) = nft_unavailable().or_else(etcd_unavailable) {
+        return missing.skip();
+    }
+    if partition_off() {
+        eprintln!("PARTITION_OFF: this test is about the witness; nothing to compare");
+        return;
+    }
+    let Some((lab, checkers)) = web_on_n1_with_the_vote("witcut", 2) else {
+        return;
+    };
+    let mut f = Findings::default();
+    let quiet = Quiet::now(&lab, &checkers);
+    let nm35 = [raised(&lab, 1, "nm", 35), raised(&lab, 2, "nm", 35)];
+
+    let cut = Instant::now();
+    lab.witness_cut(1, true);
+    f.mark(&checkers, "n1 cut off from the witness");
+    let (mut n1_lost, mut n2_took) = (None, None);
+    let mut last = Vec::new();
+    let watched = stays_on_n1(&lab, &checkers, WITNESS_WINDOW, |views| {
+        if n1_lost.is_none() && !views[0].reachable && !views[0].holds {
+            n1_lost = Some(cut.elapsed());
+        }
+        if n2_took.is_none() && views[1].reachable && views[1].holds {
+            n2_took = Some(cut.elapsed());
+        }
+        last = views.to_vec();
+    });
+    f.note("while n1 is cut off from the witness", watched);
+    match n1_lost {
+        Some(at) => {
+            eprintln!("n1 showed the witness unreachable and its vote lost {at:?} after the cut")
+        }
+        None => f.expect(false, || {
+            "n1 never showed the witness unreachable and its vote lost".into()
+        }),
+    }
+    match n2_took {
+        Some(at) => eprintln!("n2 held the vote {at:?} after the cut"),
+        None => f.expect(false, || {
+            "n2 never held the witness's vote while n1 was cut off from it".into()
+        }),
+    }
+    f.expect(
+        last.len() == 2 && !last[0].reachable && !last[0].holds && last[1].reachable && last[1].holds,
+        || format!("at the end of the watch: n1 without the witness, n2 holding its vote; found {last:?}"),
+    );
+    let new = [
+        raised(&lab, 1, "nm", 35) - nm35[0],
+        raised(&lab, 2, "nm", 35) - nm35[1],
+    ];
+    f.expect(new == [1, 0], || {
+        format!("nm 35 (witness unavailable) once from n1, never from n2; new: {new:?}")
+    });
+    quiet.expect_unchanged(
+        &lab,
+        &checkers,
+        &mut f,
+        "while n1 was cut off from the witness",
+    );
+
+    lab.witness_cut(1, false);
+    f.mark(&checkers, "n1 reaches the witness again");
+    witness_back(&lab, &checkers, &mut f, Some(2));
+    quiet.expect_unchanged(
+        &lab,
+        &checkers,
+        &mut f,
+        "after n1 reached the witness again",
+    );
+    f.finish(checkers);
+}
+
+/// j. An orderly stop of the server that runs `web` and holds the
+///    witness's vote, in a two-server cluster with an etcd witness: no
+///    network partition at all. n1 stops its cluster service (SIGTERM, as
+///    `systemctl stop` does for maintenance); `web` moves to n2, which must
+///    keep it: n1 left in order and holds nothing, so n2 may not lose its
+///    quorum over it, release `web` or run the action at network partition
+///    (the default shuts the OS down). At every look for 3 x (timeout +
+///    ttl + lease + margin) after the stop: `web` whole on n2, n2 quorate;
+///    n2 holds the vote once n1's etcd lease has expired. Then n1 starts again
+///    and the cluster is whole.
+///
+///    Known bug, found with these tests and left to the brain's owner (the
+///    quorum is the brain's): n2 counts 1 of 3 votes as soon as n1's
+///    leave arrives (n1's etcd lease, and the vote, live on for up to
+///    `ttl_secs`), raises nm 30, releases `web` 0.1 s after taking it over
+///    and runs the action at network partition: both servers down after a
+///    planned stop of one. The same root (a server that stops hearing the
+///    holder of the vote counts 1 of 3 votes and runs the action at once,
+///    before it can take the vote) ends both servers when n1's daemon is
+///    killed (the guardian's death notice) or the switch isolates n1, as
+///    soon as the action is not `None` (tests f and `tools/lab config 2`
+///    use `None`).
+#[test]
+#[ignore = "known bug: an orderly stop of the vote holder makes the survivor lose its quorum (see the doc comment)"]
+fn an_orderly_stop_of_the_vote_holder_leaves_the_group_on_the_other_server() {
+    if let Some(missing) = etcd_unavailable() {
+        return missing.skip();
+    }
+    if partition_off() {
+        eprintln!("PARTITION_OFF: this test is about the witness; nothing to compare");
+        return;
+    }
+    let Some((mut lab, checkers)) = web_on_n1_with_the_vote("witleave", 2) else {
+        return;
+    };
+    let mut f = Findings::default();
+
+    let stop = Instant::now();
+    let status = lab.stop(1);
+    f.mark(&checkers, "n1 stopped in order");
+    f.expect(status.success(), || {
+        format!("n1's orderly stop ended with {status}")
+    });
+    if let Some(k) = f.note(
+        "after n1's orderly stop",
+        wait_taken(&lab, &checkers, &[2], stop + WITNESS_WINDOW),
+    ) {
+        eprintln!("n{k} ran web {:?} after n1's stop", stop.elapsed());
+    }
+    let mut held = None;
+    f.note(
+        "after n1's orderly stop",
+        stays_on(&lab, &checkers, &[2], 2, WITNESS_WINDOW, |views| {
+            if held.is_none() && views[0].holds {
+                held = Some(stop.elapsed());
+            }
+        }),
+    );
+    match held {
+        Some(at) => eprintln!("n2 held the vote {at:?} after n1's stop"),
+        None => f.expect(false, || "n2 never held the witness's vote".into()),
+    }
+    for (module, id, name) in [
+        ("nm", 30, "quorum lost"),
+        ("nm", 32, "action at network partition"),
+    ] {
+        let n = raised(&lab, 2, module, id);
+        f.expect(n == 0, || format!("n2 raised {n} {module} {id} ({name})"));
+    }
+    let actions = lab.os_actions();
+    f.expect(actions.is_empty(), || {
+        format!("actions at network partition ran: {actions:?}")
+    });
+
+    restart_dead_and_settle(&mut lab, &mut f, "after n1 started again");
+    f.finish(checkers);
 }

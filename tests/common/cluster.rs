@@ -570,6 +570,28 @@ impl Lab {
 
     // ---- faults of a partition ----
 
+    /// The lab's etcd witness (`tools/lab witness start|stop`): etcd in
+    /// the client's namespace on 198.51.100.100:2379 ([`LAB_WITNESS`]).
+    /// Needs `etcd` (see [`etcd_unavailable`]).
+    pub fn witness(&self, run: bool) {
+        let args = ["witness", if run { "start" } else { "stop" }];
+        let out = self.tool(&args);
+        assert!(out.success(), "tools/lab {}: {out:?}", args.join(" "));
+    }
+
+    /// Server i loses the witness alone (`true`: `tools/lab witness cut
+    /// I`), or reaches it again (`witness restore I`): the switch drops i's
+    /// TCP traffic to and from the witness's client port, on both networks,
+    /// while everything else flows (the other servers, the client, i's
+    /// other traffic to the client's box). Needs `nft` (see
+    /// [`nft_unavailable`]).
+    pub fn witness_cut(&self, i: usize, cut: bool) {
+        let i = i.to_string();
+        let args = ["witness", if cut { "cut" } else { "restore" }, &i];
+        let out = self.tool(&args);
+        assert!(out.success(), "tools/lab {}: {out:?}", args.join(" "));
+    }
+
     /// A switch failure that cuts server i off from every other box (the
     /// other servers and the client) on both networks, or (`false`) its
     /// end: `tools/lab isolate I` / `rejoin I`. The switch drops every frame
@@ -577,15 +599,6 @@ impl Lab {
     /// (nftables, bridge family, in the switch namespace); both of i's links
     /// keep their carrier, so i cannot tell this from silent peers. Needs
     /// `nft` (see [`nft_unavailable`]).
-    /// The lab's etcd witness (`tools/lab witness start|stop`): etcd in
-    /// the client's namespace on 198.51.100.100:2379. Needs `etcd` (see
-    /// [`etcd_unavailable`]).
-    pub fn witness(&self, run: bool) {
-        let args = ["witness", if run { "start" } else { "stop" }];
-        let out = self.tool(&args);
-        assert!(out.success(), "tools/lab {}: {out:?}", args.join(" "));
-    }
-
     pub fn isolate(&self, i: usize, cut: bool) {
         let i = i.to_string();
         let args = if cut { ["isolate", &i] } else { ["rejoin", &i] };
@@ -867,6 +880,10 @@ impl Lab {
         }
     }
 }
+
+/// The lab's etcd witness ([`Lab::witness`]): its client URL, for the
+/// `Etcd(endpoints: [...])` of a configuration.
+pub const LAB_WITNESS: &str = "http://198.51.100.100:2379";
 
 /// Why the lab's etcd witness cannot run here, if it cannot.
 pub fn etcd_unavailable() -> Option<Missing> {

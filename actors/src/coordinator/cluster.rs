@@ -1134,6 +1134,16 @@ impl Handler<crate::witness::WitnessReport> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, r: crate::witness::WitnessReport, ctx: &mut Context<Self>) {
+        // The vote is left out from now on: say so once per outage, as when
+        // the driver cannot start.
+        if r.lost_since(self.cluster.witness_report.as_ref()) {
+            self.alerter.raise(Event::WitnessUnavailable {
+                error: r
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "the witness does not answer".into()),
+            });
+        }
         if let Some(e) = &r.error {
             if self
                 .cluster

@@ -33,3 +33,49 @@ pub struct WitnessReport {
     /// Why this round failed, if it did (no secrets in it).
     pub error: Option<String>,
 }
+
+impl WitnessReport {
+    /// Whether this report begins an outage of the witness: it did not
+    /// answer this round, and it did answer the round before (or this is
+    /// the driver's first report). The coordinator raises nm 35 then, once
+    /// per outage, whether the witness was down from the start or went
+    /// away later.
+    pub fn lost_since(&self, previous: Option<&WitnessReport>) -> bool {
+        !self.reachable && previous.is_none_or(|p| p.reachable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(reachable: bool) -> WitnessReport {
+        WitnessReport {
+            holds: false,
+            until: Duration::ZERO,
+            reachable,
+            error: (!reachable).then(|| "connection refused".into()),
+        }
+    }
+
+    #[test]
+    fn an_outage_begins_at_the_first_round_without_an_answer() {
+        let (up, down) = (report(true), report(false));
+        // Down from the first round on: an outage from the start.
+        assert!(down.lost_since(None));
+        // Answering, then not: the outage begins.
+        assert!(down.lost_since(Some(&up)));
+        // Still down: the same outage, no second alert.
+        assert!(!down.lost_since(Some(&down)));
+        // Answering: no outage, whatever came before.
+        assert!(!up.lost_since(None));
+        assert!(!up.lost_since(Some(&up)));
+        assert!(!up.lost_since(Some(&down)));
+        // A refusal by a witness that answers is no outage.
+        let refused = WitnessReport {
+            error: Some("permission denied".into()),
+            ..report(true)
+        };
+        assert!(!refused.lost_since(Some(&up)));
+    }
+}
