@@ -354,6 +354,18 @@ pub struct Brain {
     silent_down: BTreeSet<String>,
     /// Forced stops asked for and not succeeded.
     fencing: BTreeMap<String, Fence>,
+    /// With a witness: peers that counted towards this server's quorum
+    /// when they left (in order, or dead under their guardian), whose vote
+    /// still counts until the instant given, while they stay cleared, on
+    /// their heir's side only: the time the witness's vote needs to change
+    /// hands (see [`PartitionConfig::handover`]). Without it, the survivor
+    /// of two servers would lose its quorum when the holder of the vote
+    /// leaves.
+    handover: BTreeMap<String, Duration>,
+    /// The action at NP occurrence, put off until then: with a witness,
+    /// its vote may yet come to this server (it changes hands only when
+    /// its etcd lease runs out). Dropped once quorate again.
+    np_action_at: Option<Duration>,
 }
 
 /// A forced stop of a server.
@@ -432,6 +444,8 @@ impl Brain {
             forced_stop: config.forced_stop.clone(),
             silent_down: BTreeSet::new(),
             fencing: BTreeMap::new(),
+            handover: BTreeMap::new(),
+            np_action_at: None,
             config,
         }
     }
@@ -615,6 +629,8 @@ impl Brain {
             .chain(self.hold_until)
             .chain(self.support.values().copied())
             .chain(self.witness_until)
+            .chain(self.np_action_at)
+            .chain(self.handover.values().copied())
             .chain(self.fencing.values().filter_map(|f| match f {
                 Fence::Failed { retry_at, .. } => Some(*retry_at),
                 Fence::Running { .. } => None,
@@ -644,6 +660,7 @@ impl Brain {
                 self.member_events(now, events, &mut out);
                 self.reported.retain(|_, until| *until > now);
                 self.waits_told.retain(|(_, at)| *at > now);
+                self.handover.retain(|_, until| *until > now);
             }
             Input::Heard {
                 from,
@@ -674,6 +691,15 @@ impl Brain {
                 if self.membership.incarnation(&from) == Some(incarnation) {
                     // Its guardian released everything, or it stopped in
                     // order: nothing of it runs any more.
+                    if let Some(h) = self
+                        .partition
+                        .as_ref()
+                        .and_then(|p| p.handover(&self.config))
+                    {
+                        if self.members(now).contains_key(&from) {
+                            self.handover.insert(from.clone(), now + h);
+                        }
+                    }
                     self.cleared.insert(from.clone(), incarnation);
                     self.support.remove(&from);
                 }
@@ -936,6 +962,21 @@ impl Brain {
         if let Some(until) = self.witness_until.filter(|u| *u > now) {
             m.insert(partition::WITNESS.to_string(), until);
         }
+        // A server that left goes on counting on one side only: the side
+        // of its heir, the first other server of the cluster (its heir's
+        // real support is then in every quorum that counts it).
+        for (s, until) in &self.handover {
+            let heir = self
+                .config
+                .servers
+                .iter()
+                .map(|x| x.name.as_str())
+                .find(|x| x != s);
+            let heirs_side = heir.is_some_and(|h| h == self.local || m.contains_key(h));
+            if *until > now && heirs_side && self.is_cleared(s) && !self.hears(s) {
+                m.insert(s.clone(), *until);
+            }
+        }
         m
     }
 
@@ -976,8 +1017,17 @@ impl Brain {
                 },
             );
             if action != NpAction::None {
-                out.push(Command::NpAction(action));
+                match p.handover(&self.config) {
+                    Some(wait) => self.np_action_at = Some(now + wait),
+                    None => out.push(Command::NpAction(action)),
+                }
             }
+        }
+        if self.quorate {
+            self.np_action_at = None;
+        } else if self.np_action_at.is_some_and(|t| t <= now) {
+            self.np_action_at = None;
+            out.push(Command::NpAction(action));
         }
         if !self.quorate {
             self.release(out);
@@ -990,10 +1040,12 @@ impl Brain {
             if self.hears(s) {
                 continue;
             }
-            // The witness's vote is this server's alone: it agrees.
+            // The witness's vote is this server's alone: it agrees; so
+            // does a server that left (it holds nothing).
             let agree = self.quorate
                 && members.keys().all(|m| {
                     m == partition::WITNESS
+                        || (self.handover.contains_key(m) && !self.hears(m))
                         || self
                             .peers
                             .get(m)
@@ -1033,6 +1085,7 @@ impl Brain {
                 self.cleared.remove(s);
                 self.silent_down.remove(s);
                 self.fencing.remove(s);
+                self.handover.remove(s);
             }
         }
     }
@@ -2779,6 +2832,108 @@ mod tests {
         }
         assert!(b.is_quorate());
         b
+    }
+
+    /// s2 of two servers with an etcd witness (ttl 2 s) and the action at
+    /// NP occurrence StopClusterService; s1 holds web, both hear each other
+    /// up to 1010 ms.
+    fn witnessed() -> Brain {
+        let text = "Cluster(name: \"t\", servers: [Server(name: \"s1\", interconnects: [\"198.51.100.1\"]), \
+             Server(name: \"s2\", interconnects: [\"198.51.100.2\"])], \
+             heartbeat: (interval_ms: 100, timeout_ms: 300, startup_wait_secs: 10, key_file: \"/etc/understudy/cluster.key\"), \
+             partition: (methods: [Majority, Etcd(endpoints: [\"http://198.51.100.100:2379\"])], action: StopClusterService), \
+             groups: [Group(name: \"web\", resources: [Resource(name: \"app\", kind: Exec(start: \"/bin/true\"))])])";
+        let c = parse("t.ron", text).expect("valid test configuration");
+        let mut b = brain(&c, "s2");
+        let mut t = 10;
+        while t <= 1010 {
+            at(
+                &mut b,
+                t,
+                heard(
+                    "s1",
+                    1,
+                    t,
+                    seeing(holding(&[("web", RunState::Online)]), &["s2"]),
+                ),
+            );
+            t += 100;
+        }
+        assert!(b.is_quorate());
+        b
+    }
+
+    fn np_actions(out: &[Command]) -> usize {
+        out.iter()
+            .filter(|c| matches!(c, Command::NpAction(_)))
+            .count()
+    }
+
+    #[test]
+    fn the_survivor_keeps_its_quorum_while_the_vote_of_a_server_that_left_changes_hands() {
+        let mut b = witnessed();
+        // s1, holder of the vote, stops in order (its groups handed over).
+        let mut out = at(
+            &mut b,
+            1050,
+            Input::Leaving {
+                from: "s1".into(),
+                incarnation: 1,
+                died: false,
+            },
+        );
+        out.extend(at(&mut b, 3000, Input::Tick));
+        assert!(
+            b.is_quorate(),
+            "the vote of s1 counts while it changes hands"
+        );
+        assert!(!alerts(&out).iter().any(|(i, _)| i == "nm 30"), "{out:?}");
+        assert!(!starts(&out).is_empty(), "s2 takes web: {out:?}");
+        // The vote comes: quorate for good.
+        at(
+            &mut b,
+            3100,
+            Input::Witness {
+                holds: true,
+                until: Duration::from_millis(60_000),
+            },
+        );
+        let out = at(&mut b, 8000, Input::Tick);
+        assert!(b.is_quorate());
+        assert!(alerts(&out).iter().all(|(i, _)| i != "nm 30"), "{out:?}");
+        assert!(stops(&out).is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn the_action_at_np_occurrence_waits_for_the_witness_vote_to_change_hands() {
+        // s1 goes silent: s2 loses its quorum once s1's support runs out,
+        // and releases at once; the action waits.
+        let mut b = witnessed();
+        let out = at(&mut b, 1500, Input::Tick);
+        assert!(!b.is_quorate());
+        assert!(alerts(&out).iter().any(|(i, _)| i == "nm 30"), "{out:?}");
+        assert_eq!(np_actions(&out), 0, "{out:?}");
+        // The vote comes within the hand-over: no action ever.
+        at(
+            &mut b,
+            3500,
+            Input::Witness {
+                holds: true,
+                until: Duration::from_millis(60_000),
+            },
+        );
+        assert!(b.is_quorate());
+        let out = at(&mut b, 9000, Input::Tick);
+        assert_eq!(np_actions(&out), 0, "{out:?}");
+        // Without it, the action comes once the hand-over (ttl + ttl/3 +
+        // lease + margin: 3,966 ms) is over.
+        let mut b = witnessed();
+        let out = at(&mut b, 5000, Input::Tick);
+        assert_eq!(np_actions(&out), 0, "{out:?}");
+        let out = at(&mut b, 5400, Input::Tick);
+        assert_eq!(np_actions(&out), 1, "{out:?}");
+        let out = at(&mut b, 9000, Input::Tick);
+        assert_eq!(np_actions(&out), 0, "once: {out:?}");
     }
 
     #[test]
