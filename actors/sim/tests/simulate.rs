@@ -419,3 +419,54 @@ fn a_restart_nobody_told_this_server_about_voids_the_death_it_knew() {
         "freeze n1, n1 -> n2 dropped, n2 cut off",
     );
 }
+
+/// Two servers with an etcd witness and an action at NP occurrence that
+/// stops the cluster service: the holder of the vote (n1, first to start)
+/// stops in order, dies under its guardian, or is cut off by the switch.
+/// The survivor must end up with the groups, not run the action while the
+/// vote changes hands (both servers were down after each of these before
+/// the vote of a server that left counted on its heir's side, and the
+/// action waited for the vote).
+#[test]
+fn the_survivor_of_two_servers_with_a_witness_keeps_the_groups_when_the_vote_holder_goes() {
+    let mut config = sample_config_full(2, &[WEB_GROUP, BATCH_GROUP], Partition::Witness, false);
+    config.partition.as_mut().expect("witness").action =
+        understudy_brain::partition::NpAction::StopClusterService;
+    for kind in [FaultKind::Stop, FaultKind::Crash, FaultKind::Partition] {
+        holds(
+            &config,
+            &schedule(vec![fault(3000, 6000, kind, 0)]),
+            &format!("{kind:?} of n1, the holder of the vote"),
+        );
+    }
+}
+
+/// A server that left counts on its heir's side only, and only while it
+/// has not come back: found by the search while the vote of a server that
+/// left was counted on both sides of a cut (seed 833: n1 stops, then n2 is
+/// cut off) and a server back from an orderly stop stayed exempt from the
+/// agreement that a silent server is silent (seed 8075).
+#[test]
+fn a_departed_vote_counts_on_one_side_only() {
+    let config = sample_config_full(3, &[WEB_GROUP, BATCH_GROUP], Partition::Witness, false);
+    holds(
+        &config,
+        &schedule(vec![
+            fault(4531, 3414, FaultKind::Stop, 0),
+            fault(5793, 2092, FaultKind::Partition, 1),
+        ]),
+        "n1 stopped, then n2 cut off",
+    );
+    let mut oneway = fault(6858, 2720, FaultKind::OneWay, 0);
+    oneway.other = 1;
+    holds(
+        &config,
+        &schedule(vec![
+            fault(4151, 1840, FaultKind::Freeze, 0),
+            fault(4890, 1872, FaultKind::Stop, 2),
+            oneway,
+            fault(9667, 2624, FaultKind::Kill, 2),
+        ]),
+        "n1 frozen, n3 stopped and back, n1 cut one way from n2",
+    );
+}
