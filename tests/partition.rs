@@ -637,8 +637,12 @@ fn a_whole_stack_kill_is_stopped_by_force_before_the_takeover() {
 ///    n2 and from the witness, n1 keeps at most its own vote of three and
 ///    releases at once. n2 holds the witness's vote (at once, or when n1's
 ///    etcd lease has ended, `ttl_secs` later) and takes `web` over within
-///    3 x (timeout + ttl + lease + margin). Never two copies; after the
-///    rejoin the cluster is whole again.
+///    3 x (timeout + ttl + lease + margin). The action at NP occurrence is
+///    the product's default (shut the OS down; a stand-in records it): n2
+///    must never run it, although it counts one vote of three until the
+///    witness's comes (it waits for the vote to change hands; before it
+///    did, both servers shut down). Never two copies; after the rejoin the
+///    cluster is whole again.
 #[test]
 fn two_servers_with_a_witness_leave_the_group_to_the_side_with_its_vote() {
     if let Some(missing) = nft_unavailable().or_else(etcd_unavailable) {
@@ -654,7 +658,7 @@ fn two_servers_with_a_witness_leave_the_group_to_the_side_with_its_vote() {
     lab.witness(true);
     let extra = format!(
         r#"partition: (methods: [Majority, Etcd(endpoints: ["http://198.51.100.100:2379"], ttl_secs: 2)],
-                   lease_ms: {LEASE_MS}, margin_ms: {MARGIN_MS}, action: None),"#
+                   lease_ms: {LEASE_MS}, margin_ms: {MARGIN_MS}),"#
     );
     let text = lab.config(&web_group(&lab, ""), &extra);
     lab.write_config(&text);
@@ -685,6 +689,11 @@ fn two_servers_with_a_witness_leave_the_group_to_the_side_with_its_vote() {
     std::thread::sleep(CUT.saturating_sub(cut.elapsed()));
     lab.isolate(1, false);
     f.mark(&checkers, "n1 rejoined");
+    let actions = lab.os_actions();
+    eprintln!("actions at NP occurrence: {actions:?}");
+    f.expect(actions.iter().all(|(server, _)| server != "n2"), || {
+        format!("n2, the side with the witness's vote, ran an action: {actions:?}")
+    });
     restart_dead_and_settle(&mut lab, &mut f, "after n1 rejoined");
     f.finish(checkers);
 }
