@@ -340,7 +340,9 @@ pub enum Event {
         server: String,
         by: String,
     },
-    /// The witness's driver could not start: its vote is left out.
+    /// The witness cannot be used (its driver could not start, or it stopped
+    /// answering, or never answered): its vote is left out until it
+    /// answers again.
     WitnessUnavailable {
         error: String,
     },

@@ -1000,7 +1000,9 @@ impl Brain {
             let mut names = vec![self.local.clone()];
             names.extend(members.keys().cloned());
             Self::alert(out, Event::QuorumHeld { members: names });
-        } else if !self.quorate && was {
+        } else if !self.quorate && was && self.stopping.is_none() {
+            // (A server stopping its cluster service loses its quorum as
+            // the others leave too: no partition, nothing to do.)
             let heard = 1 + members.len();
             let voters = self.config.servers.len();
             Self::alert(
