@@ -9,7 +9,12 @@
 //! witness (two servers), the side holding its vote wins a split (f); and
 //! losing the witness alone, while the servers hear each other, moves
 //! nothing: etcd stopped (g), down from the start (h), or cut off from the
-//! active server only (i).
+//! active server only (i). The guardian's watchdog device (w1-w3), played
+//! by a FIFO the test reads, which resets its box when no keepalive comes
+//! in time: kept alive while a group runs and closed by magic at an
+//! orderly stop (w1), firing before the majority takes over from a box
+//! frozen whole (w2), closed by the guardian after it ended a frozen
+//! daemon (w3).
 //!
 //! Throughout every test two checkers run: the address checker (the
 //! floating IP never on two servers at once) and the application checker
@@ -25,7 +30,12 @@
 
 mod common;
 
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use common::cluster::{
     etcd_unavailable, nft_unavailable, own_alerts, try_wait_whole, web_group, web_lab_on,
@@ -1380,5 +1390,762 @@ fn an_orderly_stop_of_the_vote_holder_leaves_the_group_on_the_other_server() {
     });
 
     restart_dead_and_settle(&mut lab, &mut f, "after n1 started again");
+    f.finish(checkers);
+}
+
+// ---- the guardian's watchdog device, played by the test ----
+
+/// The watchdog tests' device timeout (`guardian.watchdog.timeout_secs`).
+const WD_TIMEOUT_MS: u64 = 1000;
+const WD_TIMEOUT: Duration = Duration::from_millis(WD_TIMEOUT_MS);
+/// Their margin: `config check` wants at least twice the device's timeout.
+const WD_MARGIN_MS: u64 = 2 * WD_TIMEOUT_MS;
+/// Timeout + lease + margin of their configuration.
+const WD_TAKEOVER_MS: u64 = TIMEOUT_MS + LEASE_MS + WD_MARGIN_MS;
+/// The bound of every wait for the cluster's answer in the watchdog tests:
+/// three times [`WD_TAKEOVER_MS`].
+const WD_BOUND: Duration = Duration::from_millis(3 * WD_TAKEOVER_MS);
+/// Each server's device, in its state folder: every server's `understudy
+/// run` starts there ([`Lab::run_in_state_dirs`]), so one configuration
+/// names a device of each box's own.
+const WD_DEVICE: &str = "/proc/self/cwd/watchdog";
+
+/// The configuration of the watchdog tests: the `partition` of the others
+/// with the margin [`WD_MARGIN_MS`], and the guardian's watchdog on
+/// [`WD_DEVICE`].
+fn watchdog_config() -> String {
+    format!(
+        r#"partition: (methods: [Majority], tie_breaker: "n1", lease_ms: {LEASE_MS},
+                   margin_ms: {WD_MARGIN_MS}, action: None),
+    guardian: (watchdog: (device: "{WD_DEVICE}", timeout_secs: {})),"#,
+        WD_TIMEOUT_MS / 1000
+    )
+}
+
+/// What a stand-in watchdog device saw or did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wd {
+    /// A byte written to the device: `k` (keepalive), `V` (magic close).
+    Byte(u8),
+    /// No keepalive for the timeout while armed: it fires...
+    Fired,
+    /// ...and the box is reset (links down, addresses gone, every process
+    /// of its namespace killed).
+    Reset,
+}
+
+/// A stand-in for server i's watchdog device: a FIFO at
+/// `STATE/nI/watchdog`, read by a thread of the test, which records every
+/// byte with its time and plays the hardware: armed by a keepalive,
+/// stopped by the magic close, and when armed and no keepalive came for
+/// [`WD_TIMEOUT`], it resets the box as the forced stop of test e does
+/// (links down, addresses flushed, every process of the namespace killed).
+/// The FIFO is open for reading and writing here, so the guardian's open
+/// never waits and its writes never fail while the test runs.
+struct WatchdogStandIn {
+    server: usize,
+    events: Arc<Mutex<Vec<(Instant, Wd)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WatchdogStandIn {
+    fn start(lab: &Lab, i: usize) -> WatchdogStandIn {
+        let dir = lab.state_dir(i);
+        std::fs::create_dir_all(&dir).expect("state folder");
+        let path = dir.join("watchdog");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .expect("mkfifo the stand-in watchdog");
+        let fifo = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .expect("open the stand-in watchdog");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ns = lab.ns(i);
+        let thread = {
+            let (events, stop) = (events.clone(), stop.clone());
+            std::thread::spawn(move || Self::run(fifo, &ns, i, &events, &stop))
+        };
+        WatchdogStandIn {
+            server: i,
+            events,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn run(
+        mut fifo: std::fs::File,
+        ns: &str,
+        i: usize,
+        events: &Mutex<Vec<(Instant, Wd)>>,
+        stop: &AtomicBool,
+    ) {
+        use std::io::Read;
+        use std::os::fd::AsFd;
+        let record = |what: Wd| events.lock().expect("events").push((Instant::now(), what));
+        // The last keepalive while armed.
+        let mut armed: Option<Instant> = None;
+        while !stop.load(Ordering::Acquire) {
+            let wait = armed.map_or(Duration::from_millis(50), |k| {
+                (k + WD_TIMEOUT)
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(50))
+            });
+            let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+            let timeout =
+                PollTimeout::try_from(wait.as_millis() as u64).unwrap_or(PollTimeout::MAX);
+            let _ = poll(&mut fds, timeout);
+            let mut buf = [0u8; 256];
+            while let Ok(n) = fifo.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let now = Instant::now();
+                let mut e = events.lock().expect("events");
+                for &b in &buf[..n] {
+                    e.push((now, Wd::Byte(b)));
+                    match b {
+                        b'V' => armed = None,
+                        _ => armed = Some(now),
+                    }
+                }
+            }
+            if armed.is_some_and(|k| k.elapsed() >= WD_TIMEOUT) {
+                armed = None;
+                record(Wd::Fired);
+                eprintln!(
+                    "stand-in watchdog of n{i}: no keepalive for {WD_TIMEOUT:?}: resetting the box"
+                );
+                reset_box(ns);
+                record(Wd::Reset);
+            }
+        }
+    }
+
+    /// Everything so far, times from `base`.
+    fn events(&self, base: Instant) -> Vec<(Duration, Wd)> {
+        self.events
+            .lock()
+            .expect("events")
+            .iter()
+            .map(|(at, what)| (at.saturating_duration_since(base), *what))
+            .collect()
+    }
+
+    /// The times (from `base`) of `what`.
+    fn times(&self, base: Instant, what: Wd) -> Vec<Duration> {
+        self.events(base)
+            .into_iter()
+            .filter(|(_, w)| *w == what)
+            .map(|(at, _)| at)
+            .collect()
+    }
+
+    /// The longest time between two keepalives, from `from` on (from
+    /// `base`), or between a keepalive and the end of that stretch (a magic
+    /// close, or now); with the number of keepalives.
+    fn longest_gap(&self, base: Instant, from: Duration) -> (Duration, usize) {
+        let mut last: Option<Duration> = None;
+        let (mut gap, mut count) = (Duration::ZERO, 0);
+        for (at, what) in self.events(base) {
+            if at < from {
+                continue;
+            }
+            match what {
+                Wd::Byte(b'V') | Wd::Fired => {
+                    if let Some(k) = last.take() {
+                        gap = gap.max(at - k);
+                    }
+                }
+                Wd::Byte(_) => {
+                    if let Some(k) = last {
+                        gap = gap.max(at - k);
+                    }
+                    last = Some(at);
+                    count += 1;
+                }
+                Wd::Reset => {}
+            }
+        }
+        if let Some(k) = last {
+            gap = gap.max(base.elapsed().saturating_sub(k));
+        }
+        (gap, count)
+    }
+
+    /// The bytes written so far, as text, times from `base` (for messages).
+    fn show(&self, base: Instant) -> String {
+        let e: Vec<String> = self
+            .events(base)
+            .iter()
+            .map(|(at, what)| match what {
+                Wd::Byte(b) => format!("{:.3}s {}", at.as_secs_f64(), *b as char),
+                other => format!("{:.3}s {other:?}", at.as_secs_f64()),
+            })
+            .collect();
+        format!("n{}'s device: [{}]", self.server, e.join(", "))
+    }
+}
+
+impl Drop for WatchdogStandIn {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What a watchdog's reset does to a box of the lab: its links down, its
+/// addresses gone, every process of its namespace killed (as the forced
+/// stop of test e); [`boot_box`] undoes it.
+fn reset_box(ns: &str) {
+    let ip = |args: &[&str]| {
+        let _ = std::process::Command::new("ip")
+            .args(["-n", ns])
+            .args(args)
+            .status();
+    };
+    for dev in ["eth0", "eth1"] {
+        ip(&["link", "set", dev, "down"]);
+        ip(&["address", "flush", "dev", dev]);
+    }
+    if let Ok(out) = std::process::Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+    {
+        for pid in String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// Server i's box after a reset, as it boots: its links up, its addresses
+/// back (see tools/lab).
+fn boot_box(lab: &Lab, i: usize) {
+    let ns = lab.ns(i);
+    for (dev, net) in [
+        ("eth0", common::cluster::NETS[0]),
+        ("eth1", common::cluster::NETS[1]),
+    ] {
+        lab.must_ip(&ns, &["link", "set", dev, "up"]);
+        lab.must_ip(
+            &ns,
+            &[
+                "address",
+                "replace",
+                &format!("{net}.{}/24", 10 + i),
+                "dev",
+                dev,
+            ],
+        );
+    }
+}
+
+/// A lab of three servers with the watchdog configuration, a stand-in
+/// device on each, `web` running on n1 (answered through the floating IP),
+/// both checkers running. `None` when the machine cannot host the lab, or
+/// with `PARTITION_OFF` (the watchdog needs `partition`).
+fn web_on_n1_with_watchdogs(tag: &str) -> Option<(Lab, Checkers, Vec<WatchdogStandIn>)> {
+    if partition_off() {
+        eprintln!(
+            "PARTITION_OFF: the watchdog is never armed without partition; nothing to compare"
+        );
+        return None;
+    }
+    let mut lab = Lab::new(tag, 3)?;
+    lab.run_in_state_dirs();
+    let devices: Vec<WatchdogStandIn> = (1..=3).map(|i| WatchdogStandIn::start(&lab, i)).collect();
+    let text = lab.config(&web_group(&lab, ""), &watchdog_config());
+    lab.write_config(&text);
+    let checkers = Checkers::start(&lab);
+    lab.start_all();
+    for i in 1..=3 {
+        lab.wait_group_on(i, "web", "n1", FORM_WAIT);
+    }
+    lab.wait_fetch(WEB_VIP, WEB_PORT, Some("n1"), FORM_WAIT);
+    checkers.wait_holders(&[1], FORM_WAIT);
+    Some((lab, checkers, devices))
+}
+
+/// Keeps in `f` every stand-in of `devices` that fired, but n1's when
+/// `n1_may` is true (then: at most once).
+fn expect_no_reset(f: &mut Findings, devices: &[WatchdogStandIn], base: Instant, n1_may: bool) {
+    for d in devices {
+        let fired = d.times(base, Wd::Fired).len();
+        let allowed = usize::from(n1_may && d.server == 1);
+        f.expect(fired <= allowed, || {
+            format!(
+                "n{}'s watchdog fired {fired} times (allowed {allowed}): {}",
+                d.server,
+                d.show(base)
+            )
+        });
+    }
+}
+
+/// The configuration of the watchdog tests passes `config check`; with a
+/// margin of less than twice the device's timeout it does not, and
+/// without `partition` it passes with a warning (the device is never
+/// armed then).
+#[test]
+fn the_watchdog_configuration_passes_config_check() {
+    let dir = common::TestDir::new("wdcfg");
+    let group = r#"Group(name: "web", resources: [Resource(name: "vip", kind: Fip(address: "198.51.100.50/24"))])"#;
+    let check = |name: &str, extra: &str| {
+        let text = common::cluster::lab_config(&dir, 3, group, extra);
+        let path = dir.write(name, &text);
+        let out = common::understudy(&["config", "check", path.to_str().expect("utf-8 path")]);
+        (out, text)
+    };
+    let (out, text) = check("wd.ron", &watchdog_config());
+    assert!(
+        out.success(),
+        "config check refused the watchdog configuration:\n{}{}\n{text}",
+        out.stdout,
+        out.stderr
+    );
+    let small = watchdog_config().replace(
+        &format!("margin_ms: {WD_MARGIN_MS}"),
+        &format!("margin_ms: {}", WD_MARGIN_MS - 1),
+    );
+    let (out, text) = check("wd-small.ron", &small);
+    assert!(
+        !out.success()
+            && format!("{}{}", out.stdout, out.stderr).contains("guardian.watchdog.timeout_secs"),
+        "config check accepted a watchdog timeout of more than half the margin:\n{}{}\n{text}",
+        out.stdout,
+        out.stderr
+    );
+    let alone = format!(r#"guardian: (watchdog: (device: "{WD_DEVICE}")),"#);
+    let (out, text) = check("wd-alone.ron", &alone);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        out.success() && said.contains("never armed without `partition`"),
+        "config check of a watchdog without partition: a warning, no refusal:\n{said}\n{text}"
+    );
+}
+
+/// w1. Three servers, majority, the guardian's watchdog (timeout 1 s,
+///     margin 2 s) on a stand-in device per server. While n1 runs `web`,
+///     its device is armed and kept alive: a keepalive at least every
+///     timeout, for 3 x the timeout. n1's orderly group stop (nothing held
+///     any more) disarms it with the magic close `V`; started again, `web`
+///     arms it again; n1's orderly cluster stop (SIGTERM) disarms it again
+///     with `V`, and `web` moves to n2 or n3, whose device is then armed.
+///     No device ever fires; n1 started again, the cluster is whole. The
+///     checkers: never two copies.
+#[test]
+fn the_watchdog_is_kept_alive_while_web_runs_and_closed_by_magic_at_an_orderly_stop() {
+    let Some((mut lab, checkers, devices)) = web_on_n1_with_watchdogs("wdkeep") else {
+        return;
+    };
+    let base = checkers.started;
+    let n1 = &devices[0];
+    let mut f = Findings::default();
+
+    // Armed while web runs, kept alive for 3 x the timeout.
+    let watch_from = base.elapsed();
+    f.note(
+        "n1's device armed while n1 runs web",
+        until(
+            "a keepalive on n1's device",
+            Instant::now() + 3 * WD_TIMEOUT,
+            || {
+                n1.times(base, Wd::Byte(b'k'))
+                    .iter()
+                    .any(|at| *at >= watch_from)
+            },
+        ),
+    );
+    std::thread::sleep(3 * WD_TIMEOUT);
+    let (gap, count) = n1.longest_gap(base, watch_from);
+    eprintln!(
+        "n1's device: {count} keepalives in {:?}, at most {gap:?} apart",
+        base.elapsed() - watch_from
+    );
+    f.expect(gap < WD_TIMEOUT && count >= 3, || {
+        format!("n1's device not kept alive while it runs web ({count} keepalives, longest gap {gap:?}): {}", n1.show(base))
+    });
+
+    // The orderly group stop: nothing held, the magic close.
+    let stop = base.elapsed();
+    let out = lab.ctl(1, &["group", "stop", "web"]);
+    f.mark(&checkers, "web stopped on n1 (group stop)");
+    f.expect(out.success(), || format!("group stop web on n1: {out:?}"));
+    f.note(
+        "after the group stop",
+        until(
+            "the magic close on n1's device",
+            Instant::now() + WD_BOUND,
+            || {
+                n1.events(base)
+                    .last()
+                    .is_some_and(|(at, w)| *at >= stop && *w == Wd::Byte(b'V'))
+            },
+        )
+        .map_err(|e| format!("{e}: {}", n1.show(base))),
+    );
+    f.note(
+        "after the group stop",
+        until("web released by n1", Instant::now() + WD_BOUND, || {
+            checkers.address.holders().is_empty() && checkers.app.holders().is_empty()
+        }),
+    );
+
+    // Started again: armed again.
+    let start = base.elapsed();
+    let out = lab.ctl(1, &["group", "start", "web"]);
+    f.mark(&checkers, "web started on n1 (group start)");
+    f.expect(out.success(), || format!("group start web on n1: {out:?}"));
+    f.note(
+        "after the group start",
+        until("n1's device armed again", Instant::now() + WD_BOUND, || {
+            n1.times(base, Wd::Byte(b'k')).iter().any(|at| *at >= start)
+        }),
+    );
+    f.note(
+        "after the group start",
+        wait_taken(&lab, &checkers, &[1, 2, 3], Instant::now() + WD_BOUND),
+    );
+
+    // The orderly cluster stop: the magic close, web on n2 or n3.
+    let stop = base.elapsed();
+    let status = lab.stop(1);
+    f.mark(&checkers, "n1 stopped in order");
+    f.expect(status.success(), || {
+        format!("n1's orderly stop ended with {status}")
+    });
+    f.note(
+        "after n1's orderly stop",
+        until(
+            "the magic close on n1's device",
+            Instant::now() + WD_BOUND,
+            || {
+                n1.events(base)
+                    .last()
+                    .is_some_and(|(at, w)| *at >= stop && *w == Wd::Byte(b'V'))
+            },
+        )
+        .map_err(|e| format!("{e}: {}", n1.show(base))),
+    );
+    if let Some(k) = f.note(
+        "after n1's orderly stop",
+        wait_taken(&lab, &checkers, &[2, 3], Instant::now() + WD_BOUND),
+    ) {
+        let taker = &devices[k - 1];
+        f.note(
+            "after n1's orderly stop",
+            until(
+                &format!("n{k}'s device armed"),
+                Instant::now() + WD_BOUND,
+                || !taker.times(base, Wd::Byte(b'k')).is_empty(),
+            ),
+        );
+    }
+
+    restart_dead_and_settle(&mut lab, &mut f, "after n1's orderly stop");
+    expect_no_reset(&mut f, &devices, base, false);
+    for d in &devices {
+        eprintln!("{}", d.show(base));
+    }
+    drop(devices);
+    f.finish(checkers);
+}
+
+/// w2. Three servers, majority, the guardian's watchdog (timeout 1 s,
+///     margin 2 s) on a stand-in device per server. n1, which runs `web`,
+///     is frozen whole: its guardian and its daemon (SIGSTOP both), as a
+///     hung box. Nobody tells the others; n1's keepalives stop, no later
+///     than its fence deadline (at most lease + margin / 2 after the
+///     freeze), and its device fires within the timeout after the last
+///     one: the stand-in resets the box (links down, addresses gone, every
+///     process killed), by lease + margin after the freeze. The majority
+///     takes `web` over within 3 x (timeout + lease + margin), and only
+///     after the reset: the checkers never see two copies. n1's box boots
+///     again, n1 is started again: the cluster is whole and stays so; only
+///     n1's device ever fired, once.
+#[test]
+fn a_hung_box_is_reset_by_its_watchdog_before_the_majority_takes_over() {
+    let Some((mut lab, checkers, devices)) = web_on_n1_with_watchdogs("wdhang") else {
+        return;
+    };
+    let base = checkers.started;
+    let n1 = &devices[0];
+    let mut f = Findings::default();
+
+    let guardian = lab.guardian_pid(1).expect("n1 runs");
+    let daemon = lab.daemon_pid(1);
+    for pid in [guardian, daemon] {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGSTOP,
+        );
+    }
+    f.note(
+        "the freeze",
+        until(
+            "n1's guardian and daemon stopped",
+            Instant::now() + WD_BOUND,
+            || {
+                [guardian, daemon]
+                    .iter()
+                    .all(|p| matches!(common::cluster::process_state(*p), Some('T') | None))
+            },
+        ),
+    );
+    let frozen = base.elapsed();
+    f.mark(&checkers, "n1's guardian and daemon frozen");
+
+    let fired = f.note(
+        "n1 hung",
+        until(
+            "n1's watchdog to reset the box",
+            Instant::now() + WD_BOUND,
+            || !n1.times(base, Wd::Reset).is_empty(),
+        )
+        .map_err(|e| format!("{e}: {}", n1.show(base))),
+    );
+    // Not reset: the schedule goes on with the box thawed (a frozen daemon
+    // answers no `status`, and its client waits for ever).
+    let thaw = || {
+        for pid in [guardian, daemon].into_iter().filter(|p| pid_alive(*p)) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGCONT,
+            );
+        }
+    };
+    if fired.is_none() {
+        thaw();
+    }
+    let taker = f.note(
+        "n1 hung",
+        wait_taken(&lab, &checkers, &[2, 3], base + frozen + WD_BOUND),
+    );
+    if let Some(k) = taker {
+        eprintln!(
+            "n{k} ran web {:?} after the freeze",
+            base.elapsed() - frozen
+        );
+    }
+
+    // When the keepalives stopped, the device fired, the box was reset,
+    // and the majority first held the address or the responder.
+    let keepalives = n1.times(base, Wd::Byte(b'k'));
+    let last_k = keepalives
+        .iter()
+        .copied()
+        .filter(|at| *at <= frozen + WD_BOUND)
+        .max();
+    let fire = n1.times(base, Wd::Fired).first().copied();
+    let reset = n1.times(base, Wd::Reset).first().copied();
+    let taken = [checkers.address.changes(), checkers.app.changes()]
+        .iter()
+        .flat_map(|c| {
+            c.iter()
+                .filter(|(at, h)| *at >= frozen && h.iter().any(|&s| s != 1))
+                .map(|(at, _)| *at)
+                .next()
+        })
+        .min();
+    eprintln!(
+        "from the freeze: last keepalive {:?}, fired {:?}, reset {:?}, the majority's first copy {:?}",
+        last_k.map(|t| t.as_secs_f64() - frozen.as_secs_f64()),
+        fire.map(|t| t.as_secs_f64() - frozen.as_secs_f64()),
+        reset.map(|t| t.as_secs_f64() - frozen.as_secs_f64()),
+        taken.map(|t| t.as_secs_f64() - frozen.as_secs_f64()),
+    );
+    let deadline = frozen + Duration::from_millis(LEASE_MS + WD_MARGIN_MS / 2);
+    match (last_k, fire, reset) {
+        (Some(k), Some(fire), Some(reset)) => {
+            f.expect(k <= deadline, || {
+                format!(
+                    "keepalives went on past n1's fence deadline (at most {deadline:?}): {}",
+                    n1.show(base)
+                )
+            });
+            f.expect(fire >= k + WD_TIMEOUT, || {
+                format!(
+                    "the stand-in fired {:?} after the last keepalive, before the timeout",
+                    fire - k
+                )
+            });
+            let by = frozen + Duration::from_millis(LEASE_MS + WD_MARGIN_MS);
+            f.expect(reset <= by, || {
+                format!(
+                    "the box reset at {reset:?}, after lease + margin from the freeze ({by:?}): {}",
+                    n1.show(base)
+                )
+            });
+            f.expect(taken.is_some_and(|t| t > reset), || {
+                format!("the majority held web at {taken:?}, not after the reset at {reset:?}")
+            });
+        }
+        _ => f.expect(false, || {
+            format!(
+                "no keepalive, fire and reset on n1's device: {}",
+                n1.show(base)
+            )
+        }),
+    }
+
+    // The box boots again; n1 is started again.
+    match f.note(
+        "after the reset",
+        until("n1's guardian to end", Instant::now() + WD_BOUND, || {
+            lab.try_exit(1).is_some()
+        })
+        .map(|_| lab.try_exit(1)),
+    ) {
+        Some(status) => eprintln!("n1's guardian ended: {status:?}"),
+        None => thaw(),
+    }
+    boot_box(&lab, 1);
+    f.mark(&checkers, "n1's box booted");
+    restart_dead_and_settle(&mut lab, &mut f, "after n1's reset");
+    expect_no_reset(&mut f, &devices, base, true);
+    for d in &devices {
+        eprintln!("{}", d.show(base));
+    }
+    drop(devices);
+    f.finish(checkers);
+}
+
+/// w3. Three servers, majority, the guardian's watchdog (timeout 1 s,
+///     margin 2 s) on a stand-in device per server. n1's daemon alone
+///     (not its guardian), which runs `web`, is frozen for 2 s, past its
+///     lease (as test b). Its guardian keeps the device alive up to the
+///     fence deadline (at most lease + margin / 2 after the freeze), kills
+///     the daemon there, releases what it held and tells the others, then
+///     disarms the device with the magic close `V`. The device never
+///     fires; n2 or n3 runs `web` within 3 x (timeout + lease + margin);
+///     n1 started again, the cluster is whole and stays so. The checkers:
+///     never two copies.
+#[test]
+fn a_frozen_daemon_is_ended_by_its_guardian_which_then_closes_the_watchdog() {
+    let Some((mut lab, checkers, devices)) = web_on_n1_with_watchdogs("wdfreeze") else {
+        return;
+    };
+    let base = checkers.started;
+    let n1 = &devices[0];
+    let mut f = Findings::default();
+
+    let pid = lab.freeze(1, true);
+    let frozen = base.elapsed();
+    f.mark(&checkers, "n1's daemon frozen");
+    let mut died = None;
+    while base.elapsed() < frozen + Duration::from_secs(2) {
+        if died.is_none() && !pid_alive(pid) {
+            died = Some(base.elapsed());
+        }
+        std::thread::sleep(common::POLL);
+    }
+    lab.freeze(1, false);
+    f.mark(&checkers, "n1's daemon thawed");
+    f.note(
+        "the frozen daemon",
+        until(
+            &format!("n1's frozen daemon (pid {pid}) to be ended by its guardian"),
+            base + frozen + WD_BOUND,
+            || !pid_alive(pid),
+        ),
+    );
+    let died = died.unwrap_or_else(|| base.elapsed());
+    f.note(
+        "after the guardian's kill",
+        until(
+            "the magic close on n1's device",
+            base + frozen + WD_BOUND,
+            || {
+                n1.times(base, Wd::Byte(b'V'))
+                    .iter()
+                    .any(|at| *at >= frozen)
+            },
+        )
+        .map_err(|e| format!("{e}: {}", n1.show(base))),
+    );
+    if let Some(k) = f.note(
+        "after n1's freeze",
+        wait_taken(&lab, &checkers, &[2, 3], base + frozen + WD_BOUND),
+    ) {
+        eprintln!(
+            "n{k} ran web {:?} after the freeze",
+            base.elapsed() - frozen
+        );
+    }
+    let exit = until("n1's guardian to exit", base + frozen + WD_BOUND, || {
+        lab.try_exit(1).is_some()
+    })
+    .ok()
+    .and_then(|_| lab.try_exit(1));
+    f.expect(exit.is_some_and(|s| !s.success()), || {
+        format!("n1's guardian ended with {exit:?}, not a death")
+    });
+
+    // What n1's device saw since the freeze: keepalives up to the fence
+    // deadline, then the magic close, then nothing until n1 starts again.
+    let since: Vec<(Duration, Wd)> = n1
+        .events(base)
+        .into_iter()
+        .filter(|(at, _)| *at >= frozen)
+        .collect();
+    let last_k = since
+        .iter()
+        .filter(|(_, w)| *w == Wd::Byte(b'k'))
+        .map(|(at, _)| *at)
+        .max();
+    let close = since
+        .iter()
+        .find(|(_, w)| *w == Wd::Byte(b'V'))
+        .map(|(at, _)| *at);
+    eprintln!(
+        "from the freeze: daemon gone {:?}, last keepalive {:?}, magic close {:?}",
+        died - frozen,
+        last_k.map(|t| t - frozen),
+        close.map(|t| t - frozen),
+    );
+    let deadline = frozen + Duration::from_millis(LEASE_MS + WD_MARGIN_MS / 2);
+    f.expect(
+        last_k.is_some_and(|k| k <= deadline) && close.is_some_and(|c| Some(c) > last_k),
+        || {
+            format!(
+            "keepalives up to the fence deadline (at most {deadline:?}), then the magic close: {}",
+            n1.show(base)
+        )
+        },
+    );
+    f.expect(
+        since
+            .iter()
+            .all(|(_, w)| !matches!(w, Wd::Fired | Wd::Reset)),
+        || format!("n1's device fired: {}", n1.show(base)),
+    );
+    f.expect(
+        since.last().is_some_and(|(_, w)| *w == Wd::Byte(b'V')),
+        || {
+            format!(
+                "n1's device still armed after its guardian's release: {}",
+                n1.show(base)
+            )
+        },
+    );
+
+    restart_dead_and_settle(&mut lab, &mut f, "after n1's freeze");
+    expect_no_reset(&mut f, &devices, base, false);
+    for d in &devices {
+        eprintln!("{}", d.show(base));
+    }
+    drop(devices);
     f.finish(checkers);
 }

@@ -87,6 +87,8 @@ pub struct Lab {
     /// (server, daemon pid) of every daemon [`Lab::freeze`] stopped and
     /// did not thaw yet: thawed when the lab is dropped.
     frozen: Vec<(usize, u32)>,
+    /// Servers start in their state folders (see [`Lab::run_in_state_dirs`]).
+    in_state_dirs: bool,
 }
 
 impl Lab {
@@ -122,6 +124,7 @@ impl Lab {
             daemons: (0..servers).map(|_| None).collect(),
             helpers: Vec::new(),
             frozen: Vec::new(),
+            in_state_dirs: false,
         };
         // From here on, dropping `lab` takes down whatever `up` built.
         let out = lab.tool(&["up", &servers.to_string()]);
@@ -277,6 +280,15 @@ impl Lab {
         lines[lines.len().saturating_sub(60)..].join("\n")
     }
 
+    /// From now on every server's `understudy run` starts in its own state
+    /// folder (DIR/nI, created if need be) rather than in the test's: a
+    /// path under `/proc/self/cwd/` in the shared configuration then names
+    /// a file of each server's own (as a device of each box would be), with
+    /// one configuration, and one digest, for all.
+    pub fn run_in_state_dirs(&mut self) {
+        self.in_state_dirs = true;
+    }
+
     /// Starts server i's daemon on `cluster.ron` without waiting for it.
     pub fn spawn(&mut self, i: usize) {
         let config = self.config_path();
@@ -318,6 +330,11 @@ impl Lab {
             // Its own process group: the lab can kill the daemon with its
             // guardian at once, and no signal meant for the test reaches it.
             .process_group(0);
+        if self.in_state_dirs {
+            let dir = self.state_dir(i);
+            fs::create_dir_all(&dir).expect("create the state folder");
+            cmd.current_dir(dir);
+        }
         let child = spawn_locked(&mut cmd).expect("spawn understudy run");
         self.daemons[i - 1] = Some(child);
     }
@@ -1250,7 +1267,7 @@ impl Drop for Lab {
 
 /// A process's state letter from /proc (`R`, `S`, `T` for stopped, ...);
 /// `None` when it is gone.
-fn process_state(pid: u32) -> Option<char> {
+pub fn process_state(pid: u32) -> Option<char> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // pid (comm) state ...: comm may hold anything.
     stat.rsplit_once(')')?.1.trim_start().chars().next()
