@@ -75,7 +75,9 @@ impl Watchdog {
     fn arm(&mut self, say: &dyn Fn(&str)) {
         let device = match OpenOptions::new()
             .write(true)
-            .custom_flags(libc::O_CLOEXEC)
+            // Non-blocking: a stand-in FIFO without a reader is an error, not
+            // a hang (a watchdog device never blocks).
+            .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(&self.config.device)
         {
             Ok(f) => f,
