@@ -200,6 +200,11 @@ pub enum Command {
     /// Stop this silent server by force (`forced_stop`); its end comes as
     /// [`Input::ForcedStopDone`].
     ForcedStop { server: String },
+    /// Whether the witness's driver is to hold its vote (`true`, the
+    /// start) or give it up (`false`): a server that runs nothing gives it
+    /// to a peer heard both ways that runs groups, so that a fault of the
+    /// idle server never costs the active one its quorum.
+    WitnessCampaign(bool),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -366,6 +371,9 @@ pub struct Brain {
     /// its vote may yet come to this server (it changes hands only when
     /// its etcd lease runs out). Dropped once quorate again.
     np_action_at: Option<Duration>,
+    /// Whether the witness's driver holds on to the vote (see
+    /// [`Command::WitnessCampaign`]); while not, the vote is not counted.
+    campaign: bool,
 }
 
 /// A forced stop of a server.
@@ -446,6 +454,7 @@ impl Brain {
             fencing: BTreeMap::new(),
             handover: BTreeMap::new(),
             np_action_at: None,
+            campaign: true,
             config,
         }
     }
@@ -775,7 +784,9 @@ impl Brain {
                 out.push(Command::Reply(reply));
             }
             Input::Witness { holds, until } => {
-                self.witness_until = holds.then_some(until);
+                // A report of a round before the vote was given up may
+                // still say it is held: it is not counted any more.
+                self.witness_until = (holds && self.campaign).then_some(until);
             }
             Input::ForcedStopDone { server, result } => {
                 self.forced_stop_done(now, &server, result, &mut out)
@@ -784,8 +795,42 @@ impl Brain {
         self.forget_heard();
         self.quorum(now, &mut out);
         self.reconcile(now, &mut out);
+        self.campaign(now, &mut out);
         self.publish(now, &mut out);
         out
+    }
+
+    /// With a witness: the vote belongs with the groups. A server that
+    /// holds none, while a peer heard both ways (a member of its quorum)
+    /// holds some, gives the vote up; it stops counting it at once, before
+    /// its driver lets it go, so that two servers never count it together.
+    fn campaign(&mut self, now: Duration, out: &mut Vec<Command>) {
+        if self.partition.as_ref().and_then(|p| p.witness()).is_none() {
+            return;
+        }
+        let holding = self.groups.values().any(|g| {
+            g.state.is_some_and(|s| s.may_be_active()) || !g.pending.is_empty() || g.moving
+        });
+        let members = self.members(now);
+        let peer_active = members.keys().any(|m| {
+            self.peers.get(m).is_some_and(|a| {
+                self.hears(m)
+                    && a.groups.iter().any(|g| {
+                        matches!(
+                            g.state,
+                            RunState::Online | RunState::OnlinePending | RunState::OnlineFailure
+                        )
+                    })
+            })
+        });
+        let want = holding || !peer_active;
+        if want != self.campaign {
+            self.campaign = want;
+            if !want {
+                self.witness_until = None;
+            }
+            out.push(Command::WitnessCampaign(want));
+        }
     }
 
     /// Starts nothing for a timeout, or until every up peer has been heard.
@@ -2869,6 +2914,64 @@ mod tests {
         out.iter()
             .filter(|c| matches!(c, Command::NpAction(_)))
             .count()
+    }
+
+    fn campaigns(out: &[Command]) -> Vec<bool> {
+        out.iter()
+            .filter_map(|c| match c {
+                Command::WitnessCampaign(c) => Some(*c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_idle_server_gives_the_witness_vote_to_the_peer_that_runs_the_groups() {
+        let c = witnessed().config.clone();
+        let mut b = brain(&c, "s2");
+        // Idle s2 wins the vote before it hears anybody.
+        at(
+            &mut b,
+            5,
+            Input::Witness {
+                holds: true,
+                until: Duration::from_millis(2005),
+            },
+        );
+        assert!(b
+            .members(Duration::from_millis(5))
+            .contains_key(partition::WITNESS));
+        // s1 runs web and hears s2: s2 gives the vote up and stops counting
+        // it at once (s1's support keeps it quorate).
+        let out = at(
+            &mut b,
+            10,
+            heard(
+                "s1",
+                1,
+                10,
+                seeing(holding(&[("web", RunState::Online)]), &["s2"]),
+            ),
+        );
+        assert_eq!(campaigns(&out), vec![false], "{out:?}");
+        assert!(b.is_quorate());
+        let members = b.members(Duration::from_millis(10));
+        assert_eq!(members.keys().collect::<Vec<_>>(), ["s1"], "{members:?}");
+        // A round's report from before the vote was let go is not counted.
+        at(
+            &mut b,
+            20,
+            Input::Witness {
+                holds: true,
+                until: Duration::from_millis(2005),
+            },
+        );
+        assert!(!b
+            .members(Duration::from_millis(20))
+            .contains_key(partition::WITNESS));
+        // s1 goes silent: s2 wants the vote again (to take web over).
+        let out = at(&mut b, 600, Input::Tick);
+        assert_eq!(campaigns(&out), vec![true], "{out:?}");
     }
 
     #[test]

@@ -164,6 +164,9 @@ struct Daemon {
     /// not frozen with it): at that instant the guardian kills the daemon
     /// and releases what it held.
     watchdog: Option<Time>,
+    /// Whether its witness driver holds on to the vote (the brain's
+    /// `WitnessCampaign`).
+    campaign: bool,
 }
 
 struct Host {
@@ -589,6 +592,7 @@ impl<'a> World<'a> {
             moves: BTreeMap::new(),
             deferred: Vec::new(),
             watchdog: None,
+            campaign: true,
         });
         self.alive_log[host].push((self.now, None));
         let carriers = self.hosts[host].carrier.clone();
@@ -680,6 +684,11 @@ impl<'a> World<'a> {
             }
             Command::MailOnly(event) => self.note_report(host, &event),
             Command::Lamp { .. } | Command::Reply(_) => {}
+            Command::WitnessCampaign(campaign) => {
+                if let Some(d) = self.hosts[host].daemon.as_mut() {
+                    d.campaign = campaign;
+                }
+            }
             Command::NpAction(action) => self.np_action(host, action),
             Command::ForcedStop { server } => {
                 let target = self
@@ -1070,7 +1079,7 @@ impl<'a> World<'a> {
         let Some(d) = self.daemon(host, inc) else {
             return;
         };
-        let (frozen, epoch) = (d.frozen, d.epoch);
+        let (frozen, epoch, campaign) = (d.frozen, d.epoch, d.campaign);
         let Some(ttl) = self.witness.as_ref().map(|w| w.ttl) else {
             return;
         };
@@ -1081,10 +1090,16 @@ impl<'a> World<'a> {
         }
         let w = self.witness.as_mut().expect("witness");
         w.leases.insert((host, inc), now + ttl);
+        if !campaign && w.holder == Some((host, inc)) {
+            // Given up: the key deleted, free for the others at once.
+            w.holder = None;
+            self.trace(Some(host), || "gives the witness's vote up".into());
+        }
+        let w = self.witness.as_mut().expect("witness");
         let free = w
             .holder
             .is_none_or(|h| w.leases.get(&h).is_none_or(|e| *e <= now));
-        if free && w.holder != Some((host, inc)) {
+        if campaign && free && w.holder != Some((host, inc)) {
             w.holder = Some((host, inc));
             self.trace(Some(host), || "holds the witness's vote".into());
         }

@@ -198,6 +198,11 @@ impl Coordinator {
                 Command::Reply(r) => reply = Some(r),
                 Command::NpAction(action) => self.np_action(action, ctx),
                 Command::ForcedStop { server } => self.forced_stop(server, ctx),
+                Command::WitnessCampaign(campaign) => {
+                    if let Some(w) = &self.cluster.witness {
+                        w.set_campaign(campaign);
+                    }
+                }
             }
         }
         reply

@@ -33,7 +33,7 @@
 //! daemon's): nothing in it blocks (the TLS files are read with tokio::fs).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -226,11 +226,19 @@ impl Counters {
 pub struct EtcdWitness {
     task: JoinHandle<()>,
     counters: Arc<Counters>,
+    campaign: Arc<AtomicBool>,
 }
 
 impl EtcdWitness {
     pub fn stats(&self) -> WitnessStats {
         self.counters.get()
+    }
+
+    /// Whether to hold the vote (`true`, the start): when not, the next
+    /// round deletes the vote if this server holds it (then another server
+    /// may take it at once) and takes it no more. The lease is kept.
+    pub fn set_campaign(&self, campaign: bool) {
+        self.campaign.store(campaign, Ordering::Release);
     }
 
     /// Ends the driver (as dropping it does).
@@ -271,8 +279,19 @@ where
         return Err("the server name is empty".into());
     }
     let counters = Arc::new(Counters::default());
-    let task = tokio::spawn(run(settings, server, report, counters.clone()));
-    Ok(EtcdWitness { task, counters })
+    let campaign = Arc::new(AtomicBool::new(true));
+    let task = tokio::spawn(run(
+        settings,
+        server,
+        report,
+        counters.clone(),
+        campaign.clone(),
+    ));
+    Ok(EtcdWitness {
+        task,
+        counters,
+        campaign,
+    })
 }
 
 /// What the driver last knew for sure: the pure part of the reports.
@@ -408,6 +427,7 @@ async fn run<F>(
     server: String,
     mut report: F,
     counters: Arc<Counters>,
+    campaign: Arc<AtomicBool>,
 ) where
     F: FnMut(WitnessReport),
 {
@@ -427,7 +447,14 @@ async fn run<F>(
         Counters::add(&counters.rounds);
         let outcome = match timeout(
             interval,
-            round(&settings, &server, &key, &mut session, &counters),
+            round(
+                &settings,
+                &server,
+                &key,
+                &mut session,
+                &counters,
+                campaign.load(Ordering::Acquire),
+            ),
         )
         .await
         {
@@ -513,6 +540,7 @@ async fn round(
     key: &str,
     session: &mut Session,
     counters: &Counters,
+    campaign: bool,
 ) -> Result<(bool, Duration), Fault> {
     if session.client.is_none() {
         session.client = Some(connect(settings).await?);
@@ -554,7 +582,12 @@ async fn round(
         }
     };
     let lease = session.lease.as_ref().expect("renewed or granted above").id;
-    let holds = vote(client, key, server, lease).await?;
+    let holds = if campaign {
+        vote(client, key, server, lease).await?
+    } else {
+        give_up(client, key, server, lease).await?;
+        false
+    };
     Ok((holds, until))
 }
 
@@ -609,6 +642,25 @@ async fn vote(client: &mut Client, key: &str, server: &str, lease: i64) -> Resul
             .any(|kv| kv.value() == server.as_bytes() && kv.lease() == lease),
         _ => false,
     }))
+}
+
+/// The vote given up: deleted if `server` holds it with `lease`, left alone
+/// otherwise.
+async fn give_up(client: &mut Client, key: &str, server: &str, lease: i64) -> Result<(), Fault> {
+    let txn = Txn::new()
+        .when([
+            Compare::value(key, CompareOp::Equal, server),
+            Compare::lease(key, CompareOp::Equal, lease),
+        ])
+        .and_then([TxnOp::delete(key, None)]);
+    let answer = client
+        .txn(txn)
+        .await
+        .map_err(|e| Fault::from_etcd("vote given up", e))?;
+    if answer.succeeded() {
+        tracing::info!("etcd witness: {server} gave the vote up (a peer runs the groups)");
+    }
+    Ok(())
 }
 
 async fn connect(settings: &EtcdWitnessSettings) -> Result<Client, Fault> {
