@@ -1238,14 +1238,15 @@ fn a_cluster_starting_without_its_witness_runs_its_groups_and_takes_the_witness_
 ///    client port alone (`tools/lab witness cut 1`): n1 still hears n2 and
 ///    n2 hears n1, so n1 keeps two of three votes and stays quorate. n1
 ///    shows the witness unreachable and its vote lost, and raises nm 35
-///    once; n2, which still reaches etcd, takes the vote once n1's etcd
-///    lease has expired, and raises no nm 35. For 3 x (timeout + ttl +
+///    once; n2, which still reaches etcd, does not take the vote (it runs
+///    nothing, and the vote goes with the groups: n1, heard both ways,
+///    runs `web`), and raises no nm 35. For 3 x (timeout + ttl +
 ///    lease + margin) nothing moves: at every look `web` whole on n1 and
 ///    both quorate; no group stops or starts, no quorum is lost, no action
 ///    at network partition runs (the default, shutting the OS down), the
 ///    checkers never see the address or the responder leave n1. After the
-///    path is restored n1 reaches the witness again, n2 keeps its vote,
-///    and still nothing moves.
+///    path is restored n1 reaches the witness again and takes the vote
+///    back, and still nothing moves.
 #[test]
 fn the_witness_lost_by_the_active_server_alone_moves_nothing() {
     if let Some(missing) = nft_unavailable().or_else(etcd_unavailable) {
@@ -1292,8 +1293,8 @@ fn the_witness_lost_by_the_active_server_alone_moves_nothing() {
         }),
     }
     f.expect(
-        last.len() == 2 && !last[0].reachable && !last[0].holds && last[1].reachable && last[1].holds,
-        || format!("at the end of the watch: n1 without the witness, n2 holding its vote; found {last:?}"),
+        last.len() == 2 && !last[0].reachable && !last[0].holds && last[1].reachable && !last[1].holds,
+        || format!("at the end of the watch: n1 without the witness, n2 reaching it but leaving its vote to n1; found {last:?}"),
     );
     let new = [
         raised(&lab, 1, "nm", 35) - nm35[0],
@@ -1311,7 +1312,7 @@ fn the_witness_lost_by_the_active_server_alone_moves_nothing() {
 
     lab.witness_cut(1, false);
     f.mark(&checkers, "n1 reaches the witness again");
-    witness_back(&lab, &checkers, &mut f, Some(2));
+    witness_back(&lab, &checkers, &mut f, Some(1));
     quiet.expect_unchanged(
         &lab,
         &checkers,
@@ -2147,5 +2148,83 @@ fn a_frozen_daemon_is_ended_by_its_guardian_which_then_closes_the_watchdog() {
         eprintln!("{}", d.show(base));
     }
     drop(devices);
+    f.finish(checkers);
+}
+
+/// l. The vote goes with the groups. Two servers with an etcd witness; n2
+///    starts first and wins the witness's vote, then n1 starts and runs
+///    `web` (first of its order). n2, which runs nothing while n1 (heard
+///    both ways) runs `web`, gives the vote up, and n1 holds it within
+///    3 x ttl. Then the switch isolates n2, the idle server, for 5 s: n1
+///    keeps two of three votes (itself and the witness) and `web` stays
+///    whole on n1 at every look, with no quorum lost on n1, no group stop or
+///    start, and no action at network partition on n1 (the default, shut
+///    the OS down; n2, cut off, may run it). Before the vote went with the
+///    groups, n1 lost its quorum until n2's etcd lease ran out, and
+///    released `web` meanwhile.
+#[test]
+fn the_vote_goes_with_the_groups_so_a_fault_of_the_idle_server_moves_nothing() {
+    if let Some(missing) = nft_unavailable().or_else(etcd_unavailable) {
+        return missing.skip();
+    }
+    if partition_off() {
+        eprintln!("PARTITION_OFF: this test is about the witness; nothing to compare");
+        return;
+    }
+    let Some(mut lab) = Lab::new("witgo", 2) else {
+        return;
+    };
+    lab.witness(true);
+    let text = lab.config(&web_group(&lab, ""), &witness_partition());
+    lab.write_config(&text);
+    let checkers = Checkers::start(&lab);
+    lab.start(2);
+    until(
+        "n2 to hold the witness's vote",
+        Instant::now() + FORM_WAIT,
+        || witness_view(&lab, 2).is_some_and(|v| v.holds),
+    )
+    .unwrap_or_else(|e| panic!("{e}; its log:\n{}", lab.log_tail(2)));
+    lab.start(1);
+    for i in 1..=2 {
+        lab.wait_group_on(i, "web", "n1", FORM_WAIT);
+    }
+    lab.wait_fetch(WEB_VIP, WEB_PORT, Some("n1"), FORM_WAIT);
+    checkers.wait_holders(&[1], FORM_WAIT);
+    let mut f = Findings::default();
+    let started = Instant::now();
+    if let Some(after) = f.note(
+        "the vote to n1",
+        until(
+            "n1 to hold the vote, n2 not",
+            started + Duration::from_millis(3 * WITNESS_TTL_MS),
+            || {
+                witness_view(&lab, 1).is_some_and(|v| v.holds)
+                    && witness_view(&lab, 2).is_some_and(|v| !v.holds)
+            },
+        ),
+    ) {
+        eprintln!("n1 held the vote {after:?} after it ran web");
+    }
+    let before = [raised(&lab, 1, "nm", 30), raised(&lab, 1, "nm", 32)];
+    let cut = Instant::now();
+    lab.isolate(2, true);
+    f.mark(&checkers, "n2 isolated");
+    f.note(
+        "while n2 is isolated",
+        stays_on(&lab, &checkers, &[1], 1, CUT, |_| {}),
+    );
+    std::thread::sleep(CUT.saturating_sub(cut.elapsed()));
+    lab.isolate(2, false);
+    f.mark(&checkers, "n2 rejoined");
+    let after = [raised(&lab, 1, "nm", 30), raised(&lab, 1, "nm", 32)];
+    f.expect(after == before, || {
+        format!("n1 lost its quorum or ran the action: nm 30 / nm 32 raised {before:?} before, {after:?} after")
+    });
+    let actions = lab.os_actions();
+    f.expect(actions.iter().all(|(server, _)| server != "n1"), || {
+        format!("n1 ran an action at network partition: {actions:?}")
+    });
+    restart_dead_and_settle(&mut lab, &mut f, "after n2 rejoined");
     f.finish(checkers);
 }
