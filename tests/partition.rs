@@ -1682,6 +1682,27 @@ fn web_on_n1_with_watchdogs(tag: &str) -> Option<(Lab, Checkers, Vec<WatchdogSta
 
 /// Keeps in `f` every stand-in of `devices` that fired, but n1's when
 /// `n1_may` is true (then: at most once).
+/// The end of every watchdog test: the cluster whole again after `what`,
+/// no device fired (but n1's once, when `n1_may`), each device's record
+/// shown, the checkers' verdict.
+fn settle_and_finish(
+    mut lab: Lab,
+    mut f: Findings,
+    checkers: Checkers,
+    devices: Vec<WatchdogStandIn>,
+    what: &str,
+    n1_may: bool,
+) {
+    let base = checkers.started;
+    restart_dead_and_settle(&mut lab, &mut f, what);
+    expect_no_reset(&mut f, &devices, base, n1_may);
+    for d in &devices {
+        eprintln!("{}", d.show(base));
+    }
+    drop(devices);
+    f.finish(checkers);
+}
+
 fn expect_no_reset(f: &mut Findings, devices: &[WatchdogStandIn], base: Instant, n1_may: bool) {
     for d in devices {
         let fired = d.times(base, Wd::Fired).len();
@@ -1856,13 +1877,7 @@ fn the_watchdog_is_kept_alive_while_web_runs_and_closed_by_magic_at_an_orderly_s
         );
     }
 
-    restart_dead_and_settle(&mut lab, &mut f, "after n1's orderly stop");
-    expect_no_reset(&mut f, &devices, base, false);
-    for d in &devices {
-        eprintln!("{}", d.show(base));
-    }
-    drop(devices);
-    f.finish(checkers);
+    settle_and_finish(lab, f, checkers, devices, "after n1's orderly stop", false);
 }
 
 /// w2. Three servers, majority, the guardian's watchdog (timeout 1 s,
@@ -2015,13 +2030,7 @@ fn a_hung_box_is_reset_by_its_watchdog_before_the_majority_takes_over() {
     }
     boot_box(&lab, 1);
     f.mark(&checkers, "n1's box booted");
-    restart_dead_and_settle(&mut lab, &mut f, "after n1's reset");
-    expect_no_reset(&mut f, &devices, base, true);
-    for d in &devices {
-        eprintln!("{}", d.show(base));
-    }
-    drop(devices);
-    f.finish(checkers);
+    settle_and_finish(lab, f, checkers, devices, "after n1's reset", true);
 }
 
 /// w3. Three servers, majority, the guardian's watchdog (timeout 1 s,
@@ -2143,13 +2152,7 @@ fn a_frozen_daemon_is_ended_by_its_guardian_which_then_closes_the_watchdog() {
         },
     );
 
-    restart_dead_and_settle(&mut lab, &mut f, "after n1's freeze");
-    expect_no_reset(&mut f, &devices, base, false);
-    for d in &devices {
-        eprintln!("{}", d.show(base));
-    }
-    drop(devices);
-    f.finish(checkers);
+    settle_and_finish(lab, f, checkers, devices, "after n1's freeze", false);
 }
 
 /// l. The vote goes with the groups. Two servers with an etcd witness; n2
