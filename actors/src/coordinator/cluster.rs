@@ -877,6 +877,8 @@ pub(crate) fn partition_status(
             .map(|m| match m {
                 crate::model::partition::PartitionMethod::Majority => "Majority".to_string(),
                 crate::model::partition::PartitionMethod::Etcd(_) => "Etcd".to_string(),
+                crate::model::partition::PartitionMethod::Ping(_) => "Ping".to_string(),
+                crate::model::partition::PartitionMethod::Http(_) => "Http".to_string(),
             })
             .collect(),
         quorate: brain.is_quorate(),
