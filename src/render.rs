@@ -137,6 +137,18 @@ fn partition(out: &mut String, p: &PartitionStatus) {
         };
         let _ = writeln!(out, "  witness (etcd): {vote}");
     }
+    for t in &p.targets {
+        let state = match (t.verdict_ms_left, t.reachable, &t.error) {
+            (Some(ms), true, _) => format!("reached (counts {ms} ms more)"),
+            (Some(ms), false, e) => format!(
+                "last round failed ({}); the last answer counts {ms} ms more",
+                e.as_deref().unwrap_or("no answer")
+            ),
+            (None, _, Some(e)) => format!("UNREACHABLE ({e})"),
+            (None, _, None) => "UNREACHABLE".to_string(),
+        };
+        let _ = writeln!(out, "  target {}: {state}", t.target);
+    }
     for s in &p.silent {
         let wait = if s.cleared {
             "confirmed down, left, died or stopped by force: no wait for its lease".to_string()
@@ -218,6 +230,7 @@ mod tests {
                 silent("n5", false, Some(0)),
             ],
             witness: None,
+            targets: Vec::new(),
         }));
         let text = super::status(&text);
         let lines: Vec<&str> = text.lines().collect();
@@ -255,6 +268,7 @@ mod tests {
             lease_ms_left: None,
             silent: vec![silent("n1", false, Some(500))],
             witness: None,
+            targets: Vec::new(),
         })));
         assert!(
             lost.contains("partition Majority: NOT QUORATE: this server starts no group"),
@@ -270,6 +284,7 @@ mod tests {
             lease_ms_left: None,
             silent: Vec::new(),
             witness: None,
+            targets: Vec::new(),
         })));
         assert!(
             alone.lines().any(|l| l == "partition Majority: quorate"),
@@ -288,6 +303,7 @@ mod tests {
                 lease_ms_left: Some(200),
                 silent: vec![n1],
                 witness: None,
+                targets: Vec::new(),
             })))
         };
         let running = fenced("running");
