@@ -189,7 +189,7 @@ pub fn alert(a: &Alert) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use understudy_actors::model::state::{RejectedTraffic, SilentServer};
+    use understudy_actors::model::state::{RejectedTraffic, SilentServer, TargetStatus};
 
     fn status(partition: Option<PartitionStatus>) -> ClusterStatus {
         ClusterStatus {
@@ -330,5 +330,40 @@ mod tests {
         // A status without the field (an older daemon) still reads.
         let back: ClusterStatus = serde_json::from_value(json).unwrap();
         assert_eq!(back.partition, None);
+    }
+
+    #[test]
+    fn the_partition_section_shows_each_target_and_its_last_error() {
+        let target = |name: &str, reachable, left, error: Option<&str>| TargetStatus {
+            method: "Ping".into(),
+            target: name.into(),
+            reachable,
+            verdict_ms_left: left,
+            error: error.map(String::from),
+        };
+        let text = super::status(&status(Some(PartitionStatus {
+            methods: vec!["Ping".into(), "Http".into()],
+            quorate: false,
+            lease_ms_left: None,
+            silent: Vec::new(),
+            witness: None,
+            targets: vec![
+                target("ping 198.51.100.254", true, Some(180), None),
+                target(
+                    "HTTP http://203.0.113.254/",
+                    false,
+                    None,
+                    Some("status 503"),
+                ),
+            ],
+        })));
+        assert!(
+            text.contains("  target ping 198.51.100.254: reached (counts 180 ms more)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  target HTTP http://203.0.113.254/: UNREACHABLE (status 503)"),
+            "{text}"
+        );
     }
 }
