@@ -14,7 +14,10 @@
 //! in time: kept alive while a group runs and closed by magic at an
 //! orderly stop (w1), firing before the majority takes over from a box
 //! frozen whole (w2), closed by the guardian after it ended a frozen
-//! daemon (w3).
+//! daemon (w3). With a ping or HTTP target alone (a gate: the client's
+//! namespace holds it), the server cut off from its target and its peer
+//! lets go, and a target lost while the servers hear each other moves
+//! nothing.
 //!
 //! Throughout every test two checkers run: the address checker (the
 //! floating IP never on two servers at once) and the application checker
@@ -2229,6 +2232,56 @@ fn the_vote_goes_with_the_groups_so_a_fault_of_the_idle_server_moves_nothing() {
     f.finish(checkers);
 }
 
+/// Two servers resolving partitions by the target `gate` alone, `web` on
+/// n1; `target` starts what the gate probes (before the servers: without
+/// it they are not quorate and start nothing) and its handle is returned.
+fn gated_lab(
+    tag: &str,
+    gate: &str,
+    target: impl FnOnce(&Lab) -> Option<common::Background>,
+) -> Option<(Lab, Checkers, Option<common::Background>)> {
+    let extra = format!(
+        r#"partition: (methods: [{gate}], lease_ms: {LEASE_MS}, margin_ms: {MARGIN_MS}, action: None),"#
+    );
+    let mut lab = Lab::new(tag, 2)?;
+    let handle = target(&lab);
+    let text = lab.config(&web_group(&lab, ""), &extra);
+    lab.write_config(&text);
+    let checkers = Checkers::start(&lab);
+    lab.start_all();
+    for i in 1..=2 {
+        lab.wait_group_on(i, "web", "n1", FORM_WAIT);
+    }
+    lab.wait_fetch(WEB_VIP, WEB_PORT, Some("n1"), FORM_WAIT);
+    checkers.wait_holders(&[1], FORM_WAIT);
+    Some((lab, checkers, handle))
+}
+
+/// Python's http.server in the client's namespace on 198.51.100.100:8081,
+/// serving an empty folder: the lab's HTTP target.
+fn http_target(lab: &Lab) -> common::Background {
+    let root = lab.dir().join("www");
+    std::fs::create_dir_all(&root).expect("web root");
+    common::Background::spawn(
+        "the HTTP target (python3 -m http.server in the client namespace)",
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.client_ns()])
+            .args([
+                "python3",
+                "-m",
+                "http.server",
+                "--bind",
+                "198.51.100.100",
+                "8081",
+            ])
+            .current_dir(&root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    )
+}
+
+const HTTP_GATE: &str = r#"Http(url: "http://198.51.100.100:8081/")"#;
+
 /// The gate of a test with a target: its entry in server i's status
 /// (`partition.targets[0]`), as `(reachable, verdict counts)`.
 fn target_view(lab: &Lab, i: usize) -> Option<(bool, bool)> {
@@ -2251,24 +2304,9 @@ fn a_server_cut_off_from_its_target_leaves_the_group_to_the_other(
     gate: &str,
     target: impl FnOnce(&Lab) -> Option<common::Background>,
 ) {
-    let extra = format!(
-        r#"partition: (methods: [{gate}], lease_ms: {LEASE_MS}, margin_ms: {MARGIN_MS}, action: None),"#
-    );
-    let Some(mut lab) = Lab::new(tag, 2) else {
+    let Some((mut lab, checkers, _target)) = gated_lab(tag, gate, target) else {
         return;
     };
-    // The target runs before the servers start: without it they are not
-    // quorate and start nothing.
-    let _target = target(&lab);
-    let text = lab.config(&web_group(&lab, ""), &extra);
-    lab.write_config(&text);
-    let checkers = Checkers::start(&lab);
-    lab.start_all();
-    for i in 1..=2 {
-        lab.wait_group_on(i, "web", "n1", FORM_WAIT);
-    }
-    lab.wait_fetch(WEB_VIP, WEB_PORT, Some("n1"), FORM_WAIT);
-    checkers.wait_holders(&[1], FORM_WAIT);
     let mut f = Findings::default();
     for i in 1..=2 {
         f.note(
@@ -2338,28 +2376,51 @@ fn two_servers_with_an_http_target_leave_the_group_to_the_side_that_reaches_it()
     if let Some(missing) = nft_unavailable() {
         return missing.skip();
     }
-    a_server_cut_off_from_its_target_leaves_the_group_to_the_other(
-        "http2",
-        r#"Http(url: "http://198.51.100.100:8081/")"#,
-        |lab| {
-            let root = lab.dir().join("www");
-            std::fs::create_dir_all(&root).expect("web root");
-            Some(common::Background::spawn(
-                "the HTTP target (python3 -m http.server in the client namespace)",
-                std::process::Command::new("ip")
-                    .args(["netns", "exec", &lab.client_ns()])
-                    .args([
-                        "python3",
-                        "-m",
-                        "http.server",
-                        "--bind",
-                        "198.51.100.100",
-                        "8081",
-                    ])
-                    .current_dir(&root)
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null()),
-            ))
-        },
+    a_server_cut_off_from_its_target_leaves_the_group_to_the_other("http2", HTTP_GATE, |lab| {
+        Some(http_target(lab))
+    });
+}
+
+/// The HTTP target stops answering (its web server killed) while both
+/// servers hear each other: nothing moves. `web` stays on n1 and the
+/// cluster whole for twice the takeover time; both servers say the target
+/// is lost (nm 37). Once it answers again, both say so (nm 36).
+#[test]
+fn a_lost_http_target_moves_nothing_while_the_servers_hear_each_other() {
+    let Some((lab, checkers, target)) =
+        gated_lab("httplost", HTTP_GATE, |lab| Some(http_target(lab)))
+    else {
+        return;
+    };
+    let mut f = Findings::default();
+    let lost_before: Vec<usize> = (1..=2).map(|i| own_alerts(&lab, i, &["nm 37"])).collect();
+    let back_before: Vec<usize> = (1..=2).map(|i| own_alerts(&lab, i, &["nm 36"])).collect();
+    drop(target);
+    f.mark(&checkers, "the HTTP target stopped");
+    for i in 1..=2 {
+        f.note(
+            &format!("n{i} says the target is lost"),
+            until(&format!("nm 37 on n{i}"), Instant::now() + BOUND, || {
+                own_alerts(&lab, i, &["nm 37"]) > lost_before[i - 1]
+            }),
+        );
+    }
+    f.note(
+        "without the target",
+        common::cluster::check_stays_whole(&lab, &[1, 2], "n1", 2 * TAKEOVER),
     );
+    f.expect(checkers.address.holders() == [1], || {
+        format!("address on {:?}", checkers.address.holders())
+    });
+    let _target = http_target(&lab);
+    f.mark(&checkers, "the HTTP target answers again");
+    for i in 1..=2 {
+        f.note(
+            &format!("n{i} says the target answers again"),
+            until(&format!("nm 36 on n{i}"), Instant::now() + BOUND, || {
+                own_alerts(&lab, i, &["nm 36"]) > back_before[i - 1]
+            }),
+        );
+    }
+    f.finish(checkers);
 }
