@@ -134,8 +134,9 @@ enum Cmd {
         #[arg(long, default_value_t = 2)]
         threads: usize,
         /// Partition resolution of the built-in cluster: none, majority,
-        /// witness (a majority with an etcd witness's vote), or mixed (each
-        /// run draws one). Ignored with --config, which says its own.
+        /// witness (a majority with an etcd witness's vote), ping (a ping
+        /// target alone), majority-ping (both), or mixed (each run draws
+        /// one). Ignored with --config, which says its own.
         #[arg(long, default_value = "mixed")]
         partition: String,
         /// Forced stop of a silent server in the built-in cluster (a script

@@ -137,6 +137,18 @@ fn partition(out: &mut String, p: &PartitionStatus) {
         };
         let _ = writeln!(out, "  witness (etcd): {vote}");
     }
+    for t in &p.targets {
+        let state = match (t.verdict_ms_left, t.reachable, &t.error) {
+            (Some(ms), true, _) => format!("reached (counts {ms} ms more)"),
+            (Some(ms), false, e) => format!(
+                "last round failed ({}); the last answer counts {ms} ms more",
+                e.as_deref().unwrap_or("no answer")
+            ),
+            (None, _, Some(e)) => format!("UNREACHABLE ({e})"),
+            (None, _, None) => "UNREACHABLE".to_string(),
+        };
+        let _ = writeln!(out, "  target {}: {state}", t.target);
+    }
     for s in &p.silent {
         let wait = if s.cleared {
             "confirmed down, left, died or stopped by force: no wait for its lease".to_string()
@@ -177,7 +189,7 @@ pub fn alert(a: &Alert) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use understudy_actors::model::state::{RejectedTraffic, SilentServer};
+    use understudy_actors::model::state::{RejectedTraffic, SilentServer, TargetStatus};
 
     fn status(partition: Option<PartitionStatus>) -> ClusterStatus {
         ClusterStatus {
@@ -218,6 +230,7 @@ mod tests {
                 silent("n5", false, Some(0)),
             ],
             witness: None,
+            targets: Vec::new(),
         }));
         let text = super::status(&text);
         let lines: Vec<&str> = text.lines().collect();
@@ -255,6 +268,7 @@ mod tests {
             lease_ms_left: None,
             silent: vec![silent("n1", false, Some(500))],
             witness: None,
+            targets: Vec::new(),
         })));
         assert!(
             lost.contains("partition Majority: NOT QUORATE: this server starts no group"),
@@ -270,6 +284,7 @@ mod tests {
             lease_ms_left: None,
             silent: Vec::new(),
             witness: None,
+            targets: Vec::new(),
         })));
         assert!(
             alone.lines().any(|l| l == "partition Majority: quorate"),
@@ -288,6 +303,7 @@ mod tests {
                 lease_ms_left: Some(200),
                 silent: vec![n1],
                 witness: None,
+                targets: Vec::new(),
             })))
         };
         let running = fenced("running");
@@ -314,5 +330,40 @@ mod tests {
         // A status without the field (an older daemon) still reads.
         let back: ClusterStatus = serde_json::from_value(json).unwrap();
         assert_eq!(back.partition, None);
+    }
+
+    #[test]
+    fn the_partition_section_shows_each_target_and_its_last_error() {
+        let target = |name: &str, reachable, left, error: Option<&str>| TargetStatus {
+            method: "Ping".into(),
+            target: name.into(),
+            reachable,
+            verdict_ms_left: left,
+            error: error.map(String::from),
+        };
+        let text = super::status(&status(Some(PartitionStatus {
+            methods: vec!["Ping".into(), "Http".into()],
+            quorate: false,
+            lease_ms_left: None,
+            silent: Vec::new(),
+            witness: None,
+            targets: vec![
+                target("ping 198.51.100.254", true, Some(180), None),
+                target(
+                    "HTTP http://203.0.113.254/",
+                    false,
+                    None,
+                    Some("status 503"),
+                ),
+            ],
+        })));
+        assert!(
+            text.contains("  target ping 198.51.100.254: reached (counts 180 ms more)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  target HTTP http://203.0.113.254/: UNREACHABLE (status 503)"),
+            "{text}"
+        );
     }
 }

@@ -31,10 +31,12 @@ pub fn run(args: Args) -> ExitCode {
         "none" => Partition::None,
         "majority" => Partition::Majority,
         "witness" => Partition::Witness,
+        "ping" => Partition::Ping,
+        "majority-ping" => Partition::MajorityPing,
         "mixed" => Partition::Mixed,
         other => {
             eprintln!(
-                "understudy simulate: unknown --partition \"{other}\" (none, majority, witness, mixed)"
+                "understudy simulate: unknown --partition \"{other}\" (none, majority, witness, ping, majority-ping, mixed)"
             );
             return ExitCode::from(2);
         }
@@ -148,6 +150,8 @@ fn flags(opts: &Options) -> String {
         Partition::None => f.push_str(" --partition none"),
         Partition::Majority => f.push_str(" --partition majority"),
         Partition::Witness => f.push_str(" --partition witness"),
+        Partition::Ping => f.push_str(" --partition ping"),
+        Partition::MajorityPing => f.push_str(" --partition majority-ping"),
         Partition::Mixed => {}
     }
     match opts.forced_stop {

@@ -14,7 +14,10 @@
 //! in time: kept alive while a group runs and closed by magic at an
 //! orderly stop (w1), firing before the majority takes over from a box
 //! frozen whole (w2), closed by the guardian after it ended a frozen
-//! daemon (w3).
+//! daemon (w3). With a ping or HTTP target alone (a gate: the client's
+//! namespace holds it), the server cut off from its target and its peer
+//! lets go, and a target lost while the servers hear each other moves
+//! nothing.
 //!
 //! Throughout every test two checkers run: the address checker (the
 //! floating IP never on two servers at once) and the application checker
@@ -2230,5 +2233,198 @@ fn the_vote_goes_with_the_groups_so_a_fault_of_the_idle_server_moves_nothing() {
         format!("n1 ran an action at network partition: {actions:?}")
     });
     restart_dead_and_settle(&mut lab, &mut f, "after n2 rejoined");
+    f.finish(checkers);
+}
+
+/// Two servers resolving partitions by the target `gate` alone, `web` on
+/// n1; `target` starts what the gate probes (before the servers: without
+/// it they are not quorate and start nothing) and its handle is returned.
+fn gated_lab(
+    tag: &str,
+    gate: &str,
+    target: impl FnOnce(&Lab) -> Option<common::Background>,
+) -> Option<(Lab, Checkers, Option<common::Background>)> {
+    let extra = format!(
+        r#"partition: (methods: [{gate}], lease_ms: {LEASE_MS}, margin_ms: {MARGIN_MS}, action: None),"#
+    );
+    let mut lab = Lab::new(tag, 2)?;
+    let handle = target(&lab);
+    let text = lab.config(&web_group(&lab, ""), &extra);
+    lab.write_config(&text);
+    let checkers = Checkers::start(&lab);
+    lab.start_all();
+    for i in 1..=2 {
+        lab.wait_group_on(i, "web", "n1", FORM_WAIT);
+    }
+    lab.wait_fetch(WEB_VIP, WEB_PORT, Some("n1"), FORM_WAIT);
+    checkers.wait_holders(&[1], FORM_WAIT);
+    Some((lab, checkers, handle))
+}
+
+/// Python's http.server in the client's namespace on 198.51.100.100:8081,
+/// serving an empty folder: the lab's HTTP target.
+fn http_target(lab: &Lab) -> common::Background {
+    let root = lab.dir().join("www");
+    std::fs::create_dir_all(&root).expect("web root");
+    common::Background::spawn(
+        "the HTTP target (python3 -m http.server in the client namespace)",
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.client_ns()])
+            .args([
+                "python3",
+                "-m",
+                "http.server",
+                "--bind",
+                "198.51.100.100",
+                "8081",
+            ])
+            .current_dir(&root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    )
+}
+
+const HTTP_GATE: &str = r#"Http(url: "http://198.51.100.100:8081/")"#;
+
+/// The gate of a test with a target: its entry in server i's status
+/// (`partition.targets[0]`), as `(reachable, verdict counts)`.
+fn target_view(lab: &Lab, i: usize) -> Option<(bool, bool)> {
+    let s = lab.try_status(i)?;
+    let t = &s["partition"]["targets"][0];
+    Some((t["reachable"].as_bool()?, t["verdict_ms_left"].is_u64()))
+}
+
+/// Two servers resolving partitions by a target alone (`gate`: the
+/// `Ping(...)` or `Http(...)` method), the client's namespace holding it:
+/// both must say in their status that they reach it; the switch then
+/// isolates n1, which runs `web`, from n2 and the target. n1 must release
+/// `web` (its target's verdict lapses with its lease, and it hears nobody)
+/// and say in its status that the target is unreachable, with an alert
+/// (nm 37); n2, which still reaches the target, must take `web` over
+/// within 3 x (timeout + lease + margin), the client answered. After the
+/// rejoin the cluster is whole again. The checkers: never two copies.
+fn a_server_cut_off_from_its_target_leaves_the_group_to_the_other(
+    tag: &str,
+    gate: &str,
+    target: impl FnOnce(&Lab) -> Option<common::Background>,
+) {
+    let Some((mut lab, checkers, _target)) = gated_lab(tag, gate, target) else {
+        return;
+    };
+    let mut f = Findings::default();
+    for i in 1..=2 {
+        f.note(
+            &format!("before the cut, n{i}'s status"),
+            until(
+                &format!("n{i} to show its target reached"),
+                Instant::now() + BOUND,
+                || target_view(&lab, i) == Some((true, true)),
+            ),
+        );
+    }
+    let alerts_before = own_alerts(&lab, 1, &["nm 37"]);
+
+    let cut = Instant::now();
+    lab.isolate(1, true);
+    f.mark(&checkers, "n1 isolated (from n2 and the target)");
+    let deadline = cut + BOUND;
+    if let Some(after) = f.note(
+        "while isolated",
+        wait_released(&lab, &checkers, 1, deadline),
+    ) {
+        eprintln!("n1 released web {after:?} after the isolation");
+    }
+    if let Some(k) = f.note(
+        "while n1 is isolated",
+        wait_taken(&lab, &checkers, &[2], deadline),
+    ) {
+        eprintln!(
+            "n{k} took web over {:?} after the isolation (timeout + lease + margin: {TAKEOVER:?})",
+            cut.elapsed()
+        );
+    }
+    f.expect(matches!(target_view(&lab, 1), Some((false, false))), || {
+        format!(
+            "n1's status while isolated: target {:?}",
+            target_view(&lab, 1)
+        )
+    });
+    f.expect(own_alerts(&lab, 1, &["nm 37"]) > alerts_before, || {
+        "n1 raised no nm 37 (target lost)".into()
+    });
+    std::thread::sleep(CUT.saturating_sub(cut.elapsed()));
+    lab.isolate(1, false);
+    f.mark(&checkers, "n1 rejoined");
+    restart_dead_and_settle(&mut lab, &mut f, "after n1 rejoined");
+    f.finish(checkers);
+}
+
+/// Ping NP: the client (198.51.100.100) is the ping target.
+#[test]
+fn two_servers_with_a_ping_target_leave_the_group_to_the_side_that_reaches_it() {
+    if let Some(missing) = nft_unavailable() {
+        return missing.skip();
+    }
+    a_server_cut_off_from_its_target_leaves_the_group_to_the_other(
+        "ping2",
+        r#"Ping(targets: ["198.51.100.100"])"#,
+        |_| None,
+    );
+}
+
+/// HTTP NP: a web server in the client's namespace (Python's http.server
+/// on 198.51.100.100:8081, serving an empty folder) answers the servers'
+/// HEAD requests.
+#[test]
+fn two_servers_with_an_http_target_leave_the_group_to_the_side_that_reaches_it() {
+    if let Some(missing) = nft_unavailable() {
+        return missing.skip();
+    }
+    a_server_cut_off_from_its_target_leaves_the_group_to_the_other("http2", HTTP_GATE, |lab| {
+        Some(http_target(lab))
+    });
+}
+
+/// The HTTP target stops answering (its web server killed) while both
+/// servers hear each other: nothing moves. `web` stays on n1 and the
+/// cluster whole for twice the takeover time; both servers say the target
+/// is lost (nm 37). Once it answers again, both say so (nm 36).
+#[test]
+fn a_lost_http_target_moves_nothing_while_the_servers_hear_each_other() {
+    let Some((lab, checkers, target)) =
+        gated_lab("httplost", HTTP_GATE, |lab| Some(http_target(lab)))
+    else {
+        return;
+    };
+    let mut f = Findings::default();
+    let lost_before: Vec<usize> = (1..=2).map(|i| own_alerts(&lab, i, &["nm 37"])).collect();
+    let back_before: Vec<usize> = (1..=2).map(|i| own_alerts(&lab, i, &["nm 36"])).collect();
+    drop(target);
+    f.mark(&checkers, "the HTTP target stopped");
+    for i in 1..=2 {
+        f.note(
+            &format!("n{i} says the target is lost"),
+            until(&format!("nm 37 on n{i}"), Instant::now() + BOUND, || {
+                own_alerts(&lab, i, &["nm 37"]) > lost_before[i - 1]
+            }),
+        );
+    }
+    f.note(
+        "without the target",
+        common::cluster::check_stays_whole(&lab, &[1, 2], "n1", 2 * TAKEOVER),
+    );
+    f.expect(checkers.address.holders() == [1], || {
+        format!("address on {:?}", checkers.address.holders())
+    });
+    let _target = http_target(&lab);
+    f.mark(&checkers, "the HTTP target answers again");
+    for i in 1..=2 {
+        f.note(
+            &format!("n{i} says the target answers again"),
+            until(&format!("nm 36 on n{i}"), Instant::now() + BOUND, || {
+                own_alerts(&lab, i, &["nm 36"]) > back_before[i - 1]
+            }),
+        );
+    }
     f.finish(checkers);
 }

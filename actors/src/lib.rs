@@ -25,6 +25,7 @@ pub mod journal;
 pub mod model;
 pub mod monitor;
 pub mod notify;
+pub mod np_target;
 pub mod resource;
 pub mod wire;
 pub mod witness;

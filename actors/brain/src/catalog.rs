@@ -346,6 +346,16 @@ pub enum Event {
     WitnessUnavailable {
         error: String,
     },
+    /// A gate of partition resolution (ping or HTTP target) has had no
+    /// answer within the lease.
+    TargetLost {
+        target: String,
+        error: String,
+    },
+    /// A gate that had lapsed answers again.
+    TargetReached {
+        target: String,
+    },
     ForcedStopStarted {
         server: String,
         method: String,
@@ -573,6 +583,8 @@ impl Event {
             TakeoverWaiting { .. } => ("nm", 33, Info),
             ServerConfirmedDown { .. } => ("nm", 34, Warning),
             WitnessUnavailable { .. } => ("nm", 35, Error),
+            TargetReached { .. } => ("nm", 36, Info),
+            TargetLost { .. } => ("nm", 37, Error),
             ForcedStopStarted { .. } => ("rc", 1430, Info),
             ForcedStopDone { .. } => ("rc", 1431, Info),
             ForcedStopFailed { .. } => ("rc", 433, Error),
@@ -801,6 +813,12 @@ impl Event {
             TakeoverWaiting { server, wait_ms } => format!(
                 "server {server} is silent: what it held is taken over in {wait_ms} ms, once its lease has surely run out"
             ),
+            TargetLost { target, error } => format!(
+                "network partition resolution {target}: no answer within the lease ({error}): this server stays quorate only while it hears every other server"
+            ),
+            TargetReached { target } => {
+                format!("network partition resolution {target}: answers again")
+            }
             WitnessUnavailable { error } => format!(
                 "the etcd witness cannot be used ({error}): its vote is left out, this server is quorate only with its peers"
             ),

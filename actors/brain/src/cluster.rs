@@ -158,6 +158,18 @@ pub enum Input {
         holds: bool,
         until: Duration,
     },
+    /// A gate of partition resolution (`partition.methods[method]`: Ping,
+    /// Http) finished a round: `reached` (a ping target or the web server
+    /// answered), and then until when that counts (the round's send
+    /// instant plus the lease, this server's clock); `error`: why it was
+    /// not reached.
+    Target {
+        method: usize,
+        reached: bool,
+        until: Duration,
+        #[serde(default)]
+        error: Option<String>,
+    },
     /// A forced stop the brain asked for has ended (Ok: the server is off).
     ForcedStopDone {
         server: String,
@@ -352,6 +364,8 @@ pub struct Brain {
     waits_told: BTreeSet<(String, Duration)>,
     /// Until when this server surely holds the witness's vote.
     witness_until: Option<Duration>,
+    /// Per gate (index in `partition.methods`): its verdicts.
+    targets: BTreeMap<usize, TargetVerdict>,
     /// Forced stop, if configured.
     forced_stop: Option<ForcedStopConfig>,
     /// Servers declared down because they went silent, not heard since:
@@ -374,6 +388,19 @@ pub struct Brain {
     /// Whether the witness's driver holds on to the vote (see
     /// [`Command::WitnessCampaign`]); while not, the vote is not counted.
     campaign: bool,
+}
+
+/// What a gate (Ping, Http) told the brain.
+#[derive(Debug, Clone, Default)]
+struct TargetVerdict {
+    /// Until when its last "reached" counts.
+    until: Option<Duration>,
+    /// Why its last round failed, if it did.
+    error: Option<String>,
+    /// Fresh at the last evaluation.
+    fresh: bool,
+    /// Its lapse was reported (nm 37): its return is (nm 36).
+    lapse_told: bool,
 }
 
 /// A forced stop of a server.
@@ -449,6 +476,7 @@ impl Brain {
             cleared: BTreeMap::new(),
             waits_told: BTreeSet::new(),
             witness_until: None,
+            targets: BTreeMap::new(),
             forced_stop: config.forced_stop.clone(),
             silent_down: BTreeSet::new(),
             fencing: BTreeMap::new(),
@@ -640,6 +668,7 @@ impl Brain {
             .chain(self.witness_until)
             .chain(self.np_action_at)
             .chain(self.handover.values().copied())
+            .chain(self.targets.values().filter_map(|t| t.until))
             .chain(self.fencing.values().filter_map(|f| match f {
                 Fence::Failed { retry_at, .. } => Some(*retry_at),
                 Fence::Running { .. } => None,
@@ -787,6 +816,28 @@ impl Brain {
                 // A report of a round before the vote was given up may
                 // still say it is held: it is not counted any more.
                 self.witness_until = (holds && self.campaign).then_some(until);
+            }
+            Input::Target {
+                method,
+                reached,
+                until,
+                error,
+            } => {
+                let is_gate = self
+                    .partition
+                    .as_ref()
+                    .is_some_and(|p| p.gate(method).is_some());
+                if is_gate {
+                    let t = self.targets.entry(method).or_default();
+                    // A failed round leaves the last verdict to lapse: it
+                    // was true when its probe was answered.
+                    if reached {
+                        t.until = Some(t.until.map_or(until, |u| u.max(until)));
+                        t.error = None;
+                    } else {
+                        t.error = error.or_else(|| Some("not reached".into()));
+                    }
+                }
             }
             Input::ForcedStopDone { server, result } => {
                 self.forced_stop_done(now, &server, result, &mut out)
@@ -995,6 +1046,51 @@ impl Brain {
         (holding && end != Duration::MAX).then(|| end + p.margin(&self.config) / 2)
     }
 
+    /// Until when the "reached" verdict of gate `method` counts (`None`: no
+    /// such verdict yet).
+    pub fn target_until(&self, method: usize) -> Option<Duration> {
+        self.targets.get(&method).and_then(|t| t.until)
+    }
+
+    /// The gates' verdicts fresh at `now`: gate -> until.
+    fn fresh_targets(&self, now: Duration) -> BTreeMap<usize, Duration> {
+        self.targets
+            .iter()
+            .filter_map(|(i, t)| t.until.filter(|u| *u > now).map(|u| (*i, u)))
+            .collect()
+    }
+
+    /// Reports each gate whose verdict lapsed (nm 37) or came back after
+    /// a lapse (nm 36).
+    fn gate_alerts(&mut self, now: Duration, out: &mut Vec<Command>) {
+        let Some(p) = &self.partition else {
+            return;
+        };
+        for (i, gate) in p.gates() {
+            let t = self.targets.entry(i).or_default();
+            let fresh = t.until.is_some_and(|u| u > now);
+            if t.fresh && !fresh {
+                t.lapse_told = true;
+                out.push(Command::Alert {
+                    event: Event::TargetLost {
+                        target: gate.describe(),
+                        error: t.error.clone().unwrap_or_else(|| "no answer".into()),
+                    },
+                    mail: true,
+                });
+            } else if fresh && t.lapse_told {
+                t.lapse_told = false;
+                Self::alert(
+                    out,
+                    Event::TargetReached {
+                        target: gate.describe(),
+                    },
+                );
+            }
+            t.fresh = fresh;
+        }
+    }
+
     /// The peers counting towards this server's quorum at `now`, and the
     /// witness's vote ([`partition::WITNESS`]) while this server holds it.
     fn members(&self, now: Duration) -> BTreeMap<String, Duration> {
@@ -1034,7 +1130,8 @@ impl Brain {
             return;
         };
         let members = self.members(now);
-        let lease = partition::lease_until(&self.config, p, &self.local, &members, now);
+        let gates = self.fresh_targets(now);
+        let lease = partition::lease_until(&self.config, p, &self.local, &members, &gates, now);
         let action = p.action;
         let was = self.quorate;
         self.quorate = lease.is_some();
@@ -1044,16 +1141,29 @@ impl Brain {
         if self.quorate && !was {
             let mut names = vec![self.local.clone()];
             names.extend(members.keys().cloned());
+            names.extend(p.gates().map(|(_, g)| g.describe()));
             Self::alert(out, Event::QuorumHeld { members: names });
         } else if !self.quorate && was && self.stopping.is_none() {
             // (A server stopping its cluster service loses its quorum as
             // the others leave too: no partition, nothing to do.)
             let heard = 1 + members.len();
             let voters = self.config.servers.len();
+            let votes_hold = !p.counts_votes()
+                || partition::votes_until(&self.config, p, &self.local, &members, now).is_some();
+            let lapsed: Vec<String> = p
+                .gates()
+                .filter(|(i, _)| !gates.contains_key(i))
+                .map(|(_, g)| g.describe())
+                .collect();
             Self::alert(
                 out,
                 Event::QuorumLost {
-                    reason: if p.witness().is_some() {
+                    reason: if votes_hold && !lapsed.is_empty() {
+                        format!(
+                            "no answer within the lease from its targets ({}), and it does not hear every other server",
+                            lapsed.join("; ")
+                        )
+                    } else if p.witness().is_some() {
                         format!(
                             "it has {heard} of the {} votes (servers heard both ways, the witness)",
                             voters + 1
@@ -1076,6 +1186,7 @@ impl Brain {
             self.np_action_at = None;
             out.push(Command::NpAction(action));
         }
+        self.gate_alerts(now, out);
         if !self.quorate {
             self.release(out);
         }
@@ -3202,6 +3313,165 @@ mod tests {
         assert!(b.holds("s1", "web"));
         let out = at(&mut b, 1010, heard("s2", 1, 1010, Advert::default()));
         assert_eq!(stops(&out), vec!["web".to_string()]);
+        assert!(!b.is_quorate());
+    }
+
+    // ---- gates: ping and HTTP targets ----
+
+    /// Two servers resolving partitions by a ping target alone.
+    fn pinged() -> ClusterConfig {
+        let text = "Cluster(name: \"t\", servers: [\
+             Server(name: \"s1\", interconnects: [\"198.51.100.1\"]), \
+             Server(name: \"s2\", interconnects: [\"198.51.100.2\"])], \
+             heartbeat: (interval_ms: 100, timeout_ms: 300, startup_wait_secs: 5, key_file: \"/etc/understudy/cluster.key\"), \
+             partition: (methods: [Ping(targets: [\"198.51.100.254\"])], action: StopClusterService), \
+             groups: [Group(name: \"web\", resources: [Resource(name: \"app\", kind: Exec(start: \"/bin/true\"))])])";
+        parse("t.ron", text).expect("valid test configuration")
+    }
+
+    /// A ping round of gate 0 sent at `ms`.
+    fn pinged_at(ms: u64, reached: bool) -> Input {
+        Input::Target {
+            method: 0,
+            reached,
+            until: Duration::from_millis(ms + 300),
+            error: (!reached).then(|| "no echo reply from 198.51.100.254".into()),
+        }
+    }
+
+    /// s1 of s1, s2: both hear each other and reach the target every 100
+    /// ms up to `until` ms; s1 holds web.
+    fn pinged_holder(until: u64) -> Brain {
+        let c = pinged();
+        let mut b = brain(&c, "s1");
+        let mut t = 10;
+        while t <= until {
+            at(&mut b, t, pinged_at(t, true));
+            let out = at(
+                &mut b,
+                t + 1,
+                heard("s2", 1, t + 1, seeing(Advert::default(), &["s1"])),
+            );
+            if !starts(&out).is_empty() {
+                at(&mut b, t + 2, web(RunState::Online));
+                at(&mut b, t + 3, done(true));
+            }
+            t += 100;
+        }
+        assert!(b.holds("s1", "web"));
+        assert!(b.is_quorate());
+        b
+    }
+
+    #[test]
+    fn a_holder_cut_off_from_its_targets_and_its_peer_releases_in_its_lease() {
+        let mut b = pinged_holder(910);
+        // Cut off from everything after 911: the last verdict (sent 910)
+        // and the last support (sent 911) end at 1210 and 1211.
+        assert_eq!(b.lease_end(), Some(Duration::from_millis(1211)));
+        assert_eq!(b.fence_deadline(), Some(Duration::from_millis(1711)));
+        let mut t = 1010;
+        let mut out = Vec::new();
+        while t < 1400 {
+            out.extend(at(&mut b, t, pinged_at(t, false)));
+            t += 100;
+        }
+        let stopped_at = out.iter().position(|c| matches!(c, Command::Stop { .. }));
+        assert!(stopped_at.is_some(), "{out:?}");
+        assert!(!b.is_quorate());
+        let ids = alerts(&out);
+        assert!(ids.iter().any(|(i, _)| i == "nm 30"), "{ids:?}");
+        assert!(ids.iter().any(|(i, _)| i == "nm 37"), "{ids:?}");
+        assert!(out.contains(&Command::NpAction(NpAction::StopClusterService)));
+        assert!(b
+            .may_start_here("web", Duration::from_millis(1400))
+            .is_err());
+    }
+
+    #[test]
+    fn a_target_outage_alone_stops_nothing_while_every_server_is_heard() {
+        let mut b = pinged_holder(910);
+        let mut out = Vec::new();
+        let mut t = 1010;
+        while t < 3000 {
+            out.extend(at(&mut b, t, pinged_at(t, false)));
+            out.extend(at(
+                &mut b,
+                t + 1,
+                heard("s2", 1, t + 1, seeing(Advert::default(), &["s1"])),
+            ));
+            t += 100;
+        }
+        assert!(stops(&out).is_empty(), "{out:?}");
+        assert!(b.is_quorate());
+        let ids = alerts(&out);
+        assert_eq!(
+            ids.iter().filter(|(i, _)| i == "nm 37").count(),
+            1,
+            "{ids:?}"
+        );
+        assert!(!ids.iter().any(|(i, _)| i == "nm 30"), "{ids:?}");
+        let out = at(&mut b, 3010, pinged_at(3010, true));
+        assert!(alerts(&out).iter().any(|(i, _)| i == "nm 36"));
+    }
+
+    #[test]
+    fn the_server_that_still_reaches_its_targets_takes_over_after_lease_and_margin() {
+        let c = pinged();
+        let mut b = brain(&c, "s2");
+        let mut t = 10;
+        while t <= 1010 {
+            at(
+                &mut b,
+                t,
+                heard(
+                    "s1",
+                    1,
+                    t,
+                    seeing(holding(&[("web", RunState::Online)]), &["s2"]),
+                ),
+            );
+            let out = at(&mut b, t + 1, pinged_at(t + 1, true));
+            assert!(starts(&out).is_empty(), "{out:?}");
+            t += 100;
+        }
+        // s1 goes silent after 1010 (isolated): s2 keeps reaching the target.
+        let mut first = None;
+        while t < 4000 {
+            let out = at(&mut b, t, pinged_at(t, true));
+            if first.is_none() && !starts(&out).is_empty() {
+                first = Some(t);
+            }
+            t += 100;
+        }
+        // Silent from 1310 (timeout), then lease 300 + margin 1000.
+        let first = first.expect("taken over");
+        assert!((2610..=2720).contains(&first), "started at {first}");
+    }
+
+    #[test]
+    fn a_server_that_never_reached_its_targets_starts_nothing_alone() {
+        let c = pinged();
+        let mut b = brain(&c, "s1");
+        let mut out = Vec::new();
+        let mut t = 10;
+        while t < 8000 {
+            out.extend(at(&mut b, t, pinged_at(t, false)));
+            t += 100;
+        }
+        assert!(starts(&out).is_empty(), "{out:?}");
+        assert!(!b.is_quorate());
+        // Reports of a method that is no gate change nothing.
+        at(
+            &mut b,
+            8000,
+            Input::Target {
+                method: 5,
+                reached: true,
+                until: Duration::from_millis(9000),
+                error: None,
+            },
+        );
         assert!(!b.is_quorate());
     }
 

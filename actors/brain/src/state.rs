@@ -171,6 +171,26 @@ pub struct PartitionStatus {
     /// without a witness.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness: Option<WitnessStatus>,
+    /// The gates (ping and HTTP targets), one entry each; absent without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetStatus>,
+}
+
+/// `status`: this server's view of one gate of partition resolution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetStatus {
+    /// `Ping` or `Http`.
+    pub method: String,
+    /// What it probes: `ping 198.51.100.254`, `HTTP http://...`.
+    pub target: String,
+    /// The last round reached a target.
+    pub reachable: bool,
+    /// Milliseconds its "reached" verdict still counts; `None`: lapsed.
+    #[serde(default)]
+    pub verdict_ms_left: Option<u64>,
+    /// Why the last round failed, if it did.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// `status`: this server's view of the witness.

@@ -14,10 +14,12 @@
 //! Without partition resolution in the configuration, both servers up but
 //! not seeing each other (a cut, a frozen daemon) is a known limit: such
 //! double activations are counted apart, but the copies must still be one
-//! once the fault heals. With it (`partition`), they fail the run. The
-//! leftovers of a server whose whole stack died (the brain cannot see
-//! them) stay a known limit without a working forced stop. Everything else
-//! fails a run.
+//! once the fault heals. With it (`partition`), they fail the run, except
+//! with gates alone (ping targets, no votes) when both servers still
+//! reached their targets: a cut of the interconnect alone, which gates
+//! cannot decide. The leftovers of a server whose whole stack died (the
+//! brain cannot see them) stay a known limit without a working forced
+//! stop. Everything else fails a run.
 
 pub mod replay;
 pub mod rng;
@@ -62,7 +64,12 @@ pub enum Partition {
     Majority,
     /// A majority with an etcd witness (one more vote).
     Witness,
-    /// Each run draws one of the three.
+    /// A ping target alone (a gate, no votes): a cut of the interconnect
+    /// that both sides survive reaching the target is its known limit.
+    Ping,
+    /// A majority and a ping target (both must hold).
+    MajorityPing,
+    /// Each run draws one of the five.
     Mixed,
 }
 
@@ -134,6 +141,12 @@ pub fn sample_config_full(
         }
         Partition::Witness => partition.push_str(
             "\n    partition: (methods: [Majority, Etcd(endpoints: [\"http://198.51.100.100:2379\"])], action: None),",
+        ),
+        Partition::Ping => partition.push_str(
+            "\n    partition: (methods: [Ping(targets: [\"198.51.100.254\"])], action: None),",
+        ),
+        Partition::MajorityPing => partition.push_str(
+            "\n    partition: (methods: [Majority, Ping(targets: [\"198.51.100.254\"])], action: None),",
         ),
         Partition::None | Partition::Mixed => {}
     }
@@ -236,9 +249,13 @@ pub fn run_seed(opts: &Options, seed: u64) -> Run {
     let mut rng = Rng::new(seed);
     let servers = opts.servers.unwrap_or_else(|| 2 + rng.below(2) as usize);
     let partition = match opts.partition {
-        Partition::Mixed => {
-            [Partition::None, Partition::Majority, Partition::Witness][rng.below(3) as usize]
-        }
+        Partition::Mixed => [
+            Partition::None,
+            Partition::Majority,
+            Partition::Witness,
+            Partition::Ping,
+            Partition::MajorityPing,
+        ][rng.below(5) as usize],
         fixed => fixed,
     };
     let forced_stop = opts.forced_stop.unwrap_or_else(|| rng.below(2) == 1);

@@ -112,6 +112,13 @@ enum Ev {
         host: usize,
         inc: u64,
     },
+    /// The check that hosts cut off from their targets let go in time.
+    GateCheck,
+    /// A server's probes of its gates (ping, HTTP targets) send a round.
+    TargetRound {
+        host: usize,
+        inc: u64,
+    },
     /// The end of a forced stop `by` asked for against `target`.
     ForcedStop {
         by: usize,
@@ -197,6 +204,10 @@ pub enum Class {
     /// network partition or a frozen daemon, in a cluster without partition
     /// resolution.
     SplitView,
+    /// The same with gates alone (ping or HTTP targets, no votes), while
+    /// both servers reached their targets and neither daemon was frozen:
+    /// a cut of the interconnect alone, which gates cannot decide.
+    GatesUndecided,
     /// The first copy belongs to a server whose whole stack died: only a
     /// forced stop that works can remove it.
     Leftovers,
@@ -208,6 +219,9 @@ impl Class {
     pub fn name(self) -> &'static str {
         match self {
             Class::SplitView => "split view (needs partition resolution)",
+            Class::GatesUndecided => {
+                "interconnect cut with both sides reaching their targets (gates alone cannot decide)"
+            }
             Class::Leftovers => "dead stack's leftovers (needs forced stop)",
             Class::Other => "brain",
         }
@@ -283,6 +297,14 @@ pub struct World<'a> {
     fence_failed: Vec<bool>,
     /// The etcd witness, when the configuration has one.
     witness: Option<WitnessModel>,
+    /// The gates of the configuration (index in `partition.methods`),
+    /// their round interval, and the lease a reached round counts for.
+    gates: Vec<usize>,
+    gate_interval: Duration,
+    lease: Duration,
+    /// Per host: since when it has been cut off from its targets (and so,
+    /// in this model, from every peer too).
+    cut_off_since: Vec<Option<Time>>,
 }
 
 /// An etcd witness as its drivers see it: each daemon holds an etcd lease
@@ -374,6 +396,21 @@ impl<'a> World<'a> {
                     holder: None,
                     leases: BTreeMap::new(),
                 }),
+            gates: config
+                .partition
+                .as_ref()
+                .map(|p| p.gates().map(|(i, _)| i).collect())
+                .unwrap_or_default(),
+            gate_interval: config
+                .partition
+                .as_ref()
+                .and_then(|p| p.gates().next().map(|(_, g)| p.timing(config, g).interval))
+                .unwrap_or(Duration::from_millis(100)),
+            lease: config
+                .partition
+                .as_ref()
+                .map_or(Duration::ZERO, |p| p.lease(config)),
+            cut_off_since: vec![None; n],
         }
     }
 
@@ -412,6 +449,9 @@ impl<'a> World<'a> {
         for h in 0..self.hosts.len() {
             let t = Duration::from_micros(self.rng.below(50_000));
             self.at(t, Ev::Boot { host: h });
+        }
+        if !self.gates.is_empty() {
+            self.at(Duration::ZERO, Ev::GateCheck);
         }
         for (i, f) in self.schedule.faults.iter().enumerate() {
             self.at(f.at, Ev::FaultStart(i));
@@ -535,6 +575,8 @@ impl<'a> World<'a> {
                 }
             }
             Ev::WitnessRound { host, inc } => self.witness_round(host, inc),
+            Ev::TargetRound { host, inc } => self.target_round(host, inc),
+            Ev::GateCheck => self.check_gates(),
             Ev::Reboot { host } => {
                 if self.hosts[host].daemon.is_some() {
                     let t = self.now + self.interval;
@@ -607,6 +649,11 @@ impl<'a> World<'a> {
             let round = w.ttl / 3;
             let t = self.now + Duration::from_micros(self.rng.below(round.as_micros() as u64));
             self.at(t, Ev::WitnessRound { host, inc });
+        }
+        if !self.gates.is_empty() {
+            let t = self.now
+                + Duration::from_micros(self.rng.below(self.gate_interval.as_micros() as u64));
+            self.at(t, Ev::TargetRound { host, inc });
         }
     }
 
@@ -998,16 +1045,41 @@ impl<'a> World<'a> {
                 .get(&(a, g))
                 .is_none_or(|v| v.get(b).copied().unwrap_or(false))
         };
-        let frozen = self.hosts[holder].daemon.as_ref().is_some_and(|d| d.frozen);
+        let frozen = |h: usize| self.hosts[h].daemon.as_ref().is_some_and(|d| d.frozen);
+        let split = !saw(starter, holder) || !saw(holder, starter);
         // Either decision taken without seeing the other server (a cut, one
         // way or both, or a frozen daemon) is a split view: a known limit
         // of a cluster without partition resolution, a failure with it.
-        if self.config.partition.is_none()
-            && (!saw(starter, holder) || !saw(holder, starter) || frozen)
-        {
-            Class::SplitView
-        } else {
-            Class::Other
+        // With gates alone, a split while both servers reach their targets
+        // (and both daemons run) is the cut gates cannot decide; a holder
+        // cut off from its targets, or frozen, must have let go in time.
+        // A holder frozen for less than a lease may still rest on a fresh
+        // verdict; frozen longer, its guardian must have released it.
+        // (That a holder cut off from its targets lets go in time is
+        // checked on its own: `check_gates`.)
+        let frozen_long = |h: usize| {
+            frozen(h)
+                && self.config.partition.as_ref().is_some_and(|p| {
+                    let since = self.alive_log[h]
+                        .last()
+                        .and_then(|l| l.1)
+                        .unwrap_or(self.now);
+                    self.now.saturating_sub(since) >= p.lease(self.config)
+                })
+        };
+        match &self.config.partition {
+            None if split || frozen(holder) => Class::SplitView,
+            Some(p)
+                if !p.counts_votes()
+                    && split
+                    && !frozen_long(holder)
+                    && !frozen(starter)
+                    && self.reaches_targets(holder)
+                    && self.reaches_targets(starter) =>
+            {
+                Class::GatesUndecided
+            }
+            _ => Class::Other,
         }
     }
 
@@ -1072,6 +1144,88 @@ impl<'a> World<'a> {
             a == host && f.kind == FaultKind::Partition && f.server == host
         });
         carrier && !isolated
+    }
+
+    /// Whether `host` reaches its ping and HTTP targets (in the lab, in
+    /// the client namespace behind the switch, as etcd).
+    fn reaches_targets(&self, host: usize) -> bool {
+        self.reaches_witness(host)
+    }
+
+    /// What gates promise: a host cut off from its targets (and its peers)
+    /// holds nothing once its last verdict's lease and half the margin
+    /// have passed (its own release, or its guardian's). A dead stack's
+    /// leftovers are a class of their own.
+    fn check_gates(&mut self) {
+        let t = self.now + self.gate_interval / 2;
+        self.at(t, Ev::GateCheck);
+        let Some(p) = &self.config.partition else {
+            return;
+        };
+        // The last reached round was sent up to an interval before the
+        // cut; a millisecond for the release to be carried out.
+        let deadline = p.lease(self.config)
+            + p.margin(self.config) / 2
+            + self.gate_interval
+            + Duration::from_millis(1);
+        for h in 0..self.hosts.len() {
+            let late = self.cut_off_since[h].is_some_and(|c| self.now > c + deadline);
+            if !late || self.hosts[h].daemon.is_none() {
+                continue;
+            }
+            for g in 0..self.config.groups.len() {
+                let what = if self.hosts[h].address[g] {
+                    "address (held while cut off from its targets)"
+                } else if self.hosts[h].process[g] {
+                    "process (held while cut off from its targets)"
+                } else {
+                    continue;
+                };
+                if self
+                    .outcome
+                    .violations
+                    .iter()
+                    .any(|v| v.what == what && v.hosts.0 == self.hosts[h].name)
+                {
+                    continue;
+                }
+                let name = self.hosts[h].name.clone();
+                self.outcome.violations.push(Violation {
+                    at: self.now,
+                    group: self.config.groups[g].name.clone(),
+                    what,
+                    hosts: (name.clone(), name),
+                    class: Class::Other,
+                });
+            }
+        }
+    }
+
+    /// A round of every gate: reached (the answer comes back at once: the
+    /// verdict counts from the send instant) unless the host is cut off
+    /// from its targets or the round is lost. A frozen daemon sends none.
+    fn target_round(&mut self, host: usize, inc: u64) {
+        let now = self.now;
+        let Some(d) = self.daemon(host, inc) else {
+            return;
+        };
+        let (frozen, epoch) = (d.frozen, d.epoch);
+        let next = now + self.gate_interval;
+        self.at(next, Ev::TargetRound { host, inc });
+        if frozen {
+            return;
+        }
+        let loss = self.loss.iter().map(|l| l.1).max().unwrap_or(0);
+        for i in 0..self.gates.len() {
+            let reached = self.reaches_targets(host) && !(loss > 0 && self.rng.chance(loss));
+            let input = Input::Target {
+                method: self.gates[i],
+                reached,
+                until: now - epoch + self.lease,
+                error: (!reached).then(|| "no echo reply".to_string()),
+            };
+            self.input(host, input);
+        }
     }
 
     fn witness_round(&mut self, host: usize, inc: u64) {
@@ -1311,6 +1465,17 @@ impl<'a> World<'a> {
     }
 
     fn fault(&mut self, i: usize, start: bool) {
+        self.apply_fault(i, start);
+        for h in 0..self.hosts.len() {
+            if self.reaches_targets(h) {
+                self.cut_off_since[h] = None;
+            } else {
+                self.cut_off_since[h].get_or_insert(self.now);
+            }
+        }
+    }
+
+    fn apply_fault(&mut self, i: usize, start: bool) {
         let f = self.schedule.faults[i].clone();
         self.trace(None, || {
             format!(

@@ -470,3 +470,112 @@ fn a_departed_vote_counts_on_one_side_only() {
         "n1 frozen, n3 stopped and back, n1 cut one way from n2",
     );
 }
+
+// ---- gates: a ping target ----
+
+fn pinged(servers: usize, resolution: Partition) -> ClusterConfig {
+    sample_config_full(servers, &[WEB_GROUP, BATCH_GROUP], resolution, false)
+}
+
+/// A switch that cuts a server off (from its peers and its ping target,
+/// both behind the switch): that server lets go within its lease, the
+/// others, which still reach the target, take over. Never two copies,
+/// with the ping target alone or with a majority.
+#[test]
+fn a_switch_partition_never_runs_a_group_twice_with_a_ping_target() {
+    for (servers, resolution) in [
+        (2, Partition::Ping),
+        (3, Partition::Ping),
+        (3, Partition::MajorityPing),
+    ] {
+        let config = pinged(servers, resolution);
+        for cut in 0..servers {
+            for length in [2000, 6000] {
+                holds(
+                    &config,
+                    &schedule(vec![fault(3000, length, FaultKind::Partition, cut)]),
+                    &format!(
+                        "{resolution:?}: {servers} servers, n{} cut off for {length} ms",
+                        cut + 1
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// A frozen holder's ping verdict lapses with its lease: its guardian
+/// releases it before the other server takes over.
+#[test]
+fn a_frozen_holder_never_runs_a_group_twice_with_a_ping_target() {
+    let config = pinged(2, Partition::Ping);
+    for length in [200, 1000, 3000, 8000] {
+        holds(
+            &config,
+            &schedule(vec![fault(3000, length, FaultKind::Freeze, 0)]),
+            &format!("n1 frozen for {length} ms"),
+        );
+    }
+}
+
+/// A cut of the interconnect alone (here one way) while both servers still
+/// reach the target is what gates cannot decide: the simulator finds it
+/// and counts it as that method's known limit, not as the brain's fault.
+/// A majority with the same target decides it.
+#[test]
+fn an_interconnect_cut_both_sides_survive_is_the_known_limit_of_a_ping_target() {
+    let mut f = fault(3000, 5000, FaultKind::OneWay, 1);
+    f.other = 0;
+    let s = schedule(vec![f]);
+    let o = replay(&pinged(2, Partition::Ping), &s, 1);
+    assert!(o.double(), "two copies expected");
+    assert!(
+        o.violations
+            .iter()
+            .all(|v| v.class == Class::GatesUndecided),
+        "{:?}",
+        o.violations
+    );
+    assert!(!o.failed());
+    holds(
+        &pinged(3, Partition::MajorityPing),
+        &s,
+        "majority and ping, n1 -> n2 dropped",
+    );
+}
+
+/// Thousands of random schedules with a ping target alone and with a
+/// majority and a ping target: no failure, and with the majority no
+/// double activation but a dead stack's leftovers.
+#[test]
+fn with_a_ping_target_thousands_of_schedules_break_nothing() {
+    let runs = std::env::var("UNDERSTUDY_SIM_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    for (resolution, flag) in [
+        (Partition::Ping, " --partition ping"),
+        (Partition::MajorityPing, " --partition majority-ping"),
+    ] {
+        let opts = Options {
+            first_seed: 3_000_001,
+            runs,
+            partition: resolution,
+            forced_stop: None,
+            ..Options::default()
+        };
+        let s = run_many(&opts);
+        eprintln!(
+            "{resolution:?}: {} schedules (seeds 3000001..), known limits: {:?}",
+            s.runs, s.known
+        );
+        fail_shrunk(&opts, &s, &format!("{flag} --forced-stop mixed"));
+        if resolution == Partition::MajorityPing {
+            assert!(
+                s.known.keys().all(|c| *c == Class::Leftovers),
+                "{:?}",
+                s.known
+            );
+        }
+    }
+}

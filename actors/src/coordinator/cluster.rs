@@ -7,6 +7,7 @@
 //! that span servers (group start on a server, stop where it runs, move,
 //! cluster-wide stop, suspend, recover, config push).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -53,6 +54,10 @@ pub(crate) struct ClusterSide {
     pub witness: Option<crate::witness::etcd::EtcdWitness>,
     /// The witness's last report.
     pub witness_report: Option<crate::witness::WitnessReport>,
+    /// The gates' probes (Ping, Http), while they run.
+    pub gates: Vec<crate::np_target::GateTask>,
+    /// Each gate's last report (index in `partition.methods`).
+    pub target_reports: BTreeMap<usize, crate::np_target::TargetReport>,
 }
 
 impl ClusterSide {
@@ -70,6 +75,8 @@ impl ClusterSide {
             fence: None,
             witness: None,
             witness_report: None,
+            gates: Vec::new(),
+            target_reports: BTreeMap::new(),
         }
     }
 
@@ -268,6 +275,40 @@ impl Coordinator {
         }
     }
 
+    /// Starts the probes of the gates (`partition: (methods: [.., Ping(..),
+    /// Http(..)])`): their reports go to the brain. A probe that cannot
+    /// start leaves its gate without a verdict (this server is then quorate
+    /// only while it hears every other server), and says why.
+    pub(crate) fn start_targets(&mut self, ctx: &mut Context<Self>) {
+        let config = self.settings.config.clone();
+        let Some(p) = &config.partition else {
+            return;
+        };
+        for (i, gate) in p.gates() {
+            let me = ctx.address();
+            match crate::np_target::spawn(&config, i, gate, move |r| me.do_send(r)) {
+                Ok(task) => self.cluster.gates.push(task),
+                Err(e) => {
+                    tracing::error!("partition: {} cannot start: {e}", gate.describe());
+                    let error = format!("the probe cannot start: {e}");
+                    self.cluster.target_reports.insert(
+                        i,
+                        crate::np_target::TargetReport {
+                            method: i,
+                            reached: false,
+                            until: Duration::ZERO,
+                            error: Some(error.clone()),
+                        },
+                    );
+                    self.alerter.raise(Event::TargetLost {
+                        target: gate.describe(),
+                        error,
+                    });
+                }
+            }
+        }
+    }
+
     /// Stops a silent server by force and tells the brain the end.
     fn forced_stop(&mut self, server: String, ctx: &mut Context<Self>) {
         let Some(config) = self.settings.config.forced_stop.clone() else {
@@ -369,6 +410,7 @@ impl Coordinator {
             &self.cluster.brain,
             self.cluster.now(),
             self.cluster.witness_report.as_ref(),
+            &self.cluster.target_reports,
         )
         .map(Box::new);
         status
@@ -845,8 +887,9 @@ pub(crate) fn partition_status(
     brain: &Brain,
     now: Duration,
     witness: Option<&crate::witness::WitnessReport>,
+    targets: &BTreeMap<usize, crate::np_target::TargetReport>,
 ) -> Option<crate::model::state::PartitionStatus> {
-    use crate::model::state::{PartitionStatus, SilentServer};
+    use crate::model::state::{PartitionStatus, SilentServer, TargetStatus};
     let p = brain.config().partition.as_ref()?;
     let ms_until = |t: Duration| t.saturating_sub(now).as_millis() as u64;
     let silent = brain
@@ -877,6 +920,8 @@ pub(crate) fn partition_status(
             .map(|m| match m {
                 crate::model::partition::PartitionMethod::Majority => "Majority".to_string(),
                 crate::model::partition::PartitionMethod::Etcd(_) => "Etcd".to_string(),
+                crate::model::partition::PartitionMethod::Ping(_) => "Ping".to_string(),
+                crate::model::partition::PartitionMethod::Http(_) => "Http".to_string(),
             })
             .collect(),
         quorate: brain.is_quorate(),
@@ -893,6 +938,22 @@ pub(crate) fn partition_status(
                 Some(r) => r.error.clone(),
             },
         }),
+        targets: p
+            .gates()
+            .map(|(i, gate)| {
+                let report = targets.get(&i);
+                TargetStatus {
+                    method: gate.kind().to_string(),
+                    target: gate.describe(),
+                    reachable: report.is_some_and(|r| r.reached),
+                    verdict_ms_left: brain.target_until(i).filter(|t| *t > now).map(ms_until),
+                    error: match report {
+                        None => Some("no answer yet".into()),
+                        Some(r) => r.error.clone(),
+                    },
+                }
+            })
+            .collect(),
     })
 }
 
@@ -1132,6 +1193,29 @@ impl Coordinator {
                 let _ = hb.send(SendLeaving { died: false }).await;
             }
         })
+    }
+}
+
+impl Handler<crate::np_target::TargetReport> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, r: crate::np_target::TargetReport, ctx: &mut Context<Self>) {
+        let was_reached = self
+            .cluster
+            .target_reports
+            .get(&r.method)
+            .is_none_or(|p| p.reached);
+        if let (Some(e), true) = (&r.error, was_reached) {
+            tracing::warn!("partition: target of method {}: {e}", r.method);
+        }
+        let input = Input::Target {
+            method: r.method,
+            reached: r.reached,
+            until: r.until,
+            error: r.error.clone(),
+        };
+        self.cluster.target_reports.insert(r.method, r);
+        self.feed(input, ctx);
     }
 }
 

@@ -59,6 +59,7 @@ impl Coordinator {
         let config = self.settings.config.clone();
         let local = self.settings.local.clone();
         self.start_witness(ctx);
+        self.start_targets(ctx);
         if let Some(key) = self.settings.key.clone() {
             if config.servers.len() > 1 {
                 self.cluster.peers = Some(PeerClient::new(&config, &local, key.clone()));

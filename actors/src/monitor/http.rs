@@ -167,8 +167,9 @@ fn judge(reply: &[u8], closed: bool, uri: &str) -> Check {
     }
 }
 
-/// The status code of `HTTP/x.y NNN reason`.
-fn status_code(line: &[u8]) -> Option<u16> {
+/// The status code of `HTTP/x.y NNN reason` (also read by the HTTP
+/// target of partition resolution).
+pub(crate) fn status_code(line: &[u8]) -> Option<u16> {
     let rest = &line[line.iter().position(|&b| b == b' ')? + 1..];
     let digits = rest.get(..3)?;
     if !digits.iter().all(u8::is_ascii_digit) {
