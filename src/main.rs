@@ -144,6 +144,12 @@ enum Cmd {
         /// --config.
         #[arg(long, default_value = "mixed")]
         forced_stop: String,
+        /// A watchdog device (guardian.watchdog, timeout 1 s, margin 2 s)
+        /// in the built-in cluster with partition resolution, which resets
+        /// a box whose whole stack died: on, off, or mixed. Ignored with
+        /// --config.
+        #[arg(long, default_value = "mixed")]
+        watchdog: String,
         /// Replay a decision journal taken from a server
         /// (STATE/journal.jsonl) on --config: every decision with what the
         /// brain knew, and where the replay decides otherwise.
@@ -383,6 +389,7 @@ fn main() -> ExitCode {
             threads,
             partition,
             forced_stop,
+            watchdog,
             replay: None,
         } => simulate::run(simulate::Args {
             seed,
@@ -393,6 +400,7 @@ fn main() -> ExitCode {
             threads,
             partition: &partition,
             forced_stop: &forced_stop,
+            watchdog: &watchdog,
         }),
         Cmd::Keygen { file, force } => {
             match understudy_actors::wire::key::ClusterKey::generate(&file, force) {

@@ -20,6 +20,7 @@ pub struct Args<'a> {
     pub threads: usize,
     pub partition: &'a str,
     pub forced_stop: &'a str,
+    pub watchdog: &'a str,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -38,6 +39,15 @@ pub fn run(args: Args) -> ExitCode {
             eprintln!(
                 "understudy simulate: unknown --partition \"{other}\" (none, majority, witness, ping, majority-ping, mixed)"
             );
+            return ExitCode::from(2);
+        }
+    };
+    opts.watchdog = match args.watchdog {
+        "on" => Some(true),
+        "off" => Some(false),
+        "mixed" => None,
+        other => {
+            eprintln!("understudy simulate: unknown --watchdog \"{other}\" (on, off, mixed)");
             return ExitCode::from(2);
         }
     };
@@ -157,6 +167,11 @@ fn flags(opts: &Options) -> String {
     match opts.forced_stop {
         Some(true) => f.push_str(" --forced-stop on"),
         Some(false) => f.push_str(" --forced-stop off"),
+        None => {}
+    }
+    match opts.watchdog {
+        Some(true) => f.push_str(" --watchdog on"),
+        Some(false) => f.push_str(" --watchdog off"),
         None => {}
     }
     f

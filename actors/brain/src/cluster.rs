@@ -322,9 +322,10 @@ pub struct Brain {
     reports: BTreeMap<(String, u64), PendingReport>,
     /// Reports made here, advertised until the instant given.
     reported: BTreeMap<ReportAdvert, Duration>,
-    /// Per group active on several servers, the holders this server (their
-    /// winner) reported (rc 92), so that a set is reported once.
-    doubles: BTreeMap<String, Vec<String>>,
+    /// Per group active here and on other servers: the holders, since
+    /// when this server has seen that set, and whether it reported it
+    /// (rc 92), so that a set is reported once.
+    doubles: BTreeMap<String, (Vec<String>, Duration, bool)>,
     /// Paths declared down, so that only their return is news.
     down_paths: BTreeSet<(String, usize)>,
     advert: Advert,
@@ -2002,7 +2003,7 @@ impl Brain {
         // Before the listening: a copy here and one there are facts, not
         // an old view (only adverts sent since the copy here began count).
         if !self.suspended {
-            self.resolve_doubles(out);
+            self.resolve_doubles(now, out);
         }
         if self.listening(now) {
             return;
@@ -2208,14 +2209,20 @@ impl Brain {
     /// here, on other servers too (a healed partition, a daemon thawed
     /// late): one copy stays. The holders all rank them the same way (an
     /// Online copy first, then the group's server order, then the name), so
-    /// the first keeps its copy and reports the double activation (rc 92,
-    /// once per set of holders); every other stops its own at once, as
-    /// soon as its own operation on the group is over. The stop keeps what
+    /// the first keeps its copy; every other stops its own at once, as soon
+    /// as its own operation on the group is over, and reports the double
+    /// activation (rc 92, once per set of holders; the first reports it
+    /// only if it lasts two timeouts). The stop keeps what
     /// the cluster wants of the group: should the winner's copy go too, the
     /// usual rule starts it again.
-    fn resolve_doubles(&mut self, out: &mut Vec<Command>) {
-        let mut now_doubles = BTreeMap::new();
+    fn resolve_doubles(&mut self, now: Duration, out: &mut Vec<Command>) {
+        // The winner reports only a double that lasts: its other holders
+        // report when they stop theirs (they act first, or second, as the
+        // adverts cross), so this is for one that cannot see the winner.
+        let lasting = 2 * Duration::from_millis(self.config.heartbeat.timeout_ms.into());
+        let mut seen = BTreeMap::new();
         let mut stops = Vec::new();
+        let mut reports = Vec::new();
         for group in self.orders.keys() {
             let holders = self.contenders(group);
             if holders.len() < 2 {
@@ -2226,31 +2233,32 @@ impl Brain {
                 n.sort();
                 n
             };
+            let (since, reported) = match self.doubles.get(group) {
+                Some((n, since, reported)) if *n == names => (*since, *reported),
+                _ => (now, false),
+            };
             let winner = &holders[0].2;
-            if *winner == self.local {
-                now_doubles.insert(group.clone(), names);
-                continue;
+            let report = if *winner == self.local {
+                now >= since + lasting
+            } else {
+                let g = &self.groups[group];
+                let settled = g.pending.is_empty()
+                    && !g.moving
+                    && matches!(g.state, Some(RunState::Online | RunState::OnlineFailure));
+                if settled {
+                    stops.push((group.clone(), winner.clone()));
+                }
+                settled
+            };
+            if report && !reported {
+                reports.push((group.clone(), names.clone()));
             }
-            let g = &self.groups[group];
-            let settled = g.pending.is_empty()
-                && !g.moving
-                && matches!(g.state, Some(RunState::Online | RunState::OnlineFailure));
-            if settled {
-                stops.push((group.clone(), winner.clone()));
-            }
+            seen.insert(group.clone(), (names, since, reported || report));
         }
-        for (group, servers) in &now_doubles {
-            if self.doubles.get(group) != Some(servers) {
-                Self::alert(
-                    out,
-                    Event::DoubleActivity {
-                        group: group.clone(),
-                        servers: servers.clone(),
-                    },
-                );
-            }
+        self.doubles = seen;
+        for (group, servers) in reports {
+            Self::alert(out, Event::DoubleActivity { group, servers });
         }
-        self.doubles = now_doubles;
         for (group, winner) in stops {
             let g = self.groups.get_mut(&group).expect("known group");
             g.pending.push_back(Pending::Stop);
@@ -2835,15 +2843,15 @@ mod tests {
     }
 
     #[test]
-    fn two_copies_found_leave_one_the_first_of_the_order_reports_once() {
+    fn two_copies_found_leave_one_the_one_that_stops_reports_once() {
         let (mut s1, mut s2) = both_hold_web();
         let online = || holding(&[("web", RunState::Online)]);
         let out = at(&mut s1, 30, heard("s2", 1, 30, online()));
         assert!(stops(&out).is_empty(), "s1 keeps it: {out:?}");
-        assert!(alerts(&out).contains(&("rc 92".to_string(), true)));
+        assert!(!alerts(&out).iter().any(|(i, _)| i == "rc 92"), "{out:?}");
         let out = at(&mut s2, 30, heard("s1", 1, 30, online()));
         assert_eq!(stops(&out), vec!["web".to_string()]);
-        assert!(!alerts(&out).iter().any(|(i, _)| i == "rc 92"), "{out:?}");
+        assert!(alerts(&out).contains(&("rc 92".to_string(), true)));
         // The winner hears the same copies again: no second report, and the
         // loser, stopping, does not stop twice.
         let out = at(&mut s1, 40, heard("s2", 1, 40, online()));
@@ -2864,6 +2872,23 @@ mod tests {
     }
 
     #[test]
+    fn the_first_reports_a_double_the_other_holder_does_not_end() {
+        // s2 does not hear s1 (one way): it never stops its copy; s1, which
+        // keeps its own, reports once it has lasted two timeouts.
+        let (mut s1, _) = both_hold_web();
+        let online = || holding(&[("web", RunState::Online)]);
+        let out = at(&mut s1, 30, heard("s2", 1, 30, online()));
+        assert!(!alerts(&out).iter().any(|(i, _)| i == "rc 92"), "{out:?}");
+        let mut all = Vec::new();
+        for ms in (130..=930).step_by(100) {
+            all.extend(at(&mut s1, ms, heard("s2", 1, ms, online())));
+        }
+        let reports = alerts(&all).iter().filter(|(i, _)| i == "rc 92").count();
+        assert_eq!(reports, 1, "{all:?}");
+        assert!(stops(&all).is_empty(), "{all:?}");
+    }
+
+    #[test]
     fn a_copy_that_is_online_outranks_one_that_failed_or_is_starting() {
         let (mut s1, mut s2) = both_hold_web();
         at(&mut s1, 25, web(RunState::OnlineFailure));
@@ -2879,7 +2904,6 @@ mod tests {
             heard("s1", 1, 30, holding(&[("web", RunState::OnlineFailure)])),
         );
         assert!(stops(&out).is_empty(), "{out:?}");
-        assert!(alerts(&out).contains(&("rc 92".to_string(), true)));
         // A copy still starting stops nothing and is not stopped before its
         // start is over.
         let (mut s1, _) = both_hold_web();

@@ -53,6 +53,10 @@ pub struct Options {
     /// Forced stop in the built-in configuration (a script that fails one
     /// time in ten); `None`: each run draws.
     pub forced_stop: Option<bool>,
+    /// A watchdog device (`guardian.watchdog`, timeout 1 s, with a margin
+    /// of 2 s) in the built-in configuration, where it has partition
+    /// resolution; `None`: each run draws.
+    pub watchdog: Option<bool>,
 }
 
 /// Whether the built-in cluster resolves partitions.
@@ -85,6 +89,7 @@ impl Default for Options {
             threads: 2,
             partition: Partition::Mixed,
             forced_stop: Some(false),
+            watchdog: Some(false),
         }
     }
 }
@@ -187,6 +192,8 @@ pub struct Run {
     pub partition: Partition,
     /// The built-in configuration had a forced stop.
     pub forced_stop: bool,
+    /// The built-in configuration had a watchdog device.
+    pub watchdog: bool,
     pub schedule: Schedule,
     pub outcome: Outcome,
 }
@@ -195,12 +202,16 @@ impl Run {
     /// The configuration the run used.
     pub fn config(&self, opts: &Options) -> ClusterConfig {
         opts.config.clone().unwrap_or_else(|| {
-            sample_config_full(
+            let mut c = sample_config_full(
                 self.servers,
                 &[WEB_GROUP, BATCH_GROUP],
                 self.partition,
                 self.forced_stop,
-            )
+            );
+            if self.watchdog {
+                with_watchdog(&mut c);
+            }
+            c
         })
     }
 }
@@ -244,6 +255,21 @@ pub fn replay_traced(config: &ClusterConfig, schedule: &Schedule, seed: u64) -> 
         .run(settle_time(config))
 }
 
+/// Adds a watchdog device to a configuration with partition resolution:
+/// timeout 1 s, the margin raised to 2 s (the device must fire within half
+/// of it). Without partition resolution the device is never armed: nothing
+/// to add.
+pub fn with_watchdog(config: &mut ClusterConfig) {
+    let Some(p) = config.partition.as_mut() else {
+        return;
+    };
+    p.margin_ms = Some(p.margin_ms.unwrap_or(0).max(2000));
+    config.guardian.watchdog = Some(understudy_brain::watchdog::WatchdogConfig {
+        device: "/dev/watchdog".into(),
+        timeout_secs: 1,
+    });
+}
+
 /// Draws and runs the schedule of `seed`.
 pub fn run_seed(opts: &Options, seed: u64) -> Run {
     let mut rng = Rng::new(seed);
@@ -259,12 +285,20 @@ pub fn run_seed(opts: &Options, seed: u64) -> Run {
         fixed => fixed,
     };
     let forced_stop = opts.forced_stop.unwrap_or_else(|| rng.below(2) == 1);
-    let config = opts.config.clone().unwrap_or_else(|| {
+    let mut config = opts.config.clone().unwrap_or_else(|| {
         sample_config_full(servers, &[WEB_GROUP, BATCH_GROUP], partition, forced_stop)
     });
     let mut srng = rng.fork();
     let schedule = Schedule::draw(&mut srng, &shape(&config, &opts.kinds, opts.faults.clone()));
     let world_seed = rng.next_u64();
+    // Drawn from the world's seed, so that the schedule of every seed stays
+    // what it was before the device was modelled.
+    let watchdog = opts.config.is_none()
+        && config.partition.is_some()
+        && opts.watchdog.unwrap_or(world_seed >> 63 == 1);
+    if watchdog {
+        with_watchdog(&mut config);
+    }
     let outcome = replay(&config, &schedule, world_seed);
     Run {
         seed,
@@ -272,6 +306,7 @@ pub fn run_seed(opts: &Options, seed: u64) -> Run {
         servers: config.servers.len(),
         partition,
         forced_stop,
+        watchdog,
         schedule,
         outcome,
     }

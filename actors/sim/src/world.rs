@@ -126,6 +126,11 @@ enum Ev {
         target: usize,
         ok: bool,
     },
+    /// The watchdog device (`guardian.watchdog`) of a box whose whole
+    /// stack died while the device was armed fires: the box resets.
+    DeviceReset {
+        host: usize,
+    },
     /// The guardian's watchdog deadline of a daemon (its lease ran out and
     /// it still held groups) may have come.
     Watchdog {
@@ -295,6 +300,11 @@ pub struct World<'a> {
     views: BTreeMap<(usize, usize), Vec<bool>>,
     /// Per host: a forced stop against it failed since it last booted.
     fence_failed: Vec<bool>,
+    /// Per host: its whole stack died with the watchdog device armed, which
+    /// resets the box at most a device timeout after the last keepalive
+    /// (never later than the fence deadline): until then its leftovers are
+    /// not a known limit, and nobody may take its groups over.
+    device_armed: Vec<bool>,
     /// The etcd witness, when the configuration has one.
     witness: Option<WitnessModel>,
     /// The gates of the configuration (index in `partition.methods`),
@@ -387,6 +397,7 @@ impl<'a> World<'a> {
             digest: config.digest(),
             views: BTreeMap::new(),
             fence_failed: vec![false; n],
+            device_armed: vec![false; n],
             witness: config
                 .partition
                 .as_ref()
@@ -573,6 +584,19 @@ impl<'a> World<'a> {
                     };
                     self.input(by, input);
                 }
+            }
+            Ev::DeviceReset { host } => {
+                self.device_armed[host] = false;
+                self.trace(Some(host), || "the watchdog device resets the box".into());
+                for g in 0..self.config.groups.len() {
+                    self.hosts[host].address[g] = false;
+                    self.hosts[host].process[g] = false;
+                }
+                if self.hosts[host].daemon.take().is_some() {
+                    self.close_life(host);
+                }
+                let t = self.now + REBOOT_AFTER;
+                self.at(t, Ev::Reboot { host });
             }
             Ev::WitnessRound { host, inc } => self.witness_round(host, inc),
             Ev::TargetRound { host, inc } => self.target_round(host, inc),
@@ -1034,6 +1058,10 @@ impl<'a> World<'a> {
     fn classify(&self, starter: usize, holder: usize, g: usize) -> Class {
         if self.hosts[holder].daemon.is_none() {
             // Forced stop removes them, unless it failed.
+            // So does the watchdog device, before anybody may take over.
+            if self.device_armed[holder] {
+                return Class::Other;
+            }
             return if self.config.forced_stop.is_none() || self.fence_failed[holder] {
                 Class::Leftovers
             } else {
@@ -1503,6 +1531,21 @@ impl<'a> World<'a> {
                         self.leave(s, true);
                     }
                     FaultKind::Kill => {
+                        // The device, armed while the daemon held groups,
+                        // is kept alive up to its fence deadline at most:
+                        // it fires a device timeout after that.
+                        let device = self
+                            .config
+                            .guardian
+                            .watchdog
+                            .as_ref()
+                            .map(|w| Duration::from_secs(w.timeout_secs.into()));
+                        let deadline = self.hosts[s].daemon.as_ref().and_then(|d| d.watchdog);
+                        if let (Some(timeout), Some(deadline)) = (device, deadline) {
+                            self.device_armed[s] = true;
+                            let t = self.now.min(deadline) + timeout;
+                            self.at(t, Ev::DeviceReset { host: s });
+                        }
                         self.hosts[s].daemon = None;
                         self.close_life(s);
                     }
