@@ -579,3 +579,36 @@ fn with_a_ping_target_thousands_of_schedules_break_nothing() {
         }
     }
 }
+
+/// With the watchdog device (`guardian.watchdog`), a whole stack killed
+/// while it held groups resets its box before anybody may take over: its
+/// leftovers are no known limit any more, and never two copies.
+#[test]
+fn with_a_watchdog_device_a_whole_stack_kill_leaves_nothing_behind() {
+    let opts = Options {
+        first_seed: 1,
+        runs: 2000,
+        kinds: vec![FaultKind::Kill],
+        partition: Partition::Majority,
+        forced_stop: Some(false),
+        watchdog: Some(true),
+        ..Options::default()
+    };
+    let s = run_many(&opts);
+    assert!(s.known.is_empty(), "{:?}", s.known);
+    fail_shrunk(
+        &opts,
+        &s,
+        " --partition majority --forced-stop off --watchdog on --faults kill",
+    );
+    // Without it, the same schedules leave leftovers (the known limit).
+    let without = run_many(&Options {
+        watchdog: Some(false),
+        ..opts
+    });
+    assert!(
+        without.known.get(&Class::Leftovers).copied().unwrap_or(0) > 0,
+        "{:?}",
+        without.known
+    );
+}
