@@ -558,18 +558,7 @@ impl<'a> World<'a> {
                 ok,
             } => {
                 if ok {
-                    // Powered off: everything on it is gone at once, no
-                    // notice; it comes back after a reboot.
-                    self.trace(Some(target), || "stopped by force (power off)".into());
-                    for g in 0..self.config.groups.len() {
-                        self.hosts[target].address[g] = false;
-                        self.hosts[target].process[g] = false;
-                    }
-                    if self.hosts[target].daemon.take().is_some() {
-                        self.close_life(target);
-                    }
-                    let t = self.now + REBOOT_AFTER;
-                    self.at(t, Ev::Reboot { host: target });
+                    self.power_off(target, "stopped by force (power off)");
                 } else {
                     self.fence_failed[target] = true;
                 }
@@ -587,16 +576,7 @@ impl<'a> World<'a> {
             }
             Ev::DeviceReset { host } => {
                 self.device_armed[host] = false;
-                self.trace(Some(host), || "the watchdog device resets the box".into());
-                for g in 0..self.config.groups.len() {
-                    self.hosts[host].address[g] = false;
-                    self.hosts[host].process[g] = false;
-                }
-                if self.hosts[host].daemon.take().is_some() {
-                    self.close_life(host);
-                }
-                let t = self.now + REBOOT_AFTER;
-                self.at(t, Ev::Reboot { host });
+                self.power_off(host, "the watchdog device resets the box");
             }
             Ev::WitnessRound { host, inc } => self.witness_round(host, inc),
             Ev::TargetRound { host, inc } => self.target_round(host, inc),
@@ -625,6 +605,21 @@ impl<'a> World<'a> {
                 }
             }
         }
+    }
+
+    /// The box goes down at once (powered off, reset): everything on it is
+    /// gone, nobody is told; it comes back after a reboot.
+    fn power_off(&mut self, host: usize, why: &'static str) {
+        self.trace(Some(host), || why.into());
+        for g in 0..self.config.groups.len() {
+            self.hosts[host].address[g] = false;
+            self.hosts[host].process[g] = false;
+        }
+        if self.hosts[host].daemon.take().is_some() {
+            self.close_life(host);
+        }
+        let t = self.now + REBOOT_AFTER;
+        self.at(t, Ev::Reboot { host });
     }
 
     fn daemon(&mut self, host: usize, inc: u64) -> Option<&mut Daemon> {
