@@ -302,17 +302,12 @@ impl PartitionConfig {
     /// With a witness: how long its vote takes to change hands when its
     /// holder goes (its etcd lease runs out, then the next round of the
     /// driver, a third of the TTL, takes it), plus a lease and the margin
-    /// for the word to arrive; no more than the startup wait less the margin, so that the
-    /// server that left, started again and cut off, cannot start groups
-    /// (it waits `startup_wait_secs` to form) before the survivor counted
-    /// it out and released. `None` without a witness.
+    /// for the word to arrive: how long the action at NP occurrence waits
+    /// for the vote. `None` without a witness.
     pub fn handover(&self, config: &ClusterConfig) -> Option<Duration> {
         let w = self.witness()?;
         let ttl = Duration::from_secs(w.ttl_secs.into());
-        let wanted = ttl + ttl / 3 + self.lease(config) + self.margin(config);
-        let cap = Duration::from_secs(config.heartbeat.startup_wait_secs.into())
-            .saturating_sub(self.margin(config));
-        Some(wanted.min(cap))
+        Some(ttl + ttl / 3 + self.lease(config) + self.margin(config))
     }
 
     /// Whether the methods count votes (`Majority` or `Etcd`): a server is
@@ -556,17 +551,6 @@ pub fn warnings(config: &ClusterConfig) -> Vec<String> {
             "partition: with two servers a majority is the tie-breaker alone: when {} is down or cut off, the other server takes nothing over (add a witness: Etcd(endpoints: [...]))",
             p.tie_breaker(config).unwrap_or("the first server")
         ));
-    }
-    if let (Some(h), Some(e)) = (p.handover(config), p.witness()) {
-        let ttl = Duration::from_secs(e.ttl_secs.into());
-        let wanted = ttl + ttl / 3 + p.lease(config) + p.margin(config);
-        if h < wanted {
-            out.push(format!(
-                "partition: the witness's vote needs up to {} ms to change hands (ttl + ttl/3 + lease + margin), but a server that left counts only {} ms (heartbeat.startup_wait_secs less the margin): the survivor may lose its quorum meanwhile (raise startup_wait_secs)",
-                wanted.as_millis(),
-                h.as_millis()
-            ));
-        }
     }
     out
 }

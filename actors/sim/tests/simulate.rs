@@ -441,14 +441,29 @@ fn the_survivor_of_two_servers_with_a_witness_keeps_the_groups_when_the_vote_hol
     }
 }
 
-/// A server that left counts on its heir's side only, and only while it
-/// has not come back: found by the search while the vote of a server that
-/// left was counted on both sides of a cut (seed 833: n1 stops, then n2 is
-/// cut off) and a server back from an orderly stop stayed exempt from the
-/// agreement that a silent server is silent (seed 8075).
+/// A server that left lends nobody its vote: the schedules the search
+/// found while the vote of a server that left was counted for a while
+/// (on both sides of a cut, seed 833; with a server back from an orderly
+/// stop exempt from the agreement that a silent server is silent, seed
+/// 8075; and, counted on one side only, while the server that left was
+/// back and cut off one way, seed 129515 of the mixed search).
 #[test]
 fn a_departed_vote_counts_on_one_side_only() {
     let config = sample_config_full(3, &[WEB_GROUP, BATCH_GROUP], Partition::Witness, false);
+    let mut oneway = fault(9204, 2557, FaultKind::OneWay, 0);
+    oneway.other = 1;
+    let mut loss = fault(9923, 1887, FaultKind::Loss, 0);
+    loss.amount = 32;
+    holds(
+        &config,
+        &schedule(vec![
+            fault(2789, 1823, FaultKind::Kill, 2),
+            fault(8759, 1912, FaultKind::Stop, 0),
+            oneway,
+            loss,
+        ]),
+        "n3's stack killed, n1 stopped and back, cut one way from n2, loss",
+    );
     holds(
         &config,
         &schedule(vec![
