@@ -845,15 +845,9 @@ impl Brain {
         });
         let members = self.members(now);
         let peer_active = members.keys().any(|m| {
-            self.peers.get(m).is_some_and(|a| {
-                self.hears(m)
-                    && a.groups.iter().any(|g| {
-                        matches!(
-                            g.state,
-                            RunState::Online | RunState::OnlinePending | RunState::OnlineFailure
-                        )
-                    })
-            })
+            self.peers
+                .get(m)
+                .is_some_and(|a| self.hears(m) && a.groups.iter().any(|g| g.state.runs_or_starts()))
         });
         let want = holding || !peer_active;
         if want != self.campaign {
@@ -2238,16 +2232,10 @@ impl Brain {
     /// advert sent after the group became active here (an older one may
     /// show a copy that has gone since); a group it hands over does not.
     fn contenders(&self, group: &str) -> Vec<(bool, usize, String)> {
-        let contends = |s: RunState| {
-            matches!(
-                s,
-                RunState::Online | RunState::OnlinePending | RunState::OnlineFailure
-            )
-        };
         let Some(since) = self
             .groups
             .get(group)
-            .and_then(|g| g.state.filter(|s| contends(*s)).and(g.active_since))
+            .and_then(|g| g.state.filter(|s| s.runs_or_starts()).and(g.active_since))
         else {
             return Vec::new();
         };
@@ -2267,7 +2255,7 @@ impl Brain {
             let Some(state) = a
                 .groups
                 .iter()
-                .find(|g| g.name == group && contends(g.state))
+                .find(|g| g.name == group && g.state.runs_or_starts())
                 .map(|g| g.state)
             else {
                 continue;

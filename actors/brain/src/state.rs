@@ -35,6 +35,14 @@ impl RunState {
     pub fn may_be_active(self) -> bool {
         !matches!(self, RunState::Offline)
     }
+
+    /// Whether it runs or is starting (a copy that counts, not one going).
+    pub fn runs_or_starts(self) -> bool {
+        matches!(
+            self,
+            RunState::Online | RunState::OnlinePending | RunState::OnlineFailure
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
