@@ -18,7 +18,7 @@ use std::time::Duration;
 use understudy_brain::advert::Advert;
 use understudy_brain::cluster::{Brain, Command, Input};
 use understudy_brain::config::{ClusterConfig, StartupAttribute};
-use understudy_brain::partition::NpAction;
+use understudy_brain::partition::{NpAction, PartitionConfig};
 use understudy_brain::resource::ResourceKind;
 use understudy_brain::state::{RunState, ServerState};
 
@@ -1075,7 +1075,11 @@ impl<'a> World<'a> {
         // of a cluster without partition resolution, a failure with it.
         // With gates alone, a split while both servers reach their targets
         // (and both daemons run) is the cut gates cannot decide; a holder
-        // cut off from its targets, or frozen, must have let go in time.
+        // cut off from its targets, or frozen, must have let go in time:
+        // by the same deadline `check_gates` holds it to, since the last
+        // answer it had still counts until then (seed 92187: a one-way cut
+        // both sides' targets answered, then the holder lost its target
+        // and was still letting go when the other's takeover came).
         // A holder frozen for less than a lease may still rest on a fresh
         // verdict; frozen longer, its guardian must have released it.
         // (That a holder cut off from its targets lets go in time is
@@ -1097,8 +1101,8 @@ impl<'a> World<'a> {
                     && split
                     && !frozen_long(holder)
                     && !frozen(starter)
-                    && self.reaches_targets(holder)
-                    && self.reaches_targets(starter) =>
+                    && self.reached_targets_lately(holder)
+                    && self.reached_targets_lately(starter) =>
             {
                 Class::GatesUndecided
             }
@@ -1175,6 +1179,26 @@ impl<'a> World<'a> {
         self.reaches_witness(host)
     }
 
+    /// How long after a host is cut off from its targets it may still
+    /// hold groups: the last reached round was sent up to an interval
+    /// before the cut and counts for a lease; then half the margin to let
+    /// go, and a millisecond for the release to be carried out.
+    fn gate_deadline(&self, p: &PartitionConfig) -> Duration {
+        p.lease(self.config)
+            + p.margin(self.config) / 2
+            + self.gate_interval
+            + Duration::from_millis(1)
+    }
+
+    /// Whether `host` reaches its targets, or lost them so recently that
+    /// its last answer may still keep it quorate (`gate_deadline`).
+    fn reached_targets_lately(&self, host: usize) -> bool {
+        let Some(p) = &self.config.partition else {
+            return self.reaches_targets(host);
+        };
+        self.cut_off_since[host].is_none_or(|c| self.now <= c + self.gate_deadline(p))
+    }
+
     /// What gates promise: a host cut off from its targets (and its peers)
     /// holds nothing once its last verdict's lease and half the margin
     /// have passed (its own release, or its guardian's). A dead stack's
@@ -1185,12 +1209,7 @@ impl<'a> World<'a> {
         let Some(p) = &self.config.partition else {
             return;
         };
-        // The last reached round was sent up to an interval before the
-        // cut; a millisecond for the release to be carried out.
-        let deadline = p.lease(self.config)
-            + p.margin(self.config) / 2
-            + self.gate_interval
-            + Duration::from_millis(1);
+        let deadline = self.gate_deadline(p);
         for h in 0..self.hosts.len() {
             let late = self.cut_off_since[h].is_some_and(|c| self.now > c + deadline);
             if !late || self.hosts[h].daemon.is_none() {
