@@ -309,3 +309,55 @@ fn a_password_file_others_can_read_is_refused_by_check_and_run() {
     let d = Daemon::start(&t, &std::fs::read_to_string(&config).unwrap(), "s1");
     d.ok(&["status"]);
 }
+
+#[test]
+fn mail_added_by_an_import_starts_at_once_with_its_password_file() {
+    let t = TestDir::new("mailadd");
+    let Some(smtp) = Smtpd::start(&t.join("smtp"), None, &["--auth", "login"]) else {
+        return;
+    };
+    // First no mail at all; then an import adds it, its password in a file
+    // (read off the actors' thread, with the spool).
+    let d = Daemon::start(
+        &t,
+        &t.config(
+            &["s1"],
+            "",
+            r#"Group(name: "web", startup: Manual, resources: [
+               Resource(name: "app", kind: Exec(start: "/bin/false"),
+                        activation: (failover_threshold: 0, final_action: NoOperation))])"#,
+        ),
+        "s1",
+    );
+    let password = t.join("smtp-password");
+    std::fs::write(&password, "s3cret\n").unwrap();
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let file = t.join("alerts.ron");
+    assert!(d
+        .cli(&["alert", "export", file.to_str().unwrap()])
+        .success());
+    let exported = std::fs::read_to_string(&file).unwrap();
+    let mail = format!(
+        r#"mail: (server: "127.0.0.1", port: {port}, recipients: ["ops@example.com"],
+                 title: "understudy it", authentication: Login, user: "alice",
+                 password_file: "{pw}", response_wait_secs: 5),"#,
+        port = smtp.port,
+        pw = password.display()
+    );
+    let added = exported.replacen("mail: None,", &mail, 1);
+    let added = if added == exported {
+        // Exported without the empty field: add it at the front.
+        exported.replacen('(', &format!("({mail}"), 1)
+    } else {
+        added
+    };
+    assert_ne!(added, exported, "{exported}");
+    std::fs::write(&file, &added).unwrap();
+    let out = d.cli(&["alert", "import", file.to_str().unwrap()]);
+    assert!(out.success(), "{out:?}");
+    assert!(out.stdout.contains("applied at once"), "{out:?}");
+    // The new notifier runs, logged in with the password from the file: the
+    // resource's failed start (rc 32) is mailed.
+    let _ = d.cli(&["group", "start", "web"]);
+    smtp.wait_mail(&["rc 32", "resource app"]);
+}

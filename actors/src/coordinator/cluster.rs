@@ -751,47 +751,38 @@ impl Coordinator {
                 }));
             }
         };
-        // The disk work (read, two fsync'd writes) runs in the blocking
-        // pool: a slow disk must not hold up the actors' thread.
+        // The disk work (read, two fsync'd writes, and the files of new
+        // alert settings: mail password, spool) runs in the blocking pool:
+        // a slow disk must not hold up the actors' thread.
         let bytes = text.as_bytes().to_vec();
-        let write = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            // The file being replaced is kept beside it (a push may rewrite
-            // a hand-written file in canonical form, comments included).
-            // The file keeps its mode; a new one is readable by root only
-            // (it may hold a mail password).
-            let mode = std::fs::metadata(&path)
-                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
-                .unwrap_or(0o600);
-            if let Ok(previous) = std::fs::read(&path) {
-                if previous != bytes {
-                    let _ = write_atomically(&path.with_extension("ron.previous"), &previous, mode);
-                }
-            }
-            write_atomically(&path, &bytes, mode)
+        let change = crate::model::config::ConfigChange::between(&self.settings.config, &config);
+        let alerts = (change.online() && change.sections.contains(&"alerts"))
+            .then(|| self.settings.alert_service.as_ref().map(|s| s.preparer()))
+            .flatten()
+            .map(|p| (p, config.alerts.clone()));
+        let write = tokio::task::spawn_blocking(move || {
+            let written = write_config(&path, &bytes);
+            let prepared = alerts.map(|(p, a)| p.prepare(&a));
+            (written, prepared)
         });
         let by = by.to_string();
-        Box::pin(write.into_actor(self).map(move |written, act, ctx| {
+        Box::pin(write.into_actor(self).map(move |done, act, ctx| {
             let local = act.settings.local.clone();
-            match written {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    return Response::Error {
-                        message: format!("{local}: cannot write {file}: {e}"),
-                    }
-                }
-                Err(e) => {
-                    return Response::Error {
-                        message: format!("{local}: cannot write {file}: {e}"),
-                    }
-                }
+            let (written, prepared) = match done {
+                Ok(done) => done,
+                Err(e) => (Err(std::io::Error::other(e.to_string())), None),
+            };
+            if let Err(e) = written {
+                return Response::Error {
+                    message: format!("{local}: cannot write {file}: {e}"),
+                };
             }
-            let change = crate::model::config::ConfigChange::between(&act.settings.config, &config);
             let changed = change.sections.clone();
             tracing::info!("configuration pushed by {by} written to {file}");
             let message = if changed.is_empty() {
                 format!("{local}: {file} written (no change)")
             } else if change.online() {
-                match act.apply_online(config, &changed, ctx) {
+                match act.apply_online(config, &changed, prepared, ctx) {
                     Ok(()) => format!(
                         "{local}: {file} written; {} applied at once",
                         changed.join(" and ")
@@ -811,6 +802,24 @@ impl Coordinator {
     }
 }
 
+/// Writes a pushed configuration over `path`, keeping the file it replaces
+/// beside it (blocking).
+fn write_config(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    // The file being replaced is kept beside it (a push may rewrite
+    // a hand-written file in canonical form, comments included).
+    // The file keeps its mode; a new one is readable by root only
+    // (it may hold a mail password).
+    let mode = std::fs::metadata(path)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+        .unwrap_or(0o600);
+    if let Ok(previous) = std::fs::read(path) {
+        if previous != bytes {
+            let _ = write_atomically(&path.with_extension("ron.previous"), &previous, mode);
+        }
+    }
+    write_atomically(path, bytes, mode)
+}
+
 impl Coordinator {
     /// A configuration whose only changes are in the monitors and the alert
     /// settings is applied online; heartbeats carry the new digest.
@@ -818,12 +827,11 @@ impl Coordinator {
         &mut self,
         config: ClusterConfig,
         changed: &[&str],
+        alerts: Option<Result<crate::notify::service::PreparedAlerts, String>>,
         ctx: &mut Context<Self>,
     ) -> Result<(), String> {
-        if changed.contains(&"alerts") {
-            if let Some(service) = self.settings.alert_service.as_mut() {
-                service.apply(&config.alerts)?;
-            }
+        if let (Some(service), Some(prepared)) = (self.settings.alert_service.as_mut(), alerts) {
+            service.apply_prepared(&config.alerts, prepared?);
         }
         let config = std::sync::Arc::new(config);
         self.settings.config = config.clone();

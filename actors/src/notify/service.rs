@@ -10,7 +10,7 @@ use actix::prelude::*;
 use super::alert_log::now_rfc3339;
 use super::alert_log::{AlertLogHandle, Alerter};
 use super::lamp::LampNotifier;
-use super::mail::{LoadPassword, MailNotifier};
+use super::mail::{LoadPassword, MailNotifier, Secret};
 use super::router::{AlertRouter, Reconfigure, Routed, RouterSettings};
 use super::syslog::SyslogNotifier;
 use crate::model::catalog::Event;
@@ -67,21 +67,41 @@ impl AlertService {
     }
 
     /// (Re)creates the notifiers for `alerts` and gives the router its new
-    /// rules. A notifier replaced here stops once its queue is empty.
+    /// rules. A notifier replaced here stops once its queue is empty. Reads
+    /// files (the mail password, the spool): at start-up only; online
+    /// changes go through [`AlertService::preparer`] and
+    /// [`AlertService::apply_prepared`].
     pub fn apply(&mut self, alerts: &AlertsConfig) -> Result<(), String> {
-        self.mail = match (alerts.mail.clone(), self.mail.take()) {
-            (Some(c), Some(addr)) => {
-                let password = c.load_password()?;
+        let prepared = self.preparer().prepare(alerts)?;
+        self.apply_prepared(alerts, prepared);
+        Ok(())
+    }
+
+    /// What reading `alerts`' files needs, to be done off the actors'
+    /// thread (the blocking pool).
+    pub fn preparer(&self) -> AlertPreparer {
+        AlertPreparer {
+            state_dir: self.state_dir.clone(),
+            own: self.own.clone(),
+            mail_running: self.mail.is_some(),
+        }
+    }
+
+    /// [`AlertService::apply`] with the files already read.
+    pub fn apply_prepared(&mut self, alerts: &AlertsConfig, prepared: PreparedAlerts) {
+        self.mail = match (alerts.mail.clone(), self.mail.take(), prepared.mail) {
+            (Some(c), Some(addr), PreparedMail::Password(password)) => {
                 addr.do_send(super::mail::Reconfigure {
                     config: c,
                     password,
                 });
                 Some(addr)
             }
-            (Some(c), None) => {
-                Some(MailNotifier::new(c, &self.state_dir, self.own.clone())?.start())
-            }
-            (None, _) => None,
+            (Some(_), _, PreparedMail::Notifier(notifier)) => Some(notifier.start()),
+            // Prepared for another state of the service: cannot happen, as
+            // the coordinator applies in order; keep what runs.
+            (Some(_), running, _) => running,
+            (None, _, _) => None,
         };
         let syslog = alerts
             .syslog
@@ -130,7 +150,40 @@ impl AlertService {
             self.own.log.record(alert);
         }
         self.current = alerts.clone();
-        Ok(())
+    }
+}
+
+/// Reads the files of an alert configuration (blocking; `Send`, for the
+/// blocking pool).
+pub struct AlertPreparer {
+    state_dir: PathBuf,
+    own: Alerter,
+    mail_running: bool,
+}
+
+/// The mail notifier's part of an alert configuration, files read.
+pub enum PreparedMail {
+    None,
+    /// The running notifier gets its new settings and this password.
+    Password(Option<Secret>),
+    /// A new notifier, its password and spool read, not started yet.
+    Notifier(Box<MailNotifier>),
+}
+
+pub struct PreparedAlerts {
+    mail: PreparedMail,
+}
+
+impl AlertPreparer {
+    pub fn prepare(self, alerts: &AlertsConfig) -> Result<PreparedAlerts, String> {
+        let mail = match alerts.mail.clone() {
+            None => PreparedMail::None,
+            Some(c) if self.mail_running => PreparedMail::Password(c.load_password()?),
+            Some(c) => {
+                PreparedMail::Notifier(Box::new(MailNotifier::new(c, &self.state_dir, self.own)?))
+            }
+        };
+        Ok(PreparedAlerts { mail })
     }
 }
 
