@@ -9,43 +9,151 @@ use understudy_actors::control::protocol::{Command, Request, Response, PROTOCOL_
 
 use crate::render;
 
-/// Sends one command and returns the daemon's response, or a one-line
-/// explanation of why the daemon could not be asked.
-pub fn request(socket: &Path, command: Command) -> Result<Response, String> {
+/// Exit statuses of the operator's commands (README, `understudy --help`).
+/// 0 is success; 2 a configuration (or file) that is not valid, nothing
+/// changed.
+pub mod exit {
+    /// The daemon refused the command, or the operation failed.
+    pub const FAILED: u8 = 1;
+    /// The configuration or file given is not valid; nothing was changed.
+    pub const BAD_CONFIG: u8 = 2;
+    /// A command that asks for confirmation did not get it.
+    pub const NOT_CONFIRMED: u8 = 3;
+    /// Not allowed: root or the admin group only (the socket or the daemon
+    /// said so).
+    pub const DENIED: u8 = 4;
+    /// No daemon listens on the socket.
+    pub const NOT_RUNNING: u8 = 5;
+    /// The daemon did not answer within the client timeout (`--timeout`);
+    /// an operation it had begun may still complete.
+    pub const NO_ANSWER: u8 = 6;
+}
+
+pub use exit::NOT_CONFIRMED;
+
+/// The exit status table, as `understudy --help` prints it.
+pub const EXIT_STATUS_HELP: &str = "Exit status of the operator commands:\n  \
+    0  success\n  \
+    1  the daemon refused the command, or the operation failed\n  \
+    2  the configuration or file given is not valid (nothing changed)\n  \
+    3  not confirmed (no --yes, and no terminal to ask)\n  \
+    4  permission denied: root or the socket's admin group only\n  \
+    5  the daemon is not running (nothing listens on the socket)\n  \
+    6  no answer within --timeout (an operation begun may still complete)";
+
+/// How long a command waits for the daemon's answer: `--timeout`, or the
+/// default of its kind (0: no limit).
+static TIMEOUT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+
+/// Default wait for commands that only read (status, alerts...), seconds.
+pub const READ_TIMEOUT_SECS: u64 = 30;
+/// Default wait for commands that carry out operations (a group start may
+/// run scripts for minutes), seconds.
+pub const OPERATION_TIMEOUT_SECS: u64 = 900;
+
+/// Sets the client timeout of this process (`--timeout SECS`).
+pub fn set_timeout(secs: Option<u64>) {
+    let _ = TIMEOUT.set(secs);
+}
+
+fn timeout_for(command: &Command) -> Option<std::time::Duration> {
+    let secs = TIMEOUT
+        .get()
+        .copied()
+        .flatten()
+        .unwrap_or(if command.is_mutating() {
+            OPERATION_TIMEOUT_SECS
+        } else {
+            READ_TIMEOUT_SECS
+        });
+    (secs > 0).then(|| std::time::Duration::from_secs(secs))
+}
+
+/// Why the daemon could not be asked: a one-line explanation and the exit
+/// status for it.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: String) -> Failure {
+        Failure { code, message }
+    }
+}
+
+/// Sends one command and returns the daemon's response, or why the daemon
+/// could not be asked.
+pub fn request(socket: &Path, command: Command) -> Result<Response, Failure> {
+    let timeout = timeout_for(&command);
     let mut stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
-        ErrorKind::NotFound | ErrorKind::ConnectionRefused => format!(
+        ErrorKind::NotFound | ErrorKind::ConnectionRefused => Failure::new(exit::NOT_RUNNING, format!(
             "the understudy daemon is not running (nothing listens on {}; start it with `understudy run --config FILE`)",
             socket.display()
-        ),
-        ErrorKind::PermissionDenied => format!(
+        )),
+        ErrorKind::PermissionDenied => Failure::new(exit::DENIED, format!(
             "permission denied on {}: you must be root or in the socket's group to talk to the daemon",
             socket.display()
-        ),
-        _ => format!("cannot connect to {}: {e}", socket.display()),
+        )),
+        _ => Failure::new(exit::FAILED, format!("cannot connect to {}: {e}", socket.display())),
     })?;
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    let no_answer = |e: &std::io::Error| {
+        matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut).then(|| {
+            Failure::new(
+                exit::NO_ANSWER,
+                format!(
+                    "no answer from the daemon within {} s (--timeout; 0 waits for ever); what it had begun may still complete: see `understudy status`",
+                    timeout.map_or(0, |t| t.as_secs())
+                ),
+            )
+        })
+    };
     let mut line = serde_json::to_vec(&Request {
         version: PROTOCOL_VERSION,
         command,
     })
-    .map_err(|e| format!("cannot encode the request: {e}"))?;
+    .map_err(|e| Failure::new(exit::FAILED, format!("cannot encode the request: {e}")))?;
     line.push(b'\n');
-    stream
-        .write_all(&line)
-        .map_err(|e| format!("sending to the daemon failed: {e}"))?;
+    stream.write_all(&line).map_err(|e| {
+        no_answer(&e).unwrap_or_else(|| {
+            Failure::new(exit::FAILED, format!("sending to the daemon failed: {e}"))
+        })
+    })?;
     let mut reply = String::new();
-    BufReader::new(stream)
-        .read_line(&mut reply)
-        .map_err(|e| format!("reading the daemon's answer failed: {e}"))?;
+    BufReader::new(stream).read_line(&mut reply).map_err(|e| {
+        no_answer(&e).unwrap_or_else(|| {
+            Failure::new(
+                exit::FAILED,
+                format!("reading the daemon's answer failed: {e}"),
+            )
+        })
+    })?;
     if reply.is_empty() {
-        return Err("the daemon closed the connection without answering (is it stopping?)".into());
+        return Err(Failure::new(
+            exit::FAILED,
+            "the daemon closed the connection without answering (is it stopping?)".into(),
+        ));
     }
-    serde_json::from_str(&reply)
-        .map_err(|e| format!("the daemon's answer is not understood ({e}); is it another version?"))
+    serde_json::from_str(&reply).map_err(|e| {
+        Failure::new(
+            exit::FAILED,
+            format!("the daemon's answer is not understood ({e}); is it another version?"),
+        )
+    })
 }
 
 fn fail(message: &str) -> ExitCode {
     eprintln!("understudy: {message}");
-    ExitCode::FAILURE
+    ExitCode::from(exit::FAILED)
+}
+
+/// Prints why the daemon could not be asked; its exit status.
+pub fn failed(f: Failure) -> ExitCode {
+    eprintln!("understudy: {}", f.message);
+    ExitCode::from(f.code)
 }
 
 /// Prints an error or denial and returns the exit code for it.
@@ -54,7 +162,7 @@ fn unexpected(resp: Response) -> ExitCode {
         Response::Error { message } => fail(&message),
         Response::Denied { message } => {
             eprintln!("understudy: {message}");
-            ExitCode::from(4)
+            ExitCode::from(exit::DENIED)
         }
         other => fail(&format!("unexpected answer from the daemon: {other:?}")),
     }
@@ -74,7 +182,7 @@ pub fn status(socket: &Path, json: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(other) => unexpected(other),
-        Err(e) => fail(&e),
+        Err(e) => failed(e),
     }
 }
 
@@ -94,7 +202,7 @@ pub fn alerts(socket: &Path, count: usize, json: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(other) => unexpected(other),
-        Err(e) => fail(&e),
+        Err(e) => failed(e),
     }
 }
 
@@ -106,14 +214,9 @@ pub fn command(socket: &Path, command: Command) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(other) => unexpected(other),
-        Err(e) => fail(&e),
+        Err(e) => failed(e),
     }
 }
-
-/// Exit status of a command that needs the operator's confirmation and did
-/// not get it (answered no, or no terminal to ask and no `--yes`): nothing
-/// was done.
-pub const NOT_CONFIRMED: u8 = 3;
 
 /// The question `server confirm-down NAME` asks on the terminal.
 fn confirm_down_question(server: &str) -> String {
@@ -130,27 +233,86 @@ fn is_yes(answer: &str) -> bool {
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
+/// Unless `yes`, asks `question` on the terminal; `None` once confirmed,
+/// else the exit status ([`NOT_CONFIRMED`]: answered no, or no terminal to
+/// ask, in which case `hint` says how to confirm).
+fn confirmation(question: &str, what: &str, hint: &str, yes: bool) -> Option<ExitCode> {
+    use std::io::IsTerminal;
+    if yes {
+        return None;
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        eprintln!(
+            "understudy: {what} asks for confirmation, and stdin is not a terminal: nothing was done ({hint})"
+        );
+        return Some(ExitCode::from(NOT_CONFIRMED));
+    }
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if stdin.lock().read_line(&mut answer).is_err() || !is_yes(&answer) {
+        eprintln!("understudy: not confirmed: nothing was done");
+        return Some(ExitCode::from(NOT_CONFIRMED));
+    }
+    None
+}
+
 /// `server confirm-down NAME [--yes]`: asks on the terminal first unless
 /// `yes`; without a terminal to ask, refuses (exit [`NOT_CONFIRMED`]).
 pub fn confirm_down(socket: &Path, server: String, yes: bool) -> ExitCode {
-    use std::io::IsTerminal;
-    if !yes {
-        let stdin = std::io::stdin();
-        if !stdin.is_terminal() {
-            eprintln!(
-                "understudy: server confirm-down {server} asks for confirmation, and stdin is not a terminal: nothing was done (give --yes once you have checked that {server} is off)"
-            );
-            return ExitCode::from(NOT_CONFIRMED);
-        }
-        eprint!("{}", confirm_down_question(&server));
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        if stdin.lock().read_line(&mut answer).is_err() || !is_yes(&answer) {
-            eprintln!("understudy: not confirmed: nothing was done");
-            return ExitCode::from(NOT_CONFIRMED);
-        }
+    let hint = format!("give --yes once you have checked that {server} is off");
+    if let Some(refused) = confirmation(
+        &confirm_down_question(&server),
+        &format!("server confirm-down {server}"),
+        &hint,
+        yes,
+    ) {
+        return refused;
     }
     command(socket, Command::ServerConfirmDown { server })
+}
+
+/// The question before a command that takes servers down.
+fn shutdown_question(whole_cluster: bool, reboot: bool) -> String {
+    let (whom, os) = match (whole_cluster, reboot) {
+        (true, false) => ("every server of the cluster", "and shut down their OS"),
+        (true, true) => ("every server of the cluster", "and reboot their OS"),
+        (false, false) => ("this server", "and shut down its OS"),
+        (false, true) => ("this server", "and reboot its OS"),
+    };
+    let groups = if whole_cluster {
+        "Every group stops: nothing runs until the servers are back."
+    } else {
+        "Its groups move to the next server of their order."
+    };
+    format!("Stop the cluster service on {whom} {os}?\n{groups}\nGo ahead? [y/N] ")
+}
+
+/// `cluster shutdown` / `server shutdown` [`--reboot`] [`--yes`]: asks on
+/// the terminal first unless `yes`.
+pub fn shutdown(socket: &Path, whole_cluster: bool, reboot: bool, yes: bool) -> ExitCode {
+    let what = format!(
+        "{} shutdown{}",
+        if whole_cluster { "cluster" } else { "server" },
+        if reboot { " --reboot" } else { "" }
+    );
+    if let Some(refused) = confirmation(
+        &shutdown_question(whole_cluster, reboot),
+        &what,
+        "give --yes to go ahead without a question",
+        yes,
+    ) {
+        return refused;
+    }
+    command(
+        socket,
+        if whole_cluster {
+            Command::ClusterShutdown { reboot }
+        } else {
+            Command::ServerShutdown { reboot }
+        },
+    )
 }
 
 /// Runs `command` and writes its answer to `file` (mode 0600: it may hold
@@ -176,7 +338,7 @@ pub fn export(socket: &Path, command: Command, file: &Path) -> ExitCode {
             }
         }
         Ok(other) => unexpected(other),
-        Err(e) => fail(&e),
+        Err(e) => failed(e),
     }
 }
 
@@ -214,7 +376,7 @@ pub fn monitor_stats(socket: &Path, json: bool, reset: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(other) => unexpected(other),
-        Err(e) => fail(&e),
+        Err(e) => failed(e),
     }
 }
 
@@ -230,6 +392,15 @@ mod tests {
         for no in ["", "\n", "n", "no", "ye", "yes please", "s1"] {
             assert!(!is_yes(no), "{no:?}");
         }
+    }
+
+    #[test]
+    fn the_shutdown_questions_say_whom_they_take_down() {
+        let q = shutdown_question(true, false);
+        assert!(q.contains("every server") && q.contains("shut down"), "{q}");
+        let q = shutdown_question(false, true);
+        assert!(q.contains("this server") && q.contains("reboot"), "{q}");
+        assert!(q.ends_with("[y/N] "), "{q}");
     }
 
     #[test]

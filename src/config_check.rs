@@ -76,7 +76,7 @@ pub fn check(file: &Path) -> ExitCode {
         }
     };
     print_problems(file, &problems);
-    ExitCode::from(2)
+    ExitCode::from(crate::client::exit::BAD_CONFIG)
 }
 
 /// One screen describing what the configuration sets up: the OK line,
@@ -146,13 +146,13 @@ pub fn push(socket: &Path, file: &Path) -> ExitCode {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{}: cannot read: {e}", file.display());
-            return ExitCode::from(2);
+            return ExitCode::from(crate::client::exit::BAD_CONFIG);
         }
     };
     if let Err(problems) = config::parse(&file.display().to_string(), &text) {
         let lines: Vec<String> = problems.iter().map(line).collect();
         print_problems(file, &lines);
-        return ExitCode::from(2);
+        return ExitCode::from(crate::client::exit::BAD_CONFIG);
     }
     crate::client::command(
         socket,

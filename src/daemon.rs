@@ -71,7 +71,7 @@ pub fn run(
         Ok(c) => Arc::new(c),
         Err(problems) => {
             config_check::print_problems(config_path, &problems);
-            return ExitCode::from(2);
+            return ExitCode::from(crate::client::exit::BAD_CONFIG);
         }
     };
     let local = match server {
@@ -94,7 +94,7 @@ pub fn run(
         for p in &local_problems {
             eprintln!("understudy: {p}");
         }
-        return ExitCode::from(2);
+        return ExitCode::from(crate::client::exit::BAD_CONFIG);
     }
     let access = match (
         group_id("socket_group", &config.control.socket_group),

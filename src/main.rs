@@ -24,12 +24,18 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/understudy";
 #[command(
     name = "understudy",
     version,
-    about = "High-availability cluster supervisor"
+    about = "High-availability cluster supervisor",
+    after_help = client::EXIT_STATUS_HELP
 )]
 struct Cli {
     /// Control socket of the daemon.
     #[arg(long, global = true, env = "UNDERSTUDY_SOCKET", default_value = DEFAULT_SOCKET)]
     socket: PathBuf,
+    /// Seconds to wait for the daemon's answer before giving up (exit
+    /// status 6); 0 waits for ever. Default: 30 for commands that only
+    /// read, 900 for commands that carry out operations.
+    #[arg(long, global = true, env = "UNDERSTUDY_TIMEOUT", value_name = "SECS")]
+    timeout: Option<u64>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -90,6 +96,7 @@ enum Cmd {
     },
     /// Write a new cluster key file (64 hex digits, mode 0600).
     Keygen {
+        /// Where to write the key (refused if it exists, unless --force).
         file: PathBuf,
         /// Replace an existing file.
         #[arg(long)]
@@ -168,20 +175,28 @@ enum Cmd {
 enum MonitorCmd {
     /// Stop checking (the named monitors, or every monitor with --all).
     Suspend {
+        /// Monitors to suspend (suspending a suspended one is no error).
         names: Vec<String>,
+        /// Every monitor of this server.
         #[arg(long, conflicts_with = "names")]
         all: bool,
     },
     /// Start checking again after a suspend.
     Resume {
+        /// Monitors to resume.
         names: Vec<String>,
+        /// Every monitor of this server.
         #[arg(long, conflicts_with = "names")]
         all: bool,
     },
     /// Reset a monitor's reactivation and failover counters.
-    Clear { name: String },
+    Clear {
+        /// The monitor.
+        name: String,
+    },
     /// How many checks ran and how late they started.
     Stats {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         /// Start the figures afresh after printing them.
@@ -194,10 +209,14 @@ enum MonitorCmd {
 enum MessageCmd {
     /// Send an error notice (or, with --clear, its clearing).
     Send {
+        /// Category of the monitors to notify (as in their settings).
         #[arg(long)]
         category: String,
+        /// Keyword of the monitors to notify (empty: the category's
+        /// monitors that have no keyword).
         #[arg(long, default_value = "")]
         keyword: String,
+        /// Clear the error instead (the monitors turn Normal).
         #[arg(long)]
         clear: bool,
     },
@@ -217,15 +236,24 @@ enum DebugCmd {
 enum GroupCmd {
     /// Start (activate) a group, on this server or on --server.
     Start {
+        /// The group.
         name: String,
+        /// Server to start it on (default: this server).
         #[arg(long)]
         server: Option<String>,
     },
-    /// Stop (deactivate) a group wherever it runs.
-    Stop { name: String },
+    /// Stop (deactivate) a group wherever it runs (an offline group stays
+    /// so: no error).
+    Stop {
+        /// The group.
+        name: String,
+    },
     /// Move a group to another server (default: the next of its order).
     Move {
+        /// The group.
         name: String,
+        /// Destination server (default: the next eligible server of the
+        /// group's order).
         #[arg(long)]
         to: Option<String>,
     },
@@ -236,9 +264,15 @@ enum ClusterCmd {
     /// Stop every group and the cluster service on every server.
     Stop,
     /// Stop the cluster service on every server, then shut down every OS.
+    /// Asks on the terminal first unless --yes (no terminal and no --yes:
+    /// nothing is done, exit status 3).
     Shutdown {
+        /// Reboot instead of powering off.
         #[arg(long)]
         reboot: bool,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
     },
     /// Keep groups running; no automatic recovery or failover (maintenance).
     Suspend,
@@ -249,13 +283,22 @@ enum ClusterCmd {
 #[derive(Subcommand)]
 enum ServerCmd {
     /// Stop the cluster service on this server (its groups move to the next
-    /// server of their order), then shut down or reboot the OS.
+    /// server of their order), then shut down or reboot the OS. Asks on the
+    /// terminal first unless --yes (no terminal and no --yes: nothing is
+    /// done, exit status 3).
     Shutdown {
+        /// Reboot instead of powering off.
         #[arg(long)]
         reboot: bool,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
     },
     /// Take back a server that stays out after it was declared down.
-    Recover { name: String },
+    Recover {
+        /// The server.
+        name: String,
+    },
     /// Say that silent server NAME is off: the others take its groups over
     /// without waiting for its lease or a forced stop. If NAME still runs
     /// (cut off, frozen), its groups then run on two servers at once.
@@ -268,6 +311,7 @@ enum ServerCmd {
     /// terminal unless --yes; with no terminal to ask and no --yes, nothing
     /// is done and the exit status is 3.
     ConfirmDown {
+        /// The silent server.
         name: String,
         /// Do not ask: you have checked that NAME is off.
         #[arg(long)]
@@ -283,15 +327,24 @@ enum AlertCmd {
     /// Send alerts to the notifiers again.
     Resume,
     /// Write the alert settings in force to FILE (RON, mode 0600).
-    Export { file: PathBuf },
+    Export {
+        /// The file to write.
+        file: PathBuf,
+    },
     /// Replace the alert settings on every server with those in FILE.
-    Import { file: PathBuf },
+    Import {
+        /// A file as `alert export` writes it.
+        file: PathBuf,
+    },
     /// Send a test alert through this server's notifiers (all without flags).
     Test {
+        /// Through the mail notifier.
         #[arg(long)]
         mail: bool,
+        /// Through the syslog notifier.
         #[arg(long)]
         syslog: bool,
+        /// Through the warning lamp.
         #[arg(long)]
         lamp: bool,
     },
@@ -301,6 +354,7 @@ enum AlertCmd {
 enum LampCmd {
     /// Switch a server's warning lamp off.
     Off {
+        /// The server whose lamp to switch off.
         #[arg(long)]
         server: String,
     },
@@ -309,9 +363,15 @@ enum LampCmd {
 #[derive(Subcommand)]
 enum ConfigCmd {
     /// Check a configuration file and print every problem in it.
-    Check { file: PathBuf },
+    Check {
+        /// The configuration file (RON).
+        file: PathBuf,
+    },
     /// Check a configuration file and write it on every server.
-    Push { file: PathBuf },
+    Push {
+        /// The configuration file (RON).
+        file: PathBuf,
+    },
 }
 
 /// Under an ExpressCluster command name, that command's options.
@@ -348,6 +408,7 @@ fn main() -> ExitCode {
         Some(args) => Cli::parse_from(args),
         None => Cli::parse(),
     };
+    client::set_timeout(cli.timeout);
     match cli.command {
         // The guardian re-runs this same command line with its mark in the
         // environment; that second process is the daemon.
@@ -428,11 +489,14 @@ fn main() -> ExitCode {
                 GroupCmd::Move { name, to } => Ctl::GroupMove { group: name, to },
             },
         ),
+        Cmd::Cluster {
+            action: ClusterCmd::Shutdown { reboot, yes },
+        } => client::shutdown(&cli.socket, true, reboot, yes),
         Cmd::Cluster { action } => client::command(
             &cli.socket,
             match action {
                 ClusterCmd::Stop => Ctl::ClusterStop,
-                ClusterCmd::Shutdown { reboot } => Ctl::ClusterShutdown { reboot },
+                ClusterCmd::Shutdown { .. } => unreachable!("handled above"),
                 ClusterCmd::Suspend => Ctl::ClusterSuspend,
                 ClusterCmd::Resume => Ctl::ClusterResume,
             },
@@ -446,7 +510,7 @@ fn main() -> ExitCode {
             Ok(text) => client::command(&cli.socket, Ctl::AlertImport { text }),
             Err(e) => {
                 eprintln!("{}: cannot read: {e}", file.display());
-                ExitCode::from(2)
+                ExitCode::from(crate::client::exit::BAD_CONFIG)
             }
         },
         Cmd::Alert { action } => client::command(
@@ -464,10 +528,13 @@ fn main() -> ExitCode {
         Cmd::Server {
             action: ServerCmd::ConfirmDown { name, yes },
         } => client::confirm_down(&cli.socket, name, yes),
+        Cmd::Server {
+            action: ServerCmd::Shutdown { reboot, yes },
+        } => client::shutdown(&cli.socket, false, reboot, yes),
         Cmd::Server { action } => client::command(
             &cli.socket,
             match action {
-                ServerCmd::Shutdown { reboot } => Ctl::ServerShutdown { reboot },
+                ServerCmd::Shutdown { .. } => unreachable!("handled above"),
                 ServerCmd::Recover { name } => Ctl::ServerRecover { server: name },
                 ServerCmd::ConfirmDown { .. } => unreachable!("handled above"),
             },

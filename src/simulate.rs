@@ -39,7 +39,7 @@ pub fn run(args: Args) -> ExitCode {
             eprintln!(
                 "understudy simulate: unknown --partition \"{other}\" (none, majority, witness, ping, majority-ping, mixed)"
             );
-            return ExitCode::from(2);
+            return ExitCode::from(crate::client::exit::BAD_CONFIG);
         }
     };
     opts.watchdog = match args.watchdog {
@@ -48,7 +48,7 @@ pub fn run(args: Args) -> ExitCode {
         "mixed" => None,
         other => {
             eprintln!("understudy simulate: unknown --watchdog \"{other}\" (on, off, mixed)");
-            return ExitCode::from(2);
+            return ExitCode::from(crate::client::exit::BAD_CONFIG);
         }
     };
     opts.forced_stop = match args.forced_stop {
@@ -57,7 +57,7 @@ pub fn run(args: Args) -> ExitCode {
         "mixed" => None,
         other => {
             eprintln!("understudy simulate: unknown --forced-stop \"{other}\" (on, off, mixed)");
-            return ExitCode::from(2);
+            return ExitCode::from(crate::client::exit::BAD_CONFIG);
         }
     };
     if let Some(list) = args.faults {
@@ -70,7 +70,7 @@ pub fn run(args: Args) -> ExitCode {
                         "understudy simulate: unknown fault \"{name}\" (faults: {})",
                         FaultKind::ALL.map(|k| k.name()).join(", ")
                     );
-                    return ExitCode::from(2);
+                    return ExitCode::from(crate::client::exit::BAD_CONFIG);
                 }
             }
         }
@@ -79,7 +79,7 @@ pub fn run(args: Args) -> ExitCode {
     if let Some(n) = args.servers {
         if !(2..=16).contains(&n) {
             eprintln!("understudy simulate: --servers must be between 2 and 16");
-            return ExitCode::from(2);
+            return ExitCode::from(crate::client::exit::BAD_CONFIG);
         }
         opts.servers = Some(n);
     }
@@ -91,11 +91,11 @@ pub fn run(args: Args) -> ExitCode {
                     "understudy simulate: {} has one server; there is nothing to fail over",
                     path.display()
                 );
-                return ExitCode::from(2);
+                return ExitCode::from(crate::client::exit::BAD_CONFIG);
             }
             Err(problems) => {
                 crate::config_check::print_problems(path, &problems);
-                return ExitCode::from(2);
+                return ExitCode::from(crate::client::exit::BAD_CONFIG);
             }
         }
     }
@@ -235,26 +235,26 @@ fn describe(o: &Outcome) {
 pub fn replay(journal: &Path, config: Option<&Path>) -> ExitCode {
     let Some(config_path) = config else {
         eprintln!("understudy simulate: --replay needs --config");
-        return ExitCode::from(2);
+        return ExitCode::from(crate::client::exit::BAD_CONFIG);
     };
     let config = match crate::config_check::load(config_path) {
         Ok(c) => c,
         Err(problems) => {
             crate::config_check::print_problems(config_path, &problems);
-            return ExitCode::from(2);
+            return ExitCode::from(crate::client::exit::BAD_CONFIG);
         }
     };
     let text = match std::fs::read_to_string(journal) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("understudy simulate: {}: {e}", journal.display());
-            return ExitCode::from(2);
+            return ExitCode::from(crate::client::exit::BAD_CONFIG);
         }
     };
     match understudy_sim::replay::replay_journal(&config, &text) {
         Err(e) => {
             eprintln!("understudy simulate: {}: {e}", journal.display());
-            ExitCode::from(2)
+            ExitCode::from(crate::client::exit::BAD_CONFIG)
         }
         Ok(r) => {
             println!(

@@ -126,9 +126,10 @@ fn group_start_stop_and_start_again() {
     d.ok(&["group", "stop", "web"]);
     assert_eq!(d.group_state("web"), "Offline");
 
+    // Stopping it again is done, not an error (and runs nothing).
     let out = d.cli(&["group", "stop", "web"]);
-    assert!(!out.success(), "{out:?}");
-    assert!(out.stderr.contains("already offline"), "{out:?}");
+    assert!(out.success(), "{out:?}");
+    assert!(out.stdout.contains("already offline"), "{out:?}");
 
     let out = d.cli(&["group", "start", "nope"]);
     assert!(!out.success(), "{out:?}");
@@ -875,7 +876,83 @@ fn the_cli_says_when_the_daemon_is_not_running() {
             assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
             assert!(out.stderr.contains("not running"), "{args:?}: {out:?}");
             assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+            assert_eq!(out.code, Some(5), "{args:?}: {out:?}");
         }
+    }
+}
+
+#[test]
+fn a_daemon_that_never_answers_gives_exit_status_6_after_the_timeout() {
+    let t = TestDir::new("stuck");
+    // A socket whose listener never accepts: the connection waits in its
+    // backlog for ever, as with a stuck daemon.
+    let socket = t.join("stuck.sock");
+    let _listener = UnixListener::bind(&socket).expect("bind");
+    let begun = std::time::Instant::now();
+    let out = understudy(&[
+        "--socket",
+        socket.to_str().unwrap(),
+        "--timeout",
+        "1",
+        "status",
+    ]);
+    let took = begun.elapsed();
+    assert_eq!(out.code, Some(6), "{out:?}");
+    assert!(
+        out.stderr.contains("no answer from the daemon within 1 s"),
+        "{out:?}"
+    );
+    // Taken within 3 x the timeout (and the start of a process).
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    // The same limit from the environment, for an operation.
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.args(["--socket", socket.to_str().unwrap(), "group", "stop", "web"])
+        .env("UNDERSTUDY_TIMEOUT", "1");
+    let out = common::run_cmd(&mut cmd);
+    assert_eq!(out.code, Some(6), "{out:?}");
+}
+
+#[test]
+fn shutdown_commands_ask_first_and_do_nothing_unconfirmed() {
+    let t = TestDir::new("askfirst");
+    let d = Daemon::start(
+        &t,
+        &t.config(
+            &["s1"],
+            "",
+            r#"Group(name: "web", startup: Manual, resources: [
+                   Resource(name: "app", kind: Exec(start: "/bin/true"))])"#,
+        ),
+        "s1",
+    );
+    for args in [
+        &["cluster", "shutdown"][..],
+        &["cluster", "shutdown", "--reboot"][..],
+        &["server", "shutdown"][..],
+    ] {
+        // No terminal to ask (stdin is /dev/null), no --yes.
+        let out = d.cli(args);
+        assert_eq!(out.code, Some(3), "{args:?}: {out:?}");
+        assert!(out.stderr.contains("--yes"), "{args:?}: {out:?}");
+    }
+    // Nothing was done: the daemon still answers, nothing is stopping.
+    let status = d.ok(&["status", "--json"]);
+    assert!(!status.contains("Stopping"), "{status}");
+}
+
+#[test]
+fn help_lists_the_exit_statuses() {
+    let out = understudy(&["--help"]);
+    assert!(out.success(), "{out:?}");
+    for line in [
+        "0  success",
+        "2  the configuration or file given is not valid",
+        "3  not confirmed",
+        "4  permission denied",
+        "5  the daemon is not running",
+        "6  no answer within --timeout",
+    ] {
+        assert!(out.stdout.contains(line), "{line}: {out:?}");
     }
 }
 

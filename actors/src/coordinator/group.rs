@@ -159,11 +159,9 @@ impl Handler<RunGroup> for GroupActor {
             }
             let outcome = match msg.op {
                 GroupOp::Start(event) => shared.start(event, &msg.by).await,
-                GroupOp::Stop(factor) => shared.stop(factor, &msg.by, !msg.wait, None).await,
+                GroupOp::Stop(factor) => shared.stop(factor, &msg.by, None).await,
                 GroupOp::Restart => {
-                    let stopped = shared
-                        .stop(StopFactor::GroupRestart, &msg.by, false, None)
-                        .await;
+                    let stopped = shared.stop(StopFactor::GroupRestart, &msg.by, None).await;
                     match stopped.result {
                         Ok(_) if stopped.cluster_action.is_none() => {
                             shared.start(StartEvent::Start, &msg.by).await
@@ -174,7 +172,7 @@ impl Handler<RunGroup> for GroupActor {
                 GroupOp::RestartResource(resource) => {
                     let set = plan::with_dependents(&shared.group, &resource);
                     let stopped = shared
-                        .stop(StopFactor::ResourceRestart, &msg.by, false, Some(&set))
+                        .stop(StopFactor::ResourceRestart, &msg.by, Some(&set))
                         .await;
                     match stopped.result {
                         Ok(_) if stopped.cluster_action.is_none() => {
@@ -188,7 +186,7 @@ impl Handler<RunGroup> for GroupActor {
                 GroupOp::StopResource(resource) => {
                     let set = plan::with_dependents(&shared.group, &resource);
                     shared
-                        .stop(StopFactor::ResourceRestart, &msg.by, false, Some(&set))
+                        .stop(StopFactor::ResourceRestart, &msg.by, Some(&set))
                         .await
                 }
             };
@@ -467,9 +465,7 @@ impl Shared {
                 });
                 let mut out = Outcome::err(format!("group {name}: {detail}"));
                 if action == FinalAction::StopGroup {
-                    let stopped = self
-                        .stop(StopFactor::GroupStop, "final action", false, None)
-                        .await;
+                    let stopped = self.stop(StopFactor::GroupStop, "final action", None).await;
                     if let Err(e) = stopped.result {
                         out.result = Err(format!(
                             "group {name}: {detail}; stopping it failed too: {e}"
@@ -485,16 +481,10 @@ impl Shared {
     }
 
     /// Stops every resource that may be active, in reverse dependency order.
-    /// `refuse_if_offline`: an operator's stop of an offline group is an error.
+    /// An offline group is left as it is (success).
     /// `only`: stop just these resources (a resource restart or stop); the
     /// group stays (partly) online.
-    async fn stop(
-        &self,
-        factor: StopFactor,
-        by: &str,
-        refuse_if_offline: bool,
-        only: Option<&[String]>,
-    ) -> Outcome {
+    async fn stop(&self, factor: StopFactor, by: &str, only: Option<&[String]>) -> Outcome {
         let name = self.name().to_string();
         let view = self
             .coordinator
@@ -506,11 +496,9 @@ impl Shared {
             return Outcome::err(format!("group {name} is unknown"));
         };
         if !view.state.may_be_active() && view.resources.iter().all(|r| !r.state.may_be_active()) {
-            return if refuse_if_offline {
-                Outcome::err(format!("group {name} is already offline"))
-            } else {
-                Outcome::ok(format!("group {name} is offline"))
-            };
+            // Stopping a stopped group is done, not an error: scripts may
+            // stop what they find without asking first.
+            return Outcome::ok(format!("group {name} is already offline: nothing to do"));
         }
         let active: Vec<&str> = view
             .resources
