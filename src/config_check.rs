@@ -63,11 +63,95 @@ pub fn local_problems(c: &ClusterConfig) -> Vec<String> {
     out
 }
 
+/// Every script the configuration runs, with its field path: exec start
+/// and stop scripts, custom monitor scripts, monitor recovery scripts, the
+/// forced-stop script. Relative paths are under the configuration file's
+/// folder, as the daemon runs them.
+fn scripts(c: &ClusterConfig) -> Vec<(String, &str)> {
+    use understudy_actors::model::monitor::MonitorKind;
+    use understudy_actors::model::resource::ResourceKind;
+    let label = |name: &str, i: usize| {
+        if name.is_empty() {
+            i.to_string()
+        } else {
+            name.to_string()
+        }
+    };
+    let mut out = Vec::new();
+    for (i, g) in c.groups.iter().enumerate() {
+        for (j, r) in g.resources.iter().enumerate() {
+            let path = format!(
+                "groups[{}].resources[{}].kind",
+                label(&g.name, i),
+                label(&r.name, j)
+            );
+            if let ResourceKind::Exec(e) = &r.kind {
+                out.push((format!("{path}.start"), e.start.as_str()));
+                if let Some(stop) = &e.stop {
+                    out.push((format!("{path}.stop"), stop.as_str()));
+                }
+            }
+        }
+    }
+    for (i, m) in c.monitors.iter().enumerate() {
+        let path = format!("monitors[{}]", label(&m.name, i));
+        if let MonitorKind::Custom(k) = &m.kind {
+            out.push((format!("{path}.kind.script"), k.script.as_str()));
+        }
+        if let Some(s) = &m.recovery.script {
+            out.push((format!("{path}.recovery.script.path"), s.path.as_str()));
+        }
+    }
+    if let Some(f) = &c.forced_stop {
+        let understudy_actors::model::forced_stop::ForcedStopMethod::Script(s) = &f.method;
+        out.push(("forced_stop.method.path".into(), s.path.as_str()));
+    }
+    out
+}
+
+/// Scripts that this machine does not have, or cannot run: `config check`
+/// reports them as problems. (`run` only warns: a configuration that ran
+/// before keeps running, and a missing script fails just its resource or
+/// step, with its alert.)
+pub fn script_problems(c: &ClusterConfig, base_dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for (field, script) in scripts(c) {
+        if script.trim().is_empty() {
+            continue; // reported by the validation already
+        }
+        let path = base_dir.join(script);
+        let shown = path.display();
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                out.push(format!("{field}: {shown} does not exist"))
+            }
+            Err(e) => out.push(format!("{field}: {shown}: {e}")),
+            Ok(m) if !m.is_file() => out.push(format!("{field}: {shown} is not a file")),
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+                out.push(format!("{field}: {shown} is not executable (chmod +x it)"))
+            }
+            Ok(_) => {}
+        }
+    }
+    out
+}
+
+/// The folder relative script paths are taken from: the configuration
+/// file's (as the daemon resolves it).
+pub fn base_dir(file: &Path) -> std::path::PathBuf {
+    file.canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| ".".into())
+}
+
 pub fn check(file: &Path) -> ExitCode {
     let problems = match load(file) {
         Err(problems) => problems,
         Ok(c) => {
-            let problems = local_problems(&c);
+            let mut problems = local_problems(&c);
+            problems.extend(script_problems(&c, &base_dir(file)));
             if problems.is_empty() {
                 print!("{}", summary(&c, &warnings(&c)));
                 return ExitCode::SUCCESS;

@@ -1,7 +1,7 @@
 //! `understudy run`: checks everything that can be checked before starting,
 //! then runs the actix system until the cluster service stops.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,11 +158,10 @@ pub fn run(
             Ok(l) => l,
             Err(e) => return fail(&e),
         };
-    let base_dir = config_path
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."));
+    let base_dir = crate::config_check::base_dir(config_path);
+    for p in crate::config_check::script_problems(&config, &base_dir) {
+        tracing::warn!("{}: {p}: what runs it will fail", config_path.display());
+    }
 
     let sys = System::new();
     let started = sys.block_on(async {

@@ -722,6 +722,53 @@ fn every_semantic_problem_is_reported_at_once() {
 }
 
 #[test]
+fn config_check_names_scripts_that_are_missing_or_not_executable() {
+    let t = TestDir::new("scripts");
+    let ok = t.write("ok.sh", "#!/bin/sh\nexit 0\n");
+    std::fs::set_permissions(&ok, std::fs::Permissions::from_mode(0o755)).unwrap();
+    t.write("plain.sh", "#!/bin/sh\nexit 0\n");
+    let groups = r#"Group(name: "web", startup: Manual, resources: [
+            Resource(name: "app", kind: Exec(start: "ok.sh", stop: "gone.sh")),
+            Resource(name: "db", kind: Exec(start: "plain.sh"))])"#;
+    let monitors = r#"monitors: [Monitor(name: "chk", kind: Custom(script: "missing-check.sh"),
+            recovery: (target: Group("web")))],"#;
+    let text = t.config(&["s1"], monitors, groups);
+    let file = t.write("cluster.ron", &text);
+    let out = understudy(&["config", "check", file.to_str().unwrap()]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let dir = file.parent().unwrap().canonicalize().unwrap();
+    for line in [
+        format!(
+            "groups[web].resources[app].kind.stop: {}/gone.sh does not exist",
+            dir.display()
+        ),
+        format!(
+            "groups[web].resources[db].kind.start: {}/plain.sh is not executable",
+            dir.display()
+        ),
+        format!(
+            "monitors[chk].kind.script: {}/missing-check.sh does not exist",
+            dir.display()
+        ),
+    ] {
+        assert!(
+            out.stderr.lines().any(|l| l.starts_with(&line)),
+            "`{line}` missing: {out:?}"
+        );
+    }
+    assert!(out.stderr.contains("3 problems found"), "{out:?}");
+    assert!(!out.stderr.contains("ok.sh"), "{out:?}");
+
+    // Once they are there and executable, the same file is valid.
+    for name in ["gone.sh", "plain.sh", "missing-check.sh"] {
+        let f = t.write(name, "#!/bin/sh\nexit 0\n");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = understudy(&["config", "check", file.to_str().unwrap()]);
+    assert!(out.success(), "{out:?}");
+}
+
+#[test]
 fn config_check_warns_about_partition_safety_and_run_logs_it() {
     let t = TestDir::new("npwarn");
     let groups = r#"Group(name: "web", startup: Manual),"#;
