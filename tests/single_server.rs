@@ -1053,6 +1053,25 @@ fn a_garbled_request_is_answered_and_counted() {
         out.contains("malformed control requests dropped: 1"),
         "{out}"
     );
+
+    // A second daemon on the same socket is refused. Its probe of the
+    // socket (a connection closed without a byte) is no malformed request.
+    let other = t.join("other-state");
+    let second = understudy(&[
+        "run",
+        "--config",
+        d.config.to_str().unwrap(),
+        "--server",
+        "s1",
+        "--state-dir",
+        other.to_str().unwrap(),
+        "--socket",
+        d.socket.to_str().unwrap(),
+    ]);
+    assert!(!second.success(), "{second:?}");
+    assert!(second.stderr.contains("already running"), "{second:?}");
+    drop(UnixStream::connect(&d.socket).expect("connect"));
+    assert_eq!(d.status_json()["malformed_requests"], 1);
     d.ok(&["group", "start", "web"]);
 }
 

@@ -142,6 +142,9 @@ async fn handle(
             Response::Error { message: format!("no request within {} s", READ_TIMEOUT.as_secs()) }
         }
         Ok(Err(e)) => return Err(e),
+        // Closed without a byte: a probe (a second `run` checking whether a
+        // daemon listens), not a request.
+        Ok(Ok(0)) => return Ok(()),
         Ok(Ok(_)) if line.len() > MAX_REQUEST_BYTES => {
             coordinator.do_send(MalformedRequest);
             Response::Error { message: format!("request longer than {MAX_REQUEST_BYTES} bytes") }
