@@ -116,6 +116,13 @@ pub fn status(s: &ClusterStatus) -> String {
             s.malformed_requests
         );
     }
+    if !s.restart_pending.is_empty() {
+        let _ = writeln!(
+            out,
+            "restart pending: the configuration file changes {}; restart the cluster service to apply",
+            s.restart_pending.join(", ")
+        );
+    }
     out
 }
 
@@ -205,6 +212,7 @@ mod tests {
             malformed_requests: 0,
             rejected: RejectedTraffic::default(),
             partition: partition.map(Box::new),
+            restart_pending: Vec::new(),
         }
     }
 

@@ -1283,3 +1283,38 @@ fn confirm_down_help_warns_that_a_wrong_one_runs_groups_twice() {
         assert!(out.stdout.contains(wanted), "{wanted:?} missing: {out:?}");
     }
 }
+
+#[test]
+fn a_push_that_needs_a_restart_is_marked_in_status_until_undone() {
+    let t = TestDir::new("pending");
+    let groups = r#"Group(name: "web", startup: Manual),"#;
+    let text = t.config(&["s1"], "", groups);
+    let d = Daemon::start(&t, &text, "s1");
+    assert_eq!(d.status_json()["restart_pending"], serde_json::json!([]));
+
+    // A new group applies only after a restart.
+    let more = t.config(
+        &["s1"],
+        "",
+        r#"Group(name: "web", startup: Manual), Group(name: "db", startup: Manual),"#,
+    );
+    let file = t.write("more.ron", &more);
+    let out = d.ok(&["config", "push", file.to_str().unwrap()]);
+    assert!(
+        out.contains("restart the cluster service to apply"),
+        "{out}"
+    );
+    let pending = d.status_json()["restart_pending"].clone();
+    assert_eq!(pending, serde_json::json!(["groups"]), "{pending}");
+    let text_status = d.ok(&["status"]);
+    assert!(
+        text_status.contains("restart pending: the configuration file changes groups"),
+        "{text_status}"
+    );
+
+    // Pushing the configuration in force again: nothing waits any more.
+    let file = t.write("same.ron", &text);
+    d.ok(&["config", "push", file.to_str().unwrap()]);
+    assert_eq!(d.status_json()["restart_pending"], serde_json::json!([]));
+    assert!(!d.ok(&["status"]).contains("restart pending"));
+}

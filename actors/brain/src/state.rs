@@ -161,6 +161,10 @@ pub struct ClusterStatus {
     /// responses small; the JSON is the same.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<Box<PartitionStatus>>,
+    /// Sections of a configuration pushed to this server's file that apply
+    /// only once its cluster service restarts (empty: nothing waits).
+    #[serde(default)]
+    pub restart_pending: Vec<String>,
 }
 
 /// `status`: the partition state of the server answering.

@@ -779,6 +779,13 @@ impl Coordinator {
             }
             let changed = change.sections.clone();
             tracing::info!("configuration pushed by {by} written to {file}");
+            // Compared with the configuration in force: what a restart
+            // would apply (nothing once a push brings the file back).
+            act.view.restart_pending = if change.online() {
+                Vec::new()
+            } else {
+                changed.iter().map(|c| c.to_string()).collect()
+            };
             let message = if changed.is_empty() {
                 format!("{local}: {file} written (no change)")
             } else if change.online() {

@@ -141,6 +141,7 @@ impl Coordinator {
             malformed_requests: 0,
             rejected: Default::default(),
             partition: None,
+            restart_pending: Vec::new(),
         };
         let alerter = Alerter {
             log: settings.alert_log.clone(),
