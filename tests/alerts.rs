@@ -361,3 +361,51 @@ fn mail_added_by_an_import_starts_at_once_with_its_password_file() {
     let _ = d.cli(&["group", "start", "web"]);
     smtp.wait_mail(&["rc 32", "resource app"]);
 }
+
+#[test]
+fn alert_test_uses_only_the_notifiers_this_server_has() {
+    // No notifier at all: nothing to test, said so.
+    let t = TestDir::new("atnone");
+    let d = Daemon::start(
+        &t,
+        &t.config(&["s1"], "", r#"Group(name: "web", startup: Manual),"#),
+        "s1",
+    );
+    let out = d.cli(&["alert", "test"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("no notifier is configured"), "{out:?}");
+    drop(d);
+
+    // Mail only: a flag for another notifier sends nothing at all; without
+    // flags the mail alone is tested, and the answer says so.
+    let t = TestDir::new("atmail");
+    let Some(smtp) = Smtpd::start(&t.join("smtp"), None, &["--auth", "login"]) else {
+        return;
+    };
+    let d = Daemon::start(&t, &mail_config(&t, &smtp, ""), "s1");
+    for args in [
+        &["alert", "test", "--lamp"][..],
+        &["alert", "test", "--mail", "--syslog"][..],
+    ] {
+        let out = d.cli(args);
+        assert_eq!(out.code, Some(1), "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("not configured on this server"),
+            "{out:?}"
+        );
+        assert!(out.stderr.contains("nothing was sent"), "{out:?}");
+    }
+    let tests_raised = |d: &Daemon| {
+        d.alerts_json(100)
+            .iter()
+            .filter(|a| a["module"] == "alert" && a["event_id"] == 1011)
+            .count()
+    };
+    assert_eq!(tests_raised(&d), 0);
+    let out = d.cli(&["alert", "test"]);
+    assert!(out.success(), "{out:?}");
+    assert!(out.stdout.contains("test alert handed to mail;"), "{out:?}");
+    assert!(!out.stdout.contains("syslog"), "{out:?}");
+    smtp.wait_mail(&["INFO alert 1011"]);
+    assert_eq!(tests_raised(&d), 1);
+}

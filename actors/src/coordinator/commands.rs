@@ -503,8 +503,42 @@ impl Coordinator {
 
     /// `alert test [--mail] [--syslog] [--lamp]` (none: all of them).
     pub(crate) fn alert_test(&mut self, mail: bool, syslog: bool, lamp: bool, by: String) -> Reply {
+        // Only notifiers this server has: without flags, every one of them;
+        // a flag for one it lacks sends nothing at all.
+        let alerts = &self.settings.config.alerts;
+        let have = [
+            (alerts.mail.is_some(), "alerts.mail"),
+            (alerts.syslog.is_some(), "alerts.syslog"),
+            (
+                alerts.lamps.as_ref().is_some_and(|l| l.enabled),
+                "alerts.lamps",
+            ),
+        ];
         let all = !(mail || syslog || lamp);
-        let (mail, syslog, lamp) = (mail || all, syslog || all, lamp || all);
+        if all && have.iter().all(|(on, _)| !on) {
+            return ready(Response::Error {
+                message: "no notifier is configured on this server (alerts.mail, alerts.syslog, alerts.lamps): nothing to test".into(),
+            });
+        }
+        let missing: Vec<&str> = [mail, syslog, lamp]
+            .iter()
+            .zip(have)
+            .filter(|(asked, (on, _))| **asked && !on)
+            .map(|(_, (_, field))| field)
+            .collect();
+        if !missing.is_empty() {
+            return ready(Response::Error {
+                message: format!(
+                    "not configured on this server: {}; nothing was sent",
+                    missing.join(", ")
+                ),
+            });
+        }
+        let (mail, syslog, lamp) = (
+            (mail || all) && have[0].0,
+            (syslog || all) && have[1].0,
+            (lamp || all) && have[2].0,
+        );
         let mut to = Vec::new();
         if mail {
             to.push("mail");
