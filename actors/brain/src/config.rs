@@ -372,9 +372,21 @@ pub fn read(file: &str, text: &str) -> Result<(ClusterConfig, Vec<String>), Prob
     let mut de = ron::Deserializer::from_str_with_options(text, &options)
         .map_err(|e| spanned_problem(file, &e))?;
     let mut unknown = Vec::new();
-    let result: Result<ClusterConfig, _> =
-        serde_ignored::deserialize(&mut de, |path| unknown.push(path.to_string()));
-    let config = result.map_err(|code| spanned_problem(file, &de.span_error(code)))?;
+    // The path of the field being read when a type error strikes (a port
+    // of 65536, a string for a number), so that the error names it.
+    let mut track = serde_path_to_error::Track::new();
+    let result: Result<ClusterConfig, _> = serde_ignored::deserialize(
+        serde_path_to_error::Deserializer::new(&mut de, &mut track),
+        |path| unknown.push(path.to_string()),
+    );
+    let config = result.map_err(|code| {
+        let mut p = spanned_problem(file, &de.span_error(code));
+        let field = track.path().to_string();
+        if field != "." && !field.is_empty() {
+            p.message = format!("{field}: {}", p.message);
+        }
+        p
+    })?;
     de.end()
         .map_err(|code| spanned_problem(file, &de.span_error(code)))?;
     let unknown = unknown.iter().map(|p| readable_path(&config, p)).collect();

@@ -340,6 +340,27 @@ mod tests {
     }
 
     #[test]
+    fn a_type_error_names_its_field_as_well_as_its_place() {
+        let p = problems(&with_groups(
+            r#"Group(name: "web", resources: [
+                 Resource(name: "app", kind: Exec(start: "/bin/true", start_timeout: 4294967296))])"#,
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("c.ron:5:"), "{p:?}");
+        assert!(
+            p[0].contains("groups[0].resources[0].kind.Exec.start_timeout: "),
+            "{p:?}"
+        );
+        let p = problems(&with_groups(
+            r#"Group(name: "web", resources: [Resource(name: "vip", kind: Fip(address: 5))])"#,
+        ));
+        assert!(
+            p[0].contains("groups[0].resources[0].kind.Fip.address: Expected string"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
     fn a_good_config_passes() {
         let p = problems(&with_groups(
             r#"Group(name: "web", servers: ["s2", "s1"], startup: Manual, failback: Auto, resources: [
