@@ -1051,18 +1051,6 @@ impl<'a> World<'a> {
 
     /// `starter` adds a copy of group `g` that `holder` has.
     fn classify(&self, starter: usize, holder: usize, g: usize) -> Class {
-        if self.hosts[holder].daemon.is_none() {
-            // Forced stop removes them, unless it failed.
-            // So does the watchdog device, before anybody may take over.
-            if self.device_armed[holder] {
-                return Class::Other;
-            }
-            return if self.config.forced_stop.is_none() || self.fence_failed[holder] {
-                Class::Leftovers
-            } else {
-                Class::Other
-            };
-        }
         let saw = |a: usize, b: usize| {
             self.views
                 .get(&(a, g))
@@ -1094,18 +1082,39 @@ impl<'a> World<'a> {
                     self.now.saturating_sub(since) >= p.lease(self.config)
                 })
         };
+        let gates_undecided = self
+            .config
+            .partition
+            .as_ref()
+            .is_some_and(|p| !p.counts_votes())
+            && split
+            && !frozen_long(holder)
+            && !frozen(starter)
+            && self.reached_targets_lately(holder)
+            && self.reached_targets_lately(starter);
+        if self.hosts[holder].daemon.is_none() {
+            // A dead stack's leftovers: forced stop removes them, unless it
+            // failed. So does an armed watchdog device, before anybody may
+            // take over, unless the takeover came of the split gates cannot
+            // decide (seed 249278: a one-way cut both sides' targets
+            // answered, so the holder kept its groups; its whole stack then
+            // died, and the other's takeover came before the device fired).
+            if self.device_armed[holder] {
+                return if gates_undecided {
+                    Class::GatesUndecided
+                } else {
+                    Class::Other
+                };
+            }
+            return if self.config.forced_stop.is_none() || self.fence_failed[holder] {
+                Class::Leftovers
+            } else {
+                Class::Other
+            };
+        }
         match &self.config.partition {
             None if split || frozen(holder) => Class::SplitView,
-            Some(p)
-                if !p.counts_votes()
-                    && split
-                    && !frozen_long(holder)
-                    && !frozen(starter)
-                    && self.reached_targets_lately(holder)
-                    && self.reached_targets_lately(starter) =>
-            {
-                Class::GatesUndecided
-            }
+            Some(_) if gates_undecided => Class::GatesUndecided,
             _ => Class::Other,
         }
     }
