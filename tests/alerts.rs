@@ -409,3 +409,46 @@ fn alert_test_uses_only_the_notifiers_this_server_has() {
     smtp.wait_mail(&["INFO alert 1011"]);
     assert_eq!(tests_raised(&d), 1);
 }
+
+#[test]
+fn alert_import_keeps_the_operators_comments_in_the_configuration_file() {
+    let t = TestDir::new("keepcomments");
+    let text = t.config(
+        &["s1"],
+        "// alerts: kept as the operator wrote them\n    alerts: (routes: []), // none yet\n",
+        r#"Group(name: "web", startup: Manual), // the web tier"#,
+    );
+    let d = Daemon::start(&t, &text, "s1");
+    let file = t.join("alerts.ron");
+    assert!(d
+        .cli(&["alert", "export", file.to_str().unwrap()])
+        .success());
+    let exported = std::fs::read_to_string(&file).unwrap();
+    let changed = exported.replacen(
+        "routes: [",
+        r#"routes: [Route(module: "rc", event_id: 10, mail: true),"#,
+        1,
+    );
+    assert_ne!(changed, exported, "{exported}");
+    std::fs::write(&file, &changed).unwrap();
+    let out = d.cli(&["alert", "import", file.to_str().unwrap()]);
+    assert!(out.success(), "{out:?}");
+    assert!(out.stdout.contains("applied at once"), "{out:?}");
+    let written = std::fs::read_to_string(&d.config).unwrap();
+    for kept in [
+        "// alerts: kept as the operator wrote them",
+        "// none yet",
+        "// the web tier",
+    ] {
+        assert!(written.contains(kept), "{kept} lost:\n{written}");
+    }
+    assert!(written.contains("event_id: 10"), "{written}");
+    // What the file says is what runs: exported again, the new route.
+    let again = t.join("again.ron");
+    assert!(d
+        .cli(&["alert", "export", again.to_str().unwrap()])
+        .success());
+    assert!(std::fs::read_to_string(&again)
+        .unwrap()
+        .contains("event_id: 10"));
+}

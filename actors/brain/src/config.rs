@@ -405,6 +405,191 @@ pub fn to_ron<T: Serialize>(value: &T) -> Result<String, String> {
     ron::ser::to_string_pretty(value, pretty).map_err(|e| e.to_string())
 }
 
+/// The configuration text `text` with its `alerts` section replaced by
+/// `alerts`, everything else (comments, layout, order) kept as the operator
+/// wrote it; `None` when the text cannot be edited so (then the caller
+/// writes the canonical form). The result is checked: it must read back
+/// as the configuration of `text` with the new alerts.
+pub fn with_alerts(text: &str, alerts: &AlertsConfig) -> Option<String> {
+    let before = read("edit", text).ok()?.0;
+    // The section alone: without the file-level attributes `to_ron` puts
+    // first (the file has its own, or reads without them).
+    let whole = to_ron(alerts).ok()?;
+    let value = whole
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("#!["))
+        .collect::<Vec<_>>()
+        .join("\n    ");
+    let edited = match top_level_field(text, "alerts") {
+        Some((start, end)) => format!("{}{value}{}", &text[..start], &text[end..]),
+        None => {
+            // No section yet: added as the last field.
+            let close = top_level_close(text)?;
+            let head = text[..close].trim_end();
+            let comma = if head.ends_with(',') || head.ends_with('(') {
+                ""
+            } else {
+                ","
+            };
+            format!("{head}{comma}\n    alerts: {value},\n{}", &text[close..])
+        }
+    };
+    let mut wanted = before;
+    wanted.alerts = alerts.clone();
+    (read("edit", &edited).ok()?.0 == wanted).then_some(edited)
+}
+
+/// Walks RON text outside strings, chars and comments: `visit(index, byte,
+/// depth)` for every other byte, depth counting brackets opened before it.
+fn walk_ron(text: &str, mut visit: impl FnMut(usize, u8, usize) -> bool) {
+    let b = text.as_bytes();
+    let (mut i, mut depth) = (0usize, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let mut nest = 0usize;
+                while i < b.len() {
+                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                        nest += 1;
+                        i += 2;
+                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                        nest -= 1;
+                        i += 2;
+                        if nest == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            b'r' if matches!(b.get(i + 1), Some(b'#') | Some(b'"'))
+                && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_')) =>
+            {
+                // Raw string r#"..."#: ends at '"' and as many '#'.
+                let mut j = i + 1;
+                let mut hashes = 0;
+                while b.get(j) == Some(&b'#') {
+                    hashes += 1;
+                    j += 1;
+                }
+                if b.get(j) != Some(&b'"') {
+                    if !visit(i, b[i], depth) {
+                        return;
+                    }
+                    i += 1;
+                    continue;
+                }
+                j += 1;
+                while j < b.len() {
+                    if b[j] == b'"'
+                        && b[j + 1..]
+                            .iter()
+                            .take(hashes)
+                            .filter(|c| **c == b'#')
+                            .count()
+                            == hashes
+                    {
+                        j += 1 + hashes;
+                        break;
+                    }
+                    j += 1;
+                }
+                i = j;
+                continue;
+            }
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    if b[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            c => {
+                if matches!(c, b')' | b']' | b'}') {
+                    depth = depth.saturating_sub(1);
+                }
+                if !visit(i, c, depth) {
+                    return;
+                }
+                if matches!(c, b'(' | b'[' | b'{') {
+                    depth += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+}
+
+/// The byte range of the value of top-level field `name` (from after its
+/// colon and blanks to before the comma or closing parenthesis that ends
+/// it, blanks trimmed).
+fn top_level_field(text: &str, name: &str) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut found: Option<usize> = None; // index just after the colon
+    let mut end: Option<usize> = None;
+    let mut pending: Option<usize> = None; // index after the name
+    walk_ron(text, |i, c, depth| {
+        match found {
+            None => {
+                if depth == 1 && c == b':' {
+                    if pending.is_some() {
+                        found = Some(i + 1);
+                    }
+                } else if depth == 1
+                    && text[i..].starts_with(name)
+                    && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'))
+                    && !b
+                        .get(i + name.len())
+                        .is_some_and(|n| n.is_ascii_alphanumeric() || *n == b'_')
+                {
+                    pending = Some(i + name.len());
+                } else if depth == 1 && !c.is_ascii_whitespace() && pending.is_some_and(|p| i >= p)
+                {
+                    pending = None;
+                }
+                true
+            }
+            // The value ends at the comma after it, or at the parenthesis
+            // that closes the whole struct.
+            Some(_) if (depth == 1 && c == b',') || (depth == 0 && c == b')') => {
+                end = Some(i);
+                false
+            }
+            Some(_) => true,
+        }
+    });
+    let (start, end) = (found?, end?);
+    let value = &text[start..end];
+    let lead = value.len() - value.trim_start().len();
+    let trail = value.len() - value.trim_end().len();
+    (start + lead < end - trail).then_some((start + lead, end - trail))
+}
+
+/// Index of the parenthesis that closes the top-level struct.
+fn top_level_close(text: &str) -> Option<usize> {
+    let mut close = None;
+    walk_ron(text, |i, c, depth| {
+        if c == b')' && depth == 0 {
+            close = Some(i);
+            return false;
+        }
+        true
+    });
+    close
+}
+
 /// Reads an alert-settings file (`understudy alert import`): the `alerts`
 /// section alone, as strictly as a whole configuration (syntax errors with
 /// line:column, unknown fields, every semantic problem with its path, the
@@ -642,5 +827,74 @@ mod round_trip {
             parse_alerts("a.ron", &alerts, &config).unwrap(),
             config.alerts
         );
+    }
+}
+
+#[cfg(test)]
+mod alerts_edit {
+    use super::*;
+
+    const TEXT: &str = r##"#![enable(implicit_some)]
+// The operator's cluster: comments, layout and order are theirs.
+Cluster(
+    name: "c", /* the name ) , alerts: no */
+    servers: [Server(name: "s1", interconnects: ["198.51.100.1"])],
+    heartbeat: (key_file: "/etc/understudy/cluster.key"), // key: alerts: (x)
+    alerts: (
+        routes: [], // none yet
+    ),
+    groups: [Group(name: "web", startup: Manual, resources: [
+        Resource(name: "app", kind: Exec(start: r#"/bin/true"#)),
+    ])],
+)
+"##;
+
+    fn new_alerts() -> AlertsConfig {
+        let mut a = AlertsConfig::default();
+        a.routes.push(crate::routing::AlertRoute {
+            module: "rc".into(),
+            event_id: 10,
+            mail: Some(true),
+            syslog: None,
+        });
+        a
+    }
+
+    #[test]
+    fn only_the_alerts_section_changes() {
+        let edited = with_alerts(TEXT, &new_alerts()).expect("editable");
+        let config = parse("e.ron", &edited).unwrap_or_else(|p| panic!("{p:?}\n{edited}"));
+        assert_eq!(config.alerts, new_alerts());
+        for kept in [
+            "// The operator's cluster: comments, layout and order are theirs.",
+            r#"name: "c", /* the name ) , alerts: no */"#,
+            "// key: alerts: (x)",
+            r##"Resource(name: "app", kind: Exec(start: r#"/bin/true"#)),"##,
+        ] {
+            assert!(edited.contains(kept), "{kept} lost:\n{edited}");
+        }
+        assert!(!edited.contains("// none yet"), "{edited}");
+        assert!(edited.find("alerts:").unwrap() < edited.find("groups:").unwrap());
+    }
+
+    #[test]
+    fn a_file_without_alerts_gets_the_section_at_its_end() {
+        let text = TEXT.replace(
+            "    alerts: (\n        routes: [], // none yet\n    ),\n",
+            "",
+        );
+        assert_eq!(
+            read("t.ron", &text).unwrap().0.alerts,
+            AlertsConfig::default()
+        );
+        let edited = with_alerts(&text, &new_alerts()).expect("editable");
+        let config = parse("e.ron", &edited).unwrap_or_else(|p| panic!("{p:?}\n{edited}"));
+        assert_eq!(config.alerts, new_alerts());
+        assert!(edited.contains("// key: alerts: (x)"), "{edited}");
+    }
+
+    #[test]
+    fn text_that_does_not_read_is_not_edited() {
+        assert_eq!(with_alerts("Cluster(name: ", &new_alerts()), None);
     }
 }

@@ -597,7 +597,11 @@ impl Coordinator {
 
     /// `alert import FILE`: the file's alert settings replace the running
     /// ones in the configuration, which is then pushed to every server
-    /// (written there in canonical form; alert settings apply at once).
+    /// (alert settings apply at once). The text pushed is this server's
+    /// configuration file with only its `alerts` section replaced, the
+    /// operator's comments and layout kept, when that file holds the
+    /// configuration in force; otherwise (a file changed since, a text the
+    /// edit cannot handle) the configuration in force in canonical form.
     pub(crate) fn alert_import(&mut self, text: String, by: String) -> Reply {
         let alerts = match crate::model::config::parse_alerts(
             "imported alert settings",
@@ -615,14 +619,31 @@ impl Coordinator {
                 });
             }
         };
-        let mut config = (*self.settings.config).clone();
-        config.alerts = alerts;
-        match crate::model::config::to_ron(&config) {
-            Ok(text) => self.cluster_wide_push(text, by),
-            Err(e) => ready(Response::Error {
-                message: format!("cannot write the configuration: {e}"),
-            }),
-        }
+        let running = self.settings.config.clone();
+        let mut config = (*running).clone();
+        config.alerts = alerts.clone();
+        let canonical = match crate::model::config::to_ron(&config) {
+            Ok(text) => text,
+            Err(e) => {
+                return ready(Response::Error {
+                    message: format!("cannot write the configuration: {e}"),
+                })
+            }
+        };
+        // Reading the file (and parsing it twice) runs in the blocking pool.
+        let path = self.settings.config_path.clone();
+        let edit = tokio::task::spawn_blocking(move || {
+            let text = std::fs::read_to_string(&path).ok()?;
+            let (on_disk, _) = crate::model::config::read("config", &text).ok()?;
+            if on_disk != *running {
+                return None;
+            }
+            crate::model::config::with_alerts(&text, &alerts)
+        });
+        Box::pin(edit.into_actor(self).then(move |edited, act, _| {
+            let text = edited.ok().flatten().unwrap_or(canonical);
+            act.cluster_wide_push(text, by)
+        }))
     }
 
     /// `group start NAME [--server S]`.
