@@ -603,12 +603,16 @@ fn main() -> ExitCode {
                 clear,
             },
         ),
-        Cmd::Httpmon { args } => {
-            agent::main(understudy_actors::model::agent::AgentKind::Http, &args, &cli.socket)
-        }
-        Cmd::Smtpmon { args } => {
-            agent::main(understudy_actors::model::agent::AgentKind::Smtp, &args, &cli.socket)
-        }
+        Cmd::Httpmon { args } => agent::main(
+            understudy_actors::model::agent::AgentKind::Http,
+            &args,
+            &cli.socket,
+        ),
+        Cmd::Smtpmon { args } => agent::main(
+            understudy_actors::model::agent::AgentKind::Smtp,
+            &args,
+            &cli.socket,
+        ),
         Cmd::Debug {
             action: DebugCmd::Stall { seconds },
         } => client::command(&cli.socket, Ctl::DebugStall { seconds }),

@@ -98,10 +98,11 @@ pub fn parse(kind: AgentKind, args: &[String]) -> Result<Invocation, ArgError> {
         let new_action = match arg.as_str() {
             "--stop" => {
                 // The wait is optional: a following number is it.
-                let wait = match args.next_if(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit())) {
-                    Some(v) => {
-                        number("--stop", v, MIN_VALUE, MAX_VALUE).map_err(|d| invalid(&identifier, d))?
-                    }
+                let wait = match args
+                    .next_if(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    Some(v) => number("--stop", v, MIN_VALUE, MAX_VALUE)
+                        .map_err(|d| invalid(&identifier, d))?,
                     None => DEFAULT_STOP_WAIT,
                 };
                 Some(Action::Stop(wait))
@@ -167,8 +168,10 @@ pub fn parse(kind: AgentKind, args: &[String]) -> Result<Invocation, ArgError> {
             "-c" => number("-c", value, MIN_VALUE, MAX_VALUE).map(|v| watch.retries = v),
             "-r" => number("-r", value, MIN_VALUE, MAX_VALUE).map(|v| watch.wait = v),
             "-v" => match value.as_str() {
-                "1.0" => Ok(watch.http11 = false),
-                "1.1" => Ok(watch.http11 = true),
+                "1.0" | "1.1" => {
+                    watch.http11 = value == "1.1";
+                    Ok(())
+                }
                 other => Err(format!("-v {other}: the HTTP version is 1.0 or 1.1")),
             },
             _ => uri(value).map(|v| watch.uri = v),
@@ -184,7 +187,10 @@ pub fn parse(kind: AgentKind, args: &[String]) -> Result<Invocation, ArgError> {
             if let Some(option) = seen.first() {
                 return Err(invalid(
                     &Some(identifier),
-                    format!("{option} applies only when monitoring starts, not with {}", a.flag()),
+                    format!(
+                        "{option} applies only when monitoring starts, not with {}",
+                        a.flag()
+                    ),
                 ));
             }
             a
@@ -218,7 +224,9 @@ fn text(option: &str, value: &str) -> Result<String, String> {
         ));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{option} {value:?}: spaces and control characters are not allowed"));
+        return Err(format!(
+            "{option} {value:?}: spaces and control characters are not allowed"
+        ));
     }
     Ok(value.to_string())
 }
@@ -270,7 +278,15 @@ mod tests {
         let w = watch(p(AgentKind::Http, "web"));
         assert_eq!(w, Watch::defaults(AgentKind::Http));
         assert_eq!(
-            (w.server.as_str(), w.port, w.interval, w.retries, w.wait, w.http11, w.uri.as_str()),
+            (
+                w.server.as_str(),
+                w.port,
+                w.interval,
+                w.retries,
+                w.wait,
+                w.http11,
+                w.uri.as_str()
+            ),
             ("localhost", 80, 60, 3, 10, true, "/")
         );
         assert_eq!(watch(p(AgentKind::Smtp, "mail")).port, 25);
@@ -303,15 +319,26 @@ mod tests {
                 format!("{opt} 10001: out of range 1-10000")
             );
             assert!(detail(p(AgentKind::Smtp, &format!("m {opt} x"))).contains("not a number"));
-            assert!(detail(p(AgentKind::Smtp, &format!("m {opt} 99999999999"))).contains("out of range"));
+            assert!(detail(p(AgentKind::Smtp, &format!("m {opt} 99999999999")))
+                .contains("out of range"));
         }
         assert!(p(AgentKind::Smtp, "m -n 65535").is_ok());
-        assert_eq!(detail(p(AgentKind::Smtp, "m -n 0")), "-n 0: out of range 1-65535");
-        assert_eq!(detail(p(AgentKind::Smtp, "m -n 65536")), "-n 65536: out of range 1-65535");
+        assert_eq!(
+            detail(p(AgentKind::Smtp, "m -n 0")),
+            "-n 0: out of range 1-65535"
+        );
+        assert_eq!(
+            detail(p(AgentKind::Smtp, "m -n 65536")),
+            "-n 65536: out of range 1-65535"
+        );
         assert!(p(AgentKind::Http, &format!("w -s {}", "a".repeat(255))).is_ok());
-        assert!(detail(p(AgentKind::Http, &format!("w -s {}", "a".repeat(256)))).contains("256 bytes"));
+        assert!(
+            detail(p(AgentKind::Http, &format!("w -s {}", "a".repeat(256)))).contains("256 bytes")
+        );
         assert!(p(AgentKind::Http, &format!("w -h /{}", "a".repeat(254))).is_ok());
-        assert!(detail(p(AgentKind::Http, &format!("w -h /{}", "a".repeat(255)))).contains("256 bytes"));
+        assert!(
+            detail(p(AgentKind::Http, &format!("w -h /{}", "a".repeat(255)))).contains("256 bytes")
+        );
         assert!(detail(p(AgentKind::Http, "w -h index.html")).contains("starts with '/'"));
         assert!(detail(p(AgentKind::Http, "w -v 2.0")).contains("1.0 or 1.1"));
         assert_eq!(
@@ -326,7 +353,10 @@ mod tests {
             detail(p(AgentKind::Http, "w --stop 10001")),
             "--stop 10001: out of range 1-10000"
         );
-        assert_eq!(detail(p(AgentKind::Http, "w --stop 0")), "--stop 0: out of range 1-10000");
+        assert_eq!(
+            detail(p(AgentKind::Http, "w --stop 0")),
+            "--stop 0: out of range 1-10000"
+        );
     }
 
     #[test]
@@ -349,14 +379,17 @@ mod tests {
         assert_eq!(a("m --disp"), Action::Disp);
         assert_eq!(a("m --del"), Action::Del);
         assert!(detail(p(AgentKind::Smtp, "m --stop --del")).contains("cannot be given together"));
-        assert!(detail(p(AgentKind::Smtp, "m --pause -i 5")).contains("applies only when monitoring starts"));
+        assert!(detail(p(AgentKind::Smtp, "m --pause -i 5"))
+            .contains("applies only when monitoring starts"));
         assert!(detail(p(AgentKind::Smtp, "m -v 1.1")).contains("unknown option -v"));
         assert!(detail(p(AgentKind::Smtp, "m -h /")).contains("unknown option -h"));
         assert!(detail(p(AgentKind::Http, "w -i")).contains("needs a value"));
         assert!(detail(p(AgentKind::Http, "w -i 5 -i 6")).contains("twice"));
         assert!(detail(p(AgentKind::Http, "w --bogus")).contains("unknown option --bogus"));
         match p(AgentKind::Http, "w -i 0") {
-            Err(ArgError::Invalid { identifier, .. }) => assert_eq!(identifier.as_deref(), Some("w")),
+            Err(ArgError::Invalid { identifier, .. }) => {
+                assert_eq!(identifier.as_deref(), Some("w"))
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -221,9 +221,10 @@ fn pause(say: &Reporter, registry: &Registry, id: &str, on: bool) -> ExitCode {
         eprintln!("{cmd}: cannot signal pid {}: {err}", e.pid);
         return ExitCode::from(EXIT_SYSTEM);
     }
-    let obeyed = poll_until(OBEY_WAIT, || {
-        matches!(registry.read(id), Ok(Some(now)) if now.pid == e.pid && now.paused == on)
-    });
+    let obeyed = poll_until(
+        OBEY_WAIT,
+        || matches!(registry.read(id), Ok(Some(now)) if now.pid == e.pid && now.paused == on),
+    );
     let what = if on { "paused" } else { "resumed" };
     if obeyed {
         println!("{cmd}: {id} {what}");

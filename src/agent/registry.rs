@@ -69,7 +69,8 @@ impl Entry {
     }
 }
 
-/// Start time of process `pid` (`None`: no such process).
+/// Start time of process `pid` (`None`: no such process, or it has ended
+/// and waits to be reaped).
 fn start_ticks(pid: u32) -> io::Result<Option<u64>> {
     let stat = match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => s,
@@ -83,8 +84,13 @@ fn start_ticks(pid: u32) -> io::Result<Option<u64>> {
         .rsplit_once(')')
         .map(|(_, r)| r)
         .ok_or_else(|| io::Error::new(ErrorKind::InvalidData, "malformed /proc stat"))?;
-    rest.split_whitespace()
-        .nth(19)
+    let mut fields = rest.split_whitespace();
+    // A zombie has ended: only its parent has not reaped it yet.
+    if matches!(fields.next(), Some("Z" | "X")) {
+        return Ok(None);
+    }
+    fields
+        .nth(18)
         .and_then(|t| t.parse().ok())
         .map(Some)
         .ok_or_else(|| io::Error::new(ErrorKind::InvalidData, "malformed /proc stat"))
@@ -135,10 +141,11 @@ impl Registry {
 
     /// Writes `entry` under a temporary name, fsynced.
     fn write_temp(&self, entry: &Entry) -> Result<PathBuf, SysError> {
-        let tmp = self
-            .dir
-            .join(format!(".{}.{}.tmp", entry.identifier, std::process::id()));
-        let text = serde_json::to_vec(entry).map_err(|e| SysError::new("write", io::Error::other(e)))?;
+        // Not named after the identifier: that may take all 255 bytes a
+        // file name has.
+        let tmp = self.dir.join(format!(".tmp.{}", std::process::id()));
+        let text =
+            serde_json::to_vec(entry).map_err(|e| SysError::new("write", io::Error::other(e)))?;
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create(true)

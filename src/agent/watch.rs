@@ -115,7 +115,9 @@ fn cause(kind: AgentKind, w: &Watch, target: &str, failure: Failure) -> AgentMes
             code,
         } => net(NetStep::Receive, code, detail),
         Fault::Closed => net(NetStep::Receive, None, detail),
-        Fault::BadReply if kind == AgentKind::Http => AgentMessage::InvalidResponse { target, detail },
+        Fault::BadReply if kind == AgentKind::Http => {
+            AgentMessage::InvalidResponse { target, detail }
+        }
         Fault::BadReply => AgentMessage::InvalidStatus {
             target,
             status: 0,
@@ -188,7 +190,13 @@ impl Signals {
     }
 }
 
-pub fn run(kind: AgentKind, identifier: &str, w: Watch, say: &Reporter, registry: &Registry) -> ExitCode {
+pub fn run(
+    kind: AgentKind,
+    identifier: &str,
+    w: Watch,
+    say: &Reporter,
+    registry: &Registry,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -202,7 +210,13 @@ pub fn run(kind: AgentKind, identifier: &str, w: Watch, say: &Reporter, registry
     runtime.block_on(watch(kind, identifier, w, say, registry))
 }
 
-async fn watch(kind: AgentKind, identifier: &str, w: Watch, say: &Reporter, registry: &Registry) -> ExitCode {
+async fn watch(
+    kind: AgentKind,
+    identifier: &str,
+    w: Watch,
+    say: &Reporter,
+    registry: &Registry,
+) -> ExitCode {
     // Before the identifier is visible: a --pause must not find SIGUSR1
     // still at its default action (which ends the process).
     let mut signals = match Signals::install() {

@@ -7,6 +7,7 @@ use std::fs;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -81,17 +82,14 @@ impl Agents {
         run_cmd(&mut self.command(name, args))
     }
 
-    /// Starts a monitoring command; its stderr goes to `t/NAME-ID.err`
-    /// (`ID`: the first argument).
+    /// Starts a monitoring command; its stderr goes to `t/NAME-N.err`.
     pub fn spawn(&self, name: &str, args: &[&str]) -> Watched {
-        let stderr = self
-            .dir
-            .join(format!("{name}-{}-{}.err", args.first().unwrap_or(&""), nanos()));
+        static SPAWNED: AtomicUsize = AtomicUsize::new(0);
+        let n = SPAWNED.fetch_add(1, Ordering::SeqCst);
+        let stderr = self.dir.join(format!("{name}-{n}.err"));
         let file = fs::File::create(&stderr).expect("create stderr file");
         let mut cmd = self.command(name, args);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file);
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(file);
         let child = spawn_locked(&mut cmd).unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         Watched {
             child,
@@ -125,13 +123,6 @@ impl Agents {
         sock.set_read_timeout(Some(DEADLINE)).unwrap();
         sock
     }
-}
-
-fn nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
 }
 
 /// A monitoring command running in the background; killed when dropped.

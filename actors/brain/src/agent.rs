@@ -166,7 +166,11 @@ pub enum AgentMessage {
     /// 15: `--stop` could not end the command.
     StopFailed { detail: String },
     /// 42: a system call failed outside the network checks.
-    SystemError { function: String, code: i32, detail: String },
+    SystemError {
+        function: String,
+        code: i32,
+        detail: String,
+    },
     /// 71 to 75: a network error at `step`.
     Network {
         step: NetStep,
@@ -238,16 +242,18 @@ impl AgentReport {
                 format!("{cmd} begins checking the {daemon} at {target}")
             }
             MonitoringStopped => format!("{cmd} ends its checks of the {daemon}"),
-            ErrorExit { checks } => format!(
-                "{cmd} found the {daemon} failing ({checks} checks in a row) and exits"
-            ),
+            ErrorExit { checks } => {
+                format!("{cmd} found the {daemon} failing ({checks} checks in a row) and exits")
+            }
             Paused => format!("{cmd} pauses its checks"),
             Resumed => format!("{cmd} resumes its checks"),
             InvalidParameter { detail } => format!("{cmd}: invalid parameter: {detail}"),
             NoIdentifier => format!("{cmd}: no identifier was given"),
             IdentifierInUse { pid, running } => {
                 if *running {
-                    format!("{cmd}: the identifier is used by the monitoring command with pid {pid}")
+                    format!(
+                        "{cmd}: the identifier is used by the monitoring command with pid {pid}"
+                    )
                 } else {
                     format!(
                         "{cmd}: the identifier is still registered to pid {pid}, which is no longer \
@@ -339,7 +345,13 @@ mod tests {
             (Resumed, 8),
             (InvalidParameter { detail: "d".into() }, 11),
             (NoIdentifier, 13),
-            (IdentifierInUse { pid: 1, running: true }, 14),
+            (
+                IdentifierInUse {
+                    pid: 1,
+                    running: true,
+                },
+                14,
+            ),
             (StopFailed { detail: "d".into() }, 15),
             (
                 SystemError {

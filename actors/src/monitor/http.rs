@@ -14,8 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use understudy_brain::monitor::http::{HttpConfig, HttpVersion};
 
-pub use super::tcp::{Failure, Fault, Step};
 use super::tcp::{excerpt, Endpoint};
+pub use super::tcp::{Failure, Fault, Step};
 use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 
 /// Bytes of the reply read at most: the status line fits with room to spare.
@@ -156,9 +156,17 @@ fn could_be_http(reply: &[u8]) -> bool {
 /// The verdict on the start of a reply. `closed`: the server closed the
 /// connection after sending `reply`.
 fn judge(reply: &[u8], closed: bool, uri: &str) -> Result<(), Failure> {
-    let cut = || Err(Failure::new(Fault::Closed, "connection closed before a status line"));
+    let cut = || {
+        Err(Failure::new(
+            Fault::Closed,
+            "connection closed before a status line",
+        ))
+    };
     if reply.is_empty() {
-        return Err(Failure::new(Fault::Closed, "connection closed without a reply"));
+        return Err(Failure::new(
+            Fault::Closed,
+            "connection closed without a reply",
+        ));
     }
     if !reply.starts_with(b"HTTP/") {
         return if closed && could_be_http(reply) {
@@ -299,7 +307,10 @@ mod tests {
         assert_eq!(status_code(b"HTTP/1.0 abc"), None);
         assert_eq!(status_code(b"HTTP/1.0"), None);
         assert_eq!(judged(b"HTTP/1.1 503 x\r\n", false, "/"), Check::Normal);
-        assert_eq!(judged(b"HTTP/1.1 302 Found\r\n", false, "/x"), Check::Normal);
+        assert_eq!(
+            judged(b"HTTP/1.1 302 Found\r\n", false, "/x"),
+            Check::Normal
+        );
         assert_eq!(
             judged(b"HTTP/1.1 503 x\r\n", false, "/x"),
             Check::Error("status 503 for /x".into())

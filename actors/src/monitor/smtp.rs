@@ -14,8 +14,8 @@ use tokio::net::TcpStream;
 
 pub use understudy_brain::monitor::smtp::SmtpConfig;
 
-pub use super::tcp::{Failure, Fault, Step};
 use super::tcp::{excerpt, Endpoint};
+pub use super::tcp::{Failure, Fault, Step};
 use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 
 /// Longest reply line kept whole (RFC 5321 allows 512 bytes with CRLF); the
@@ -181,7 +181,10 @@ impl Replies {
             }
             match stream.read(&mut self.buf[self.end..]).await {
                 Ok(0) if mid_reply || self.end > self.start => {
-                    return Err(Failure::new(Fault::Closed, "connection closed in mid-reply"))
+                    return Err(Failure::new(
+                        Fault::Closed,
+                        "connection closed in mid-reply",
+                    ))
                 }
                 Ok(0) => {
                     return Err(Failure::new(
