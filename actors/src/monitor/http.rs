@@ -300,6 +300,23 @@ mod tests {
     }
 
     #[test]
+    fn causes_are_told_apart() {
+        let fault = |reply: &[u8], closed, uri| judge(reply, closed, uri).unwrap_err().fault;
+        assert_eq!(
+            fault(b"HTTP/1.1 503 x\r\n", false, "/x"),
+            Fault::Status(503)
+        );
+        assert_eq!(
+            fault(b"HTTP/1.1 404 x\r\n", false, "/x"),
+            Fault::Status(404)
+        );
+        assert_eq!(fault(b"", true, "/"), Fault::Closed);
+        assert_eq!(fault(b"HTTP/1.", true, "/"), Fault::Closed);
+        assert_eq!(fault(b"SSH-2.0\r\n", false, "/"), Fault::BadReply);
+        assert_eq!(fault(b"HTTP/1.0 OK\r\n", false, "/x"), Fault::BadReply);
+    }
+
+    #[test]
     fn status_lines() {
         assert_eq!(status_code(b"HTTP/1.1 200 OK\r"), Some(200));
         assert_eq!(status_code(b"HTTP/1.0 404"), Some(404));

@@ -223,17 +223,17 @@ mod tests {
     /// One step of a scripted server: send text, or read one command line
     /// and check it.
     #[derive(Clone, Copy)]
-    enum Step {
+    enum Act {
         Say(&'static str),
         Expect(&'static str),
         /// Keep the connection open without answering.
         Hold,
     }
-    use self::Step::{Expect, Hold, Say};
+    use Act::{Expect, Hold, Say};
 
     /// Serves one connection by `script`, then closes. Panics (failing the
     /// test through the returned handle) on an unexpected command.
-    async fn peer(script: &'static [Step]) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    async fn peer(script: &'static [Act]) -> (SocketAddr, tokio::task::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let handle = tokio::spawn(async move {
@@ -374,6 +374,40 @@ mod tests {
         assert_eq!(
             check(addr).await,
             Check::Error("NOOP: 502 5.5.2 Error: command not recognized".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn causes_are_told_apart() {
+        let attempt = |addr: SocketAddr| async move {
+            let probe = SmtpProbe::new(&SmtpConfig {
+                host: addr.ip().to_string(),
+                port: addr.port(),
+            });
+            let step = Cell::new(Step::Resolve);
+            let fault = probe.attempt(&step).await.unwrap_err().fault;
+            (fault, step.get())
+        };
+        let (addr, _) = peer(&[Say("220 mail.test\r\n"), Expect("NOOP"), Say("502 no\r\n")]).await;
+        assert_eq!(attempt(addr).await, (Fault::Status(502), Step::Receive));
+        let (addr, _) = peer(&[Say("HTTP/1.1 400 Bad\r\n")]).await;
+        assert_eq!(attempt(addr).await, (Fault::BadReply, Step::Receive));
+        let (addr, _) = peer(&[Say("220 mail.test\r\n"), Expect("NOOP")]).await;
+        assert_eq!(attempt(addr).await, (Fault::Closed, Step::Receive));
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        assert_eq!(
+            attempt(closed).await,
+            (
+                Fault::Io {
+                    step: Step::Connect,
+                    code: Some(libc::ECONNREFUSED)
+                },
+                Step::Connect
+            )
         );
     }
 
