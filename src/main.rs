@@ -164,8 +164,9 @@ enum Cmd {
         #[arg(long, requires = "config")]
         replay: Option<PathBuf>,
     },
-    /// `clp_httpmon`: check an HTTP daemon until it fails, then exit
-    /// (Internet Server Agent; see docs/internet-server-agent.md).
+    /// `clp_httpmon`: check an HTTP daemon until it fails, then exit.
+    ///
+    /// The Internet Server Agent's command (docs/internet-server-agent.md).
     /// ARGS: ID [-s SERVER] [-n PORT] [-i INTERVAL] [-c RETRIES] [-r WAIT]
     /// [-v 1.0|1.1] [-h URI], or ID --stop [WAIT] | --pause | --resume |
     /// --disp | --del.
@@ -174,8 +175,10 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<String>,
     },
-    /// `clp_smtpmon`: check an SMTP daemon until it fails, then exit
-    /// (Internet Server Agent). ARGS: ID [-s SERVER] [-n PORT] [-i INTERVAL]
+    /// `clp_smtpmon`: check an SMTP daemon until it fails, then exit.
+    ///
+    /// The Internet Server Agent's command (docs/internet-server-agent.md).
+    /// ARGS: ID [-s SERVER] [-n PORT] [-i INTERVAL]
     /// [-c RETRIES] [-r WAIT], or ID --stop [WAIT] | --pause | --resume |
     /// --disp | --del.
     #[command(disable_help_flag = true)]
