@@ -87,6 +87,16 @@ impl Failure {
 /// could not be asked.
 pub fn request(socket: &Path, command: Command) -> Result<Response, Failure> {
     let timeout = timeout_for(&command);
+    request_within(socket, command, timeout)
+}
+
+/// [`request`] with this wait for each read or write instead of the
+/// client timeout (`None`: no limit).
+pub fn request_within(
+    socket: &Path,
+    command: Command,
+    timeout: Option<std::time::Duration>,
+) -> Result<Response, Failure> {
     let mut stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
         ErrorKind::NotFound | ErrorKind::ConnectionRefused => Failure::new(exit::NOT_RUNNING, format!(
             "the understudy daemon is not running (nothing listens on {}; start it with `understudy run --config FILE`)",

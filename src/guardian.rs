@@ -197,7 +197,15 @@ fn say(message: &str) {
 }
 
 /// `understudy run` as the guardian (see the module documentation).
-pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> ExitCode {
+/// `socket`: the control socket, handed to the daemon (and through it to
+/// every script it runs) as `UNDERSTUDY_SOCKET`, so that commands run by
+/// scripts (`clp_httpmon`, ...) reach this daemon.
+pub fn run(
+    config_path: &Path,
+    server: Option<String>,
+    state_dir: &Path,
+    socket: &Path,
+) -> ExitCode {
     // Read for `guardian` and `os_actions` only. A configuration that does
     // not load is the daemon's to report (it exits 2); the defaults then
     // never shut anything down.
@@ -255,8 +263,10 @@ pub fn run(config_path: &Path, server: Option<String>, state_dir: &Path) -> Exit
     };
     let _ = fcntl(&fence_rd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
     let _ = fcntl(&fence_rd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    let socket = std::path::absolute(socket).unwrap_or_else(|_| socket.to_path_buf());
     let spawned = Command::new(&exe)
         .args(std::env::args_os().skip(1))
+        .env("UNDERSTUDY_SOCKET", &socket)
         .env(GUARDED_ENV, std::process::id().to_string())
         .env(INCARNATION_ENV, incarnation.to_string())
         .env(fence::FENCE_FD_ENV, fence_wr.as_raw_fd().to_string())

@@ -2,6 +2,7 @@
 //! its guardian, see `guardian.rs`); every other subcommand is a client of
 //! the daemon's control socket, or works offline (`config check`).
 
+mod agent;
 mod client;
 mod config_check;
 mod daemon;
@@ -162,6 +163,28 @@ enum Cmd {
         /// brain knew, and where the replay decides otherwise.
         #[arg(long, requires = "config")]
         replay: Option<PathBuf>,
+    },
+    /// `clp_httpmon`: check an HTTP daemon until it fails, then exit.
+    ///
+    /// The Internet Server Agent's command (docs/internet-server-agent.md).
+    /// ARGS: ID [-s SERVER] [-n PORT] [-i INTERVAL] [-c RETRIES] [-r WAIT]
+    /// [-v 1.0|1.1] [-h URI], or ID --stop [WAIT] | --pause | --resume |
+    /// --disp | --del.
+    #[command(disable_help_flag = true)]
+    Httpmon {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
+    /// `clp_smtpmon`: check an SMTP daemon until it fails, then exit.
+    ///
+    /// The Internet Server Agent's command (docs/internet-server-agent.md).
+    /// ARGS: ID [-s SERVER] [-n PORT] [-i INTERVAL]
+    /// [-c RETRIES] [-r WAIT], or ID --stop [WAIT] | --pause | --resume |
+    /// --disp | --del.
+    #[command(disable_help_flag = true)]
+    Smtpmon {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
     },
     /// Test hooks (the daemon must run with UNDERSTUDY_TEST_HOOKS=1).
     #[command(hide = true)]
@@ -404,6 +427,19 @@ fn product_alias() -> Option<Vec<String>> {
 }
 
 fn main() -> ExitCode {
+    // `clp_httpmon` / `clp_smtpmon` (symlinks to this binary) have a
+    // command line of their own.
+    if let Some(kind) = agent::invoked_as() {
+        let args: Vec<String> = std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let socket = std::env::var_os("UNDERSTUDY_SOCKET")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+        return agent::main(kind, &args, &socket);
+    }
     let cli = match product_alias() {
         Some(args) => Cli::parse_from(args),
         None => Cli::parse(),
@@ -427,7 +463,7 @@ fn main() -> ExitCode {
             config,
             server,
             state_dir,
-        } => guardian::run(&config, server, &state_dir),
+        } => guardian::run(&config, server, &state_dir, &cli.socket),
         Cmd::Config {
             action: ConfigCmd::Check { file },
         } => config_check::check(&file),
@@ -569,6 +605,16 @@ fn main() -> ExitCode {
                 keyword,
                 clear,
             },
+        ),
+        Cmd::Httpmon { args } => agent::main(
+            understudy_actors::model::agent::AgentKind::Http,
+            &args,
+            &cli.socket,
+        ),
+        Cmd::Smtpmon { args } => agent::main(
+            understudy_actors::model::agent::AgentKind::Smtp,
+            &args,
+            &cli.socket,
         ),
         Cmd::Debug {
             action: DebugCmd::Stall { seconds },

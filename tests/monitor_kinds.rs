@@ -17,18 +17,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use common::nginx::{free_port, start_nginx, wait_listening, NGINX};
 use common::*;
 use serde_json::Value;
-
-const NGINX: &str = "/usr/sbin/nginx";
-
-/// A port on 127.0.0.1 that nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
 
 /// A port on 127.0.0.1 that refuses connections for as long as this is
 /// held: a TCP socket bound to it that does not listen (so no other test
@@ -67,15 +58,6 @@ fn closed_port() -> ClosedPort {
             port: u16::from_be(addr.sin_port),
         }
     }
-}
-
-/// Waits until 127.0.0.1:`port` accepts connections; fails at once if the
-/// server meant to listen there has exited.
-fn wait_listening(port: u16, server: &mut Background) {
-    wait_for(&format!("127.0.0.1:{port} to listen"), DEADLINE, || {
-        server.assert_running();
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
 }
 
 /// A monitor that only detects: its recovery target is the local server
@@ -125,58 +107,6 @@ fn head_status(port: u16, uri: &str) -> u16 {
 
 // ---------------------------------------------------------------------------
 // http
-
-/// nginx in the foreground (no master process) with everything it writes in
-/// the test folder. `/health` answers 500 and `/` 503 while the file `fail`
-/// exists, 200 otherwise.
-fn start_nginx(t: &TestDir, port: u16) -> Background {
-    let dir = t.path().display().to_string();
-    std::fs::create_dir_all(t.join("tmp")).expect("mkdir tmp");
-    let conf = t.write(
-        "nginx.conf",
-        &format!(
-            r#"daemon off;
-master_process off;
-worker_processes 1;
-error_log {dir}/error.log;
-pid {dir}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/tmp/body;
-    proxy_temp_path {dir}/tmp/proxy;
-    fastcgi_temp_path {dir}/tmp/fastcgi;
-    uwsgi_temp_path {dir}/tmp/uwsgi;
-    scgi_temp_path {dir}/tmp/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location = /health {{
-            if (-f {dir}/fail) {{ return 500; }}
-            return 200;
-        }}
-        location / {{
-            if (-f {dir}/fail) {{ return 503; }}
-            return 200;
-        }}
-    }}
-}}
-"#
-        ),
-    );
-    let out = std::fs::File::create(t.join("nginx.out")).expect("nginx.out");
-    let mut cmd = Command::new(NGINX);
-    cmd.arg("-p")
-        .arg(format!("{dir}/"))
-        .arg("-e")
-        .arg(t.join("error.log"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(out.try_clone().expect("dup"))
-        .stderr(out);
-    let mut nginx = Background::spawn("nginx", &mut cmd);
-    wait_listening(port, &mut nginx);
-    nginx
-}
 
 #[test]
 fn http_monitor_against_nginx() {

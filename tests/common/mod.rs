@@ -8,7 +8,9 @@
 // Each test file compiles its own copy of this module and may use only part of it.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod cluster;
+pub mod nginx;
 pub mod skip;
 pub mod smtp;
 use std::collections::BTreeMap;
@@ -454,8 +456,32 @@ impl Daemon {
         d
     }
 
+    /// Like [`Daemon::start`], with `env` added to the daemon's environment
+    /// (and so to its scripts').
+    pub fn start_with_env(
+        dir: &TestDir,
+        config_text: &str,
+        server: &str,
+        env: &[(String, String)],
+    ) -> Daemon {
+        let config = dir.write("cluster.ron", config_text);
+        let mut d = Daemon::spawn_full(dir, &config, server, &[], env);
+        d.wait_ready();
+        d
+    }
+
     /// Starts the daemon as the last arguments of `wrapper` (none: directly).
     fn spawn_wrapped(dir: &TestDir, config: &Path, server: &str, wrapper: &[&str]) -> Daemon {
+        Daemon::spawn_full(dir, config, server, wrapper, &[])
+    }
+
+    fn spawn_full(
+        dir: &TestDir,
+        config: &Path,
+        server: &str,
+        wrapper: &[&str],
+        env: &[(String, String)],
+    ) -> Daemon {
         let log = dir.join("daemon.log");
         let log_file = fs::OpenOptions::new()
             .create(true)
@@ -485,6 +511,7 @@ impl Daemon {
             .env("UNDERSTUDY_LOG", "info")
             // Enables `debug stall` (the userspace monitor's test).
             .env("UNDERSTUDY_TEST_HOOKS", "1")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("dup log"))
             .stderr(log_file);

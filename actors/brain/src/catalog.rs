@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::agent::AgentReport;
 use super::config::FinalAction;
 use super::monitoring::MonitorFinalAction;
 
@@ -468,6 +469,10 @@ pub enum Event {
         lamp: String,
         error: String,
     },
+
+    /// A message of `clp_httpmon` / `clp_smtpmon` (module `httpmon` /
+    /// `smtpmon`, the product's ids), sent by the command to the daemon.
+    Agent(AgentReport),
 }
 
 impl Event {
@@ -614,6 +619,7 @@ impl Event {
             LampDone { .. } => ("lamp", 5, Info),
             LampRefused { .. } => ("lamp", 6, Error),
             LampUnreachable { .. } => ("lamp", 7, Error),
+            Agent(report) => report.id(),
         }
     }
 
@@ -886,6 +892,7 @@ impl Event {
             LampUnreachable { server, lamp, error } => {
                 format!("warning lamp {lamp} of server {server} could not be driven: {error}")
             }
+            Agent(report) => report.text(),
         }
     }
 

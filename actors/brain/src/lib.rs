@@ -12,9 +12,11 @@
 //!   events in, commands out), [`advert`] (what heartbeats carry);
 //! - decisions: [`plan`], [`ladder`], [`placement`], [`membership`],
 //!   [`detection`], [`recovery`], [`partition`] (quorum, leases), [`forced_stop`];
-//! - ids and states: [`state`], [`catalog`] (every alert).
+//! - ids and states: [`state`], [`catalog`] (every alert), [`agent`] (the
+//!   messages of `clp_httpmon` / `clp_smtpmon`).
 
 pub mod advert;
+pub mod agent;
 pub mod catalog;
 pub mod cluster;
 pub mod config;

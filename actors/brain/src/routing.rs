@@ -17,7 +17,9 @@ pub struct Destinations {
 /// Alerts mailed by default: those the product mails (pm 11, 13, 20, 22;
 /// nm 2, 10, 20; rc 32, 42, 92; rm 7, 9, 57; mm 905) plus the reports of the
 /// Alert Service guide that have ids of their own here (failover started /
-/// completed, server down, the guardian's "daemon died").
+/// completed, server down, the guardian's "daemon died"), and the exit of
+/// the Internet Server Agent's monitoring commands on an error (httpmon 6,
+/// smtpmon 6).
 const MAILED: &[(&str, u32)] = &[
     ("pm", 11),
     ("pm", 13),
@@ -41,6 +43,8 @@ const MAILED: &[(&str, u32)] = &[
     ("rm", 9),
     ("rm", 57),
     ("mm", 905),
+    ("httpmon", 6),
+    ("smtpmon", 6),
 ];
 
 /// The built-in destinations of an alert kind.
@@ -111,7 +115,9 @@ pub fn route(
 }
 
 /// Modules alerts can come from (for validating overrides).
-pub const MODULES: &[&str] = &["pm", "nm", "rc", "rm", "trnsv", "mm", "alert", "lamp"];
+pub const MODULES: &[&str] = &[
+    "pm", "nm", "rc", "rm", "trnsv", "mm", "alert", "lamp", "httpmon", "smtpmon",
+];
 
 pub fn validate_routes(path: &str, routes: &[AlertRoute], problems: &mut Problems) {
     let mut seen = std::collections::HashSet::new();

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::agent::AgentReport;
 use crate::model::catalog::Alert;
 use crate::model::state::{ClusterStatus, MonitorStats};
 
@@ -109,6 +110,11 @@ pub enum Command {
         keyword: String,
         clear: bool,
     },
+    /// A message of `clp_httpmon` / `clp_smtpmon` for the alert log (and
+    /// the notifiers, as routed).
+    AgentReport {
+        report: AgentReport,
+    },
     /// Test hook (only when the daemon runs with UNDERSTUDY_TEST_HOOKS=1):
     /// block the coordinator for `seconds`.
     DebugStall {
@@ -178,6 +184,9 @@ impl Command {
                 "message send --category {category} --keyword {keyword}{}",
                 if *clear { " --clear" } else { "" }
             ),
+            Command::AgentReport { report } => {
+                format!("{} report", report.kind.command())
+            }
             Command::DebugStall { seconds } => format!("debug stall {seconds}"),
             Command::DebugBurst { count } => format!("debug burst {count}"),
             Command::DebugPanic => "debug panic".into(),

@@ -766,6 +766,13 @@ impl Handler<Control> for Coordinator {
                 keyword,
                 clear,
             } => ready(self.deliver_message(&category, &keyword, clear)),
+            Command::AgentReport { report } => {
+                let (module, id, _) = report.id();
+                self.alerter.raise(Event::Agent(report));
+                ready(Response::Done {
+                    message: format!("{module} {id} recorded"),
+                })
+            }
             Command::DebugBurst { count } => {
                 if !self.settings.test_hooks {
                     return ready(Response::Error {

@@ -3,7 +3,7 @@
 //! under their old paths.
 
 pub use understudy_brain::{
-    advert, catalog, cluster, config, detection, forced_stop, host, journal, ladder, membership,
-    monitor, monitoring, partition, placement, plan, problems, recovery, resource, routing, state,
-    validate, validate_monitors, watchdog,
+    advert, agent, catalog, cluster, config, detection, forced_stop, host, journal, ladder,
+    membership, monitor, monitoring, partition, placement, plan, problems, recovery, resource,
+    routing, state, validate, validate_monitors, watchdog,
 };

@@ -7,13 +7,15 @@
 //! the reply does not start with `HTTP/`; and, only when the URI is not `/`,
 //! on a 4xx or 5xx status. For `/` any HTTP reply counts as Normal.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use understudy_brain::monitor::http::{HttpConfig, HttpVersion};
 
-use super::tcp::{excerpt, io_text, Endpoint};
+use super::tcp::{excerpt, Endpoint};
+pub use super::tcp::{Failure, Fault, Step};
 use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 
 /// Bytes of the reply read at most: the status line fits with room to spare.
@@ -75,22 +77,42 @@ impl HttpProbe {
 
 impl Probe for HttpProbe {
     fn check(&mut self, _env: &ProbeEnv) -> CheckFuture {
-        Box::pin(run(self.inner.clone()))
+        let inner = self.inner.clone();
+        Box::pin(async move { to_check(run(&inner, &Cell::new(Step::Resolve)).await) })
     }
 }
 
-async fn run(inner: Rc<Inner>) -> Check {
-    let mut stream = match inner.endpoint.connect().await {
-        Ok(s) => s,
-        Err(e) => return Check::Error(e),
-    };
+impl HttpProbe {
+    /// One check with its cause told apart (the Internet Server Agent's
+    /// `clp_httpmon`); `step` follows the work, for a caller's timeout.
+    pub async fn attempt(&self, step: &Cell<Step>) -> Result<(), Failure> {
+        run(&self.inner, step).await
+    }
+
+    /// `host:port` of the server, for messages.
+    pub fn target(&self) -> String {
+        self.inner.endpoint.to_string()
+    }
+}
+
+fn to_check(result: Result<(), Failure>) -> Check {
+    match result {
+        Ok(()) => Check::Normal,
+        Err(f) => Check::Error(f.text),
+    }
+}
+
+async fn run(inner: &Inner, step: &Cell<Step>) -> Result<(), Failure> {
+    let mut stream = inner.endpoint.connect(step).await?;
+    step.set(Step::Send);
     if let Err(e) = stream.write_all(&inner.request).await {
-        return Check::Error(format!(
-            "send request to {}: {}",
-            inner.endpoint,
-            io_text(&e)
+        return Err(Failure::io(
+            Step::Send,
+            &e,
+            format!("send request to {}", inner.endpoint),
         ));
     }
+    step.set(Step::Receive);
     let mut buf = [0u8; REPLY_BUF];
     let mut len = 0;
     let mut closed = false;
@@ -103,10 +125,10 @@ async fn run(inner: Rc<Inner>) -> Check {
             }
             Ok(n) => len += n,
             Err(e) => {
-                return Check::Error(format!(
-                    "read reply from {}: {}",
-                    inner.endpoint,
-                    io_text(&e)
+                return Err(Failure::io(
+                    Step::Receive,
+                    &e,
+                    format!("read reply from {}", inner.endpoint),
                 ))
             }
         }
@@ -133,37 +155,50 @@ fn could_be_http(reply: &[u8]) -> bool {
 
 /// The verdict on the start of a reply. `closed`: the server closed the
 /// connection after sending `reply`.
-fn judge(reply: &[u8], closed: bool, uri: &str) -> Check {
+fn judge(reply: &[u8], closed: bool, uri: &str) -> Result<(), Failure> {
+    let cut = || {
+        Err(Failure::new(
+            Fault::Closed,
+            "connection closed before a status line",
+        ))
+    };
     if reply.is_empty() {
-        return Check::Error("connection closed without a reply".into());
+        return Err(Failure::new(
+            Fault::Closed,
+            "connection closed without a reply",
+        ));
     }
     if !reply.starts_with(b"HTTP/") {
-        return Check::Error(if closed && could_be_http(reply) {
-            "connection closed before a status line".into()
+        return if closed && could_be_http(reply) {
+            cut()
         } else {
-            format!(
-                "reply does not start with HTTP/: \"{}\"",
-                excerpt(reply, QUOTE)
-            )
-        });
+            Err(Failure::new(
+                Fault::BadReply,
+                format!(
+                    "reply does not start with HTTP/: \"{}\"",
+                    excerpt(reply, QUOTE)
+                ),
+            ))
+        };
     }
     let line = reply.split(|&b| b == b'\n').next().unwrap_or_default();
     let code = status_code(line);
     if closed && line.len() == reply.len() && code.is_none() {
-        return Check::Error("connection closed before a status line".into());
+        return cut();
     }
     if uri == "/" {
-        return Check::Normal;
+        return Ok(());
     }
     match code {
-        None => Check::Error(format!(
-            "malformed status line \"{}\"",
-            excerpt(line, QUOTE)
+        None => Err(Failure::new(
+            Fault::BadReply,
+            format!("malformed status line \"{}\"", excerpt(line, QUOTE)),
         )),
-        Some(code) if (400..600).contains(&code) => {
-            Check::Error(format!("status {code} for {uri}"))
-        }
-        Some(_) => Check::Normal,
+        Some(code) if (400..600).contains(&code) => Err(Failure::new(
+            Fault::Status(code),
+            format!("status {code} for {uri}"),
+        )),
+        Some(_) => Ok(()),
     }
 }
 
@@ -227,6 +262,10 @@ mod tests {
         (addr, rx)
     }
 
+    fn judged(reply: &[u8], closed: bool, uri: &str) -> Check {
+        to_check(judge(reply, closed, uri))
+    }
+
     fn error(check: Check) -> String {
         match check {
             Check::Error(e) => e,
@@ -261,32 +300,52 @@ mod tests {
     }
 
     #[test]
+    fn causes_are_told_apart() {
+        let fault = |reply: &[u8], closed, uri| judge(reply, closed, uri).unwrap_err().fault;
+        assert_eq!(
+            fault(b"HTTP/1.1 503 x\r\n", false, "/x"),
+            Fault::Status(503)
+        );
+        assert_eq!(
+            fault(b"HTTP/1.1 404 x\r\n", false, "/x"),
+            Fault::Status(404)
+        );
+        assert_eq!(fault(b"", true, "/"), Fault::Closed);
+        assert_eq!(fault(b"HTTP/1.", true, "/"), Fault::Closed);
+        assert_eq!(fault(b"SSH-2.0\r\n", false, "/"), Fault::BadReply);
+        assert_eq!(fault(b"HTTP/1.0 OK\r\n", false, "/x"), Fault::BadReply);
+    }
+
+    #[test]
     fn status_lines() {
         assert_eq!(status_code(b"HTTP/1.1 200 OK\r"), Some(200));
         assert_eq!(status_code(b"HTTP/1.0 404"), Some(404));
         assert_eq!(status_code(b"HTTP/1.0 2000 OK"), None);
         assert_eq!(status_code(b"HTTP/1.0 abc"), None);
         assert_eq!(status_code(b"HTTP/1.0"), None);
-        assert_eq!(judge(b"HTTP/1.1 503 x\r\n", false, "/"), Check::Normal);
-        assert_eq!(judge(b"HTTP/1.1 302 Found\r\n", false, "/x"), Check::Normal);
+        assert_eq!(judged(b"HTTP/1.1 503 x\r\n", false, "/"), Check::Normal);
         assert_eq!(
-            judge(b"HTTP/1.1 503 x\r\n", false, "/x"),
+            judged(b"HTTP/1.1 302 Found\r\n", false, "/x"),
+            Check::Normal
+        );
+        assert_eq!(
+            judged(b"HTTP/1.1 503 x\r\n", false, "/x"),
             Check::Error("status 503 for /x".into())
         );
         assert_eq!(
-            judge(b"HTTP/1.1 5", true, "/x"),
+            judged(b"HTTP/1.1 5", true, "/x"),
             Check::Error("connection closed before a status line".into())
         );
         assert_eq!(
-            judge(b"HTT", true, "/"),
+            judged(b"HTT", true, "/"),
             Check::Error("connection closed before a status line".into())
         );
         assert_eq!(
-            judge(b"HTTP/1.", true, "/"),
+            judged(b"HTTP/1.", true, "/"),
             Check::Error("connection closed before a status line".into())
         );
         // A status line cut only before its line end still counts.
-        assert_eq!(judge(b"HTTP/1.0 200 OK", true, "/x"), Check::Normal);
+        assert_eq!(judged(b"HTTP/1.0 200 OK", true, "/x"), Check::Normal);
     }
 
     #[tokio::test]

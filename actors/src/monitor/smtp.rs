@@ -5,6 +5,7 @@
 //! requiring one. Multi-line replies (`250-...` up to `250 ...`) are read
 //! whole; a reply is judged by its first line.
 
+use std::cell::Cell;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -13,7 +14,8 @@ use tokio::net::TcpStream;
 
 pub use understudy_brain::monitor::smtp::SmtpConfig;
 
-use super::tcp::{excerpt, io_text, Endpoint};
+use super::tcp::{excerpt, Endpoint};
+pub use super::tcp::{Failure, Fault, Step};
 use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 
 /// Longest reply line kept whole (RFC 5321 allows 512 bytes with CRLF); the
@@ -47,19 +49,35 @@ impl Probe for SmtpProbe {
     fn check(&mut self, _env: &ProbeEnv) -> CheckFuture {
         let endpoint = self.endpoint.clone();
         Box::pin(async move {
-            match session(&endpoint).await {
+            match session(&endpoint, &Cell::new(Step::Resolve)).await {
                 Ok(()) => Check::Normal,
-                Err(e) => Check::Error(e),
+                Err(e) => Check::Error(e.text),
             }
         })
     }
 }
 
-async fn session(endpoint: &Endpoint) -> Result<(), String> {
-    let mut stream = endpoint.connect().await?;
+impl SmtpProbe {
+    /// One check with its cause told apart (the Internet Server Agent's
+    /// `clp_smtpmon`); `step` follows the work, for a caller's timeout.
+    pub async fn attempt(&self, step: &Cell<Step>) -> Result<(), Failure> {
+        session(&self.endpoint, step).await
+    }
+
+    /// `host:port` of the server, for messages.
+    pub fn target(&self) -> String {
+        self.endpoint.to_string()
+    }
+}
+
+async fn session(endpoint: &Endpoint, step: &Cell<Step>) -> Result<(), Failure> {
+    let mut stream = endpoint.connect(step).await?;
     let mut replies = Replies::new();
+    step.set(Step::Receive);
     replies.expect_2xx(&mut stream, "greeting").await?;
+    step.set(Step::Send);
     send(&mut stream, "NOOP", b"NOOP\r\n").await?;
+    step.set(Step::Receive);
     replies.expect_2xx(&mut stream, "NOOP").await?;
     // A polite goodbye; the checks are done, so nothing here can fail.
     if stream.write_all(b"QUIT\r\n").await.is_ok() {
@@ -68,11 +86,11 @@ async fn session(endpoint: &Endpoint) -> Result<(), String> {
     Ok(())
 }
 
-async fn send(stream: &mut TcpStream, step: &str, command: &[u8]) -> Result<(), String> {
+async fn send(stream: &mut TcpStream, step: &str, command: &[u8]) -> Result<(), Failure> {
     stream
         .write_all(command)
         .await
-        .map_err(|e| format!("{step}: send: {}", io_text(&e)))
+        .map_err(|e| Failure::io(Step::Send, &e, format!("{step}: send")))
 }
 
 /// Reads reply lines from the server, keeping what arrived beyond them.
@@ -97,22 +115,30 @@ impl Replies {
 
     /// Reads one whole reply; an error unless its code is 2xx. The error
     /// names `step` and quotes the reply's first line.
-    async fn expect_2xx(&mut self, stream: &mut TcpStream, step: &str) -> Result<(), String> {
+    async fn expect_2xx(&mut self, stream: &mut TcpStream, step: &str) -> Result<(), Failure> {
         let mut first = true;
         loop {
             let range = self
                 .next_line(stream, !first)
                 .await
-                .map_err(|e| format!("{step}: {e}"))?;
+                .map_err(|e| Failure::new(e.fault, format!("{step}: {}", e.text)))?;
             let line = &self.buf[range];
             let Some(more) = reply_line(line) else {
-                return Err(format!(
-                    "{step}: malformed reply \"{}\"",
-                    excerpt(line, QUOTE)
+                return Err(Failure::new(
+                    Fault::BadReply,
+                    format!("{step}: malformed reply \"{}\"", excerpt(line, QUOTE)),
                 ));
             };
             if first && line[0] != b'2' {
-                return Err(format!("{step}: {}", excerpt(line, QUOTE)));
+                // reply_line checked the three digits.
+                let code = std::str::from_utf8(&line[..3])
+                    .ok()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
+                return Err(Failure::new(
+                    Fault::Status(code),
+                    format!("{step}: {}", excerpt(line, QUOTE)),
+                ));
             }
             first = false;
             if !more {
@@ -128,7 +154,7 @@ impl Replies {
         &mut self,
         stream: &mut TcpStream,
         mid_reply: bool,
-    ) -> Result<Range<usize>, String> {
+    ) -> Result<Range<usize>, Failure> {
         loop {
             let unread = &self.buf[self.start..self.end];
             if let Some(pos) = unread.iter().position(|&b| b == b'\n') {
@@ -155,11 +181,19 @@ impl Replies {
             }
             match stream.read(&mut self.buf[self.end..]).await {
                 Ok(0) if mid_reply || self.end > self.start => {
-                    return Err("connection closed in mid-reply".into())
+                    return Err(Failure::new(
+                        Fault::Closed,
+                        "connection closed in mid-reply",
+                    ))
                 }
-                Ok(0) => return Err("connection closed without a reply".into()),
+                Ok(0) => {
+                    return Err(Failure::new(
+                        Fault::Closed,
+                        "connection closed without a reply",
+                    ))
+                }
                 Ok(n) => self.end += n,
-                Err(e) => return Err(format!("read: {}", io_text(&e))),
+                Err(e) => return Err(Failure::io(Step::Receive, &e, "read".into())),
             }
         }
     }
@@ -189,17 +223,17 @@ mod tests {
     /// One step of a scripted server: send text, or read one command line
     /// and check it.
     #[derive(Clone, Copy)]
-    enum Step {
+    enum Act {
         Say(&'static str),
         Expect(&'static str),
         /// Keep the connection open without answering.
         Hold,
     }
-    use Step::{Expect, Hold, Say};
+    use Act::{Expect, Hold, Say};
 
     /// Serves one connection by `script`, then closes. Panics (failing the
     /// test through the returned handle) on an unexpected command.
-    async fn peer(script: &'static [Step]) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    async fn peer(script: &'static [Act]) -> (SocketAddr, tokio::task::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let handle = tokio::spawn(async move {
@@ -340,6 +374,40 @@ mod tests {
         assert_eq!(
             check(addr).await,
             Check::Error("NOOP: 502 5.5.2 Error: command not recognized".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn causes_are_told_apart() {
+        let attempt = |addr: SocketAddr| async move {
+            let probe = SmtpProbe::new(&SmtpConfig {
+                host: addr.ip().to_string(),
+                port: addr.port(),
+            });
+            let step = Cell::new(Step::Resolve);
+            let fault = probe.attempt(&step).await.unwrap_err().fault;
+            (fault, step.get())
+        };
+        let (addr, _) = peer(&[Say("220 mail.test\r\n"), Expect("NOOP"), Say("502 no\r\n")]).await;
+        assert_eq!(attempt(addr).await, (Fault::Status(502), Step::Receive));
+        let (addr, _) = peer(&[Say("HTTP/1.1 400 Bad\r\n")]).await;
+        assert_eq!(attempt(addr).await, (Fault::BadReply, Step::Receive));
+        let (addr, _) = peer(&[Say("220 mail.test\r\n"), Expect("NOOP")]).await;
+        assert_eq!(attempt(addr).await, (Fault::Closed, Step::Receive));
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        assert_eq!(
+            attempt(closed).await,
+            (
+                Fault::Io {
+                    step: Step::Connect,
+                    code: Some(libc::ECONNREFUSED)
+                },
+                Step::Connect
+            )
         );
     }
 

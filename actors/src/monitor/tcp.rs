@@ -4,6 +4,7 @@
 //! TCP-based kinds (`http`, `smtp`) share: the [`Endpoint`] they connect to,
 //! and short texts for I/O errors and peer replies.
 
+use std::cell::Cell;
 use std::fmt;
 
 use std::net::SocketAddr;
@@ -39,10 +40,10 @@ impl Probe for TcpProbe {
     fn check(&mut self, _env: &ProbeEnv) -> CheckFuture {
         let endpoint = self.endpoint.clone();
         Box::pin(async move {
-            match endpoint.connect().await {
+            match endpoint.connect(&Cell::new(Step::Resolve)).await {
                 // Dropping the stream closes the connection.
                 Ok(_stream) => Check::Normal,
-                Err(e) => Check::Error(e),
+                Err(e) => Check::Error(e.text),
             }
         })
     }
@@ -81,15 +82,21 @@ impl Endpoint {
     }
 
     /// Opens a fresh connection; the error text names the endpoint.
-    pub(super) async fn connect(&self) -> Result<TcpStream, String> {
+    /// `step` follows the work (resolving, connecting).
+    pub(super) async fn connect(&self, step: &Cell<Step>) -> Result<TcpStream, Failure> {
         match self {
-            Endpoint::Addr(addr) => TcpStream::connect(*addr)
-                .await
-                .map_err(|e| format!("connect to {addr}: {}", io_text(&e))),
+            Endpoint::Addr(addr) => {
+                step.set(Step::Connect);
+                TcpStream::connect(*addr)
+                    .await
+                    .map_err(|e| Failure::io(Step::Connect, &e, format!("connect to {addr}")))
+            }
             Endpoint::Name(name, port) => {
+                step.set(Step::Resolve);
                 let addrs = tokio::net::lookup_host((&**name, *port))
                     .await
-                    .map_err(|e| format!("resolve {name}: {}", io_text(&e)))?;
+                    .map_err(|e| Failure::io(Step::Resolve, &e, format!("resolve {name}")))?;
+                step.set(Step::Connect);
                 let mut last = None;
                 for addr in addrs {
                     match TcpStream::connect(addr).await {
@@ -98,10 +105,69 @@ impl Endpoint {
                     }
                 }
                 Err(match last {
-                    Some(e) => format!("connect to {self}: {}", io_text(&e)),
-                    None => format!("resolve {name}: no address"),
+                    Some(e) => Failure::io(Step::Connect, &e, format!("connect to {self}")),
+                    None => Failure {
+                        fault: Fault::Io {
+                            step: Step::Resolve,
+                            code: None,
+                        },
+                        text: format!("resolve {name}: no address"),
+                    },
                 })
             }
+        }
+    }
+}
+
+/// Where a check of a TCP-based probe is: read after a timeout, it tells
+/// which step took too long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Resolve,
+    Connect,
+    Send,
+    Receive,
+}
+
+/// Why a check of a TCP-based probe failed: `text` is the monitor's error
+/// text; `fault` tells causes apart for callers that report them
+/// separately (the Internet Server Agent's commands).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub fault: Fault,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A system call of `step` failed, with this error number when the
+    /// system gave one.
+    Io { step: Step, code: Option<i32> },
+    /// The server closed the connection before a complete reply.
+    Closed,
+    /// The reply is not of the protocol (not HTTP, not an SMTP reply line).
+    BadReply,
+    /// The reply's status counts as an error: HTTP 4xx / 5xx off `/`, SMTP
+    /// other than 2xx.
+    Status(u16),
+}
+
+impl Failure {
+    /// `what: error text` for an I/O error of `step`.
+    pub(super) fn io(step: Step, e: &std::io::Error, what: String) -> Failure {
+        Failure {
+            fault: Fault::Io {
+                step,
+                code: e.raw_os_error(),
+            },
+            text: format!("{what}: {}", io_text(e)),
+        }
+    }
+
+    pub(super) fn new(fault: Fault, text: impl Into<String>) -> Failure {
+        Failure {
+            fault,
+            text: text.into(),
         }
     }
 }
