@@ -29,6 +29,7 @@ pub fn load(file: &Path) -> Result<ClusterConfig, Vec<String>> {
 pub fn warnings(c: &ClusterConfig) -> Vec<String> {
     let mut w = understudy_actors::model::partition::warnings(c);
     w.extend(understudy_actors::model::watchdog::warnings(c));
+    w.extend(understudy_actors::model::traps::warnings(c));
     w
 }
 

@@ -101,6 +101,27 @@ pub fn status(s: &ClusterStatus) -> String {
         }
         let _ = writeln!(out, "{line}");
     }
+    if !s.traps.is_empty() {
+        let _ = writeln!(out, "snmp traps");
+    }
+    for t in &s.traps {
+        let state = match (&t.error, t.listening) {
+            (_, true) => "listening".to_string(),
+            (Some(e), false) => format!("NOT LISTENING ({e})"),
+            (None, false) => "not listening yet".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<21} {state}    monitors: {}",
+            t.address,
+            t.monitors.join(", ")
+        );
+        let _ = writeln!(
+            out,
+            "    traps {}, dropped: {} wrong community, {} garbled, {} oversized, {} other",
+            t.traps, t.wrong_community, t.garbled, t.oversized, t.other
+        );
+    }
     let r = &s.rejected;
     if r.garbled + r.forged + r.replayed + r.unknown_version > 0 {
         let _ = writeln!(
@@ -213,6 +234,7 @@ mod tests {
             rejected: RejectedTraffic::default(),
             partition: partition.map(Box::new),
             restart_pending: Vec::new(),
+            traps: Vec::new(),
         }
     }
 

@@ -76,6 +76,9 @@ pub enum Command {
         mail: bool,
         syslog: bool,
         lamp: bool,
+        /// The SNMP trap notifier (absent in older clients' requests).
+        #[serde(default)]
+        snmp: bool,
     },
     /// Switch a server's warning lamp off.
     LampOff {

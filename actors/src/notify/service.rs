@@ -12,6 +12,7 @@ use super::alert_log::{AlertLogHandle, Alerter};
 use super::lamp::LampNotifier;
 use super::mail::{LoadPassword, MailNotifier, Secret};
 use super::router::{AlertRouter, Reconfigure, Routed, RouterSettings};
+use super::snmp::SnmpNotifier;
 use super::syslog::SyslogNotifier;
 use crate::model::catalog::Event;
 use crate::model::config::{AlertsConfig, ClusterConfig};
@@ -21,6 +22,7 @@ pub struct AlertService {
     pub router: Addr<AlertRouter>,
     pub lamps: Option<Addr<LampNotifier>>,
     pub mail: Option<Addr<MailNotifier>>,
+    pub snmp: Option<Addr<SnmpNotifier>>,
     /// The settings in force (to tell what a new configuration changes).
     current: AlertsConfig,
     /// Raises the notifiers' own events: to the alert log only, never back
@@ -56,6 +58,7 @@ impl AlertService {
             router,
             lamps: None,
             mail: None,
+            snmp: None,
             current: AlertsConfig::default(),
             own,
             cluster: config.name.clone(),
@@ -103,6 +106,12 @@ impl AlertService {
             (Some(_), running, _) => running,
             (None, _, _) => None,
         };
+        // A replaced notifier stops once its queue is empty (its last
+        // address goes with the router's settings).
+        self.snmp = match alerts.snmp.clone() {
+            Some(c) => Some(SnmpNotifier::new(c, self.own.clone())?.start()),
+            None => None,
+        };
         let syslog = alerts
             .syslog
             .clone()
@@ -128,6 +137,7 @@ impl AlertService {
             },
             mail: self.mail.clone().map(|a| a.recipient()),
             syslog,
+            snmp: self.snmp.clone().map(|a| a.recipient()),
             resume_after_hours: mail_config.map(|m| m.auto_resume_hours).unwrap_or(12),
         }));
         // The optional "settings changed" report, about what changed.
@@ -144,6 +154,7 @@ impl AlertService {
                 force: Some(Destinations {
                     syslog: true,
                     mail: true,
+                    snmp: false,
                 }),
                 only_mail: false,
             });
@@ -198,6 +209,9 @@ fn changed_parts(old: &AlertsConfig, new: &AlertsConfig) -> Vec<&'static str> {
     }
     if old.lamps != new.lamps {
         out.push("warning lamps");
+    }
+    if old.snmp != new.snmp {
+        out.push("snmp traps");
     }
     if old.routes != new.routes {
         out.push("routes");
