@@ -343,3 +343,124 @@ fn config_check_warns_about_keywords_that_receive_no_trap() {
         out.stdout
     );
 }
+
+/// The trap notifier against net-snmp's `snmptrapd` (Debian package
+/// `snmptrapd`), which accepts only the configured community: a test
+/// alert and a routed alert (rm 9 of a message monitor) arrive as v2c
+/// traps with their fields; the community never shows.
+#[test]
+fn alerts_reach_snmptrapd_as_v2c_traps() {
+    if let Some(missing) = need_snmptrap().or_else(|| skip::need_program("snmptrapd", "snmptrapd"))
+    {
+        return missing.skip();
+    }
+    let t = TestDir::new("trapn");
+    let ip = "127.0.84.2";
+    let port = free_port(ip);
+    let manager = format!("{ip}:{port}");
+    let community = "n0tify-s3cret";
+    let conf = t.write(
+        "snmptrapd.conf",
+        &format!("authCommunity log {community}\n"),
+    );
+    let log = t.join("snmptrapd.log");
+    let _trapd = Background::spawn(
+        "snmptrapd",
+        Command::new("snmptrapd")
+            .args(["-f", "-C", "-m", "", "-n", "-On", "-c"])
+            .arg(&conf)
+            .arg("-Lf")
+            .arg(&log)
+            .args(["-F", "TRAP %v\n", &format!("udp:{manager}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let received = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("TRAP "))
+            .map(str::to_string)
+            .collect()
+    };
+    // snmptrapd is ready once a trap of our own gets through.
+    wait_for("snmptrapd to log a trap", DEADLINE, || {
+        snmptrap("2c", community, &manager);
+        !received().is_empty()
+    });
+    let ready = received().len();
+
+    let file = t.write("community", &format!("{community}\n"));
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    t.script("app.sh", r#"echo $$ > "$DIR/app.pid"; exec sleep 600"#);
+    let groups = r#"Group(name: "web", resources: [
+           Resource(name: "app", kind: Exec(start: "app.sh", start_mode: Async)),
+       ]),"#;
+    let extra = format!(
+        r#"alerts: (snmp: (managers: [Manager(address: "{ip}", port: {port})], community_file: "{}")),
+    monitors: [
+        Monitor(name: "nicw", kind: Message(category: "NIC", keyword: "eth9"),
+                interval: 60, recovery: (target: Group("web"), reactivation_threshold: 0, failover_threshold: 0)),
+    ],"#,
+        file.display()
+    );
+    let d = Daemon::start(&t, &t.config(&["s1"], &extra, groups), "s1");
+    d.wait_group_state("web", "Online");
+    d.wait_monitor_state("nicw", "Normal");
+
+    let var = |n: u32| format!(".1.3.6.1.4.1.8072.9999.9999.1.{n}");
+    let out = d.ok(&["alert", "test", "--snmp"]);
+    assert!(out.contains("snmp"), "{out}");
+    wait_for("the test alert at snmptrapd", DEADLINE, || {
+        received()
+            .iter()
+            .any(|l| l.contains(&format!("{} = INTEGER: 1011", var(4))))
+    });
+    let test = received()
+        .into_iter()
+        .find(|l| l.contains("INTEGER: 1011"))
+        .unwrap();
+    for want in [
+        ".1.3.6.1.6.3.1.1.4.1.0 = OID: .1.3.6.1.4.1.8072.9999.9999.0.1".to_string(),
+        format!("{} = STRING: \"it\"", var(1)),
+        format!("{} = STRING: \"s1\"", var(2)),
+        format!("{} = STRING: \"alert\"", var(3)),
+    ] {
+        assert!(test.contains(&want), "{want} not in {test}");
+    }
+
+    // A routed alert: rm 9 goes to the notifier by default.
+    d.ok(&["message", "send", "--category", "NIC", "--keyword", "eth9"]);
+    d.wait_monitor_alert("nicw", 9, 1);
+    wait_for("rm 9 at snmptrapd", DEADLINE, || {
+        received()
+            .iter()
+            .any(|l| l.contains(&format!("{} = INTEGER: 9", var(4))) && l.contains("monitor nicw"))
+    });
+    let rm9 = received()
+        .into_iter()
+        .find(|l| l.contains("monitor nicw"))
+        .unwrap();
+    assert!(
+        rm9.contains(".0.3") && rm9.contains(&format!("{} = STRING: \"rm\"", var(3))),
+        "{rm9}"
+    );
+    assert!(received().len() >= ready + 2);
+    for (what, seen) in [
+        ("status", d.ok(&["status", "--json"])),
+        ("alerts", d.ok(&["alerts", "-n", "1000", "--json"])),
+        ("the daemon's log", d.log_text()),
+    ] {
+        assert!(
+            !seen.contains(community),
+            "{what} shows the community:\n{seen}"
+        );
+    }
+    let alerts = d.alerts_json(1000);
+    assert_eq!(
+        count_alerts(&alerts, "alert", 1013),
+        0,
+        "{}",
+        describe_alerts(&alerts)
+    );
+}
