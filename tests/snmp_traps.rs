@@ -342,6 +342,24 @@ fn config_check_warns_about_keywords_that_receive_no_trap() {
         "{}",
         out.stdout
     );
+
+    // The notifier's community file must be the owner's alone.
+    let file = t.write("community", "s3cret-c\n");
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let extra = format!(
+        r#"alerts: (snmp: (managers: [Manager(address: "127.0.84.3")], community_file: "{}")),"#,
+        file.display()
+    );
+    let path = t.write("n.ron", &t.config(&["s1"], &extra, groups));
+    let out = understudy(&["config", "check", path.to_str().unwrap()]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("alerts.snmp.community_file: community file")
+            && out.stderr.contains("mode 0644")
+            && !out.stderr.contains("s3cret-c"),
+        "{out:?}"
+    );
 }
 
 /// The trap notifier against net-snmp's `snmptrapd` (Debian package

@@ -193,6 +193,10 @@ mod tests {
         assert!(!route("rm", 9, &routes, none, true).snmp);
         assert!(route("rm", 9, &routes, none, true).mail);
         assert!(!route("rc", 10, &routes, none, false).snmp);
+        // A route without `snmp` keeps its canonical form (and so the
+        // configuration its digest).
+        let text = ron::to_string(&r("rm", 4, None, Some(true))).unwrap();
+        assert!(!text.contains("snmp"), "{text}");
         let mut p = Problems::default();
         let mut own = r("lamp", 1, None, None);
         own.snmp = Some(true);

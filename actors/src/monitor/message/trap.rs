@@ -71,10 +71,10 @@ pub fn decode(bytes: &[u8]) -> TrapPacket {
         };
     }
     // Neither: another version (v3) or no SNMP at all.
-    match rasn::ber::decode::<Header>(bytes) {
-        Ok(h) if version_of(&h.version).is_some_and(|v| v > 1) => TrapPacket::Other(format!(
+    match version_only(bytes) {
+        Some(v) if v > 1 => TrapPacket::Other(format!(
             "SNMP of version {} (only v1 and v2c traps are taken)",
-            describe_version(version_of(&h.version))
+            describe_version(Some(v))
         )),
         _ => TrapPacket::Garbled(if bytes.is_empty() {
             "an empty datagram".into()
@@ -87,19 +87,12 @@ pub fn decode(bytes: &[u8]) -> TrapPacket {
     }
 }
 
-use header::Header;
-
-mod header {
-    use rasn::prelude::*;
-
-    /// The start of any SNMP message, to tell another version from garbage.
-    #[derive(AsnType, Decode, Debug)]
-    pub struct Header {
-        pub version: Integer,
-        /// Decoded so that a whole message is required; never read.
-        #[allow(dead_code)]
-        pub rest: Any,
-    }
+/// The version of a message that is a SEQUENCE whose first element is
+/// an INTEGER (every SNMP version's layout), whatever follows.
+fn version_only(bytes: &[u8]) -> Option<i64> {
+    let items: Vec<rasn::types::Any> = rasn::ber::decode(bytes).ok()?;
+    let version: rasn::types::Integer = rasn::ber::decode(items.first()?.as_bytes()).ok()?;
+    version_of(&version)
 }
 
 fn version_of(v: &rasn::types::Integer) -> Option<i64> {
@@ -176,6 +169,10 @@ mod tests {
     /// `snmptrap -v 1 -c public HOST 1.3.6.1.4.1.8072.2.3 198.51.100.11 6 17 ''`.
     const V1: &str = "302b02010004067075626c6963a41e06092b06010401bf0802034004c633640b02010602011143032fe8943000";
 
+    /// `snmptrap -v 3 -u bmcuser -l noAuthNoPriv -e 0x8000000001020304 HOST ''
+    /// 1.3.6.1.4.1.8072.2.3.0.1`.
+    const V3: &str = "30818c020103301102047be28614020300ffe30401000201030421301f0408800000000102030402010102033409980407626d6375736572040004003051041180001f8880dd0aa8501cd1136b000000000400a73a0204620fed08020100020100302c300f06082b0601020101030043033409983019060a2b060106030101040100060b2b06010401bf0802030001";
+
     #[test]
     fn v1_and_v2c_traps_are_decoded() {
         assert_eq!(
@@ -222,7 +219,16 @@ mod tests {
             "{:?}",
             decode(&get)
         );
-        // Version 3 (the rest need not make sense).
+        // An inform (tag 0xa6): not a trap, and not answered.
+        let mut inform = hex(V2C);
+        inform[13] = 0xa6;
+        assert!(matches!(decode(&inform), TrapPacket::Other(ref w) if w.contains("inform")));
+        // Version 3: a real one, and a v2c message claiming version 3.
+        assert!(
+            matches!(decode(&hex(V3)), TrapPacket::Other(ref w) if w.contains("version 3")),
+            "{:?}",
+            decode(&hex(V3))
+        );
         let mut v3 = hex(V2C);
         v3[4] = 3;
         assert!(
