@@ -320,6 +320,8 @@ fn a_trap_to_server1s_keyword_fails_failover1_over_to_server2() {
     let s1 = lab.status(1);
     assert_eq!(counter(&s1, &e1, "traps"), 1, "{s1}");
     assert!(own_alerts(&lab, 1, &["rm 9", "mrw1", "SNMPv1 trap"]) >= 1);
+    // The monitor's failover step (rm 14) on server 1.
+    wait_own_alerts(&lab, 1, &["rm 14", "mrw1"], 0, FORM_WAIT);
     checkers.assert_never_double();
 }
 
