@@ -203,8 +203,9 @@ pub enum Response {
     Done {
         message: String,
     },
+    /// (Boxed: it keeps every response small; the JSON is the same.)
     Status {
-        status: ClusterStatus,
+        status: Box<ClusterStatus>,
     },
     Alerts {
         alerts: Vec<Alert>,

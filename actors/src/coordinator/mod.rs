@@ -726,7 +726,7 @@ impl Handler<Control> for Coordinator {
         let ready = |r: Response| -> Self::Result { Box::pin(actix::fut::ready(r)) };
         match msg.command {
             Command::Status => ready(Response::Status {
-                status: self.status_snapshot(),
+                status: Box::new(self.status_snapshot()),
             }),
             Command::Alerts { count } => self.cluster_alerts(count),
             Command::ClusterStop => self.cluster_wide_stop(msg.by, None, ctx),

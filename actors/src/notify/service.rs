@@ -108,9 +108,15 @@ impl AlertService {
         };
         // A replaced notifier stops once its queue is empty (its last
         // address goes with the router's settings).
-        self.snmp = match alerts.snmp.clone() {
-            Some(c) => Some(SnmpNotifier::new(c, self.own.clone())?.start()),
-            None => None,
+        self.snmp = match (alerts.snmp.clone(), prepared.snmp_community) {
+            (Some(c), Some(community)) => match SnmpNotifier::new(c, community, self.own.clone()) {
+                Ok(n) => Some(n.start()),
+                Err(e) => {
+                    tracing::warn!("SNMP trap notifier not started: {e}");
+                    None
+                }
+            },
+            _ => None,
         };
         let syslog = alerts
             .syslog
@@ -183,6 +189,8 @@ pub enum PreparedMail {
 
 pub struct PreparedAlerts {
     mail: PreparedMail,
+    /// The SNMP trap notifier's community, its file read.
+    snmp_community: Option<Secret>,
 }
 
 impl AlertPreparer {
@@ -194,7 +202,14 @@ impl AlertPreparer {
                 PreparedMail::Notifier(Box::new(MailNotifier::new(c, &self.state_dir, self.own)?))
             }
         };
-        Ok(PreparedAlerts { mail })
+        let snmp_community = match &alerts.snmp {
+            Some(c) => Some(super::snmp::load_community(c)?),
+            None => None,
+        };
+        Ok(PreparedAlerts {
+            mail,
+            snmp_community,
+        })
     }
 }
 

@@ -179,9 +179,13 @@ pub struct SnmpNotifier {
 }
 
 impl SnmpNotifier {
-    /// The notifier of `config`; fails when the community cannot be read.
-    pub fn new(config: SnmpConfig, own: Alerter) -> Result<SnmpNotifier, String> {
-        let community = load_community(&config)?;
+    /// The notifier of `config` with its community ([`load_community`],
+    /// read beforehand: off the actors' thread); fails on a bad OID.
+    pub fn new(
+        config: SnmpConfig,
+        community: Secret,
+        own: Alerter,
+    ) -> Result<SnmpNotifier, String> {
         let oids = TrapOids::new(&config.enterprise)?;
         Ok(SnmpNotifier {
             managers: config.managers,
