@@ -352,6 +352,42 @@ mod tests {
     }
 
     #[test]
+    fn trap_receivers_show_their_state_and_counters_and_are_absent_without_any() {
+        use understudy_actors::model::state::TrapListenerStatus;
+        let mut s = status(None);
+        assert!(!super::status(&s).contains("snmp traps"));
+        assert!(serde_json::to_value(&s).unwrap().get("traps").is_none());
+        s.traps = vec![
+            TrapListenerStatus {
+                address: "198.51.100.11:162".into(),
+                monitors: vec!["mrw1".into()],
+                listening: true,
+                traps: 1,
+                garbled: 2,
+                ..Default::default()
+            },
+            TrapListenerStatus {
+                address: "198.51.100.99:162".into(),
+                monitors: vec!["mrw2".into()],
+                error: Some("cannot assign requested address".into()),
+                ..Default::default()
+            },
+        ];
+        let text = super::status(&s);
+        assert!(
+            text.contains("snmp traps\n  198.51.100.11:162     listening    monitors: mrw1\n    traps 1, dropped: 0 wrong community, 2 garbled, 0 oversized, 0 other\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("198.51.100.99:162     NOT LISTENING (cannot assign requested address)"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["traps"][0]["garbled"], 2, "{json}");
+        assert!(json["traps"][0].get("error").is_none(), "{json}");
+    }
+
+    #[test]
     fn without_partition_resolution_there_is_no_section_and_no_json_field() {
         let s = status(None);
         assert!(!super::status(&s).contains("partition"));
