@@ -10,7 +10,11 @@
 //!   keyword per server, recovery: fail over `failover1`): a trap to the
 //!   other server's keyword moves nothing, garbage is counted, and a trap
 //!   to server 1's keyword moves `failover1` to server 2 (the address and
-//!   application checkers see it on one server at a time).
+//!   application checkers see it on one server at a time);
+//! - a pushed configuration that moves a keyword opens the new receiver and
+//!   lets the old port go;
+//! - the trap notifier against net-snmp's `snmptrapd`;
+//! - `config check`: warnings about keywords, an unusable community file.
 //!
 //! Every wait polls for something observable, with a deadline.
 
@@ -483,4 +487,48 @@ fn alerts_reach_snmptrapd_as_v2c_traps() {
         "{}",
         describe_alerts(&alerts)
     );
+}
+
+/// A pushed configuration (monitors only: applied at once) moves a
+/// keyword to another port: the new one is bound, the old one let go.
+#[test]
+fn a_pushed_keyword_opens_its_receiver_and_closes_the_old_one() {
+    let t = TestDir::new("trapp");
+    let ip = "127.0.84.4";
+    let (p1, p2) = (free_port(ip), free_port(ip));
+    let (old, new) = (format!("{ip}:{p1}"), format!("{ip}:{p2}"));
+    let groups = r#"Group(name: "web", startup: Manual, resources: [
+           Resource(name: "app", kind: Exec(start: "/bin/true")),
+       ]),"#;
+    let config = |keyword: &str| {
+        t.config(
+            &["s1"],
+            &format!(
+                r#"monitors: [
+        Monitor(name: "mrw", kind: Message(category: "BMCNOTICE", keyword: "{keyword}"),
+                recovery: (target: Group("web"), reactivation_threshold: 0, failover_threshold: 0)),
+    ],"#
+            ),
+            groups,
+        )
+    };
+    let d = Daemon::start(&t, &config(&old), "s1");
+    wait_for(&format!("the receiver on {old}"), DEADLINE, || {
+        endpoint(&d.status_json(), &old).is_some_and(|e| e["listening"] == true)
+    });
+    let file = t.write("pushed.ron", &config(&new));
+    d.ok(&["config", "push", file.to_str().unwrap()]);
+    wait_for(
+        &format!("the receiver on {new}, none on {old}"),
+        DEADLINE,
+        || {
+            let s = d.status_json();
+            endpoint(&s, &new).is_some_and(|e| e["listening"] == true)
+                && s["traps"].as_array().map(Vec::len) == Some(1)
+        },
+    );
+    // The old port is free again.
+    wait_for(&format!("{old} to be free"), DEADLINE, || {
+        UdpSocket::bind(&old).is_ok()
+    });
 }
