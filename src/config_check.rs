@@ -29,6 +29,7 @@ pub fn load(file: &Path) -> Result<ClusterConfig, Vec<String>> {
 pub fn warnings(c: &ClusterConfig) -> Vec<String> {
     let mut w = understudy_actors::model::partition::warnings(c);
     w.extend(understudy_actors::model::watchdog::warnings(c));
+    w.extend(understudy_actors::model::traps::warnings(c));
     w
 }
 
@@ -50,14 +51,19 @@ pub fn print_problems(file: &Path, problems: &[String]) {
 }
 
 /// What this machine must provide for the configuration that the file
-/// itself cannot show: the mail password file (present, readable, mode 0600
-/// or 0400). Both `config check` and `run` report these, in the same words.
+/// itself cannot show: the mail password file and the SNMP community file
+/// (present, readable, mode 0600 or 0400). Both `config check` and `run` report these, in the same words.
 pub fn local_problems(c: &ClusterConfig) -> Vec<String> {
     use understudy_actors::notify::mail::LoadPassword;
     let mut out = Vec::new();
     if let Some(mail) = &c.alerts.mail {
         if let Err(e) = mail.load_password() {
             out.push(format!("alerts.mail.password_file: {e}"));
+        }
+    }
+    if let Some(snmp) = &c.alerts.snmp {
+        if let Err(e) = understudy_actors::notify::snmp::load_community(snmp) {
+            out.push(format!("alerts.snmp.community_file: {e}"));
         }
     }
     out

@@ -370,6 +370,9 @@ enum AlertCmd {
         /// Through the warning lamp.
         #[arg(long)]
         lamp: bool,
+        /// The SNMP trap notifier.
+        #[arg(long)]
+        snmp: bool,
     },
 }
 
@@ -554,7 +557,17 @@ fn main() -> ExitCode {
             match action {
                 AlertCmd::Suspend => Ctl::AlertNotification { suspend: true },
                 AlertCmd::Resume => Ctl::AlertNotification { suspend: false },
-                AlertCmd::Test { mail, syslog, lamp } => Ctl::AlertTest { mail, syslog, lamp },
+                AlertCmd::Test {
+                    mail,
+                    syslog,
+                    lamp,
+                    snmp,
+                } => Ctl::AlertTest {
+                    mail,
+                    syslog,
+                    lamp,
+                    snmp,
+                },
                 AlertCmd::Export { .. } | AlertCmd::Import { .. } => unreachable!("handled above"),
             },
         ),

@@ -101,6 +101,27 @@ pub fn status(s: &ClusterStatus) -> String {
         }
         let _ = writeln!(out, "{line}");
     }
+    if !s.traps.is_empty() {
+        let _ = writeln!(out, "snmp traps");
+    }
+    for t in &s.traps {
+        let state = match (&t.error, t.listening) {
+            (_, true) => "listening".to_string(),
+            (Some(e), false) => format!("NOT LISTENING ({e})"),
+            (None, false) => "not listening yet".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<21} {state}    monitors: {}",
+            t.address,
+            t.monitors.join(", ")
+        );
+        let _ = writeln!(
+            out,
+            "    traps {}, dropped: {} wrong community, {} garbled, {} oversized, {} other",
+            t.traps, t.wrong_community, t.garbled, t.oversized, t.other
+        );
+    }
     let r = &s.rejected;
     if r.garbled + r.forged + r.replayed + r.unknown_version > 0 {
         let _ = writeln!(
@@ -213,6 +234,7 @@ mod tests {
             rejected: RejectedTraffic::default(),
             partition: partition.map(Box::new),
             restart_pending: Vec::new(),
+            traps: Vec::new(),
         }
     }
 
@@ -327,6 +349,42 @@ mod tests {
                 .contains("silent: its forced stop failed; its groups may be taken over in 900 ms"),
             "{failed}"
         );
+    }
+
+    #[test]
+    fn trap_receivers_show_their_state_and_counters_and_are_absent_without_any() {
+        use understudy_actors::model::state::TrapListenerStatus;
+        let mut s = status(None);
+        assert!(!super::status(&s).contains("snmp traps"));
+        assert!(serde_json::to_value(&s).unwrap().get("traps").is_none());
+        s.traps = vec![
+            TrapListenerStatus {
+                address: "198.51.100.11:162".into(),
+                monitors: vec!["mrw1".into()],
+                listening: true,
+                traps: 1,
+                garbled: 2,
+                ..Default::default()
+            },
+            TrapListenerStatus {
+                address: "198.51.100.99:162".into(),
+                monitors: vec!["mrw2".into()],
+                error: Some("cannot assign requested address".into()),
+                ..Default::default()
+            },
+        ];
+        let text = super::status(&s);
+        assert!(
+            text.contains("snmp traps\n  198.51.100.11:162     listening    monitors: mrw1\n    traps 1, dropped: 0 wrong community, 2 garbled, 0 oversized, 0 other\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("198.51.100.99:162     NOT LISTENING (cannot assign requested address)"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["traps"][0]["garbled"], 2, "{json}");
+        assert!(json["traps"][0].get("error").is_none(), "{json}");
     }
 
     #[test]

@@ -454,6 +454,12 @@ pub enum Event {
         destination: String,
         error: String,
     },
+    /// The SNMP trap notifier could not send to a manager (never names
+    /// the community).
+    SnmpTrapFailed {
+        destination: String,
+        error: String,
+    },
     LampDone {
         server: String,
         lamp: String,
@@ -616,6 +622,7 @@ impl Event {
             MailSent { .. } => ("alert", 5, Info),
             MailFailed { .. } => ("alert", 6, Error),
             SyslogFailed { .. } => ("alert", 1010, Warning),
+            SnmpTrapFailed { .. } => ("alert", 1013, Warning),
             LampDone { .. } => ("lamp", 5, Info),
             LampRefused { .. } => ("lamp", 6, Error),
             LampUnreachable { .. } => ("lamp", 7, Error),
@@ -882,6 +889,9 @@ impl Event {
             MailFailed { cause, alert } => format!("report mail not sent: {cause}: [{alert}]"),
             SyslogFailed { destination, error } => {
                 format!("syslog to {destination} failed: {error}")
+            }
+            SnmpTrapFailed { destination, error } => {
+                format!("SNMP trap to {destination} not sent: {error}")
             }
             LampDone { server, lamp, state } => {
                 format!("warning lamp {lamp} of server {server} set to {state}")

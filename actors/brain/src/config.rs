@@ -64,6 +64,11 @@ pub struct AlertsConfig {
     /// Network warning lamps, one per server.
     #[serde(default)]
     pub lamps: Option<crate::notify::lamp::LampConfig>,
+    /// SNMP trap notifier; absent: no traps. (Left out of the canonical
+    /// form when absent, so that configurations without it keep their
+    /// digest.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmp: Option<crate::notify::snmp::SnmpConfig>,
     /// Overrides of the default destinations, per module and event id.
     #[serde(default)]
     pub routes: Vec<super::routing::AlertRoute>,
@@ -856,6 +861,7 @@ Cluster(
             event_id: 10,
             mail: Some(true),
             syslog: None,
+            snmp: None,
         });
         a
     }

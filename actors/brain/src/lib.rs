@@ -11,7 +11,8 @@
 //! - the cluster brain: [`cluster`] (every cluster decision of one server,
 //!   events in, commands out), [`advert`] (what heartbeats carry);
 //! - decisions: [`plan`], [`ladder`], [`placement`], [`membership`],
-//!   [`detection`], [`recovery`], [`partition`] (quorum, leases), [`forced_stop`];
+//!   [`detection`], [`recovery`], [`partition`] (quorum, leases), [`forced_stop`],
+//!   [`traps`] (SNMP trap endpoints of message monitors, what a packet counts as);
 //! - ids and states: [`state`], [`catalog`] (every alert), [`agent`] (the
 //!   messages of `clp_httpmon` / `clp_smtpmon`).
 
@@ -37,6 +38,7 @@ pub mod recovery;
 pub mod resource;
 pub mod routing;
 pub mod state;
+pub mod traps;
 pub mod validate;
 pub mod validate_monitors;
 pub mod watchdog;

@@ -259,6 +259,7 @@ mod tests {
                 kind: Some(MonitorKind::Message(MessageConfig {
                     category: "BMCNOTICE".into(),
                     keyword: "198.51.100.2".into(),
+                    community: None,
                 })),
                 retry: Some(0),
                 ..Default::default()
@@ -269,6 +270,7 @@ mod tests {
             kind: MonitorKind::Message(MessageConfig {
                 category: "BMCNOTICE".into(),
                 keyword: "198.51.100.1".into(),
+                community: None,
             }),
             interval: 5,
             timeout: 10,

@@ -2,6 +2,9 @@
 //! every alert). Each alert kind (module + event id) has default
 //! destinations here, in one place; the configuration may override them per
 //! kind (`alerts.routes`).
+//!
+//! The SNMP trap notifier takes, by default, the alerts mail takes by
+//! default (the important ones), without the optional mails.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +15,8 @@ use super::problems::Problems;
 pub struct Destinations {
     pub syslog: bool,
     pub mail: bool,
+    /// The SNMP trap notifier.
+    pub snmp: bool,
 }
 
 /// Alerts mailed by default: those the product mails (pm 11, 13, 20, 22;
@@ -52,9 +57,11 @@ pub fn default_destinations(module: &str, event_id: u32) -> Destinations {
     // The notifiers' own reports never go out by mail: a failing mail
     // server must not cause mails about itself.
     let own = matches!(module, "alert" | "lamp");
+    let important = !own && MAILED.contains(&(module, event_id));
     Destinations {
         syslog: true,
-        mail: !own && MAILED.contains(&(module, event_id)),
+        mail: important,
+        snmp: important,
     }
 }
 
@@ -70,6 +77,9 @@ pub struct AlertRoute {
     pub syslog: Option<bool>,
     #[serde(default)]
     pub mail: Option<bool>,
+    /// The SNMP trap notifier. (Left out of the canonical form when absent.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmp: Option<bool>,
 }
 
 /// Why an alert may be mailed beyond its kind's destinations: the optional
@@ -109,8 +119,13 @@ pub fn route(
         if let Some(m) = r.mail {
             d.mail = m;
         }
+        if let Some(t) = r.snmp {
+            d.snmp = t;
+        }
     }
+    // One report per event: a trap goes where its mail goes.
     d.mail &= mail_allowed;
+    d.snmp &= mail_allowed;
     d
 }
 
@@ -145,6 +160,12 @@ pub fn validate_routes(path: &str, routes: &[AlertRoute], problems: &mut Problem
                 "the notifiers' own events are never mailed (a broken mail server would report itself forever)",
             );
         }
+        if matches!(r.module.as_str(), "alert" | "lamp") && r.snmp == Some(true) {
+            problems.push(
+                format!("{p}.snmp"),
+                "the notifiers' own events are never sent as traps (a broken notifier would report itself forever)",
+            );
+        }
     }
 }
 
@@ -158,7 +179,35 @@ mod tests {
             event_id: id,
             syslog,
             mail,
+            snmp: None,
         }
+    }
+
+    #[test]
+    fn traps_go_where_mails_go_by_default_and_follow_their_own_overrides() {
+        assert!(default_destinations("rm", 9).snmp);
+        assert!(!default_destinations("rc", 10).snmp);
+        assert!(!default_destinations("alert", 6).snmp);
+        let mut on = r("rc", 10, None, None);
+        on.snmp = Some(true);
+        let mut off = r("rm", 9, None, None);
+        off.snmp = Some(false);
+        let routes = [on, off];
+        let none = OptionalMails::default();
+        assert!(route("rc", 10, &routes, none, true).snmp);
+        assert!(!route("rc", 10, &routes, none, true).mail);
+        assert!(!route("rm", 9, &routes, none, true).snmp);
+        assert!(route("rm", 9, &routes, none, true).mail);
+        assert!(!route("rc", 10, &routes, none, false).snmp);
+        // A route without `snmp` keeps its canonical form (and so the
+        // configuration its digest).
+        let text = ron::to_string(&r("rm", 4, None, Some(true))).unwrap();
+        assert!(!text.contains("snmp"), "{text}");
+        let mut p = Problems::default();
+        let mut own = r("lamp", 1, None, None);
+        own.snmp = Some(true);
+        validate_routes("alerts.routes", &[own], &mut p);
+        assert_eq!(p.into_vec().len(), 1);
     }
 
     #[test]
@@ -184,7 +233,8 @@ mod tests {
             route("rc", 10, &routes, none, true),
             Destinations {
                 syslog: false,
-                mail: true
+                mail: true,
+                snmp: false
             }
         );
         assert!(!route("rm", 9, &routes, none, true).mail);

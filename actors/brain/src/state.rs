@@ -165,6 +165,35 @@ pub struct ClusterStatus {
     /// only once its cluster service restarts (empty: nothing waits).
     #[serde(default)]
     pub restart_pending: Vec<String>,
+    /// The SNMP trap endpoints of this server's `BMCNOTICE` message
+    /// monitors; absent when it has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traps: Vec<TrapListenerStatus>,
+}
+
+/// `status`: one SNMP trap endpoint (`crate::traps`) and what arrived on
+/// it since the daemon started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrapListenerStatus {
+    /// `IP:port`.
+    pub address: String,
+    /// The message receive monitors it feeds.
+    pub monitors: Vec<String>,
+    /// The socket is bound.
+    pub listening: bool,
+    /// Why it could not be bound (it tries again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Traps delivered to at least one monitor.
+    pub traps: u64,
+    /// Traps whose community no monitor of the endpoint accepts (dropped).
+    pub wrong_community: u64,
+    /// Undecodable or truncated datagrams (dropped).
+    pub garbled: u64,
+    /// Datagrams longer than the largest trap taken (dropped).
+    pub oversized: u64,
+    /// Well-formed SNMP that is not a v1 or v2c trap (dropped).
+    pub other: u64,
 }
 
 /// `status`: the partition state of the server answering.

@@ -156,6 +156,9 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
     if let Some(syslog) = &config.alerts.syslog {
         syslog.validate("alerts.syslog", problems);
     }
+    if let Some(snmp) = &config.alerts.snmp {
+        snmp.validate("alerts.snmp", problems);
+    }
     if let Some(lamps) = &config.alerts.lamps {
         lamps.validate("alerts.lamps", problems);
         for (path, server) in lamps.servers("alerts.lamps") {

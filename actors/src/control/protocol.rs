@@ -77,6 +77,9 @@ pub enum Command {
         mail: bool,
         syslog: bool,
         lamp: bool,
+        /// The SNMP trap notifier (absent in older clients' requests).
+        #[serde(default)]
+        snmp: bool,
     },
     /// Switch a server's warning lamp off.
     LampOff {
@@ -209,8 +212,9 @@ pub enum Response {
     Done {
         message: String,
     },
+    /// (Boxed: it keeps every response small; the JSON is the same.)
     Status {
-        status: ClusterStatus,
+        status: Box<ClusterStatus>,
     },
     Alerts {
         alerts: Vec<Alert>,

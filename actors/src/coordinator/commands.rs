@@ -501,8 +501,15 @@ impl Coordinator {
         )
     }
 
-    /// `alert test [--mail] [--syslog] [--lamp]` (none: all of them).
-    pub(crate) fn alert_test(&mut self, mail: bool, syslog: bool, lamp: bool, by: String) -> Reply {
+    /// `alert test [--mail] [--syslog] [--lamp] [--snmp]` (none: all of them).
+    pub(crate) fn alert_test(
+        &mut self,
+        mail: bool,
+        syslog: bool,
+        lamp: bool,
+        snmp: bool,
+        by: String,
+    ) -> Reply {
         // Only notifiers this server has: without flags, every one of them;
         // a flag for one it lacks sends nothing at all.
         let alerts = &self.settings.config.alerts;
@@ -513,14 +520,15 @@ impl Coordinator {
                 alerts.lamps.as_ref().is_some_and(|l| l.enabled),
                 "alerts.lamps",
             ),
+            (alerts.snmp.is_some(), "alerts.snmp"),
         ];
-        let all = !(mail || syslog || lamp);
+        let all = !(mail || syslog || lamp || snmp);
         if all && have.iter().all(|(on, _)| !on) {
             return ready(Response::Error {
-                message: "no notifier is configured on this server (alerts.mail, alerts.syslog, alerts.lamps): nothing to test".into(),
+                message: "no notifier is configured on this server (alerts.mail, alerts.syslog, alerts.lamps, alerts.snmp): nothing to test".into(),
             });
         }
-        let missing: Vec<&str> = [mail, syslog, lamp]
+        let missing: Vec<&str> = [mail, syslog, lamp, snmp]
             .iter()
             .zip(have)
             .filter(|(asked, (on, _))| **asked && !on)
@@ -534,10 +542,11 @@ impl Coordinator {
                 ),
             });
         }
-        let (mail, syslog, lamp) = (
+        let (mail, syslog, lamp, snmp) = (
             (mail || all) && have[0].0,
             (syslog || all) && have[1].0,
             (lamp || all) && have[2].0,
+            (snmp || all) && have[3].0,
         );
         let mut to = Vec::new();
         if mail {
@@ -546,20 +555,23 @@ impl Coordinator {
         if syslog {
             to.push("syslog");
         }
-        if mail || syslog {
+        if snmp {
+            to.push("snmp");
+        }
+        if mail || syslog || snmp {
             self.alerter.raise_to(
                 Event::AlertTest {
                     by,
                     to: to.join(" and "),
                 },
-                crate::model::routing::Destinations { syslog, mail },
+                crate::model::routing::Destinations { syslog, mail, snmp },
             );
         }
         let sent = if to.is_empty() {
             String::new()
         } else {
             format!(
-                "test alert handed to {}; how it went is in the alert log (alert 5 / 6, alert 1010)",
+                "test alert handed to {}; how it went is in the alert log (alert 5 / 6, alert 1010, alert 1013)",
                 to.join(" and ")
             )
         };

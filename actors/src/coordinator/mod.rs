@@ -8,6 +8,7 @@ pub mod commands;
 pub mod group;
 pub mod monitors;
 pub mod peer;
+pub mod traps;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -72,6 +73,10 @@ pub struct Coordinator {
     monitors: BTreeMap<String, MonitorEntry>,
     lateness: SharedLateness,
     cluster: cluster::ClusterSide,
+    /// The SNMP trap endpoints of the message monitors (brain) and their
+    /// receiver tasks.
+    traps: crate::model::traps::TrapListeners,
+    trap_tasks: BTreeMap<std::net::SocketAddr, tokio::task::JoinHandle<()>>,
 }
 
 /// The coordinator's part of a monitor: its actor (when it runs here), its
@@ -142,6 +147,7 @@ impl Coordinator {
             rejected: Default::default(),
             partition: None,
             restart_pending: Vec::new(),
+            traps: Vec::new(),
         };
         let alerter = Alerter {
             log: settings.alert_log.clone(),
@@ -175,6 +181,8 @@ impl Coordinator {
             malformed_requests: 0,
             monitors: BTreeMap::new(),
             lateness: SharedLateness::default(),
+            traps: Default::default(),
+            trap_tasks: BTreeMap::new(),
         }
     }
 
@@ -207,6 +215,8 @@ impl Coordinator {
             return rx;
         }
         self.stopping = true;
+        // The trap ports are let go with the monitors.
+        self.sync_trap_listeners(ctx);
         // Monitors stop first: nothing is recovered while the service stops,
         // and the userspace watchdog must not fire during a long stop.
         for m in self.monitors.values_mut() {
@@ -470,6 +480,7 @@ impl Coordinator {
                 },
             );
         }
+        self.sync_trap_listeners(ctx);
     }
 }
 
@@ -715,7 +726,7 @@ impl Handler<Control> for Coordinator {
         let ready = |r: Response| -> Self::Result { Box::pin(actix::fut::ready(r)) };
         match msg.command {
             Command::Status => ready(Response::Status {
-                status: self.status_snapshot(),
+                status: Box::new(self.status_snapshot()),
             }),
             Command::Alerts { count } => self.cluster_alerts(count),
             Command::ClusterStop => self.cluster_wide_stop(msg.by, None, ctx),
@@ -745,9 +756,12 @@ impl Handler<Control> for Coordinator {
             Command::AlertNotification { suspend } => {
                 self.cluster_wide_notification(suspend, msg.by)
             }
-            Command::AlertTest { mail, syslog, lamp } => {
-                self.alert_test(mail, syslog, lamp, msg.by)
-            }
+            Command::AlertTest {
+                mail,
+                syslog,
+                lamp,
+                snmp,
+            } => self.alert_test(mail, syslog, lamp, snmp, msg.by),
             Command::LampOff { server } => self.lamp_off(server),
             // The settings may hold a mail password: only for those who may
             // change them (the command counts as mutating).
@@ -790,6 +804,7 @@ impl Handler<Control> for Coordinator {
                         crate::model::routing::Destinations {
                             syslog: false,
                             mail: true,
+                            snmp: false,
                         },
                     );
                 }

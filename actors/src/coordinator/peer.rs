@@ -180,7 +180,7 @@ impl Handler<PeerCall> for Coordinator {
         let from = msg.from;
         match msg.request {
             PeerRequest::Status => ready(Response::Status {
-                status: self.status_snapshot(),
+                status: Box::new(self.status_snapshot()),
             }),
             PeerRequest::Alerts { count } => self.alerts_response(count),
             PeerRequest::CanStart { group } => ready(match self.can_start_here(&group) {

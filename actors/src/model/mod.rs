@@ -5,5 +5,5 @@
 pub use understudy_brain::{
     advert, agent, catalog, cluster, config, detection, forced_stop, host, journal, ladder,
     membership, monitor, monitoring, partition, placement, plan, problems, recovery, resource,
-    routing, state, validate, validate_monitors, watchdog,
+    routing, state, traps, validate, validate_monitors, watchdog,
 };

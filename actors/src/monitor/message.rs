@@ -1,12 +1,16 @@
 //! `message` monitor (message receive): turns Error when a message with its
 //! category and keyword arrives, and Normal again on a clear message.
 //!
-//! Messages reach the coordinator from `understudy message send` (and, later,
-//! from an SNMP trap receiver for BMC notices); the coordinator hands each to
-//! the message monitors whose category and keyword match, and the monitor
-//! actor keeps the outstanding notice in [`ProbeEnv::message`].
+//! Messages reach the coordinator from `understudy message send` and, for
+//! category `BMCNOTICE`, as SNMP traps through the receiver in [`trap`];
+//! the coordinator hands each to the message monitors it is for, and the
+//! monitor actor keeps the outstanding notice in [`ProbeEnv::message`].
 
-pub use understudy_brain::monitor::message::{MessageConfig, MAX_CATEGORY, MAX_KEYWORD};
+pub mod trap;
+
+pub use understudy_brain::monitor::message::{
+    MessageConfig, BMC_CATEGORY, DEFAULT_TRAP_PORT, MAX_CATEGORY, MAX_KEYWORD,
+};
 
 use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
 

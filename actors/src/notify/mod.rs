@@ -1,11 +1,12 @@
 //! Alerts: the alert log, and the notifiers that carry alerts further
-//! (mail, syslog, network warning lamps).
+//! (mail, syslog, network warning lamps, SNMP traps).
 
 pub mod alert_log;
 pub mod lamp;
 pub mod mail;
 pub mod router;
 pub mod service;
+pub mod snmp;
 pub mod syslog;
 
 use actix::prelude::*;

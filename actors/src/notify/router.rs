@@ -42,6 +42,7 @@ pub struct RouterSettings {
     pub optional: OptionalMails,
     pub mail: Option<Recipient<Notify>>,
     pub syslog: Option<Recipient<Notify>>,
+    pub snmp: Option<Recipient<Notify>>,
     /// Automatic resume after a suspend, hours (mail setting, default 12).
     pub resume_after_hours: u32,
 }
@@ -58,6 +59,7 @@ pub struct AlertRouter {
 pub struct RouterCounts {
     pub mail: u64,
     pub syslog: u64,
+    pub snmp: u64,
     /// Held back while notification was suspended.
     pub held: u64,
 }
@@ -135,6 +137,12 @@ impl Handler<Routed> for AlertRouter {
             if let Some(m) = &self.settings.mail {
                 self.counts.mail += 1;
                 m.do_send(notify.clone());
+            }
+        }
+        if d.snmp {
+            if let Some(s) = &self.settings.snmp {
+                self.counts.snmp += 1;
+                s.do_send(notify.clone());
             }
         }
         if d.syslog {

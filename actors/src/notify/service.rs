@@ -12,6 +12,7 @@ use super::alert_log::{AlertLogHandle, Alerter};
 use super::lamp::LampNotifier;
 use super::mail::{LoadPassword, MailNotifier, Secret};
 use super::router::{AlertRouter, Reconfigure, Routed, RouterSettings};
+use super::snmp::SnmpNotifier;
 use super::syslog::SyslogNotifier;
 use crate::model::catalog::Event;
 use crate::model::config::{AlertsConfig, ClusterConfig};
@@ -21,6 +22,7 @@ pub struct AlertService {
     pub router: Addr<AlertRouter>,
     pub lamps: Option<Addr<LampNotifier>>,
     pub mail: Option<Addr<MailNotifier>>,
+    pub snmp: Option<Addr<SnmpNotifier>>,
     /// The settings in force (to tell what a new configuration changes).
     current: AlertsConfig,
     /// Raises the notifiers' own events: to the alert log only, never back
@@ -56,6 +58,7 @@ impl AlertService {
             router,
             lamps: None,
             mail: None,
+            snmp: None,
             current: AlertsConfig::default(),
             own,
             cluster: config.name.clone(),
@@ -103,6 +106,18 @@ impl AlertService {
             (Some(_), running, _) => running,
             (None, _, _) => None,
         };
+        // A replaced notifier stops once its queue is empty (its last
+        // address goes with the router's settings).
+        self.snmp = match (alerts.snmp.clone(), prepared.snmp_community) {
+            (Some(c), Some(community)) => match SnmpNotifier::new(c, community, self.own.clone()) {
+                Ok(n) => Some(n.start()),
+                Err(e) => {
+                    tracing::warn!("SNMP trap notifier not started: {e}");
+                    None
+                }
+            },
+            _ => None,
+        };
         let syslog = alerts
             .syslog
             .clone()
@@ -128,6 +143,7 @@ impl AlertService {
             },
             mail: self.mail.clone().map(|a| a.recipient()),
             syslog,
+            snmp: self.snmp.clone().map(|a| a.recipient()),
             resume_after_hours: mail_config.map(|m| m.auto_resume_hours).unwrap_or(12),
         }));
         // The optional "settings changed" report, about what changed.
@@ -144,6 +160,7 @@ impl AlertService {
                 force: Some(Destinations {
                     syslog: true,
                     mail: true,
+                    snmp: false,
                 }),
                 only_mail: false,
             });
@@ -172,6 +189,8 @@ pub enum PreparedMail {
 
 pub struct PreparedAlerts {
     mail: PreparedMail,
+    /// The SNMP trap notifier's community, its file read.
+    snmp_community: Option<Secret>,
 }
 
 impl AlertPreparer {
@@ -183,7 +202,14 @@ impl AlertPreparer {
                 PreparedMail::Notifier(Box::new(MailNotifier::new(c, &self.state_dir, self.own)?))
             }
         };
-        Ok(PreparedAlerts { mail })
+        let snmp_community = match &alerts.snmp {
+            Some(c) => Some(super::snmp::load_community(c)?),
+            None => None,
+        };
+        Ok(PreparedAlerts {
+            mail,
+            snmp_community,
+        })
     }
 }
 
@@ -198,6 +224,9 @@ fn changed_parts(old: &AlertsConfig, new: &AlertsConfig) -> Vec<&'static str> {
     }
     if old.lamps != new.lamps {
         out.push("warning lamps");
+    }
+    if old.snmp != new.snmp {
+        out.push("snmp traps");
     }
     if old.routes != new.routes {
         out.push("routes");

@@ -28,44 +28,51 @@ impl LoadPassword for MailConfig {
         let Some(file) = &self.password_file else {
             return Ok(None);
         };
-        let path = Path::new(file);
-        let name = path.display();
-        let meta = fs::metadata(path).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => format!("password file {name}: no such file"),
-            _ => format!("password file {name}: cannot read: {e}"),
-        })?;
-        if !meta.is_file() {
-            return Err(format!("password file {name}: not a regular file"));
-        }
-        let mode = meta.mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "password file {name}: mode {mode:04o} lets other users read it (chmod 600 {name})"
-            ));
-        }
-        let mut text = String::new();
-        fs::File::open(path)
-            .and_then(|f| f.take(MAX_PASSWORD_FILE).read_to_string(&mut text))
-            .map_err(|e| match e.kind() {
-                ErrorKind::InvalidData => format!("password file {name}: not UTF-8 text"),
-                _ => format!("password file {name}: cannot read: {e}"),
-            })?;
-        let line = text.lines().next().unwrap_or_default();
-        if line.is_empty() {
-            return Err(format!("password file {name}: the first line is empty"));
-        }
-        if line.len() > MAX_NAME {
-            return Err(format!(
-                "password file {name}: the password is longer than {MAX_NAME} bytes"
-            ));
-        }
-        if line.chars().any(char::is_control) {
-            return Err(format!(
-                "password file {name}: the password contains control characters"
-            ));
-        }
-        Ok(Some(Secret::new(line)))
+        read_secret_file(file, "password", MAX_NAME).map(Some)
     }
+}
+
+/// The first line of a file that holds a secret (`what`: "password",
+/// "community"), at most `max` bytes: the file must be a regular file that
+/// only its owner may read. Errors name the file, never its content.
+pub fn read_secret_file(file: &str, what: &str, max: usize) -> Result<Secret, String> {
+    let path = Path::new(file);
+    let name = path.display();
+    let meta = fs::metadata(path).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => format!("{what} file {name}: no such file"),
+        _ => format!("{what} file {name}: cannot read: {e}"),
+    })?;
+    if !meta.is_file() {
+        return Err(format!("{what} file {name}: not a regular file"));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{what} file {name}: mode {mode:04o} lets other users read it (chmod 600 {name})"
+        ));
+    }
+    let mut text = String::new();
+    fs::File::open(path)
+        .and_then(|f| f.take(MAX_PASSWORD_FILE).read_to_string(&mut text))
+        .map_err(|e| match e.kind() {
+            ErrorKind::InvalidData => format!("{what} file {name}: not UTF-8 text"),
+            _ => format!("{what} file {name}: cannot read: {e}"),
+        })?;
+    let line = text.lines().next().unwrap_or_default();
+    if line.is_empty() {
+        return Err(format!("{what} file {name}: the first line is empty"));
+    }
+    if line.len() > max {
+        return Err(format!(
+            "{what} file {name}: the {what} is longer than {max} bytes"
+        ));
+    }
+    if line.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} file {name}: the {what} contains control characters"
+        ));
+    }
+    Ok(Secret::new(line))
 }
 
 #[cfg(test)]
