@@ -16,6 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::monitoring::{MonitorFinalAction, MonitorRecovery, RecoveryTarget};
+use super::state::{ClusterStatus, RunState};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryCounters {
@@ -147,6 +148,35 @@ impl Ladder {
     /// and the final action follows at once.
     pub fn failover_impossible(&mut self) -> Step {
         self.final_action()
+    }
+
+    /// The step for a monitor that turned Error on this server, whose
+    /// status is `view`; none while automatic recovery is off (the cluster
+    /// suspended for maintenance, or this server's service stopping).
+    pub fn on_error_in(&mut self, view: &ClusterStatus, suspended: bool) -> Option<Step> {
+        if view.stopping || suspended {
+            return None;
+        }
+        let active = target_active(&self.target, view);
+        Some(self.on_error(active))
+    }
+}
+
+/// Whether a recovery target is active on the server whose status is
+/// `view`: a resource Online there, a group that may be active there.
+pub fn target_active(target: &RecoveryTarget, view: &ClusterStatus) -> bool {
+    match target {
+        RecoveryTarget::Resource(r) => view.groups.iter().any(|g| {
+            g.resources
+                .iter()
+                .any(|x| &x.name == r && x.state == RunState::Online)
+        }),
+        RecoveryTarget::Group(name) => view.groups.iter().any(|g| {
+            &g.name == name
+                && g.state.may_be_active()
+                && g.current.as_deref() == Some(view.server.as_str())
+        }),
+        RecoveryTarget::LocalServer => true,
     }
 }
 
@@ -304,5 +334,89 @@ mod tests {
         assert_eq!(s.script_action(), None);
         let s = l.failover_impossible();
         assert_eq!(s.script_action(), Some(ScriptAction::FinalAction));
+    }
+
+    fn view(stopping: bool, web_on: Option<&str>, app: RunState) -> ClusterStatus {
+        use crate::state::{GroupStatus, RejectedTraffic, ResourceStatus};
+        ClusterStatus {
+            cluster: "c".into(),
+            server: "s1".into(),
+            pid: 1,
+            config_digest: String::new(),
+            stopping,
+            suspended: false,
+            servers: Vec::new(),
+            groups: vec![GroupStatus {
+                name: "web".into(),
+                state: if web_on.is_some() {
+                    RunState::Online
+                } else {
+                    RunState::Offline
+                },
+                current: web_on.map(String::from),
+                servers: vec!["s1".into(), "s2".into()],
+                resources: vec![ResourceStatus {
+                    name: "app".into(),
+                    kind: "exec".into(),
+                    state: app,
+                    pid: None,
+                    last_error: None,
+                }],
+            }],
+            monitors: Vec::new(),
+            malformed_requests: 0,
+            rejected: RejectedTraffic::default(),
+            partition: None,
+            restart_pending: Vec::new(),
+            traps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_target_is_active_where_this_server_runs_it() {
+        let group = RecoveryTarget::Group("web".into());
+        let app = RecoveryTarget::Resource("app".into());
+        assert!(target_active(
+            &group,
+            &view(false, Some("s1"), RunState::Online)
+        ));
+        assert!(!target_active(
+            &group,
+            &view(false, Some("s2"), RunState::Offline)
+        ));
+        assert!(!target_active(
+            &group,
+            &view(false, None, RunState::Offline)
+        ));
+        assert!(target_active(
+            &app,
+            &view(false, Some("s1"), RunState::Online)
+        ));
+        assert!(!target_active(
+            &app,
+            &view(false, Some("s1"), RunState::OnlineFailure)
+        ));
+        assert!(target_active(
+            &RecoveryTarget::LocalServer,
+            &view(false, None, RunState::Offline)
+        ));
+    }
+
+    #[test]
+    fn no_step_while_recovery_is_off() {
+        let mut l = ladder(1, 0, MonitorFinalAction::NoOperation);
+        let on = view(false, Some("s1"), RunState::Online);
+        assert_eq!(l.on_error_in(&on, true), None, "suspended");
+        assert_eq!(
+            l.on_error_in(&view(true, Some("s1"), RunState::Online), false),
+            None
+        );
+        assert_eq!(l.counters().reactivations, 0);
+        assert!(matches!(
+            l.on_error_in(&on, false),
+            Some(Step::Reactivate { count: 1, .. })
+        ));
+        let off = view(false, Some("s2"), RunState::Offline);
+        assert_eq!(l.on_error_in(&off, false), Some(Step::TargetInactive));
     }
 }

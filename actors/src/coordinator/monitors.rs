@@ -14,7 +14,7 @@ use crate::model::config::FinalAction;
 use crate::model::detection::MonitorState;
 use crate::model::monitoring::{MonitorFinalAction, RecoveryTarget};
 use crate::model::recovery::{RecoveryCounters, ScriptAction, Step};
-use crate::model::state::{MonitorStats, RunState};
+use crate::model::state::MonitorStats;
 use crate::monitor::actor::{Notice, Resume, Suspend, TargetState};
 use crate::monitor::MonitorKind;
 use crate::notify::alert_log::Alerter;
@@ -79,23 +79,6 @@ impl Coordinator {
                     addr.do_send(TargetState { active, pid });
                 }
             }
-        }
-    }
-
-    /// Whether a recovery target is active on this server.
-    fn target_active(&self, target: &RecoveryTarget) -> bool {
-        match target {
-            RecoveryTarget::Resource(r) => self.view.groups.iter().any(|g| {
-                g.resources
-                    .iter()
-                    .any(|x| &x.name == r && x.state == RunState::Online)
-            }),
-            RecoveryTarget::Group(name) => self.view.groups.iter().any(|g| {
-                &g.name == name
-                    && g.state.may_be_active()
-                    && g.current.as_deref() == Some(self.settings.local.as_str())
-            }),
-            RecoveryTarget::LocalServer => true,
         }
     }
 
@@ -272,20 +255,19 @@ impl Handler<RecoverMonitor> for Coordinator {
 
     fn handle(&mut self, msg: RecoverMonitor, _: &mut Context<Self>) -> Self::Result {
         let ready = |b: bool| -> Self::Result { Box::pin(actix::fut::ready(b)) };
-        // A suspended cluster (maintenance) recovers nothing automatically.
-        if self.stopping || self.cluster.suspended() {
-            return ready(true);
-        }
-        let Some(entry) = self.monitors.get(&msg.monitor) else {
-            return ready(true);
-        };
-        let Some(target) = entry.ladder.as_ref().map(|l| l.target().clone()) else {
+        // The step is the ladder's (pure, in the brain crate): none while
+        // the cluster is suspended or this server is stopping.
+        let suspended = self.stopping || self.cluster.suspended();
+        let Some(entry) = self.monitors.get_mut(&msg.monitor) else {
             return ready(true);
         };
-        let active = self.target_active(&target);
-        let entry = self.monitors.get_mut(&msg.monitor).expect("checked above");
-        let ladder = entry.ladder.as_mut().expect("checked above");
-        let step = ladder.on_error(active);
+        let Some(ladder) = entry.ladder.as_mut() else {
+            return ready(true);
+        };
+        let Some(step) = ladder.on_error_in(&self.view, suspended) else {
+            return ready(true);
+        };
+        let target = ladder.target().clone();
         let fallback = ladder.failover_impossible();
         let counters = ladder.counters();
         let script = entry.config.recovery.script.clone();
