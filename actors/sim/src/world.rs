@@ -1068,10 +1068,15 @@ impl<'a> World<'a> {
         // answer it had still counts until then (seed 92187: a one-way cut
         // both sides' targets answered, then the holder lost its target
         // and was still letting go when the other's takeover came).
-        // A holder frozen for less than a lease may still rest on a fresh
-        // verdict; frozen longer, its guardian must have released it.
-        // (That a holder cut off from its targets lets go in time is
-        // checked on its own: `check_gates`.)
+        // A daemon frozen may still rest on the verdict it had before the
+        // freeze, for as long as one cut off from its targets may (the
+        // same deadline: a lease, half the margin and a round); frozen
+        // longer, its guardian must have released it (seed 359122: a
+        // one-way cut both sides' targets answered, then the holder
+        // frozen; the other's takeover came 410 ms into the freeze, its
+        // guardian released within its deadline). (That a holder cut off
+        // from its targets lets go in time is checked on its own:
+        // `check_gates`.)
         let frozen_long = |h: usize| {
             frozen(h)
                 && self.config.partition.as_ref().is_some_and(|p| {
@@ -1079,7 +1084,7 @@ impl<'a> World<'a> {
                         .last()
                         .and_then(|l| l.1)
                         .unwrap_or(self.now);
-                    self.now.saturating_sub(since) >= p.lease(self.config)
+                    self.now.saturating_sub(since) > self.gate_deadline(p)
                 })
         };
         let gates_undecided = self
@@ -1089,7 +1094,7 @@ impl<'a> World<'a> {
             .is_some_and(|p| !p.counts_votes())
             && split
             && !frozen_long(holder)
-            && !frozen(starter)
+            && !frozen_long(starter)
             && self.reached_targets_lately(holder)
             && self.reached_targets_lately(starter);
         if self.hosts[holder].daemon.is_none() {
