@@ -4,6 +4,7 @@
 
 mod agent;
 mod client;
+mod compat;
 mod config_check;
 mod daemon;
 mod guardian;
@@ -400,32 +401,25 @@ enum ConfigCmd {
     },
 }
 
-/// Under an ExpressCluster command name, that command's options.
-/// `clpdn1000s -h NAME`: switch off server NAME's warning lamp.
+/// Under an ExpressCluster command name (a symlink to this binary), that
+/// command's options as understudy's (`compat.rs`); a bad or unsupported
+/// option ends here with a one-line error (exit status 2).
 fn product_alias() -> Option<Vec<String>> {
     let args: Vec<String> = std::env::args().collect();
     let name = std::path::Path::new(args.first()?)
         .file_name()?
         .to_string_lossy()
         .into_owned();
-    match name.as_str() {
-        "clpdn1000s" => {
-            let server = match args.get(1..).unwrap_or_default() {
-                [flag, server] if flag == "-h" => server.clone(),
-                _ => {
-                    eprintln!(
-                        "usage: clpdn1000s -h SERVER   (switch off the server's warning lamp)"
-                    );
-                    std::process::exit(2);
-                }
-            };
-            Some(
-                ["understudy", "lamp", "off", "--server", &server]
-                    .map(String::from)
-                    .to_vec(),
-            )
+    match compat::translate(&name, args.get(1..).unwrap_or_default())? {
+        Ok(own) => Some(
+            std::iter::once("understudy".to_string())
+                .chain(own)
+                .collect(),
+        ),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(client::exit::BAD_CONFIG.into());
         }
-        _ => None,
     }
 }
 

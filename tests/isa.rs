@@ -896,7 +896,19 @@ fn install_provides_the_command_names_and_templates() {
         ]),
     );
     assert!(out.success(), "{out:?}");
-    for name in ["understudy", "clp_httpmon", "clp_smtpmon", "clpdn1000s"] {
+    for name in [
+        "understudy",
+        "clp_httpmon",
+        "clp_smtpmon",
+        "clpstat",
+        "clpgrp",
+        "clpcl",
+        "clpmonctrl",
+        "clpdown",
+        "clpstdn",
+        "clpcfctrl",
+        "clpdn1000s",
+    ] {
         assert!(
             prefix.join("sbin").join(name).exists(),
             "{name} missing: {out:?}"

@@ -1318,3 +1318,47 @@ fn a_push_that_needs_a_restart_is_marked_in_status_until_undone() {
     assert_eq!(d.status_json()["restart_pending"], serde_json::json!([]));
     assert!(!d.ok(&["status"]).contains("restart pending"));
 }
+
+#[test]
+fn expresscluster_command_names_drive_the_daemon() {
+    let t = TestDir::new("clpnames");
+    t.script("app.sh", "true");
+    let mut d = Daemon::start(
+        &t,
+        &t.config(
+            &["s1"],
+            "",
+            r#"Group(name: "web", startup: Manual, resources: [
+                   Resource(name: "app", kind: Exec(start: "app.sh"))])"#,
+        ),
+        "s1",
+    );
+    let bin = t.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for name in ["clpgrp", "clpstat", "clpstdn"] {
+        std::os::unix::fs::symlink(common::BIN, bin.join(name)).unwrap();
+    }
+    let run = |name: &str, args: &[&str]| {
+        let mut cmd = std::process::Command::new(bin.join(name));
+        cmd.args(args).env("UNDERSTUDY_SOCKET", &d.socket);
+        common::run_cmd(&mut cmd)
+    };
+    let out = run("clpgrp", &["-s", "web"]);
+    assert!(out.success(), "{out:?}");
+    assert_eq!(d.group_state("web"), "Online");
+    let out = run("clpstat", &[]);
+    assert!(out.success(), "{out:?}");
+    assert!(out.stdout.contains("web"), "{out:?}");
+    // Not supported: one line naming the understudy equivalent, exit 2.
+    let out = run("clpgrp", &["-n", "web"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("understudy status"), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    let out = run("clpgrp", &["-t", "web"]);
+    assert!(out.success(), "{out:?}");
+    assert_eq!(d.group_state("web"), "Offline");
+    // clpstdn with a bad option does nothing (the cluster keeps running).
+    let out = run("clpstdn", &["-x"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(d.is_running());
+}
