@@ -25,19 +25,16 @@ pub fn translate(name: &str, args: &[String]) -> Option<Result<Vec<String>, Stri
         return None;
     }
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    Some(
-        match name {
-            "clpstat" => clpstat(&a),
-            "clpgrp" => clpgrp(&a),
-            "clpcl" => clpcl(&a),
-            "clpmonctrl" => clpmonctrl(&a),
-            "clpdown" => shutdown(&a, "server", "clpdown"),
-            "clpstdn" => shutdown(&a, "cluster", "clpstdn"),
-            "clpcfctrl" => clpcfctrl(&a),
-            _ => clpdn1000s(&a),
-        }
-        .map(|v| v.into_iter().map(String::from).collect()),
-    )
+    Some(match name {
+        "clpstat" => clpstat(&a),
+        "clpgrp" => clpgrp(&a),
+        "clpcl" => clpcl(&a),
+        "clpmonctrl" => clpmonctrl(&a),
+        "clpdown" => shutdown(&a, "server", "clpdown"),
+        "clpstdn" => shutdown(&a, "cluster", "clpstdn"),
+        "clpcfctrl" => clpcfctrl(&a),
+        _ => clpdn1000s(&a),
+    })
 }
 
 fn own(v: &[&str]) -> Vec<String> {
