@@ -421,6 +421,9 @@ enum Block {
     Wait(String, Duration),
     /// A silent server must be stopped by force first.
     Fence(String),
+    /// A server of the group's order that this one hears does not hear it
+    /// (a one-way cut): it may be taking this server's groups over.
+    NotHeardBy(String),
 }
 
 impl Brain {
@@ -1242,6 +1245,20 @@ impl Brain {
         if self.partition.is_some() && !self.quorate {
             return Err(Block::NotQuorate);
         }
+        // Heard but not hearing us: that server counts us silent and, with
+        // its own quorum, may take over what we would start (seed 859460:
+        // two majorities meeting in a server whose word that we were
+        // silent was a beat old).
+        if self.partition.is_some() {
+            for s in self.order(group) {
+                if *s != self.local
+                    && self.hears(s)
+                    && !self.support.get(s).is_some_and(|until| *until > now)
+                {
+                    return Err(Block::NotHeardBy(s.clone()));
+                }
+            }
+        }
         for s in self.order(group) {
             if *s == self.local || self.hears(s) || self.is_cleared(s) {
                 continue;
@@ -1287,6 +1304,9 @@ impl Brain {
             )),
             Err(Block::Fence(s)) => Err(format!(
                 "server {s} is silent and may still hold group {group}: it is to be stopped by force first"
+            )),
+            Err(Block::NotHeardBy(s)) => Err(format!(
+                "server {s} does not hear this server and may be taking group {group} over"
             )),
         }
     }
@@ -2002,7 +2022,7 @@ impl Brain {
                     self.fence_for(&server, now, out);
                     continue;
                 }
-                Block::NotQuorate | Block::Agree => continue,
+                Block::NotQuorate | Block::Agree | Block::NotHeardBy(_) => continue,
             };
             if self.waits_told.insert((server.clone(), at)) {
                 Self::alert(

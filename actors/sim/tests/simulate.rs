@@ -627,3 +627,25 @@ fn with_a_watchdog_device_a_whole_stack_kill_leaves_nothing_behind() {
         without.known
     );
 }
+
+/// Found by the million (seed 859460, 3 servers, majority and a ping
+/// target): one-way cuts n1 -> n3, then n1 -> n2. n2 took n1's groups over
+/// with n3's word that n1 was silent, at the very instant n3 heard n1 again
+/// and n1, quorate with n3 and hearing n2, started them by their startup
+/// attribute: two majorities meeting in n3. A server now starts nothing
+/// while a server of the group's order that it hears does not hear it.
+#[test]
+fn a_server_that_a_peer_does_not_hear_starts_nothing_that_peer_may_take() {
+    // As `understudy simulate` draws it: forced stop and watchdog mixed.
+    let opts = Options {
+        forced_stop: None,
+        watchdog: None,
+        ..Options::default()
+    };
+    let run = run_seed(&opts, 859460);
+    assert!(
+        !run.outcome.failed(),
+        "{:?}\nreplay: understudy simulate --seed 859460 --runs 1",
+        run.outcome.violations
+    );
+}
