@@ -1253,7 +1253,7 @@ impl Brain {
             for s in self.order(group) {
                 if *s != self.local
                     && self.hears(s)
-                    && !self.support.get(s).is_some_and(|until| *until > now)
+                    && self.support.get(s).is_none_or(|until| *until <= now)
                 {
                     return Err(Block::NotHeardBy(s.clone()));
                 }
