@@ -413,10 +413,13 @@ pub fn to_ron<T: Serialize>(value: &T) -> Result<String, String> {
 /// The configuration text `text` with its `alerts` section replaced by
 /// `alerts`, everything else (comments, layout, order) kept as the operator
 /// wrote it; `None` when the text cannot be edited so (then the caller
-/// writes the canonical form). The result is checked: it must read back
-/// as the configuration of `text` with the new alerts.
-pub fn with_alerts(text: &str, alerts: &AlertsConfig) -> Option<String> {
-    let before = read("edit", text).ok()?.0;
+/// writes the canonical form), as when `text` does not hold `in_force`.
+/// The result is checked: it must read back as `in_force` with the new
+/// alerts.
+pub fn with_alerts(text: &str, in_force: &ClusterConfig, alerts: &AlertsConfig) -> Option<String> {
+    if read("edit", text).ok()?.0 != *in_force {
+        return None;
+    }
     // The section alone: without the file-level attributes `to_ron` puts
     // first (the file has its own, or reads without them).
     let whole = to_ron(alerts).ok()?;
@@ -439,7 +442,7 @@ pub fn with_alerts(text: &str, alerts: &AlertsConfig) -> Option<String> {
             format!("{head}{comma}\n    alerts: {value},\n{}", &text[close..])
         }
     };
-    let mut wanted = before;
+    let mut wanted = in_force.clone();
     wanted.alerts = alerts.clone();
     (read("edit", &edited).ok()?.0 == wanted).then_some(edited)
 }
@@ -868,7 +871,8 @@ Cluster(
 
     #[test]
     fn only_the_alerts_section_changes() {
-        let edited = with_alerts(TEXT, &new_alerts()).expect("editable");
+        let in_force = read("t.ron", TEXT).unwrap().0;
+        let edited = with_alerts(TEXT, &in_force, &new_alerts()).expect("editable");
         let config = parse("e.ron", &edited).unwrap_or_else(|p| panic!("{p:?}\n{edited}"));
         assert_eq!(config.alerts, new_alerts());
         for kept in [
@@ -893,7 +897,8 @@ Cluster(
             read("t.ron", &text).unwrap().0.alerts,
             AlertsConfig::default()
         );
-        let edited = with_alerts(&text, &new_alerts()).expect("editable");
+        let in_force = read("t.ron", &text).unwrap().0;
+        let edited = with_alerts(&text, &in_force, &new_alerts()).expect("editable");
         let config = parse("e.ron", &edited).unwrap_or_else(|p| panic!("{p:?}\n{edited}"));
         assert_eq!(config.alerts, new_alerts());
         assert!(edited.contains("// key: alerts: (x)"), "{edited}");
@@ -901,6 +906,13 @@ Cluster(
 
     #[test]
     fn text_that_does_not_read_is_not_edited() {
-        assert_eq!(with_alerts("Cluster(name: ", &new_alerts()), None);
+        let in_force = read("t.ron", TEXT).unwrap().0;
+        assert_eq!(
+            with_alerts("Cluster(name: ", &in_force, &new_alerts()),
+            None
+        );
+        // A file that no longer holds the configuration in force.
+        let other = TEXT.replace(r#"name: "c""#, r#"name: "d""#);
+        assert_eq!(with_alerts(&other, &in_force, &new_alerts()), None);
     }
 }

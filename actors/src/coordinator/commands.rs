@@ -642,15 +642,11 @@ impl Coordinator {
                 })
             }
         };
-        // Reading the file (and parsing it twice) runs in the blocking pool.
+        // Reading and parsing the file run in the blocking pool.
         let path = self.settings.config_path.clone();
         let edit = tokio::task::spawn_blocking(move || {
             let text = std::fs::read_to_string(&path).ok()?;
-            let (on_disk, _) = crate::model::config::read("config", &text).ok()?;
-            if on_disk != *running {
-                return None;
-            }
-            crate::model::config::with_alerts(&text, &alerts)
+            crate::model::config::with_alerts(&text, &running, &alerts)
         });
         Box::pin(edit.into_actor(self).then(move |edited, act, _| {
             let text = edited.ok().flatten().unwrap_or(canonical);
