@@ -1,9 +1,9 @@
 //! Partition safety in the netns lab (issue 11): faults that leave every
 //! server up while the cluster cannot hear one of them, or not both ways:
 //! a switch that isolates a server whose links keep carrier, a one-way cut
-//! (and two, healed one at a time), a frozen daemon. With partition resolution by majority (`partition:
-//! (methods: [Majority], ...)`), the side without a majority releases its
-//! groups at once, a daemon frozen past its lease is ended by its guardian,
+//! (and two, healed one at a time), a frozen daemon. With partition
+//! resolution by majority (`partition: (methods: [Majority], ...)`), the
+//! side without a majority releases its groups at once, a daemon frozen past its lease is ended by its guardian,
 //! and the majority takes the groups over only after timeout + lease +
 //! margin (or at once on the guardian's death notice). With an etcd
 //! witness (two servers), the side holding its vote wins a split (f); and
