@@ -1,23 +1,23 @@
 //! Partition safety in the netns lab (issue 11): faults that leave every
-//! server up while the cluster cannot hear one of them, or not both ways:
-//! a switch that isolates a server whose links keep carrier, a one-way cut
+//! server up while the cluster cannot hear one of them, or not both ways: a
+//! switch that isolates a server whose links keep carrier, a one-way cut
 //! (and two, healed one at a time), a frozen daemon. With partition
 //! resolution by majority (`partition: (methods: [Majority], ...)`), the
-//! side without a majority releases its groups at once, a daemon frozen past its lease is ended by its guardian,
-//! and the majority takes the groups over only after timeout + lease +
-//! margin (or at once on the guardian's death notice). With an etcd
-//! witness (two servers), the side holding its vote wins a split (f); and
-//! losing the witness alone, while the servers hear each other, moves
-//! nothing: etcd stopped (g), down from the start (h), or cut off from the
-//! active server only (i). The guardian's watchdog device (w1-w3), played
-//! by a FIFO the test reads, which resets its box when no keepalive comes
-//! in time: kept alive while a group runs and closed by magic at an
-//! orderly stop (w1), firing before the majority takes over from a box
-//! frozen whole (w2), closed by the guardian after it ended a frozen
-//! daemon (w3). With a ping or HTTP target alone (a gate: the client's
-//! namespace holds it), the server cut off from its target and its peer
-//! lets go, and a target lost while the servers hear each other moves
-//! nothing.
+//! side without a majority releases its groups at once, a daemon frozen
+//! past its lease is ended by its guardian, and the majority takes the
+//! groups over only after timeout + lease + margin (or at once on the
+//! guardian's death notice). With an etcd witness (two servers), the side
+//! holding its vote wins a split (f); and losing the witness alone, while
+//! the servers hear each other, moves nothing: etcd stopped (g), down from
+//! the start (h), or cut off from the active server only (i). The
+//! guardian's watchdog device (w1-w3), played by a FIFO the test reads,
+//! which resets its box when no keepalive comes in time: kept alive while a
+//! group runs and closed by magic at an orderly stop (w1), firing before
+//! the majority takes over from a box frozen whole (w2), closed by the
+//! guardian after it ended a frozen daemon (w3). With a ping or HTTP target
+//! alone (a gate: the client's namespace holds it), the server cut off from
+//! its target and its peer lets go, and a target lost while the servers
+//! hear each other moves nothing.
 //!
 //! Throughout every test two checkers run: the address checker (the
 //! floating IP never on two servers at once) and the application checker
