@@ -8,6 +8,7 @@ mod compat;
 mod config_check;
 mod daemon;
 mod guardian;
+mod local_syslog;
 mod render;
 mod simulate;
 mod watchdog;
