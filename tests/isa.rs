@@ -908,6 +908,7 @@ fn install_provides_the_command_names_and_templates() {
         "clpstdn",
         "clpcfctrl",
         "clpdn1000s",
+        "clplogcmd",
     ] {
         assert!(
             prefix.join("sbin").join(name).exists(),
@@ -924,4 +925,14 @@ fn install_provides_the_command_names_and_templates() {
         run_cmd(Command::new(prefix.join("sbin/clp_smtpmon")).env_remove("UNDERSTUDY_SOCKET"));
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("usage: clp_smtpmon"), "{out:?}");
+    let out = run_cmd(
+        Command::new(prefix.join("sbin/clplogcmd"))
+            .args(["-m", "x", "-l", "DEBUG"])
+            .env_remove("UNDERSTUDY_SOCKET"),
+    );
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.starts_with("clplogcmd: -l:") && out.stderr.contains("understudy log"),
+        "{out:?}"
+    );
 }
