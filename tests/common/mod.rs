@@ -11,6 +11,7 @@
 pub mod agent;
 pub mod cluster;
 pub mod nginx;
+pub mod rsyslog;
 pub mod skip;
 pub mod smtp;
 use std::collections::BTreeMap;

@@ -479,6 +479,58 @@ pub enum Event {
     /// A message of `clp_httpmon` / `clp_smtpmon` (module `httpmon` /
     /// `smtpmon`, the product's ids), sent by the command to the daemon.
     Agent(AgentReport),
+
+    /// A message written by an operator or a script with `understudy log`
+    /// / `clplogcmd` (module `logcmd`, [`USER_MESSAGE_ID`]), its text as
+    /// given (checked by [`user_message`]).
+    UserMessage {
+        level: Level,
+        text: String,
+    },
+}
+
+/// Module of the messages of `understudy log` / `clplogcmd`. The
+/// product's alert catalog has no module or id for them: both are
+/// understudy's (docs/command-names.md).
+pub const USER_MESSAGE_MODULE: &str = "logcmd";
+/// Event id of every message of `understudy log` / `clplogcmd`, whatever
+/// its level (ids of 1000 and above are understudy's own).
+pub const USER_MESSAGE_ID: u32 = 1000;
+/// Longest message `understudy log` / `clplogcmd` takes, in bytes: it fits
+/// with its header in one RFC 3164 syslog line (1024 bytes).
+pub const USER_MESSAGE_MAX_BYTES: usize = 511;
+
+/// The text of a user's message as it is logged: control characters
+/// (newlines, tabs) become spaces, so that it stays one line in the alert
+/// log and in syslog. `Err` says why it is refused: empty (or only
+/// spaces), or longer than [`USER_MESSAGE_MAX_BYTES`].
+pub fn user_message(text: &str) -> Result<String, String> {
+    if text.len() > USER_MESSAGE_MAX_BYTES {
+        return Err(format!(
+            "the message is {} bytes long; at most {USER_MESSAGE_MAX_BYTES} are taken",
+            text.len()
+        ));
+    }
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if line.trim().is_empty() {
+        return Err("the message is empty".into());
+    }
+    Ok(line)
+}
+
+/// A level as `clplogcmd -l` and `understudy log --level` spell it: `INFO`,
+/// `WARN` or `ERR` (any case; `WARNING` and `ERROR` too, as the alert
+/// log and syslog spell them).
+pub fn parse_level(text: &str) -> Result<Level, String> {
+    match text.to_ascii_uppercase().as_str() {
+        "INFO" => Ok(Level::Info),
+        "WARN" | "WARNING" => Ok(Level::Warning),
+        "ERR" | "ERROR" => Ok(Level::Error),
+        _ => Err(format!("level {text:?} is not INFO, WARN or ERR")),
+    }
 }
 
 impl Event {
@@ -570,6 +622,7 @@ impl Event {
             UserspaceStall { .. } => ("rm", 1100, Error),
             UserspaceRecovered { .. } => ("rm", 1101, Info),
             MessageReceived { .. } => ("trnsv", 10, Info),
+            UserMessage { level, .. } => (USER_MESSAGE_MODULE, USER_MESSAGE_ID, *level),
 
             ServerJoined { .. } => ("nm", 1, Info),
             ServerLeft { .. } => ("nm", 2, Info),
@@ -903,6 +956,7 @@ impl Event {
                 format!("warning lamp {lamp} of server {server} could not be driven: {error}")
             }
             Agent(report) => report.text(),
+            UserMessage { text, .. } => text.clone(),
         }
     }
 
@@ -964,6 +1018,33 @@ mod tests {
             .1,
             205
         );
+    }
+
+    #[test]
+    fn user_messages_keep_their_level_and_are_bounded() {
+        let e = Event::UserMessage {
+            level: Level::Warning,
+            text: "backup started".into(),
+        };
+        assert_eq!(e.id(), ("logcmd", 1000, Level::Warning));
+        assert_eq!(e.message(), "backup started");
+        assert_eq!(parse_level("ERR"), Ok(Level::Error));
+        assert_eq!(parse_level("warn"), Ok(Level::Warning));
+        assert_eq!(parse_level("Info"), Ok(Level::Info));
+        assert!(parse_level("DEBUG")
+            .unwrap_err()
+            .contains("INFO, WARN or ERR"));
+        assert_eq!(user_message("two\nlines\t!"), Ok("two lines !".into()));
+        let longest = "é".repeat(255) + "x";
+        assert_eq!(longest.len(), USER_MESSAGE_MAX_BYTES);
+        assert_eq!(user_message(&longest), Ok(longest.clone()));
+        let over = longest + "x";
+        assert_eq!(
+            user_message(&over),
+            Err("the message is 512 bytes long; at most 511 are taken".into())
+        );
+        assert_eq!(user_message(""), Err("the message is empty".into()));
+        assert_eq!(user_message(" \n "), Err("the message is empty".into()));
     }
 
     #[test]
