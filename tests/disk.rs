@@ -289,6 +289,89 @@ fn a_device_mounted_elsewhere_is_refused_and_the_exec_sees_clp_disk_failure() {
 }
 
 #[test]
+fn a_filesystem_that_cannot_be_unmounted_fails_the_deactivation_through_its_ladder() {
+    if lacks_disks() {
+        return;
+    }
+    let t = TestDir::new("diskbusy");
+    let disk = LoopDisk::ext4(t.path(), "shared.img", 32, &[]);
+    let dev = dev_num(disk.device());
+    let mnt = t.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    // Users are left alone, one unmount retry; the deactivation ladder:
+    // one retry, then no operation (the resources after it left running).
+    let groups = data_group(
+        &t,
+        disk.device(),
+        &mnt,
+        ", forced_operation: NoOperation, unmount_retry: 1, fsck: Never",
+        ", deactivation: (retry: 1, final_action: NoOperation)",
+    );
+    let d = daemon_in_own_ns(&t, &t.config(&["s1"], "", &groups));
+    let pid = d.daemon_pid();
+    d.ok(&["group", "start", "data"]);
+    let mut user = spawn_in_mount_ns(pid, &format!("cd '{}' && exec sleep 300", mnt.display()));
+    wait_using(user.id(), &mnt);
+
+    let out = d.cli(&["group", "stop", "data"]);
+    assert!(!out.success(), "{out:?}");
+    assert_eq!(d.group_state("data"), "OfflineFailure");
+    let disk1 = d.resource("data", "disk1");
+    assert_eq!(disk1["state"], "OfflineFailure", "{disk1}");
+    let error = disk1["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "cannot unmount {}: used by process {}",
+            mnt.display(),
+            user.id()
+        )) && error.contains("(2 attempts)"),
+        "{error}"
+    );
+    assert_eq!(
+        mounted_in(pid, dev),
+        [mnt.display().to_string()],
+        "still mounted"
+    );
+    assert!(pid_alive(user.id()), "NoOperation leaves the user alone");
+    let alerts = d.alerts_json(200);
+    let about_disk = |id: u64| {
+        alerts
+            .iter()
+            .filter(|a| {
+                a["module"] == "rc"
+                    && a["event_id"] == id
+                    && a["message"].as_str().is_some_and(|m| m.contains("disk1"))
+            })
+            .count()
+    };
+    assert_eq!(
+        about_disk(42),
+        2,
+        "a failure and its retry: {}",
+        describe_alerts(&alerts)
+    );
+    assert_eq!(
+        about_disk(220),
+        1,
+        "one retry: {}",
+        describe_alerts(&alerts)
+    );
+    assert_eq!(
+        about_disk(1227),
+        1,
+        "the final action: {}",
+        describe_alerts(&alerts)
+    );
+
+    // The user gone, the group stops.
+    let _ = user.kill();
+    let _ = user.wait();
+    d.ok(&["group", "stop", "data"]);
+    assert_eq!(d.group_state("data"), "Offline");
+    assert!(mounted_in(pid, dev).is_empty());
+}
+
+#[test]
 fn a_missing_mount_point_is_refused_and_config_check_names_the_fields() {
     if lacks_disks() {
         return;
