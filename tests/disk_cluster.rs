@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use common::cluster::{Lab, FORM_WAIT};
 use common::disk::*;
-use common::{alerts_file, TestDir};
+use common::{alerts_file, wait_for, TestDir};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -117,14 +117,19 @@ fn the_shared_disk_follows_the_group_and_is_never_mounted_twice() {
     lab.kill9_daemon(2);
     lab.wait_group_on(1, "data", "n1", WAIT);
     watch.wait_holders(&[1], WAIT);
-    let died: Vec<String> = alerts_file(&lab.state_dir(2))
-        .iter()
-        .filter(|a| a["module"] == "pm" && a["event_id"] == 1200)
-        .filter_map(|a| a["message"].as_str().map(str::to_string))
-        .collect();
+    // The guardian records pm 1200 after it told n1 (which may be faster).
+    let died = || -> Vec<String> {
+        alerts_file(&lab.state_dir(2))
+            .iter()
+            .filter(|a| a["module"] == "pm" && a["event_id"] == 1200)
+            .filter_map(|a| a["message"].as_str().map(str::to_string))
+            .collect()
+    };
+    wait_for("pm 1200 of n2's guardian", WAIT, || !died().is_empty());
     assert!(
-        died.iter().any(|m| m.contains("1 filesystem")),
-        "pm 1200 of n2's guardian: {died:?}"
+        died().iter().any(|m| m.contains("1 filesystem")),
+        "pm 1200 of n2's guardian: {:?}",
+        died()
     );
     assert_eq!(
         history(pid1),
