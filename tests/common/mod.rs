@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod cluster;
+pub mod disk;
 pub mod nginx;
 pub mod rsyslog;
 pub mod skip;

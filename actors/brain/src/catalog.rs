@@ -66,12 +66,16 @@ pub enum Event {
         cause: String,
         addresses: usize,
         groups: usize,
+        /// Filesystems of disk resources unmounted.
+        filesystems: usize,
     },
     /// Raised by the daemon at startup: an earlier run died without its
     /// guardian and left these behind.
     LeftoversReleased {
         addresses: Vec<String>,
         groups: Vec<u32>,
+        /// Filesystems unmounted, as `DEVICE on MOUNT_POINT`.
+        filesystems: Vec<String>,
     },
     ReleaseFailed {
         errors: Vec<String>,
@@ -697,15 +701,34 @@ impl Event {
             OsActionFailed { action, error } => {
                 format!("could not {action} the operating system: {error}")
             }
-            DaemonDied { cause, addresses, groups } => format!(
-                "cluster daemon died ({cause}); guardian released {}, {}",
-                count(*addresses, "address", "addresses"),
-                count(*groups, "process group", "process groups")
-            ),
-            LeftoversReleased { addresses, groups } => {
+            DaemonDied {
+                cause,
+                addresses,
+                groups,
+                filesystems,
+            } => {
+                let mut released = vec![
+                    count(*addresses, "address", "addresses"),
+                    count(*groups, "process group", "process groups"),
+                ];
+                // Named only when there were some: most clusters have none.
+                if *filesystems > 0 {
+                    released.push(count(*filesystems, "filesystem", "filesystems"));
+                }
+                format!(
+                    "cluster daemon died ({cause}); guardian released {}",
+                    released.join(", ")
+                )
+            }
+            LeftoversReleased {
+                addresses,
+                groups,
+                filesystems,
+            } => {
                 let mut what: Vec<String> =
                     addresses.iter().map(|a| format!("address {a}")).collect();
                 what.extend(groups.iter().map(|g| format!("process group {g}")));
+                what.extend(filesystems.iter().map(|f| format!("filesystem {f}")));
                 format!(
                     "an earlier run died without its guardian; released what it left behind: {}",
                     what.join(", ")
@@ -1053,19 +1076,31 @@ mod tests {
             cause: "killed by signal 9".into(),
             addresses: 1,
             groups: 2,
+            filesystems: 0,
         };
         assert_eq!(died.id(), ("pm", 1200, Level::Error));
         assert_eq!(
             died.message(),
             "cluster daemon died (killed by signal 9); guardian released 1 address, 2 process groups"
         );
+        let died = Event::DaemonDied {
+            cause: "killed by signal 9".into(),
+            addresses: 0,
+            groups: 1,
+            filesystems: 2,
+        };
+        assert_eq!(
+            died.message(),
+            "cluster daemon died (killed by signal 9); guardian released 0 addresses, 1 process group, 2 filesystems"
+        );
         let left = Event::LeftoversReleased {
             addresses: vec!["198.51.100.10/24 on eth0".into()],
             groups: vec![4242],
+            filesystems: vec!["/dev/sdb2 on /mnt/sdb2".into()],
         };
         assert_eq!(left.id().1, 1201);
-        assert!(left
-            .message()
-            .ends_with("address 198.51.100.10/24 on eth0, process group 4242"));
+        assert!(left.message().ends_with(
+            "address 198.51.100.10/24 on eth0, process group 4242, filesystem /dev/sdb2 on /mnt/sdb2"
+        ));
     }
 }
