@@ -8,8 +8,10 @@ mod compat;
 mod config_check;
 mod daemon;
 mod guardian;
+mod logging;
 mod render;
 mod simulate;
+mod systemd;
 mod watchdog;
 
 use std::path::PathBuf;

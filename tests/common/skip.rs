@@ -22,8 +22,8 @@ use std::process::{Command, Stdio};
 /// What a test may lack that `.ci/run` cannot provide: a skip for one of
 /// these passes under CI too. Empty: `.ci/run` runs as root and installs
 /// every program the tests use (iproute2, iputils-ping, util-linux, procps,
-/// curl, python3, nginx, rsyslog, nftables, etcd-server, openssl and the
-/// Python package aiosmtpd).
+/// curl, python3, nginx, rsyslog, nftables, etcd-server, openssl, snmp,
+/// snmptrapd, systemd and the Python package aiosmtpd).
 pub const CI_CANNOT_PROVIDE: &[&str] = &[];
 
 /// What the running test lacks here (`root`, a program, a Python package,

@@ -50,6 +50,10 @@ pub(crate) struct ClusterSide {
     pub journal: Option<crate::journal::Journal>,
     /// The fence deadline the guardian was last given.
     fence: Option<Duration>,
+    /// The heartbeat thread's beats sent, as last counted, and when that
+    /// count last moved (the brain's clock): its progress.
+    beats_sent: u64,
+    beats_moved: Duration,
     /// The witness's driver, when the configuration names one.
     pub witness: Option<crate::witness::etcd::EtcdWitness>,
     /// The witness's last report.
@@ -73,6 +77,8 @@ impl ClusterSide {
             last_reject_alert: None,
             journal: None,
             fence: None,
+            beats_sent: 0,
+            beats_moved: Duration::ZERO,
             witness: None,
             witness_report: None,
             gates: Vec::new(),
@@ -111,6 +117,32 @@ impl Coordinator {
 
     pub(crate) fn on_tick(&mut self, ctx: &mut Context<Self>) {
         self.feed(Input::Tick, ctx);
+        // The progress beat to the guardian (when it asked for one): this
+        // tick proves the actors' thread runs; the heartbeat thread, when
+        // there is one, must have sent within the heartbeat timeout too (a
+        // server silent that long is down in its peers' eyes).
+        if crate::fence::beating() && self.heartbeats_progress() {
+            crate::fence::beat();
+        }
+    }
+
+    /// Whether the heartbeat thread (if any) sent a beat within the
+    /// heartbeat timeout.
+    fn heartbeats_progress(&mut self) -> bool {
+        if self.cluster.heartbeats.is_empty() {
+            return true;
+        }
+        let now = self.cluster.now();
+        let sent = match self.cluster.beat_lateness.lock() {
+            Ok(l) => l.checks,
+            Err(_) => return false,
+        };
+        if sent != self.cluster.beats_sent {
+            self.cluster.beats_sent = sent;
+            self.cluster.beats_moved = now;
+        }
+        let timeout = Duration::from_millis(self.settings.config.heartbeat.timeout_ms as u64);
+        now.saturating_sub(self.cluster.beats_moved) <= timeout
     }
 
     /// Hands one fact to the brain and carries out what it decides; the
