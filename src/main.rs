@@ -7,6 +7,7 @@ mod client;
 mod compat;
 mod config_check;
 mod daemon;
+mod dist;
 mod guardian;
 mod logging;
 mod render;
@@ -197,6 +198,18 @@ enum Cmd {
     Debug {
         #[command(subcommand)]
         action: DebugCmd,
+    },
+    /// Write the manual pages (section 1) into a folder, one per command.
+    #[command(hide = true)]
+    Man {
+        /// The folder (created if need be).
+        dir: PathBuf,
+    },
+    /// Print a completion script for a shell.
+    #[command(hide = true)]
+    Completions {
+        /// bash, zsh or fish.
+        shell: dist::Shell,
     },
 }
 
@@ -638,6 +651,8 @@ fn main() -> ExitCode {
         Cmd::Debug {
             action: DebugCmd::Burst { count },
         } => client::command(&cli.socket, Ctl::DebugBurst { count }),
+        Cmd::Man { dir } => dist::man(&dir),
+        Cmd::Completions { shell } => dist::completions(shell),
     }
 }
 
