@@ -718,8 +718,13 @@ fn after_death(
         // Recorded (and synced) before the command can take the server down.
         alert(event);
         // The command must not inherit the blocked signals; the release is
-        // done, so a SIGTERM may end the guardian from here on.
-        let _ = waited.thread_unblock();
+        // done, so a SIGTERM may end the guardian from here on. SIGABRT
+        // stays blocked: systemd's watchdog, which has seen no keepalive
+        // since the death, must not abort the guardian in the middle of
+        // its OS action (the release it would ask for is done).
+        let mut unblock = *waited;
+        unblock.remove(Signal::SIGABRT);
+        let _ = unblock.thread_unblock();
         if let Err(error) = run_os_command(argv, OS_ACTION_WAIT) {
             alert(Event::OsActionFailed {
                 action: what.to_string(),
