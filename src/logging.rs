@@ -140,7 +140,9 @@ where
         let mut text = String::new();
         self.0.format_event(ctx, Writer::new(&mut text), event)?;
         for l in text.lines() {
-            writeln!(writer, "<{}>{l}", priority as u8)?;
+            // (The level word is padded to five characters: no space
+            // between the prefix and the message.)
+            writeln!(writer, "<{}>{}", priority as u8, l.trim_start())?;
         }
         Ok(())
     }

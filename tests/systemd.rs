@@ -407,8 +407,8 @@ fn journal_lines_carry_their_priority() {
             .iter()
             .any(|l| l.starts_with(prefix) && l.contains(words))
     };
-    assert!(has("<6>", "cluster daemon starting"), "{text}");
-    assert!(has("<4>", "what runs it will fail"), "{text}");
+    assert!(has("<6>INFO ", "cluster daemon starting"), "{text}");
+    assert!(has("<4>WARN ", "what runs it will fail"), "{text}");
     assert!(has("<3>understudy guardian: ", "died"), "{text}");
 }
 
