@@ -315,6 +315,28 @@ fn ready_status_and_a_watchdog_that_stops_when_the_daemon_freezes() {
     }
 }
 
+/// With several servers the beat also waits on the heartbeat thread: it
+/// must have sent within the heartbeat timeout. One server of two, alone
+/// (its heartbeats go unanswered, but they go): keepalives come.
+#[test]
+fn keepalives_with_a_heartbeat_thread() {
+    let t = TestDir::new("sdhb");
+    let mut sock = NotifySocket::bind(&t);
+    let config = t.config(&["n1", "n2"], "", "");
+    let _d = start(&t, &config, &sock.env(true));
+    sock.wait_for("READY=1", START_DEADLINE, |n| n.has("READY=1"));
+    for _ in 0..3 {
+        sock.wait_for("WATCHDOG=1", DEADLINE, |n| n.has("WATCHDOG=1"));
+    }
+    let status = sock
+        .notes
+        .iter()
+        .rev()
+        .find_map(|n| n.status().map(str::to_string))
+        .expect("a STATUS= line");
+    assert!(status.contains("1 of 2 servers up"), "{status}");
+}
+
 /// `cluster stop`: STOPPING=1 before the daemon ends (exit 0). Without
 /// `WATCHDOG_USEC` no keepalive is ever sent.
 #[test]

@@ -50,10 +50,8 @@ pub(crate) struct ClusterSide {
     pub journal: Option<crate::journal::Journal>,
     /// The fence deadline the guardian was last given.
     fence: Option<Duration>,
-    /// The heartbeat thread's beats sent, as last counted, and when that
-    /// count last moved (the brain's clock): its progress.
-    beats_sent: u64,
-    beats_moved: Duration,
+    /// The heartbeat thread's progress (its count of beats sent).
+    beats: Progress,
     /// The witness's driver, when the configuration names one.
     pub witness: Option<crate::witness::etcd::EtcdWitness>,
     /// The witness's last report.
@@ -77,8 +75,7 @@ impl ClusterSide {
             last_reject_alert: None,
             journal: None,
             fence: None,
-            beats_sent: 0,
-            beats_moved: Duration::ZERO,
+            beats: Progress::default(),
             witness: None,
             witness_report: None,
             gates: Vec::new(),
@@ -97,6 +94,28 @@ impl ClusterSide {
 
     pub fn suspended(&self) -> bool {
         self.brain.suspended()
+    }
+}
+
+/// A thread's progress as a counter it moves on (the heartbeat thread's
+/// beats sent), read from another thread now and then.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Progress {
+    /// The count as last read.
+    count: u64,
+    /// When it was last seen to move (the brain's clock).
+    moved: Duration,
+}
+
+impl Progress {
+    /// Reads `count` at `now`: whether it moved within `within` of now.
+    /// (Any change counts: a reset of the counter is a sign of life too.)
+    pub(crate) fn moved_within(&mut self, count: u64, now: Duration, within: Duration) -> bool {
+        if count != self.count {
+            self.count = count;
+            self.moved = now;
+        }
+        now.saturating_sub(self.moved) <= within
     }
 }
 
@@ -137,12 +156,8 @@ impl Coordinator {
             Ok(l) => l.checks,
             Err(_) => return false,
         };
-        if sent != self.cluster.beats_sent {
-            self.cluster.beats_sent = sent;
-            self.cluster.beats_moved = now;
-        }
         let timeout = Duration::from_millis(self.settings.config.heartbeat.timeout_ms as u64);
-        now.saturating_sub(self.cluster.beats_moved) <= timeout
+        self.cluster.beats.moved_within(sent, now, timeout)
     }
 
     /// Hands one fact to the brain and carries out what it decides; the
@@ -1296,5 +1311,27 @@ impl Handler<crate::witness::WitnessReport> for Coordinator {
         };
         self.cluster.witness_report = Some(r);
         self.feed(input, ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_counter_that_stops_moving_is_no_progress_after_the_limit() {
+        let ms = Duration::from_millis;
+        let mut p = Progress::default();
+        let within = ms(300);
+        // Moving: progress.
+        assert!(p.moved_within(1, ms(1_000), within));
+        assert!(p.moved_within(2, ms(1_100), within));
+        // Still, but not for long: still progress.
+        assert!(p.moved_within(2, ms(1_400), within));
+        // Still for longer than the limit: none.
+        assert!(!p.moved_within(2, ms(1_401), within));
+        assert!(!p.moved_within(2, ms(5_000), within));
+        // Moving again (a reset to 0 counts as a move): progress again.
+        assert!(p.moved_within(0, ms(5_001), within));
     }
 }
