@@ -69,6 +69,12 @@ fn timeout_for(command: &Command) -> Option<std::time::Duration> {
     (secs > 0).then(|| std::time::Duration::from_secs(secs))
 }
 
+/// The wait `--timeout` gave, else `default_secs`; 0 is no limit.
+pub fn timeout_or(default_secs: u64) -> Option<std::time::Duration> {
+    let secs = TIMEOUT.get().copied().flatten().unwrap_or(default_secs);
+    (secs > 0).then(|| std::time::Duration::from_secs(secs))
+}
+
 /// Why the daemon could not be asked: a one-line explanation and the exit
 /// status for it.
 #[derive(Debug)]

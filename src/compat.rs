@@ -1,12 +1,13 @@
 //! ExpressCluster's command names (`clpstat`, `clpgrp`, `clpcl`,
-//! `clpmonctrl`, `clpdown`, `clpstdn`, `clpcfctrl`, `clpdn1000s`): symlinks
+//! `clpmonctrl`, `clpdown`, `clpstdn`, `clpcfctrl`, `clpdn1000s`,
+//! `clplogcmd`): symlinks
 //! to this binary, chosen by argv[0]. Each translates the options we
 //! support into the understudy command line; any other option gets a
 //! one-line error that names the understudy equivalent. The output is
 //! understudy's own (docs/command-names.md).
 
 /// The command names this module answers to.
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 9] = [
     "clpstat",
     "clpgrp",
     "clpcl",
@@ -15,7 +16,18 @@ pub const NAMES: [&str; 8] = [
     "clpstdn",
     "clpcfctrl",
     "clpdn1000s",
+    "clplogcmd",
 ];
+
+/// The command name in argv[0], when it is one of [`NAMES`].
+pub fn invoked_as() -> Option<String> {
+    let arg0 = std::env::args_os().next()?;
+    let name = std::path::Path::new(&arg0)
+        .file_name()?
+        .to_string_lossy()
+        .into_owned();
+    NAMES.contains(&name.as_str()).then_some(name)
+}
 
 /// `name ARGS...` as understudy's own arguments (without the program
 /// name); `None` when `name` is none of ours; `Err` with the one-line
@@ -33,6 +45,7 @@ pub fn translate(name: &str, args: &[String]) -> Option<Result<Vec<String>, Stri
         "clpdown" => shutdown(&a, "server", "clpdown"),
         "clpstdn" => shutdown(&a, "cluster", "clpstdn"),
         "clpcfctrl" => clpcfctrl(&a),
+        "clplogcmd" => clplogcmd(&a),
         _ => clpdn1000s(&a),
     })
 }
@@ -164,6 +177,69 @@ fn clpdn1000s(a: &[&str]) -> Out {
     }
 }
 
+/// `clplogcmd -m MESSAGE [-l LEVEL] [--alert] [--syslog]`, in any order,
+/// each once: `understudy log`. The level is checked here so that a bad
+/// one gets the one-line error too; the message is checked (length) by
+/// `understudy log`, which gives one line as well.
+fn clplogcmd(a: &[&str]) -> Out {
+    const EQUIVALENT: &str =
+        "understudy log --message TEXT [--level INFO|WARN|ERR] [--alert] [--syslog]";
+    let mut message = None;
+    let mut level = None;
+    let mut alert = false;
+    let mut syslog = false;
+    let mut rest = a.iter();
+    while let Some(x) = rest.next() {
+        let twice = match *x {
+            "-m" | "-l" => {
+                let Some(value) = rest.next() else {
+                    return Err(format!("clplogcmd: {x} needs a value ({EQUIVALENT})"));
+                };
+                let slot = if *x == "-m" { &mut message } else { &mut level };
+                slot.replace(*value).is_some()
+            }
+            "--alert" => std::mem::replace(&mut alert, true),
+            "--syslog" => std::mem::replace(&mut syslog, true),
+            "--mail" | "--trap" => {
+                return Err(format!(
+                    "clplogcmd {x} is not supported: messages go to the alert log (--alert) and syslog (--syslog) only ({EQUIVALENT})"
+                ))
+            }
+            "-i" => {
+                return Err(format!(
+                    "clplogcmd -i is not supported: every message has id logcmd 1000 ({EQUIVALENT})"
+                ))
+            }
+            _ => return Err(format!("clplogcmd: {x} is not supported ({EQUIVALENT})")),
+        };
+        if twice {
+            return Err(format!("clplogcmd: {x} is given twice ({EQUIVALENT})"));
+        }
+    }
+    let Some(message) = message else {
+        return Err(format!("clplogcmd: -m MESSAGE is required ({EQUIVALENT})"));
+    };
+    let level = match level {
+        None => "INFO",
+        Some(l) => match understudy_actors::model::catalog::parse_level(l) {
+            Ok(_) => l,
+            Err(e) => return Err(format!("clplogcmd: -l: {e} ({EQUIVALENT})")),
+        },
+    };
+    let mut own = vec![
+        "log".to_string(),
+        format!("--message={message}"),
+        format!("--level={level}"),
+    ];
+    if alert {
+        own.push("--alert".into());
+    }
+    if syslog {
+        own.push("--syslog".into());
+    }
+    Ok(own)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,9 +275,27 @@ mod tests {
                 "config push /etc/understudy/cluster.ron",
             ),
             ("clpdn1000s -h s1", "lamp off --server s1"),
+            ("clplogcmd -m done", "log --message=done --level=INFO"),
+            (
+                "clplogcmd --syslog -l ERR -m -x --alert",
+                "log --message=-x --level=ERR --alert --syslog",
+            ),
         ] {
             assert_eq!(t(line), Some(Ok(want.to_string())), "{line}");
         }
+        // A message of several words, as a shell passes it.
+        let args: Vec<String> = ["-m", "backup of db1 done", "-l", "warn", "--alert"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            translate("clplogcmd", &args),
+            Some(Ok(vec![
+                "log".to_string(),
+                "--message=backup of db1 done".into(),
+                "--level=warn".into(),
+                "--alert".into()
+            ]))
+        );
     }
 
     #[test]
@@ -217,6 +311,17 @@ mod tests {
             ("clpdown -x", "understudy server shutdown"),
             ("clpcfctrl --pull", "understudy config push"),
             ("clpdn1000s", "understudy lamp off"),
+            ("clplogcmd", "understudy log --message TEXT"),
+            ("clplogcmd -m", "understudy log --message TEXT"),
+            ("clplogcmd -m a -l DEBUG", "understudy log --message TEXT"),
+            ("clplogcmd -m a --mail", "understudy log --message TEXT"),
+            ("clplogcmd -m a -i 5", "understudy log --message TEXT"),
+            (
+                "clplogcmd -m a --alert --alert",
+                "understudy log --message TEXT",
+            ),
+            ("clplogcmd -m a -m b", "understudy log --message TEXT"),
+            ("clplogcmd -x -m a", "understudy log --message TEXT"),
         ] {
             match t(line) {
                 Some(Err(e)) => {

@@ -148,6 +148,44 @@ pub fn script_problems(c: &ClusterConfig, base_dir: &Path) -> Vec<String> {
     out
 }
 
+/// What the disk resources need of this machine: the device (a block
+/// device) and the mount point (a folder). `config check` reports them as
+/// problems, `run` as warnings (a server that does not see the shared disk
+/// yet only fails the disk resource, with its alert).
+pub fn disk_problems(c: &ClusterConfig) -> Vec<String> {
+    use understudy_actors::model::resource::ResourceKind;
+    use understudy_actors::resource::disk::mounts;
+    let mut out = Vec::new();
+    for g in &c.groups {
+        for r in &g.resources {
+            let ResourceKind::Disk(d) = &r.kind else {
+                continue;
+            };
+            let path = format!("groups[{}].resources[{}].kind", g.name, r.name);
+            if d.device.starts_with('/') {
+                if let Err(e) = mounts::block_device(&d.device) {
+                    out.push(format!("{path}.device: {e}"));
+                }
+            }
+            if d.mount_point.starts_with('/') {
+                match std::fs::metadata(&d.mount_point) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.push(format!(
+                        "{path}.mount_point: {} does not exist (create the folder on every server of the group)",
+                        d.mount_point
+                    )),
+                    Err(e) => out.push(format!("{path}.mount_point: {}: {e}", d.mount_point)),
+                    Ok(m) if !m.is_dir() => out.push(format!(
+                        "{path}.mount_point: {} is not a folder",
+                        d.mount_point
+                    )),
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The folder relative script paths are taken from: the configuration
 /// file's (as the daemon resolves it).
 pub fn base_dir(file: &Path) -> std::path::PathBuf {
@@ -163,6 +201,7 @@ pub fn check(file: &Path) -> ExitCode {
         Ok(c) => {
             let mut problems = local_problems(&c);
             problems.extend(script_problems(&c, &base_dir(file)));
+            problems.extend(disk_problems(&c));
             if problems.is_empty() {
                 print!("{}", summary(&c, &warnings(&c)));
                 return ExitCode::SUCCESS;

@@ -156,6 +156,12 @@ pub fn run(
     for p in crate::config_check::script_problems(&config, &base_dir) {
         tracing::warn!("{}: {p}: what runs it will fail", config_path.display());
     }
+    for p in crate::config_check::disk_problems(&config) {
+        tracing::warn!(
+            "{}: {p}: the disk resource will fail to activate here",
+            config_path.display()
+        );
+    }
 
     let sys = System::new();
     let started = sys.block_on(async {

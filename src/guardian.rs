@@ -10,8 +10,8 @@
 //!   exit status; nothing else happens.
 //! - Any other end (killed by a signal, the watchdog's exit status 70, a
 //!   panic's 101, ...) is a death: the guardian releases everything the
-//!   ownership records name (floating IPs first, then process groups, see
-//!   [`owned::release`]), records `pm 1200` in the alert log, carries out
+//!   ownership records name (floating IPs first, then process groups, then
+//!   the filesystems of disk resources, see [`owned::release`]), records `pm 1200` in the alert log, carries out
 //!   `guardian.action` (a shutdown or reboot after the release) and exits
 //!   non-zero (the daemon's status, or 128 + signal) so that a service
 //!   manager restarts it.
@@ -182,11 +182,13 @@ pub fn startup_cleanup(alert_log: &mut AlertLog, server: &str) {
     for e in &released.errors {
         tracing::error!("startup cleanup: {e}");
     }
-    if !released.addresses.is_empty() || !released.groups.is_empty() {
+    if !released.addresses.is_empty() || !released.groups.is_empty() || !released.mounts.is_empty()
+    {
         alert_log.record(
             Event::LeftoversReleased {
                 addresses: released.addresses.clone(),
                 groups: released.groups.clone(),
+                filesystems: released.mounts.clone(),
             }
             .to_alert(now_rfc3339(), server),
         );
@@ -701,6 +703,7 @@ fn after_death(
         cause,
         addresses: released.addresses.len(),
         groups: released.groups.len(),
+        filesystems: released.mounts.len(),
     });
     if !released.errors.is_empty() {
         alert(Event::ReleaseFailed {

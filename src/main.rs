@@ -9,6 +9,8 @@ mod config_check;
 mod daemon;
 mod dist;
 mod guardian;
+mod local_syslog;
+mod logcmd;
 mod logging;
 mod render;
 mod simulate;
@@ -119,6 +121,29 @@ enum Cmd {
     Monitor {
         #[command(subcommand)]
         action: MonitorCmd,
+    },
+    /// Write a message to this server's alert log and / or this machine's
+    /// syslog (also `clplogcmd -m MESSAGE [-l LEVEL] [--alert] [--syslog]`).
+    ///
+    /// Without --alert or --syslog: both. The alert log takes it only
+    /// while the daemon runs (module logcmd, id 1000; otherwise exit
+    /// status 5); syslog is written by this command (/dev/log, facility
+    /// daemon). Nothing is printed on success.
+    Log {
+        /// The message: at most 511 bytes; newlines and other control
+        /// characters become spaces.
+        #[arg(long, short = 'm', allow_hyphen_values = true)]
+        message: String,
+        /// INFO, WARN or ERR (any case).
+        #[arg(long, short = 'l', default_value = "INFO", value_parser = understudy_actors::model::catalog::parse_level)]
+        level: understudy_actors::model::catalog::Level,
+        /// To this server's alert log (`understudy alerts`), through the
+        /// daemon.
+        #[arg(long)]
+        alert: bool,
+        /// To this machine's syslog.
+        #[arg(long)]
+        syslog: bool,
     },
     /// Send a message to message receive monitors.
     Message {
@@ -425,10 +450,7 @@ enum ConfigCmd {
 /// option ends here with a one-line error (exit status 2).
 fn product_alias() -> Option<Vec<String>> {
     let args: Vec<String> = std::env::args().collect();
-    let name = std::path::Path::new(args.first()?)
-        .file_name()?
-        .to_string_lossy()
-        .into_owned();
+    let name = compat::invoked_as()?;
     match compat::translate(&name, args.get(1..).unwrap_or_default())? {
         Ok(own) => Some(
             std::iter::once("understudy".to_string())
@@ -630,6 +652,25 @@ fn main() -> ExitCode {
                 category,
                 keyword,
                 clear,
+            },
+        ),
+        Cmd::Log {
+            message,
+            level,
+            alert,
+            syslog,
+        } => logcmd::run(
+            if compat::invoked_as().as_deref() == Some("clplogcmd") {
+                "clplogcmd"
+            } else {
+                "understudy"
+            },
+            &cli.socket,
+            logcmd::Args {
+                message,
+                level,
+                alert,
+                syslog,
             },
         ),
         Cmd::Httpmon { args } => agent::main(

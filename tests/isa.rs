@@ -908,6 +908,7 @@ fn install_provides_the_command_names_and_templates() {
         "clpstdn",
         "clpcfctrl",
         "clpdn1000s",
+        "clplogcmd",
     ] {
         assert!(
             prefix.join("sbin").join(name).exists(),
@@ -924,4 +925,73 @@ fn install_provides_the_command_names_and_templates() {
         run_cmd(Command::new(prefix.join("sbin/clp_smtpmon")).env_remove("UNDERSTUDY_SOCKET"));
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("usage: clp_smtpmon"), "{out:?}");
+    let out = run_cmd(
+        Command::new(prefix.join("sbin/clplogcmd"))
+            .args(["-m", "x", "-l", "DEBUG"])
+            .env_remove("UNDERSTUDY_SOCKET"),
+    );
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.starts_with("clplogcmd: -l:") && out.stderr.contains("understudy log"),
+        "{out:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The README's demo
+
+/// `tools/demo-cluster` as a user runs it (the README's "What the demo
+/// shows"): in a two-server lab, stopping the HTTP server on n1 ends
+/// `clp_httpmon`, the pid monitor on its exec resource turns Error and the
+/// group fails over to n2, where the client then gets its answers.
+#[test]
+fn the_demo_fails_the_group_over_when_clp_httpmon_exits() {
+    if let Some(m) = common::cluster::lab_unavailable() {
+        return m.skip();
+    }
+    let t = TestDir::new("demo");
+    // us-demo-PID-N-: the lab tests' namespace names, which they reap
+    // when a test process died and left them.
+    let prefix = format!("{}-", t.path().file_name().unwrap().to_string_lossy());
+    let out = run_cmd(
+        Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/demo-cluster"))
+            .env("UNDERSTUDY_BIN", BIN)
+            .env("LAB_PREFIX", &prefix)
+            .env("LAB_STATE", t.join("lab")),
+    );
+    assert!(out.success(), "{out:?}");
+    let failover = out
+        .stdout
+        .split("== the HTTP server stops on n1")
+        .nth(1)
+        .and_then(|s| s.split("== kill -9").next())
+        .unwrap_or_else(|| panic!("no clp_httpmon section: {}", out.stdout));
+    for said in [
+        "the group was online on n2 ",
+        "fetch 198.51.100.50:8080\nn2\n",
+        "clp_httpmon webwatch ended with exit status 1",
+    ] {
+        assert!(failover.contains(said), "{said:?} not in:\n{failover}");
+    }
+    // The chain of alerts, in order: the command's error exit on n1, the
+    // pid monitor's error there, the failover completed on n2.
+    let mut rest = failover;
+    for alert in [
+        "n1         ERROR httpmon 6    clp_httpmon found the HTTP daemon failing",
+        "n1         ERROR rm 9    monitor httpmonw: error detected",
+        "n1         INFO  rc 60   group web: failover from n1 to n2 started",
+        "n2         INFO  rc 61   group web: failover completed",
+    ] {
+        let at = rest
+            .find(alert)
+            .unwrap_or_else(|| panic!("{alert:?} not after the alerts before it in:\n{failover}"));
+        rest = &rest[at..];
+    }
+    // The group is on n2, its monitor watching the new clp_httpmon.
+    let status = rest.split("status\n").nth(1).unwrap_or_default();
+    assert!(
+        status.contains("web                  Online           current: n2"),
+        "{failover}"
+    );
 }

@@ -5,20 +5,15 @@
 //! (`/dev/log`, or `UNDERSTUDY_SYSLOG_SOCKET`), facility daemon, tagged
 //! with the command's name.
 
-use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use understudy_actors::control::protocol::{Command, Response};
 use understudy_actors::model::agent::{AgentKind, AgentMessage, AgentReport};
 use understudy_actors::model::catalog::Event;
-use understudy_actors::notify::syslog::format::{self, LineSettings};
-use understudy_actors::notify::syslog::{Facility, Format};
 
 /// How long the daemon may take to take a report.
 const DAEMON_WAIT: Duration = Duration::from_secs(5);
-pub const SYSLOG_ENV: &str = "UNDERSTUDY_SYSLOG_SOCKET";
-const SYSLOG_SOCKET: &str = "/dev/log";
 
 pub struct Reporter {
     pub kind: AgentKind,
@@ -48,25 +43,9 @@ impl Reporter {
     }
 
     fn syslog(&self, report: &AgentReport) {
-        let host = nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-        let alert = Event::Agent(report.clone()).to_alert(time, &host);
-        let settings = LineSettings {
-            facility: Facility::Daemon,
-            format: Format::Rfc3164,
-            app_name: self.kind.command().to_string(),
-            procid: std::process::id(),
-        };
-        let line = format::line(&settings, &alert, "-", false);
-        let path = std::env::var_os(SYSLOG_ENV)
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(SYSLOG_SOCKET));
+        let alert = Event::Agent(report.clone()).to_alert(time, &crate::local_syslog::host());
         // No syslog daemon: stderr has had the message.
-        if let Ok(sock) = UnixDatagram::unbound() {
-            let _ = sock.send_to(line.as_bytes(), &path);
-        }
+        let _ = crate::local_syslog::send(self.kind.command(), &alert);
     }
 }

@@ -841,6 +841,14 @@ impl Lab {
         ProcessWatch::start(marker, namespaces)
     }
 
+    /// Watches on which servers a filesystem is mounted; see
+    /// [`MountWatch`]. `devices`: the device numbers (major, minor) the
+    /// servers see the shared disk as.
+    pub fn watch_mount(&self, devices: &[(u32, u32)]) -> MountWatch {
+        let namespaces = (1..=self.servers).map(|i| (i, self.ns(i))).collect();
+        MountWatch::start(devices, namespaces)
+    }
+
     /// Watches in which servers the responder of [`Lab::responder_script`]
     /// on `port` runs: the application checker of a group that runs it.
     pub fn watch_responder(&self, port: u16) -> ProcessWatch {
@@ -2163,6 +2171,112 @@ fn scan_processes(servers: &[((u64, u64), usize)], marker: &str) -> Vec<(usize, 
         let line: String = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if line.contains(marker) {
             found.push((server, pid));
+        }
+    }
+    found
+}
+
+// ---- the mount checker ----
+
+/// The mount checker: watches on which servers a filesystem of the shared
+/// disk is mounted, to check that it never is on two at once (two servers
+/// writing to one filesystem destroy it).
+///
+/// A server's mounts are those of the mount namespaces of its processes:
+/// it scans `/proc` every [`PROCESS_WATCH_INTERVAL`], takes every process
+/// whose network namespace is a server's, and reads the `mountinfo` of one
+/// process per mount namespace (no process is spawned). A mount of one of
+/// the watched devices (by device number, the third field) counts. Like
+/// every [`Watch`], each sample makes two scans, and a server holds the
+/// filesystem only when both saw it mounted in the same mount namespace.
+pub type MountWatch = Watch<Mount>;
+
+/// The device numbers a [`MountWatch`] looks for, as `major:minor`.
+pub struct Mount(Vec<String>);
+
+impl MountWatch {
+    /// Starts watching for mounts of `devices` in the given namespaces
+    /// (server index, network namespace name); returns after the first
+    /// sample.
+    pub fn start(devices: &[(u32, u32)], namespaces: Vec<(usize, String)>) -> MountWatch {
+        assert!(!devices.is_empty(), "a mount watch needs a device");
+        Watch::spawn(
+            Mount(devices.iter().map(|(a, b)| format!("{a}:{b}")).collect()),
+            namespaces,
+        )
+    }
+}
+
+impl Watched for Mount {
+    /// The mount namespace's inode.
+    type Key = u64;
+    /// (network namespace identity, server index) of every server.
+    type Probe = Vec<((u64, u64), usize)>;
+    const INTERVAL: Duration = PROCESS_WATCH_INTERVAL;
+    const KIND: &'static str = "mount";
+    const NOT_ON: &'static str = "was not mounted on";
+    const ON: &'static str = "mounted on";
+
+    fn what(&self) -> String {
+        format!("the filesystem of device {}", self.0.join(" / "))
+    }
+
+    fn doubled(&self) -> String {
+        format!(
+            "the filesystem of device {} was mounted on",
+            self.0.join(" / ")
+        )
+    }
+
+    fn open(&self, namespaces: &[(usize, String)]) -> Result<Self::Probe, String> {
+        let mut servers = Vec::new();
+        for (i, ns) in namespaces {
+            match netns_id(&format!("/run/netns/{ns}")) {
+                Ok(id) => servers.push((id, *i)),
+                Err(e) => return Err(format!("namespace {ns}: {e}")),
+            }
+        }
+        Ok(servers)
+    }
+
+    fn look(&self, servers: &mut Self::Probe) -> Result<Vec<(usize, u64)>, String> {
+        Ok(scan_mounts(servers, &self.0))
+    }
+}
+
+/// (server, mount namespace inode) of every mount namespace of a server's
+/// processes that has one of `devices` mounted.
+fn scan_mounts(servers: &[((u64, u64), usize)], devices: &[String]) -> Vec<(usize, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut seen: Vec<u64> = Vec::new();
+    let mut found = Vec::new();
+    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+        let Ok(id) = netns_id(&format!("/proc/{pid}/ns/net")) else {
+            continue;
+        };
+        let Some(&(_, server)) = servers.iter().find(|(ns, _)| *ns == id) else {
+            continue;
+        };
+        let Ok(mnt) = fs::metadata(format!("/proc/{pid}/ns/mnt")).map(|m| m.ino()) else {
+            continue;
+        };
+        if seen.contains(&mnt) {
+            continue;
+        }
+        seen.push(mnt);
+        let Ok(info) = fs::read_to_string(format!("/proc/{pid}/mountinfo")) else {
+            continue;
+        };
+        let mounted = info.lines().any(|l| {
+            l.split(' ')
+                .nth(2)
+                .is_some_and(|d| devices.iter().any(|w| w == d))
+        });
+        if mounted {
+            found.push((server, mnt));
         }
     }
     found

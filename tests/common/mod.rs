@@ -10,7 +10,9 @@
 
 pub mod agent;
 pub mod cluster;
+pub mod disk;
 pub mod nginx;
+pub mod rsyslog;
 pub mod skip;
 pub mod smtp;
 use std::collections::BTreeMap;

@@ -23,7 +23,8 @@ use std::process::{Command, Stdio};
 /// these passes under CI too. Empty: `.ci/run` runs as root and installs
 /// every program the tests use (iproute2, iputils-ping, util-linux, procps,
 /// curl, python3, nginx, rsyslog, nftables, etcd-server, openssl, snmp,
-/// snmptrapd, systemd and the Python package aiosmtpd).
+/// snmptrapd, e2fsprogs, mount, systemd and the Python package aiosmtpd;
+/// loop devices come with the machine's kernel).
 pub const CI_CANNOT_PROVIDE: &[&str] = &[];
 
 /// What the running test lacks here (`root`, a program, a Python package,
@@ -103,6 +104,19 @@ pub fn need_program(program: &'static str, package: &str) -> Option<Missing> {
             format!("`{program}` is not installed (Debian package {package})"),
         )
     })
+}
+
+/// `Some` unless `program` is on PATH or in one of `dirs` (system tools in
+/// `/usr/sbin` when PATH lacks it).
+pub fn need_program_in(program: &'static str, package: &str, dirs: &[&str]) -> Option<Missing> {
+    let in_dirs = dirs
+        .iter()
+        .any(|d| std::path::Path::new(d).join(program).is_file());
+    if in_dirs {
+        None
+    } else {
+        need_program(program, package)
+    }
 }
 
 /// `Some` unless `python3` can import `module`.

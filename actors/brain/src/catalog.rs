@@ -66,12 +66,16 @@ pub enum Event {
         cause: String,
         addresses: usize,
         groups: usize,
+        /// Filesystems of disk resources unmounted.
+        filesystems: usize,
     },
     /// Raised by the daemon at startup: an earlier run died without its
     /// guardian and left these behind.
     LeftoversReleased {
         addresses: Vec<String>,
         groups: Vec<u32>,
+        /// Filesystems unmounted, as `DEVICE on MOUNT_POINT`.
+        filesystems: Vec<String>,
     },
     ReleaseFailed {
         errors: Vec<String>,
@@ -479,6 +483,58 @@ pub enum Event {
     /// A message of `clp_httpmon` / `clp_smtpmon` (module `httpmon` /
     /// `smtpmon`, the product's ids), sent by the command to the daemon.
     Agent(AgentReport),
+
+    /// A message written by an operator or a script with `understudy log`
+    /// / `clplogcmd` (module `logcmd`, [`USER_MESSAGE_ID`]), its text as
+    /// given (checked by [`user_message`]).
+    UserMessage {
+        level: Level,
+        text: String,
+    },
+}
+
+/// Module of the messages of `understudy log` / `clplogcmd`. The
+/// product's alert catalog has no module or id for them: both are
+/// understudy's (docs/command-names.md).
+pub const USER_MESSAGE_MODULE: &str = "logcmd";
+/// Event id of every message of `understudy log` / `clplogcmd`, whatever
+/// its level (ids of 1000 and above are understudy's own).
+pub const USER_MESSAGE_ID: u32 = 1000;
+/// Longest message `understudy log` / `clplogcmd` takes, in bytes: it fits
+/// with its header in one RFC 3164 syslog line (1024 bytes).
+pub const USER_MESSAGE_MAX_BYTES: usize = 511;
+
+/// The text of a user's message as it is logged: control characters
+/// (newlines, tabs) become spaces, so that it stays one line in the alert
+/// log and in syslog. `Err` says why it is refused: empty (or only
+/// spaces), or longer than [`USER_MESSAGE_MAX_BYTES`].
+pub fn user_message(text: &str) -> Result<String, String> {
+    if text.len() > USER_MESSAGE_MAX_BYTES {
+        return Err(format!(
+            "the message is {} bytes long; at most {USER_MESSAGE_MAX_BYTES} are taken",
+            text.len()
+        ));
+    }
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if line.trim().is_empty() {
+        return Err("the message is empty".into());
+    }
+    Ok(line)
+}
+
+/// A level as `clplogcmd -l` and `understudy log --level` spell it: `INFO`,
+/// `WARN` or `ERR` (any case; `WARNING` and `ERROR` too, as the alert
+/// log and syslog spell them).
+pub fn parse_level(text: &str) -> Result<Level, String> {
+    match text.to_ascii_uppercase().as_str() {
+        "INFO" => Ok(Level::Info),
+        "WARN" | "WARNING" => Ok(Level::Warning),
+        "ERR" | "ERROR" => Ok(Level::Error),
+        _ => Err(format!("level {text:?} is not INFO, WARN or ERR")),
+    }
 }
 
 impl Event {
@@ -570,6 +626,7 @@ impl Event {
             UserspaceStall { .. } => ("rm", 1100, Error),
             UserspaceRecovered { .. } => ("rm", 1101, Info),
             MessageReceived { .. } => ("trnsv", 10, Info),
+            UserMessage { level, .. } => (USER_MESSAGE_MODULE, USER_MESSAGE_ID, *level),
 
             ServerJoined { .. } => ("nm", 1, Info),
             ServerLeft { .. } => ("nm", 2, Info),
@@ -644,15 +701,34 @@ impl Event {
             OsActionFailed { action, error } => {
                 format!("could not {action} the operating system: {error}")
             }
-            DaemonDied { cause, addresses, groups } => format!(
-                "cluster daemon died ({cause}); guardian released {}, {}",
-                count(*addresses, "address", "addresses"),
-                count(*groups, "process group", "process groups")
-            ),
-            LeftoversReleased { addresses, groups } => {
+            DaemonDied {
+                cause,
+                addresses,
+                groups,
+                filesystems,
+            } => {
+                let mut released = vec![
+                    count(*addresses, "address", "addresses"),
+                    count(*groups, "process group", "process groups"),
+                ];
+                // Named only when there were some: most clusters have none.
+                if *filesystems > 0 {
+                    released.push(count(*filesystems, "filesystem", "filesystems"));
+                }
+                format!(
+                    "cluster daemon died ({cause}); guardian released {}",
+                    released.join(", ")
+                )
+            }
+            LeftoversReleased {
+                addresses,
+                groups,
+                filesystems,
+            } => {
                 let mut what: Vec<String> =
                     addresses.iter().map(|a| format!("address {a}")).collect();
                 what.extend(groups.iter().map(|g| format!("process group {g}")));
+                what.extend(filesystems.iter().map(|f| format!("filesystem {f}")));
                 format!(
                     "an earlier run died without its guardian; released what it left behind: {}",
                     what.join(", ")
@@ -903,6 +979,7 @@ impl Event {
                 format!("warning lamp {lamp} of server {server} could not be driven: {error}")
             }
             Agent(report) => report.text(),
+            UserMessage { text, .. } => text.clone(),
         }
     }
 
@@ -967,24 +1044,63 @@ mod tests {
     }
 
     #[test]
+    fn user_messages_keep_their_level_and_are_bounded() {
+        let e = Event::UserMessage {
+            level: Level::Warning,
+            text: "backup started".into(),
+        };
+        assert_eq!(e.id(), ("logcmd", 1000, Level::Warning));
+        assert_eq!(e.message(), "backup started");
+        assert_eq!(parse_level("ERR"), Ok(Level::Error));
+        assert_eq!(parse_level("warn"), Ok(Level::Warning));
+        assert_eq!(parse_level("Info"), Ok(Level::Info));
+        assert!(parse_level("DEBUG")
+            .unwrap_err()
+            .contains("INFO, WARN or ERR"));
+        assert_eq!(user_message("two\nlines\t!"), Ok("two lines !".into()));
+        let longest = "é".repeat(255) + "x";
+        assert_eq!(longest.len(), USER_MESSAGE_MAX_BYTES);
+        assert_eq!(user_message(&longest), Ok(longest.clone()));
+        let over = longest + "x";
+        assert_eq!(
+            user_message(&over),
+            Err("the message is 512 bytes long; at most 511 are taken".into())
+        );
+        assert_eq!(user_message(""), Err("the message is empty".into()));
+        assert_eq!(user_message(" \n "), Err("the message is empty".into()));
+    }
+
+    #[test]
     fn guardian_events() {
         let died = Event::DaemonDied {
             cause: "killed by signal 9".into(),
             addresses: 1,
             groups: 2,
+            filesystems: 0,
         };
         assert_eq!(died.id(), ("pm", 1200, Level::Error));
         assert_eq!(
             died.message(),
             "cluster daemon died (killed by signal 9); guardian released 1 address, 2 process groups"
         );
+        let died = Event::DaemonDied {
+            cause: "killed by signal 9".into(),
+            addresses: 0,
+            groups: 1,
+            filesystems: 2,
+        };
+        assert_eq!(
+            died.message(),
+            "cluster daemon died (killed by signal 9); guardian released 0 addresses, 1 process group, 2 filesystems"
+        );
         let left = Event::LeftoversReleased {
             addresses: vec!["198.51.100.10/24 on eth0".into()],
             groups: vec![4242],
+            filesystems: vec!["/dev/sdb2 on /mnt/sdb2".into()],
         };
         assert_eq!(left.id().1, 1201);
-        assert!(left
-            .message()
-            .ends_with("address 198.51.100.10/24 on eth0, process group 4242"));
+        assert!(left.message().ends_with(
+            "address 198.51.100.10/24 on eth0, process group 4242, filesystem /dev/sdb2 on /mnt/sdb2"
+        ));
     }
 }

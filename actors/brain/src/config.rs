@@ -224,7 +224,7 @@ pub struct ResourceConfig {
     pub kind: ResourceKind,
     /// Resources (of the same group) that must be active before this one.
     /// Absent: the kind's default dependency (an exec resource depends on the
-    /// group's floating IPs). `Some([])`: no dependency at all.
+    /// group's floating IPs and disks). `Some([])`: no dependency at all.
     #[serde(default)]
     pub depends: Option<Vec<String>>,
     #[serde(default)]

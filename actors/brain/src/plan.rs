@@ -22,6 +22,33 @@ pub fn dependencies(group: &GroupConfig, resource: &ResourceConfig) -> Vec<Strin
     }
 }
 
+/// Every resource `resource` depends on, directly or through the resources
+/// it depends on (each once, nearest first). Unknown names and cycles are
+/// tolerated: a name is followed once.
+pub fn all_dependencies(group: &GroupConfig, resource: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut next: Vec<String> = group
+        .resources
+        .iter()
+        .find(|r| r.name == resource)
+        .map(|r| dependencies(group, r))
+        .unwrap_or_default();
+    while !next.is_empty() {
+        let mut further = Vec::new();
+        for name in next {
+            if name == resource || out.contains(&name) {
+                continue;
+            }
+            if let Some(r) = group.resources.iter().find(|r| r.name == name) {
+                further.extend(dependencies(group, r));
+            }
+            out.push(name);
+        }
+        next = further;
+    }
+    out
+}
+
 /// Why no order exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanError {
@@ -165,6 +192,46 @@ mod tests {
         assert_eq!(dependencies(&g, &g.resources[0]), vec!["vip", "vip2"]);
         assert_eq!(activation_order(&g).unwrap(), vec!["vip", "vip2", "app"]);
         assert_eq!(deactivation_order(&g).unwrap(), vec!["app", "vip2", "vip"]);
+    }
+
+    #[test]
+    fn exec_depends_on_disks_too_and_a_disk_on_nothing() {
+        // The seed's group: a floating IP, a disk, two exec resources.
+        let g = group(
+            r#"Resource(name: "exec1", kind: Exec(start: "/a")),
+               Resource(name: "fip1", kind: Fip(address: "198.51.100.10/24")),
+               Resource(name: "disk1", kind: Disk(device: "/dev/sdb2", mount_point: "/mnt/sdb2", fs_type: "ext3")),
+               Resource(name: "exec2", kind: Exec(start: "/b"))"#,
+        );
+        assert_eq!(dependencies(&g, &g.resources[0]), vec!["fip1", "disk1"]);
+        assert!(dependencies(&g, &g.resources[2]).is_empty());
+        assert_eq!(
+            activation_order(&g).unwrap(),
+            vec!["fip1", "disk1", "exec1", "exec2"]
+        );
+        assert_eq!(
+            deactivation_order(&g).unwrap(),
+            vec!["exec2", "exec1", "disk1", "fip1"]
+        );
+        // A restart of the disk restarts the exec resources on it.
+        let mut v = with_dependents(&g, "disk1");
+        v.sort();
+        assert_eq!(v, ["disk1", "exec1", "exec2"]);
+    }
+
+    #[test]
+    fn all_dependencies_follow_the_chain_once() {
+        let g = group(
+            r#"Resource(name: "a", kind: Exec(start: "/a"), depends: ["b"]),
+               Resource(name: "b", kind: Exec(start: "/b"), depends: ["c", "d"]),
+               Resource(name: "c", kind: Exec(start: "/c"), depends: ["d"]),
+               Resource(name: "d", kind: Disk(device: "/dev/x", mount_point: "/m", fs_type: "ext4")),
+               Resource(name: "e", kind: Exec(start: "/e"), depends: ["e", "zz"])"#,
+        );
+        assert_eq!(all_dependencies(&g, "a"), vec!["b", "c", "d"]);
+        assert_eq!(all_dependencies(&g, "d"), Vec::<String>::new());
+        assert_eq!(all_dependencies(&g, "e"), vec!["zz"]);
+        assert_eq!(all_dependencies(&g, "nobody"), Vec::<String>::new());
     }
 
     #[test]

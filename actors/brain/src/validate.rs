@@ -50,6 +50,10 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
     // that monitors can name a resource without its group.
     let mut resource_owner: BTreeMap<&str, &str> = BTreeMap::new();
     let mut fip_owner: BTreeMap<String, String> = BTreeMap::new();
+    // A device or a mount point of two disk resources: both could never be
+    // active at once, and one would unmount the other's filesystem.
+    let mut device_owner: BTreeMap<String, String> = BTreeMap::new();
+    let mut mount_owner: BTreeMap<String, String> = BTreeMap::new();
     for (i, group) in config.groups.iter().enumerate() {
         let gpath = format!("groups[{}]", label(&group.name, i));
         check_name(&format!("{gpath}.name"), &group.name, problems);
@@ -90,6 +94,22 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
                             format!("address {ip} is already used by resource {prev}"),
                         );
                     }
+                }
+            }
+            if let ResourceKind::Disk(disk) = &res.kind {
+                let here = format!("{}/{}", group.name, res.name);
+                if let Some(prev) = device_owner.insert(disk.device.clone(), here.clone()) {
+                    problems.push(
+                        format!("{rpath}.kind.device"),
+                        format!("device {} is already used by resource {prev}", disk.device),
+                    );
+                }
+                let mount_point = disk.mount_point_clean().to_string();
+                if let Some(prev) = mount_owner.insert(mount_point.clone(), here) {
+                    problems.push(
+                        format!("{rpath}.kind.mount_point"),
+                        format!("mount point {mount_point} is already used by resource {prev}"),
+                    );
                 }
             }
             problems.range(
@@ -586,6 +606,23 @@ mod tests {
         assert_eq!(
             p,
             vec!["groups[g2].resources[v2].kind.address: address 198.51.100.10 is already used by resource g1/v1"]
+        );
+    }
+
+    #[test]
+    fn a_disk_device_or_mount_point_belongs_to_one_resource() {
+        let p = problems(&with_groups(
+            r#"Group(name: "g1", resources: [Resource(name: "d1", kind: Disk(device: "/dev/sdb2", mount_point: "/mnt/a", fs_type: "ext4"))]),
+               Group(name: "g2", resources: [Resource(name: "d2", kind: Disk(device: "/dev/sdb2", mount_point: "/mnt/a/", fs_type: "ext4")),
+                                             Resource(name: "d3", kind: Disk(device: "/dev/sdb3", mount_point: "/mnt/c", fs_type: "ext4", mount_retry: 100))])"#,
+        ));
+        assert_eq!(
+            p,
+            vec![
+                "groups[g2].resources[d2].kind.device: device /dev/sdb2 is already used by resource g1/d1",
+                "groups[g2].resources[d2].kind.mount_point: mount point /mnt/a is already used by resource g1/d1",
+                "groups[g2].resources[d3].kind.mount_retry: 100 is out of range (0-99)",
+            ]
         );
     }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::agent::AgentReport;
-use crate::model::catalog::Alert;
+use crate::model::catalog::{Alert, Level};
 use crate::model::state::{ClusterStatus, MonitorStats};
 
 /// Bumped when a request or response changes incompatibly.
@@ -118,6 +118,13 @@ pub enum Command {
     AgentReport {
         report: AgentReport,
     },
+    /// A message for this server's alert log (`understudy log --alert`,
+    /// `clplogcmd --alert`): module `logcmd`, id 1000, the level given.
+    /// Recorded only: it goes to no notifier.
+    Log {
+        level: Level,
+        message: String,
+    },
     /// Test hook (only when the daemon runs with UNDERSTUDY_TEST_HOOKS=1):
     /// block the coordinator for `seconds`.
     DebugStall {
@@ -190,6 +197,7 @@ impl Command {
             Command::AgentReport { report } => {
                 format!("{} report", report.kind.command())
             }
+            Command::Log { level, .. } => format!("log --level {}", level.as_str()),
             Command::DebugStall { seconds } => format!("debug stall {seconds}"),
             Command::DebugBurst { count } => format!("debug burst {count}"),
             Command::DebugPanic => "debug panic".into(),

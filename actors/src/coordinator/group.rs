@@ -22,6 +22,7 @@ use crate::model::ladder::{
 };
 use crate::model::placement;
 use crate::model::plan;
+use crate::model::resource::{disk, ResourceKind};
 use crate::model::state::RunState;
 use crate::notify::alert_log::Alerter;
 use crate::resource::actor::{Activate, Deactivate, ResourceActor, ScriptContext};
@@ -280,7 +281,42 @@ impl Shared {
             event,
             factor,
             priority: placement::priority(&self.order, &self.local).unwrap_or(self.order.len() + 1),
+            disk: "SUCCESS",
         }
+    }
+
+    /// `CLP_DISK` for the scripts of `resource`, from the states the
+    /// coordinator's view holds now (every update of this operation was
+    /// sent to it before this question). Only exec resources run scripts;
+    /// a group without disk resources needs no question: SUCCESS.
+    async fn clp_disk(&self, resource: &str) -> &'static str {
+        let runs_scripts = self
+            .group
+            .resources
+            .iter()
+            .any(|r| r.name == resource && matches!(r.kind, ResourceKind::Exec(_)));
+        let has_disks = self
+            .group
+            .resources
+            .iter()
+            .any(|r| matches!(r.kind, ResourceKind::Disk(_)));
+        if !runs_scripts || !has_disks {
+            return "SUCCESS";
+        }
+        let view = self
+            .coordinator
+            .send(GetGroup(self.name().to_string()))
+            .await
+            .ok()
+            .flatten();
+        let active = |name: &str| {
+            view.as_ref().is_some_and(|v| {
+                v.resources
+                    .iter()
+                    .any(|r| r.name == name && r.state == RunState::Online)
+            })
+        };
+        disk::clp_disk(&self.group, resource, active)
     }
 
     async fn start(&self, event: StartEvent, by: &str) -> Outcome {
@@ -628,6 +664,10 @@ impl Shared {
         };
         self.alerter.raise(begin);
         self.set_resource(resource, pending, None, None);
+        let ctx = &ScriptContext {
+            disk: self.clp_disk(resource).await,
+            ..ctx.clone()
+        };
         let sent = match dir {
             Direction::Start => addr
                 .send(Activate(ctx.clone()))

@@ -797,6 +797,23 @@ impl Handler<Control> for Coordinator {
                     message: format!("{module} {id} recorded"),
                 })
             }
+            Command::Log { level, message } => {
+                ready(match crate::model::catalog::user_message(&message) {
+                    Ok(text) => {
+                        let event = Event::UserMessage { level, text };
+                        let (module, id, _) = event.id();
+                        // The alert log only: `--syslog` is written by the
+                        // command itself, and mails and traps are not asked
+                        // for.
+                        self.alerter
+                            .raise_to(event, crate::model::routing::Destinations::default());
+                        Response::Done {
+                            message: format!("{module} {id} recorded in the alert log"),
+                        }
+                    }
+                    Err(e) => Response::Error { message: e },
+                })
+            }
             Command::DebugBurst { count } => {
                 if !self.settings.test_hooks {
                     return ready(Response::Error {

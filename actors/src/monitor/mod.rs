@@ -9,6 +9,7 @@
 
 pub mod actor;
 pub mod custom;
+pub mod disk;
 pub mod fip;
 pub mod http;
 pub mod ip;
@@ -105,6 +106,7 @@ impl BuildProbe for MonitorKind {
             MonitorKind::Link(c) => c.probe(build),
             MonitorKind::Userspace(c) => c.probe(build),
             MonitorKind::Message(c) => c.probe(build),
+            MonitorKind::Disk(c) => c.probe(build),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::disk::driver as disk_driver;
 use super::exec::driver::{self as exec_driver, AsyncChild, Script};
 use super::exec::{ExecConfig, StartMode};
 use super::fip::driver as fip_driver;
@@ -22,6 +23,9 @@ pub struct ScriptContext {
     pub factor: Option<&'static str>,
     /// `CLP_PRIORITY`: 1-based place of this server in the group's order.
     pub priority: usize,
+    /// `CLP_DISK`: SUCCESS, or FAILURE when a disk resource this resource
+    /// depends on is not active (see `understudy_brain::resource::disk::clp_disk`).
+    pub disk: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,8 +99,7 @@ impl ResourceActor {
                 "CLP_SERVER",
                 if ctx.priority == 1 { "HOME" } else { "OTHER" }.to_string(),
             ),
-            // No disk resources exist yet, so the disks are always fine.
-            ("CLP_DISK", "SUCCESS".to_string()),
+            ("CLP_DISK", ctx.disk.to_string()),
             ("CLP_GROUPNAME", self.group.clone()),
             ("CLP_RESOURCENAME", self.config.name.clone()),
             ("CLP_PRIORITY", ctx.priority.to_string()),
@@ -179,6 +182,14 @@ impl Handler<Activate> for ResourceActor {
                     .into_actor(self)
                     .map(|r, _, _| r.map(|_| Activated { pid: None })),
             ),
+            ResourceKind::Disk(disk) => {
+                let log = disk_driver::log_file(&self.log_dir, &self.config.name);
+                Box::pin(
+                    async move { disk_driver::activate(&disk, &log).await }
+                        .into_actor(self)
+                        .map(|r, _, _| r.map(|()| Activated { pid: None })),
+                )
+            }
         }
     }
 }
@@ -215,6 +226,10 @@ impl Handler<Deactivate> for ResourceActor {
             ResourceKind::Fip(fip) => Box::pin(
                 async move { fip_driver::deactivate(&fip).await.map(|_| ()) }.into_actor(self),
             ),
+            ResourceKind::Disk(disk) => {
+                let log = disk_driver::log_file(&self.log_dir, &self.config.name);
+                Box::pin(async move { disk_driver::deactivate(&disk, &log).await }.into_actor(self))
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 //! [`owned`] keeps the records of what the drivers hold on the machine.
 
 pub mod actor;
+pub mod disk;
 pub mod exec;
 pub mod fip;
 pub mod owned;

@@ -2,7 +2,9 @@
 //! that someone else can take it away when the daemon dies.
 //!
 //! A dead daemon must leave nothing behind: no floating IP still answering
-//! (two hosts would answer for it) and no process group still running. The
+//! (two hosts would answer for it), no process group still running and no
+//! filesystem of a shared disk still mounted (two hosts writing to one
+//! filesystem destroy it). The
 //! daemon therefore keeps one small file per thing it holds in a record
 //! folder (`<state-dir>/owned`), and [`release`] (used by the guardian once
 //! the daemon has died, and by the daemon at startup for leftovers of an
@@ -11,7 +13,10 @@
 //! - The fip driver records an address *before* adding it and strikes it off
 //!   after removing it.
 //! - The exec driver records every process group it starts and strikes it
-//!   off once the group is empty (see [`group_reaped`]).
+//!   off once the group is empty (see [`group_reaped`]); the disk driver
+//!   does the same for fsck.
+//! - The disk driver records a filesystem *before* mounting it and strikes
+//!   it off after unmounting it.
 //!
 //! The folder is process-global and set once by the daemon ([`init`]); until
 //! then every recording call is a no-op, so the drivers work unchanged in
@@ -44,6 +49,8 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+use super::disk::mounts::DevNum;
+
 /// How long process groups get between SIGTERM and SIGKILL in [`release`].
 pub const RELEASE_GRACE: Duration = Duration::from_secs(2);
 /// How long [`release`] waits for SIGKILLed groups to disappear.
@@ -72,6 +79,16 @@ pub enum Record {
         /// (`/proc/<pid>/stat` field 22).
         start_ticks: u64,
         boot_id: String,
+    },
+    Mount {
+        /// The block device, symbolic links resolved.
+        device: String,
+        /// `major:minor` of the device.
+        dev: String,
+        mount_point: String,
+        boot_id: String,
+        /// The mount namespace it was mounted in (`mnt:[inode]`).
+        mntns: String,
     },
 }
 
@@ -190,6 +207,59 @@ pub async fn record_group(pgid: u32) {
     .await;
 }
 
+/// [`record_group`] for a caller already on a blocking thread.
+pub fn record_group_now(pgid: u32) {
+    let Some(state) = STATE.get() else { return };
+    let Some(start_ticks) = proc_stat(pgid).map(|s| s.start_ticks) else {
+        tracing::warn!("process group {pgid}: no start time found; not recorded");
+        return;
+    };
+    let record = Record::Group {
+        pgid,
+        start_ticks,
+        boot_id: boot_id(),
+    };
+    write_record(&state.dir, &group_file(pgid), &record);
+    if let Ok(mut groups) = state.groups.lock() {
+        groups.insert(pgid, start_ticks);
+    }
+}
+
+/// [`group_reaped`] for a caller already on a blocking thread.
+pub fn group_reaped_now(pgid: u32) {
+    let Some(state) = STATE.get() else { return };
+    if let Ok(mut groups) = state.groups.lock() {
+        if let Some(&ticks) = groups.get(&pgid) {
+            if group_now(pgid, ticks) != GroupNow::Running {
+                groups.remove(&pgid);
+                remove_record(&state.dir, &group_file(pgid));
+            }
+        }
+    }
+}
+
+/// Records a filesystem before it is mounted. No-op before [`init`].
+pub async fn record_mount(device: &str, mount_point: &str, dev: DevNum) {
+    let (device, mount_point) = (device.to_string(), mount_point.to_string());
+    off_thread(move |dir| {
+        let record = Record::Mount {
+            device,
+            dev: dev.to_string(),
+            mount_point,
+            boot_id: boot_id(),
+            mntns: mntns(),
+        };
+        write_record(dir, &mount_file(dev), &record);
+    })
+    .await;
+}
+
+/// Strikes off a filesystem once it has been unmounted. No-op before
+/// [`init`].
+pub async fn forget_mount(dev: DevNum) {
+    off_thread(move |dir| remove_record(dir, &mount_file(dev))).await;
+}
+
 /// Called when the leader of a recorded group has been reaped: strikes the
 /// group off when nothing of it runs any more. Members started in the
 /// background may outlive the leader; such a group stays on record, and
@@ -237,6 +307,10 @@ fn group_file(pgid: u32) -> String {
     format!("pgid-{pgid}")
 }
 
+fn mount_file(dev: DevNum) -> String {
+    format!("mount-{}_{}", dev.major, dev.minor)
+}
+
 fn write_record(dir: &Path, name: &str, record: &Record) {
     let result = serde_json::to_vec(record)
         .map_err(io::Error::other)
@@ -275,6 +349,8 @@ pub struct Released {
     pub addresses: Vec<String>,
     /// Process groups ended.
     pub groups: Vec<u32>,
+    /// Filesystems unmounted, as `DEVICE on MOUNT_POINT`.
+    pub mounts: Vec<String>,
     /// What was done and what was found, in order, one line each.
     pub lines: Vec<String>,
     /// What could not be done; those records are kept for the next attempt.
@@ -293,7 +369,9 @@ pub fn release_all(dir: &Path) -> Vec<String> {
 /// Takes away everything recorded in `dir`: first every recorded address
 /// still present (they matter most: another server may be about to take
 /// them over), then every recorded process group still running (SIGTERM,
-/// SIGKILL after [`RELEASE_GRACE`]). Records acted on, or found stale, are
+/// SIGKILL after [`RELEASE_GRACE`]), then every recorded filesystem still
+/// mounted (the processes still using it ended the same way first; three
+/// unmount attempts). Records acted on, or found stale, are
 /// removed. Blocking; needs no runtime (netlink runs on a thread of its
 /// own), so it can be called from any process and any thread. Refuses to
 /// touch the folder of a daemon that is alive (its lock is held).
@@ -323,9 +401,10 @@ pub fn release_with(dir: &Path, grace: Duration, after: impl FnOnce(&Released)) 
             }
         },
     };
-    let (addresses, groups) = read_records(dir, &mut out);
+    let (addresses, groups, mounts) = read_records(dir, &mut out);
     release_addresses(dir, addresses, &mut out);
     release_groups(dir, groups, grace.min(RELEASE_GRACE), &mut out);
+    release_mounts(dir, mounts, grace.min(RELEASE_GRACE), &mut out);
     after(&out);
     out
 }
@@ -363,23 +442,37 @@ struct FoundGroup {
     start_ticks: u64,
 }
 
+/// A filesystem record found in the folder.
+#[derive(Debug, Clone)]
+struct FoundMount {
+    file: String,
+    device: String,
+    dev: DevNum,
+    mount_point: String,
+}
+
 impl FoundGroup {
     fn running(&self) -> bool {
         group_now(self.pgid, self.start_ticks) == GroupNow::Running
     }
 }
 
-/// The address and group records of the folder (by file name). Unreadable
-/// records are reported and removed: nothing can be done with them.
-fn read_records(dir: &Path, out: &mut Released) -> (Vec<FoundAddress>, Vec<FoundGroup>) {
+/// The address, group and filesystem records of the folder (by file
+/// name). Unreadable records are reported and removed: nothing can be done
+/// with them.
+fn read_records(
+    dir: &Path,
+    out: &mut Released,
+) -> (Vec<FoundAddress>, Vec<FoundGroup>, Vec<FoundMount>) {
     let mut addresses = Vec::new();
     let mut groups = Vec::new();
+    let mut mounts = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
             out.errors
                 .push(format!("cannot read {}: {e}", dir.display()));
-            return (addresses, groups);
+            return (addresses, groups, mounts);
         }
     };
     let mut names: Vec<String> = entries
@@ -387,7 +480,7 @@ fn read_records(dir: &Path, out: &mut Released) -> (Vec<FoundAddress>, Vec<Found
         .filter_map(|e| e.file_name().into_string().ok())
         .collect();
     names.sort();
-    let (this_boot, this_netns) = (boot_id(), netns());
+    let (this_boot, this_netns, this_mntns) = (boot_id(), netns(), mntns());
     for name in names {
         if name.starts_with('.') {
             // The lock, or a temporary file of a write cut short.
@@ -409,7 +502,9 @@ fn read_records(dir: &Path, out: &mut Released) -> (Vec<FoundAddress>, Vec<Found
             }
         };
         let boot = match &record {
-            Record::Address { boot_id, .. } | Record::Group { boot_id, .. } => boot_id,
+            Record::Address { boot_id, .. }
+            | Record::Group { boot_id, .. }
+            | Record::Mount { boot_id, .. } => boot_id,
         };
         if !same(boot, &this_boot) {
             out.lines
@@ -451,9 +546,36 @@ fn read_records(dir: &Path, out: &mut Released) -> (Vec<FoundAddress>, Vec<Found
                 pgid,
                 start_ticks,
             }),
+            Record::Mount {
+                device,
+                dev,
+                mount_point,
+                mntns,
+                ..
+            } => {
+                if !same(&mntns, &this_mntns) {
+                    out.errors.push(format!(
+                        "{device} on {mount_point} was mounted in mount namespace {mntns}, not in this one ({this_mntns}); left alone"
+                    ));
+                    continue;
+                }
+                match DevNum::parse(&dev) {
+                    Some(dev) => mounts.push(FoundMount {
+                        file: name,
+                        device,
+                        dev,
+                        mount_point,
+                    }),
+                    None => {
+                        out.lines
+                            .push(format!("record {name} holds no device number; dropped"));
+                        remove_record(dir, &name);
+                    }
+                }
+            }
         }
     }
-    (addresses, groups)
+    (addresses, groups, mounts)
 }
 
 /// Equal, or one side unknown (then there is nothing to tell them apart).
@@ -588,6 +710,26 @@ fn release_groups(dir: &Path, groups: Vec<FoundGroup>, grace: Duration, out: &mu
     }
 }
 
+fn release_mounts(dir: &Path, mounts: Vec<FoundMount>, grace: Duration, out: &mut Released) {
+    for m in mounts {
+        let (device, mount_point) = (&m.device, &m.mount_point);
+        match super::disk::driver::release(device, m.dev, mount_point, grace) {
+            Ok(true) => {
+                out.lines
+                    .push(format!("unmounted {device} from {mount_point}"));
+                out.mounts.push(format!("{device} on {mount_point}"));
+                remove_record(dir, &m.file);
+            }
+            Ok(false) => {
+                out.lines
+                    .push(format!("{device} was no longer mounted on {mount_point}"));
+                remove_record(dir, &m.file);
+            }
+            Err(e) => out.errors.push(e),
+        }
+    }
+}
+
 /// The groups of `list` still running after waiting up to `wait` for all
 /// of them to end.
 fn wait_until_gone(list: &[FoundGroup], wait: Duration) -> Vec<FoundGroup> {
@@ -696,6 +838,10 @@ fn netns() -> String {
     fs::read_link("/proc/self/ns/net")
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+fn mntns() -> String {
+    super::disk::mounts::mount_namespace()
 }
 
 #[cfg(test)]

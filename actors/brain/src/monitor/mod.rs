@@ -6,6 +6,7 @@
 //! settings.
 
 pub mod custom;
+pub mod disk;
 pub mod fip;
 pub mod http;
 pub mod ip;
@@ -38,6 +39,7 @@ pub enum MonitorKind {
     Link(link::LinkConfig),
     Userspace(userspace::UserspaceConfig),
     Message(message::MessageConfig),
+    Disk(disk::DiskMonitorConfig),
 }
 
 /// Whether a kind may check at any time or only while its target resource is
@@ -68,6 +70,7 @@ macro_rules! each_kind {
             MonitorKind::Link($c) => $e,
             MonitorKind::Userspace($c) => $e,
             MonitorKind::Message($c) => $e,
+            MonitorKind::Disk($c) => $e,
         }
     };
 }
@@ -88,6 +91,7 @@ impl MonitorKind {
             MonitorKind::Link(_) => "link",
             MonitorKind::Userspace(_) => "userspace",
             MonitorKind::Message(_) => "message",
+            MonitorKind::Disk(_) => "disk",
         }
     }
 

@@ -2,6 +2,7 @@
 //! registers them. The drivers that act on them are in the shell
 //! (`understudy-actors`, `resource/<kind>/driver.rs`).
 
+pub mod disk;
 pub mod exec;
 pub mod fip;
 
@@ -15,14 +16,16 @@ use crate::problems::Problems;
 pub enum ResourceKind {
     Exec(exec::ExecConfig),
     Fip(fip::FipConfig),
+    Disk(disk::DiskConfig),
 }
 
 impl ResourceKind {
-    /// Short type name as shown in status (`exec`, `fip`).
+    /// Short type name as shown in status (`exec`, `fip`, `disk`).
     pub fn type_name(&self) -> &'static str {
         match self {
             ResourceKind::Exec(_) => "exec",
             ResourceKind::Fip(_) => "fip",
+            ResourceKind::Disk(_) => "disk",
         }
     }
 
@@ -30,15 +33,18 @@ impl ResourceKind {
         match self {
             ResourceKind::Exec(c) => c.validate(path, problems),
             ResourceKind::Fip(c) => c.validate(path, problems),
+            ResourceKind::Disk(c) => c.validate(path, problems),
         }
     }
 
     /// Kinds this kind depends on when the resource does not list its
-    /// dependencies explicitly.
+    /// dependencies explicitly: an exec resource depends on the group's
+    /// floating IPs and disks (the product's default), the others on
+    /// nothing.
     pub fn default_dependency_kinds(&self) -> &'static [&'static str] {
         match self {
-            ResourceKind::Exec(_) => &["fip"],
-            ResourceKind::Fip(_) => &[],
+            ResourceKind::Exec(_) => &["fip", "disk"],
+            ResourceKind::Fip(_) | ResourceKind::Disk(_) => &[],
         }
     }
 }
