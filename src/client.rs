@@ -105,7 +105,7 @@ pub fn request_within(
 ) -> Result<Response, Failure> {
     let mut stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
         ErrorKind::NotFound | ErrorKind::ConnectionRefused => Failure::new(exit::NOT_RUNNING, format!(
-            "the understudy daemon is not running (nothing listens on {}; start it with `understudy run --config FILE`)",
+            "the understudy daemon is not running (nothing listens on {}; start it with `systemctl start understudy` or `understudy run [--config FILE]`)",
             socket.display()
         )),
         ErrorKind::PermissionDenied => Failure::new(exit::DENIED, format!(

@@ -122,7 +122,7 @@ fn clpcl(a: &[&str]) -> Out {
         ["--resume"] | ["--resume", "-a"] | ["-a", "--resume"] => Ok(own(&["cluster", "resume"])),
         ["-t"] => Err("clpcl -t (this server alone) is not supported: stop this server's daemon (SIGTERM, as its service manager does); `understudy cluster stop` stops every server".into()),
         [op, ..] if *op == "-s" || *op == "-r" => Err(format!(
-            "clpcl {op} is not supported: the cluster service of a server is its daemon, started with `understudy run --config FILE` (by its service manager)"
+            "clpcl {op} is not supported: the cluster service of a server is its daemon, started with `understudy run` by its service manager (`systemctl start understudy` with the package's unit)"
         )),
         _ => Err("clpcl: give -t -a, --suspend or --resume (understudy cluster stop / suspend / resume)".into()),
     }

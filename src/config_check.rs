@@ -39,14 +39,19 @@ fn line(p: &Problem) -> String {
 }
 
 pub fn print_problems(file: &Path, problems: &[String]) {
+    // Errors in the journal when the daemon refuses its file under systemd.
+    use crate::logging::{line, Priority};
     for p in problems {
-        eprintln!("{p}");
+        line(Priority::Err, p);
     }
-    eprintln!(
-        "{}: {} problem{} found; nothing was changed",
-        file.display(),
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" }
+    line(
+        Priority::Err,
+        &format!(
+            "{}: {} problem{} found; nothing was changed",
+            file.display(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        ),
     );
 }
 

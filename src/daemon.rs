@@ -18,13 +18,14 @@ use understudy_actors::notify::service::AlertService;
 use understudy_actors::resource::owned;
 
 use crate::config_check;
+use crate::logging::Priority;
 
 /// After the cluster service has stopped, how long in-flight control
 /// connections get to receive their answers.
 const DRAIN: Duration = Duration::from_secs(5);
 
 fn fail(message: &str) -> ExitCode {
-    eprintln!("understudy: {message}");
+    crate::logging::line(Priority::Err, &format!("understudy: {message}"));
     ExitCode::FAILURE
 }
 
@@ -47,15 +48,8 @@ pub fn run(
     state_dir: &Path,
     socket: &Path,
 ) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("UNDERSTUDY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal, never in log files or journals.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // To stderr; in systemd's journal with each line's priority.
+    crate::logging::init_tracing();
     // A panic anywhere (an actor's handler, a task, a blocking job) ends the
     // daemon at once: actix would otherwise drop just that actor and leave
     // a stale state behind (a dead monitor shown Normal for ever). The
@@ -92,7 +86,7 @@ pub fn run(
     let local_problems = config_check::local_problems(&config);
     if !local_problems.is_empty() {
         for p in &local_problems {
-            eprintln!("understudy: {p}");
+            crate::logging::line(Priority::Err, &format!("understudy: {p}"));
         }
         return ExitCode::from(crate::client::exit::BAD_CONFIG);
     }
@@ -190,6 +184,7 @@ pub fn run(
             peer_listeners,
         });
         let stopped = coordinator.stopped_signal();
+        let stopping = coordinator.stopping_signal();
         let coordinator = coordinator.start();
         let (inflight_tx, inflight_rx) = watch::channel(0usize);
         server::serve(
@@ -199,6 +194,9 @@ pub fn run(
             inflight_tx,
             socket.to_path_buf(),
         );
+        // READY=1 (the socket is served), the state line, STOPPING=1: to
+        // systemd, through the guardian.
+        crate::systemd::report(coordinator.clone(), stopping);
         watch_signals(coordinator);
         exit_when_stopped(stopped, inflight_rx, log_addr);
         Ok::<(), String>(())

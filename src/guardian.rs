@@ -19,6 +19,13 @@
 //! - `guardian.watchdog`: a watchdog device kept alive while the daemon
 //!   holds groups under a partition lease, up to its fence deadline (see
 //!   [`crate::watchdog`]); a guardian that stalls or dies too is reset by it.
+//! - systemd (`Type=notify`, `WatchdogSec=`): the guardian is the unit's
+//!   main process and the only one that talks to systemd (see
+//!   [`crate::systemd`]): it passes the daemon's `READY=1`, `STATUS=` and
+//!   `STOPPING=1` on, and sends `WATCHDOG=1` on the daemon's progress
+//!   beats. SIGABRT (systemd's `WatchdogSignal`: the beats stopped) is no
+//!   signal to pass on: the guardian kills the daemon and releases what it
+//!   held, as after a death.
 //!
 //! The daemon runs with `UNDERSTUDY_GUARDED=<guardian pid>` and
 //! `UNDERSTUDY_INCARNATION=<µs since the epoch at the guardian's start>` in
@@ -27,7 +34,6 @@
 //! an unguarded daemon stops the cluster service in order rather than run on
 //! with nobody to clean up after it.
 
-use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, ExitCode, ExitStatus};
@@ -43,7 +49,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
 use understudy_actors::fence;
-use understudy_actors::model::catalog::Event;
+use understudy_actors::model::catalog::{Event, Level};
 use understudy_actors::model::config::{ClusterConfig, GuardianAction, GuardianConfig, OsActions};
 use understudy_actors::monitor::userspace::{run_os_command, OS_ACTION_WAIT};
 use understudy_actors::notify::alert_log::{now_rfc3339, AlertLog, DEFAULT_MAX_BYTES};
@@ -52,6 +58,8 @@ use understudy_actors::resource::owned;
 use understudy_actors::wire::key::ClusterKey;
 
 use crate::config_check;
+use crate::logging::Priority;
+use crate::systemd::ServiceManager;
 use crate::watchdog::Watchdog;
 
 /// Set in the daemon's environment: the guardian's pid. Its presence makes
@@ -109,10 +117,13 @@ pub fn next_incarnation(state_dir: &Path, now: u64) -> u64 {
         )
     });
     if let Err(e) = written {
-        say(&format!(
-            "cannot keep the incarnation in {}: {e}; using the clock alone",
-            file.display()
-        ));
+        say_at(
+            Priority::Warning,
+            &format!(
+                "cannot keep the incarnation in {}: {e}; using the clock alone",
+                file.display()
+            ),
+        );
     }
     next
 }
@@ -138,6 +149,7 @@ pub fn enter_daemon() -> Result<(), String> {
         .filter(|pid| *pid > 1);
     incarnation();
     fence::take_from_env()?;
+    crate::systemd::take_from_env()?;
     // Still one thread here, so changing the environment is sound.
     std::env::remove_var(GUARDED_ENV);
     std::env::remove_var(INCARNATION_ENV);
@@ -191,11 +203,21 @@ pub fn startup_cleanup(alert_log: &mut AlertLog, server: &str) {
     }
 }
 
-/// To stderr, ignoring write errors: a closed or broken stderr (a journal
-/// restarted meanwhile) must not stop the guardian halfway (`eprintln!`
-/// would panic).
+/// To stderr (with its priority in the journal, see [`crate::logging`]),
+/// ignoring write errors: a closed or broken stderr (a journal restarted
+/// meanwhile) must not stop the guardian halfway (`eprintln!` would panic).
+fn say_at(priority: Priority, message: &str) {
+    crate::logging::line(priority, &format!("understudy guardian: {message}"));
+}
+
+/// A notice: what the guardian does.
 fn say(message: &str) {
-    let _ = writeln!(std::io::stderr(), "understudy guardian: {message}");
+    say_at(Priority::Notice, message);
+}
+
+/// An error: what went wrong.
+fn say_err(message: &str) {
+    say_at(Priority::Err, message);
 }
 
 /// `understudy run` as the guardian (see the module documentation).
@@ -228,6 +250,7 @@ pub fn run(
         Signal::SIGINT,
         Signal::SIGHUP,
         Signal::SIGCHLD,
+        Signal::SIGABRT,
     ] {
         waited.add(s);
     }
@@ -235,20 +258,20 @@ pub fn run(
     // inherited "ignore" would make the kernel reap the daemon for us, and
     // its exit status would be lost.
     if let Err(e) = unsafe { signal::signal(Signal::SIGCHLD, SigHandler::SigDfl) } {
-        say(&format!("cannot reset SIGCHLD: {e}"));
+        say_err(&format!("cannot reset SIGCHLD: {e}"));
         return ExitCode::FAILURE;
     }
     // Blocked before the fork, so that no signal can come before the wait.
     // The child inherits the mask and clears it first thing (`enter_daemon`).
     if let Err(e) = waited.thread_block() {
-        say(&format!("cannot block signals: {e}"));
+        say_err(&format!("cannot block signals: {e}"));
         return ExitCode::FAILURE;
     }
 
     let exe = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {
-            say(&format!("cannot find my own executable: {e}"));
+            say_err(&format!("cannot find my own executable: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -259,27 +282,42 @@ pub fn run(
     let (fence_rd, fence_wr) = match nix::unistd::pipe() {
         Ok(p) => p,
         Err(e) => {
-            say(&format!("cannot create the watchdog pipe: {e}"));
+            say_err(&format!("cannot create the watchdog pipe: {e}"));
             return ExitCode::FAILURE;
         }
     };
     let _ = fcntl(&fence_rd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
     let _ = fcntl(&fence_rd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    // systemd, when it started us: the daemon's messages come through a
+    // pipe of their own; the variables systemd set stay here.
+    let mut manager = match ServiceManager::from_env() {
+        Ok(m) => m,
+        Err(e) => {
+            say_err(&e);
+            return ExitCode::FAILURE;
+        }
+    };
     let socket = std::path::absolute(socket).unwrap_or_else(|_| socket.to_path_buf());
-    let spawned = Command::new(&exe)
+    let mut command = Command::new(&exe);
+    command
         .args(std::env::args_os().skip(1))
         .env("UNDERSTUDY_SOCKET", &socket)
         .env(GUARDED_ENV, std::process::id().to_string())
         .env(INCARNATION_ENV, incarnation.to_string())
-        .env(fence::FENCE_FD_ENV, fence_wr.as_raw_fd().to_string())
-        .spawn();
-    // Only the daemon holds the write end: its end (exit, death) is then
-    // the end of the pipe.
+        .env(fence::FENCE_FD_ENV, fence_wr.as_raw_fd().to_string());
+    ServiceManager::prepare(manager.as_ref(), &mut command);
+    let spawned = command.spawn();
+    // Only the daemon holds the write ends: its end (exit, death) is then
+    // the end of the pipes.
     drop(fence_wr);
+    drop(command);
+    if let Some(m) = manager.as_mut() {
+        m.spawned();
+    }
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            say(&format!(
+            say_err(&format!(
                 "cannot start the cluster daemon ({}): {e}",
                 exe.display()
             ));
@@ -289,19 +327,29 @@ pub fn run(
     let pid = child.id();
 
     let mut watchdog = guardian.watchdog.clone().map(Watchdog::new);
-    let (status, fenced, deadline) = match watch(&mut child, &waited, fence_rd, &mut watchdog) {
+    let (status, killed, deadline) = match watch(
+        &mut child,
+        &waited,
+        fence_rd,
+        &mut watchdog,
+        manager.as_mut(),
+    ) {
         Ok(end) => end,
         Err(e) => {
-            say(&e);
+            say_err(&e);
             return ExitCode::FAILURE;
         }
     };
+    // What the daemon told before it ended.
+    if let Some(m) = manager.as_mut() {
+        m.read_pipe();
+    }
 
     match status.code() {
-        Some(code) if ORDERLY_EXITS.contains(&code) && !fenced => {
+        Some(code) if ORDERLY_EXITS.contains(&code) && killed.is_none() => {
             // It stopped its groups before it ended.
             if let Some(w) = watchdog.as_mut() {
-                w.disarm(&say);
+                w.disarm(&say_at);
             }
             ExitCode::from(code as u8)
         }
@@ -313,28 +361,42 @@ pub fn run(
                 server: &server,
                 incarnation,
                 config: config.as_ref().map(|c| (c, config_path)),
-                fenced,
+                killed,
                 deadline,
             },
             guardian.action,
             &os_actions,
             &waited,
             watchdog,
+            manager,
         ),
     }
 }
 
+/// Why the guardian ended its daemon itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Killed {
+    /// It missed its fence deadline while it held groups.
+    Fence,
+    /// SIGABRT: systemd's watchdog ran out (its progress beats stopped),
+    /// or someone asked the guardian to abort.
+    Abort,
+}
+
 /// Waits for the daemon's end, passing the signals on, and watches its
 /// fence deadline: a daemon that has not moved it on by then (frozen,
-/// stalled) while it holds groups is killed. The end, whether the
-/// watchdog caused it, and the last fence deadline (boot-time ms; 0: none).
-/// The watchdog device, if any, is kept alive up to the deadline.
+/// stalled) while it holds groups is killed. The end, whether the guardian
+/// killed it (and why), and the last fence deadline (boot-time ms; 0:
+/// none). The watchdog device, if any, is kept alive up to the deadline;
+/// the service manager, if any, hears of each progress beat and gets the
+/// daemon's messages.
 fn watch(
     child: &mut std::process::Child,
     waited: &SigSet,
     fence_rd: std::os::fd::OwnedFd,
     watchdog: &mut Option<Watchdog>,
-) -> Result<(ExitStatus, bool, u64), String> {
+    mut manager: Option<&mut ServiceManager>,
+) -> Result<(ExitStatus, Option<Killed>, u64), String> {
     let pid = Pid::from_raw(child.id() as i32);
     let signals = SignalFd::with_flags(waited, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| format!("cannot watch signals: {e}"))?;
@@ -343,20 +405,23 @@ fn watch(
     // gave, kept after its end for the release.
     let mut deadline: u64 = 0;
     let mut last: u64 = 0;
+    let kill = |child: &mut std::process::Child, why: Killed, last: u64| {
+        let _ = signal::kill(pid, Signal::SIGKILL);
+        child
+            .wait()
+            .map(|s| (s, Some(why), last))
+            .map_err(|e| format!("cannot wait for the daemon: {e}"))
+    };
     loop {
         let now = understudy_actors::heartbeat::boottime().as_millis() as u64;
         if deadline != 0 && now >= deadline {
-            say(&format!(
+            say_err(&format!(
                 "the cluster daemon (pid {pid}) did not renew its lease in time (frozen or stalled) while holding groups: killing it"
             ));
-            let _ = signal::kill(pid, Signal::SIGKILL);
-            return child
-                .wait()
-                .map(|s| (s, true, last))
-                .map_err(|e| format!("cannot wait for the daemon: {e}"));
+            return kill(child, Killed::Fence, last);
         }
         let wake = match watchdog.as_mut() {
-            Some(w) => w.tend(now, deadline, &say),
+            Some(w) => w.tend(now, deadline, &say_at),
             None => 0,
         };
         let until = [deadline, wake].into_iter().filter(|t| *t != 0).min();
@@ -364,19 +429,32 @@ fn watch(
             None => PollTimeout::NONE,
             Some(t) => PollTimeout::try_from(t.saturating_sub(now)).unwrap_or(PollTimeout::MAX),
         };
-        let (sig_ready, pipe_ready) = {
+        let (sig_ready, pipe_ready, notify_ready) = {
             let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-            if let Some(p) = &pipe {
+            let fence_at = pipe.as_ref().map(|p| {
                 fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
-            }
+                fds.len() - 1
+            });
+            let notify_at = manager.as_ref().and_then(|m| m.pipe_fd()).map(|fd| {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                fds.len() - 1
+            });
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(format!("cannot wait for the daemon: {e}")),
             }
-            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            (ready(&fds[0]), fds.get(1).is_some_and(ready))
+            let ready = |i: Option<usize>| {
+                i.and_then(|i| fds.get(i))
+                    .is_some_and(|f: &PollFd| f.revents().is_some_and(|r| !r.is_empty()))
+            };
+            (ready(Some(0)), ready(fence_at), ready(notify_at))
         };
+        if notify_ready {
+            if let Some(m) = manager.as_mut() {
+                m.read_pipe();
+            }
+        }
         if pipe_ready {
             let mut buf = [0u8; 4096];
             match nix::unistd::read(pipe.as_ref().expect("polled"), &mut buf) {
@@ -397,13 +475,17 @@ fn watch(
                             last = deadline;
                         } else if let Some(w) = watchdog.as_mut() {
                             // The daemon holds nothing any more.
-                            w.disarm(&say);
+                            w.disarm(&say_at);
+                        }
+                        // Any record is a sign of the daemon's progress.
+                        if let Some(m) = manager.as_mut() {
+                            m.beat(understudy_actors::heartbeat::boottime().as_millis() as u64);
                         }
                     }
                 }
                 Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
                 Err(e) => {
-                    say(&format!("watchdog pipe: {e}"));
+                    say_err(&format!("watchdog pipe: {e}"));
                     pipe = None;
                 }
             }
@@ -412,6 +494,12 @@ fn watch(
             while let Ok(Some(info)) = signals.read_signal() {
                 match Signal::try_from(info.ssi_signo as i32) {
                     Ok(Signal::SIGCHLD) => {}
+                    Ok(Signal::SIGABRT) => {
+                        say_err(&format!(
+                            "SIGABRT (the service manager's watchdog: no progress from the cluster daemon in time): killing the daemon (pid {pid})"
+                        ));
+                        return kill(child, Killed::Abort, last);
+                    }
                     Ok(sig) => {
                         let _ = signal::kill(pid, sig);
                     }
@@ -419,9 +507,9 @@ fn watch(
                 }
             }
             match child.try_wait() {
-                Ok(Some(status)) => return Ok((status, false, last)),
+                Ok(Some(status)) => return Ok((status, None, last)),
                 Ok(None) => {}
-                Err(e) => say(&format!("cannot check on the daemon: {e}")),
+                Err(e) => say_err(&format!("cannot check on the daemon: {e}")),
             }
         }
     }
@@ -436,8 +524,8 @@ struct Death<'a> {
     incarnation: u64,
     /// The configuration and its file, when it loaded.
     config: Option<(&'a ClusterConfig, &'a Path)>,
-    /// Killed by the guardian: it missed its fence deadline.
-    fenced: bool,
+    /// Killed by the guardian, and why.
+    killed: Option<Killed>,
     /// Its last fence deadline (boot-time ms; 0: none): everything must be
     /// released by then, since the others may take over soon after.
     deadline: u64,
@@ -464,10 +552,16 @@ fn tell_peers(config: &ClusterConfig, config_path: &Path, server: &str, incarnat
                 &key,
                 true,
             ) {
-                say(&format!("cannot tell the other servers: {e}"));
+                say_at(
+                    Priority::Warning,
+                    &format!("cannot tell the other servers: {e}"),
+                );
             }
         }
-        Err(e) => say(&format!("cannot tell the other servers: {e}")),
+        Err(e) => say_at(
+            Priority::Warning,
+            &format!("cannot tell the other servers: {e}"),
+        ),
     }
 }
 
@@ -478,6 +572,7 @@ fn after_death(
     os_actions: &OsActions,
     waited: &SigSet,
     mut watchdog: Option<Watchdog>,
+    mut manager: Option<ServiceManager>,
 ) -> ExitCode {
     let Death {
         pid,
@@ -486,20 +581,28 @@ fn after_death(
         server,
         incarnation,
         config,
-        fenced,
+        killed,
         deadline,
     } = death;
-    let cause = if fenced {
-        format!(
+    let cause = match killed {
+        Some(Killed::Fence) => format!(
             "its lease ran out while it held groups (frozen or stalled), so its guardian ended it: {}",
             describe_status(status)
-        )
-    } else {
-        describe_status(status)
+        ),
+        Some(Killed::Abort) => format!(
+            "it made no progress in time for the service manager's watchdog (SIGABRT to its guardian), so its guardian ended it: {}",
+            describe_status(status)
+        ),
+        None => describe_status(status),
     };
-    say(&format!(
+    say_err(&format!(
         "the cluster daemon (pid {pid}) died ({cause}); releasing what it held"
     ));
+    if let Some(m) = manager.as_mut() {
+        m.status(&format!(
+            "{server}: the cluster daemon died; releasing what it held"
+        ));
+    }
     // The other servers take the groups over at once on this notice, not
     // after the heartbeat timeout (and a lease): told only once every
     // address is gone and every process group has ended. When something
@@ -516,7 +619,10 @@ fn after_death(
     let release = || {
         owned::release_with(&state_dir.join("owned"), grace, |r| {
             if !r.errors.is_empty() {
-                say("not telling the other servers: not everything could be released");
+                say_at(
+                    Priority::Warning,
+                    "not telling the other servers: not everything could be released",
+                );
                 return;
             }
             if let Some((config, config_path)) = config {
@@ -535,7 +641,7 @@ fn after_death(
                 scope.spawn(|| {
                     while !done.load(std::sync::atomic::Ordering::Acquire) {
                         let now = understudy_actors::heartbeat::boottime().as_millis() as u64;
-                        let wake = w.tend(now, deadline, &say);
+                        let wake = w.tend(now, deadline, &say_at);
                         if wake == 0 || now >= deadline {
                             break;
                         }
@@ -549,9 +655,11 @@ fn after_death(
                 r
             });
             if released.errors.is_empty() {
-                w.disarm(&say);
+                w.disarm(&say_at);
             } else {
-                say("not everything could be released: the watchdog is left to reset this server");
+                say_err(
+                    "not everything could be released: the watchdog is left to reset this server",
+                );
             }
             released
         }
@@ -560,13 +668,20 @@ fn after_death(
         say(line);
     }
     for e in &released.errors {
-        say(&format!("error: {e}"));
+        say_err(&format!("error: {e}"));
+    }
+    if let Some(m) = manager.as_mut() {
+        m.status(&if released.errors.is_empty() {
+            format!("{server}: the cluster daemon died; its guardian released what it held")
+        } else {
+            format!("{server}: the cluster daemon died; not everything it held could be released")
+        });
     }
 
     let mut log = match AlertLog::open(state_dir, DEFAULT_MAX_BYTES) {
         Ok(log) => Some(log),
         Err(e) => {
-            say(&format!(
+            say_err(&format!(
                 "cannot open the alert log in {}: {e}",
                 state_dir.display()
             ));
@@ -574,7 +689,12 @@ fn after_death(
         }
     };
     let mut alert = |event: Event| {
-        say(&event.message());
+        let priority = match event.id().2 {
+            Level::Info => Priority::Notice,
+            Level::Warning => Priority::Warning,
+            Level::Error => Priority::Err,
+        };
+        say_at(priority, &event.message());
         if let Some(log) = log.as_mut() {
             log.record(event.to_alert(now_rfc3339(), server));
         }
@@ -601,8 +721,13 @@ fn after_death(
         // Recorded (and synced) before the command can take the server down.
         alert(event);
         // The command must not inherit the blocked signals; the release is
-        // done, so a SIGTERM may end the guardian from here on.
-        let _ = waited.thread_unblock();
+        // done, so a SIGTERM may end the guardian from here on. SIGABRT
+        // stays blocked: systemd's watchdog, which has seen no keepalive
+        // since the death, must not abort the guardian in the middle of
+        // its OS action (the release it would ask for is done).
+        let mut unblock = *waited;
+        unblock.remove(Signal::SIGABRT);
+        let _ = unblock.thread_unblock();
         if let Err(error) = run_os_command(argv, OS_ACTION_WAIT) {
             alert(Event::OsActionFailed {
                 action: what.to_string(),

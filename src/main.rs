@@ -7,11 +7,14 @@ mod client;
 mod compat;
 mod config_check;
 mod daemon;
+mod dist;
 mod guardian;
 mod local_syslog;
 mod logcmd;
+mod logging;
 mod render;
 mod simulate;
+mod systemd;
 mod watchdog;
 
 use std::path::PathBuf;
@@ -22,6 +25,9 @@ use clap::{Parser, Subcommand};
 use understudy_actors::control::protocol::Command as Ctl;
 
 pub const DEFAULT_SOCKET: &str = "/run/understudy/understudy.sock";
+/// Where `run` and `config check` look without a file named: the
+/// package's configuration (a conffile).
+pub const DEFAULT_CONFIG: &str = "/etc/understudy/understudy.ron";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/understudy";
 
 #[derive(Parser)]
@@ -49,7 +55,7 @@ enum Cmd {
     /// Run the supervisor daemon for this server.
     Run {
         /// Cluster configuration (RON).
-        #[arg(long)]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// This server's name in the configuration (default: the host name).
         #[arg(long)]
@@ -217,6 +223,18 @@ enum Cmd {
     Debug {
         #[command(subcommand)]
         action: DebugCmd,
+    },
+    /// Write the manual pages (section 1) into a folder, one per command.
+    #[command(hide = true)]
+    Man {
+        /// The folder (created if need be).
+        dir: PathBuf,
+    },
+    /// Print a completion script for a shell.
+    #[command(hide = true)]
+    Completions {
+        /// bash, zsh or fish.
+        shell: dist::Shell,
     },
 }
 
@@ -417,6 +435,7 @@ enum ConfigCmd {
     /// Check a configuration file and print every problem in it.
     Check {
         /// The configuration file (RON).
+        #[arg(default_value = DEFAULT_CONFIG)]
         file: PathBuf,
     },
     /// Check a configuration file and write it on every server.
@@ -673,5 +692,40 @@ fn main() -> ExitCode {
         Cmd::Debug {
             action: DebugCmd::Burst { count },
         } => client::command(&cli.socket, Ctl::DebugBurst { count }),
+        Cmd::Man { dir } => dist::man(&dir),
+        Cmd::Completions { shell } => dist::completions(shell),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_and_config_check_read_the_default_file_unless_told_otherwise() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).expect("parses");
+        match parse(&["understudy", "run"]).command {
+            Cmd::Run { config, .. } => assert_eq!(config, PathBuf::from(DEFAULT_CONFIG)),
+            _ => panic!("not run"),
+        }
+        // As before: a file named is the file read.
+        match parse(&["understudy", "run", "--config", "c.ron"]).command {
+            Cmd::Run { config, .. } => assert_eq!(config, PathBuf::from("c.ron")),
+            _ => panic!("not run"),
+        }
+        match parse(&["understudy", "config", "check"]).command {
+            Cmd::Config {
+                action: ConfigCmd::Check { file },
+            } => assert_eq!(file, PathBuf::from(DEFAULT_CONFIG)),
+            _ => panic!("not config check"),
+        }
+        match parse(&["understudy", "config", "check", "c.ron"]).command {
+            Cmd::Config {
+                action: ConfigCmd::Check { file },
+            } => assert_eq!(file, PathBuf::from("c.ron")),
+            _ => panic!("not config check"),
+        }
+        // `config push` still needs its file.
+        assert!(Cli::try_parse_from(["understudy", "config", "push"]).is_err());
     }
 }

@@ -214,6 +214,59 @@ pub fn alert(a: &Alert) -> String {
     )
 }
 
+/// The one-line state a service manager shows (systemd's `STATUS=`, in
+/// `systemctl status`): this server, how many groups are online (and how
+/// many of them here), how many servers are up; then what is wrong or
+/// special, if anything (groups failed, monitors in error, suspended,
+/// stopping). Short on purpose; `understudy status` has the rest.
+pub fn service_line(s: &ClusterStatus) -> String {
+    use understudy_actors::model::detection::MonitorState;
+    use understudy_actors::model::state::{RunState, ServerState};
+    let online = s
+        .groups
+        .iter()
+        .filter(|g| g.state == RunState::Online)
+        .count();
+    let here = s
+        .groups
+        .iter()
+        .filter(|g| g.state == RunState::Online && g.current.as_deref() == Some(&s.server))
+        .count();
+    let up = s
+        .servers
+        .iter()
+        .filter(|v| v.state == ServerState::Online)
+        .count();
+    let mut line = format!(
+        "{}: {online} of {} groups online ({here} here), {up} of {} servers up",
+        s.server,
+        s.groups.len(),
+        s.servers.len()
+    );
+    let failed = s
+        .groups
+        .iter()
+        .filter(|g| matches!(g.state, RunState::OnlineFailure | RunState::OfflineFailure))
+        .count();
+    if failed > 0 {
+        let _ = write!(line, ", {failed} failed");
+    }
+    let errors = s
+        .monitors
+        .iter()
+        .filter(|m| m.state == MonitorState::Error)
+        .count();
+    if errors > 0 {
+        let _ = write!(line, ", {errors} monitors in error");
+    }
+    if s.stopping {
+        line.push_str(", stopping");
+    } else if s.suspended {
+        line.push_str(", suspended");
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +298,48 @@ mod tests {
             takeover_ms_left,
             forced_stop: None,
         }
+    }
+
+    #[test]
+    fn the_service_line_counts_groups_and_servers_and_says_what_is_wrong() {
+        use understudy_actors::model::state::{GroupStatus, RunState, ServerState, ServerStatus};
+        let server = |name: &str, state| ServerStatus {
+            name: name.into(),
+            state,
+            local: name == "n2",
+            paths: Vec::new(),
+            config_mismatch: false,
+        };
+        let group = |name: &str, state, on: Option<&str>| GroupStatus {
+            name: name.into(),
+            state,
+            current: on.map(str::to_string),
+            servers: Vec::new(),
+            resources: Vec::new(),
+        };
+        let mut s = status(None);
+        s.servers = vec![
+            server("n1", ServerState::Online),
+            server("n2", ServerState::Online),
+            server("n3", ServerState::Offline),
+        ];
+        s.groups = vec![
+            group("web", RunState::Online, Some("n2")),
+            group("db", RunState::Online, Some("n1")),
+            group("batch", RunState::Offline, None),
+        ];
+        assert_eq!(
+            service_line(&s),
+            "n2: 2 of 3 groups online (1 here), 2 of 3 servers up"
+        );
+        s.groups[2].state = RunState::OnlineFailure;
+        s.suspended = true;
+        assert_eq!(
+            service_line(&s),
+            "n2: 2 of 3 groups online (1 here), 2 of 3 servers up, 1 failed, suspended"
+        );
+        s.stopping = true;
+        assert!(service_line(&s).ends_with(", 1 failed, stopping"));
     }
 
     #[test]

@@ -15,6 +15,11 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use understudy_actors::model::watchdog::WatchdogConfig;
 
+use crate::logging::Priority;
+
+/// Where the device's messages go, with their priority.
+pub type Say<'a> = &'a dyn Fn(Priority, &str);
+
 // WDIOC_SETTIMEOUT: _IOWR('W', 6, int) (linux/watchdog.h).
 nix::ioctl_readwrite!(wdioc_settimeout, b'W', 6, libc::c_int);
 
@@ -47,7 +52,7 @@ impl Watchdog {
     /// fence `deadline` (0: nothing held) is ahead: arms it first if need
     /// be. Past the deadline it is left to run out. Returns when it wants
     /// to be called again (0: not armed).
-    pub fn tend(&mut self, now: u64, deadline: u64, say: &dyn Fn(&str)) -> u64 {
+    pub fn tend(&mut self, now: u64, deadline: u64, say: Say) -> u64 {
         if deadline == 0 || now >= deadline {
             return if self.armed() { deadline } else { 0 };
         }
@@ -61,10 +66,10 @@ impl Watchdog {
         if now >= self.next {
             if let Some(d) = self.device.as_mut() {
                 if let Err(e) = d.write_all(b"k") {
-                    say(&format!(
-                        "watchdog {}: keepalive failed: {e}",
-                        self.config.device
-                    ));
+                    say(
+                        Priority::Err,
+                        &format!("watchdog {}: keepalive failed: {e}", self.config.device),
+                    );
                 }
             }
             self.next = now + self.period_ms();
@@ -72,7 +77,7 @@ impl Watchdog {
         self.next.min(deadline)
     }
 
-    fn arm(&mut self, say: &dyn Fn(&str)) {
+    fn arm(&mut self, say: Say) {
         let device = match OpenOptions::new()
             .write(true)
             // Non-blocking: a stand-in FIFO without a reader is an error, not
@@ -82,42 +87,60 @@ impl Watchdog {
         {
             Ok(f) => f,
             Err(e) => {
-                say(&format!(
-                    "watchdog {}: cannot open it: {e}; the guardian alone watches the daemon",
-                    self.config.device
-                ));
+                say(
+                    Priority::Err,
+                    &format!(
+                        "watchdog {}: cannot open it: {e}; the guardian alone watches the daemon",
+                        self.config.device
+                    ),
+                );
                 return;
             }
         };
         let mut timeout = self.config.timeout_secs as libc::c_int;
         // SAFETY: the ioctl reads and writes one int, ours.
         match unsafe { wdioc_settimeout(device.as_raw_fd(), &mut timeout) } {
-            Ok(_) => say(&format!(
-                "watchdog {}: armed, timeout {timeout} s",
-                self.config.device
-            )),
+            Ok(_) => say(
+                Priority::Notice,
+                &format!(
+                    "watchdog {}: armed, timeout {timeout} s",
+                    self.config.device
+                ),
+            ),
             // Not a watchdog driver (a stand-in file or FIFO): armed as is.
-            Err(nix::errno::Errno::ENOTTY) => say(&format!(
-                "watchdog {}: armed (not a watchdog driver: its timeout is its own)",
-                self.config.device
-            )),
-            Err(e) => say(&format!(
-                "watchdog {}: armed, but its timeout could not be set to {} s: {e}",
-                self.config.device, self.config.timeout_secs
-            )),
+            Err(nix::errno::Errno::ENOTTY) => say(
+                Priority::Notice,
+                &format!(
+                    "watchdog {}: armed (not a watchdog driver: its timeout is its own)",
+                    self.config.device
+                ),
+            ),
+            Err(e) => say(
+                Priority::Warning,
+                &format!(
+                    "watchdog {}: armed, but its timeout could not be set to {} s: {e}",
+                    self.config.device, self.config.timeout_secs
+                ),
+            ),
         }
         self.device = Some(device);
     }
 
     /// Nothing is held any more: the magic close stops the device.
-    pub fn disarm(&mut self, say: &dyn Fn(&str)) {
+    pub fn disarm(&mut self, say: Say) {
         if let Some(mut d) = self.device.take() {
             match d.write_all(b"V") {
-                Ok(()) => say(&format!("watchdog {}: disarmed", self.config.device)),
-                Err(e) => say(&format!(
-                    "watchdog {}: the magic close failed ({e}): it may still reset this server",
-                    self.config.device
-                )),
+                Ok(()) => say(
+                    Priority::Notice,
+                    &format!("watchdog {}: disarmed", self.config.device),
+                ),
+                Err(e) => say(
+                    Priority::Err,
+                    &format!(
+                        "watchdog {}: the magic close failed ({e}): it may still reset this server",
+                        self.config.device
+                    ),
+                ),
             }
         }
     }
@@ -137,7 +160,7 @@ mod tests {
             device: path.to_string_lossy().into_owned(),
             timeout_secs: 3,
         });
-        let say = |_: &str| {};
+        let say = |_: Priority, _: &str| {};
         // Nothing held: not armed.
         assert_eq!(w.tend(1_000, 0, &say), 0);
         assert!(!w.armed());

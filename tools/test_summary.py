@@ -4,16 +4,18 @@
 Inputs: the output of `cargo test --no-fail-fast` (every line it printed),
 its exit status, the skip log the tests wrote (tests/common/skip.rs: one
 line CRATE<TAB>TEST<TAB>TOOL<TAB>REASON per skip) and the checks tools/test
-ran besides (fmt, clippy, this file's own tests), each passed or failed.
+ran besides (fmt, clippy, this file's own tests, the package's test), each
+passed, failed or skipped (with the reason).
 
 - passed: tests that ran in full and passed, plus the checks that passed;
 - failed: failed tests, test binaries that ended without a result (a crash,
   an abort), a `cargo test` that failed with no failed test (a build error),
   skips recorded off a test's thread, and the checks that failed;
 - skipped: tests that passed but recorded a skip (they did not run, or not
-  in full), plus tests marked #[ignore].
+  in full), tests marked #[ignore], and the checks that skipped.
 
-Usage: test_summary.py --log FILE --exit STATUS --skips FILE [--check NAME=ok|failed]...
+Usage: test_summary.py --log FILE --exit STATUS --skips FILE
+       [--check NAME=ok|failed|skipped:REASON]...
 Prints the failed and skipped names, then the summary line; exits 1 when
 anything failed.
 """
@@ -126,13 +128,16 @@ class Summary:
 
 
 def summarize(log_lines, cargo_exit, skip_lines, checks):
-    """checks: [(name, ok)] in the order they ran."""
+    """checks: [(name, result)] in the order they ran; result True (passed),
+    False (failed) or the reason it skipped (a string)."""
     s = Summary()
-    for name, ok in checks:
-        if ok:
+    for name, result in checks:
+        if result is True:
             s.passed += 1
-        else:
+        elif result is False:
             s.failed.append(f"{name} (check)")
+        else:
+            s.skipped.append(f"{name} (check): {result}")
     binaries = parse_log(log_lines)
     skips = parse_skips(skip_lines)
     matched = set()
@@ -193,12 +198,17 @@ def main(argv):
     p.add_argument("--log", required=True)
     p.add_argument("--exit", type=int, required=True)
     p.add_argument("--skips", required=True)
-    p.add_argument("--check", action="append", default=[], metavar="NAME=ok|failed")
+    p.add_argument(
+        "--check", action="append", default=[], metavar="NAME=ok|failed|skipped:REASON"
+    )
     a = p.parse_args(argv)
     checks = []
     for c in a.check:
         name, _, result = c.partition("=")
-        checks.append((name, result == "ok"))
+        if result.startswith("skipped"):
+            checks.append((name, result.partition(":")[2].strip() or "skipped"))
+        else:
+            checks.append((name, result == "ok"))
     with open(a.log, encoding="utf-8", errors="replace") as f:
         log_lines = f.readlines()
     try:

@@ -77,6 +77,11 @@ class Counting(unittest.TestCase):
         )
         self.assertEqual(s.line(), "5 passed, 2 failed, 0 skipped")
 
+    def test_a_check_that_skipped_counts_as_skipped_with_its_reason(self):
+        s = ts.summarize(lines(CLUSTER), 0, [], [("fmt", True), ("package", "not root")])
+        self.assertEqual(s.line(), "3 passed, 0 failed, 1 skipped")
+        self.assertEqual(s.skipped, ["package (check): not root"])
+
     def test_a_skip_is_taken_off_the_passed(self):
         skips = [
             "cluster\tmoves\tping\t`ping` is not installed\n",
@@ -143,14 +148,18 @@ class Output(unittest.TestCase):
             try:
                 with open(out, "w") as sys.stdout:
                     status = ts.main(
-                        ["--log", log, "--exit", "101", "--skips", skips, "--check", "fmt=ok"]
+                        [
+                            "--log", log, "--exit", "101", "--skips", skips,
+                            "--check", "fmt=ok", "--check", "package=skipped: not root",
+                        ]
                     )
             finally:
                 sys.stdout = saved
             with open(out) as f:
                 printed = f.read().splitlines()
         self.assertEqual(status, 1)
-        self.assertEqual(printed[-1], "4 passed, 1 failed, 1 skipped")
+        self.assertEqual(printed[-1], "4 passed, 1 failed, 2 skipped")
+        self.assertIn("  package (check): not root", printed)
         self.assertIn("  understudy_actors::monitor::custom::tests::dropping", printed)
         self.assertIn("  cluster::three (lacks ping): no ping", printed)
 

@@ -477,7 +477,7 @@ impl Daemon {
         Daemon::spawn_full(dir, config, server, wrapper, &[])
     }
 
-    fn spawn_full(
+    pub fn spawn_full(
         dir: &TestDir,
         config: &Path,
         server: &str,

@@ -50,6 +50,8 @@ pub(crate) struct ClusterSide {
     pub journal: Option<crate::journal::Journal>,
     /// The fence deadline the guardian was last given.
     fence: Option<Duration>,
+    /// The heartbeat thread's progress (its count of beats sent).
+    beats: Progress,
     /// The witness's driver, when the configuration names one.
     pub witness: Option<crate::witness::etcd::EtcdWitness>,
     /// The witness's last report.
@@ -73,6 +75,7 @@ impl ClusterSide {
             last_reject_alert: None,
             journal: None,
             fence: None,
+            beats: Progress::default(),
             witness: None,
             witness_report: None,
             gates: Vec::new(),
@@ -94,6 +97,28 @@ impl ClusterSide {
     }
 }
 
+/// A thread's progress as a counter it moves on (the heartbeat thread's
+/// beats sent), read from another thread now and then.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Progress {
+    /// The count as last read.
+    count: u64,
+    /// When it was last seen to move (the brain's clock).
+    moved: Duration,
+}
+
+impl Progress {
+    /// Reads `count` at `now`: whether it moved within `within` of now.
+    /// (Any change counts: a reset of the counter is a sign of life too.)
+    pub(crate) fn moved_within(&mut self, count: u64, now: Duration, within: Duration) -> bool {
+        if count != self.count {
+            self.count = count;
+            self.moved = now;
+        }
+        now.saturating_sub(self.moved) <= within
+    }
+}
+
 /// How often the brain gets a tick: a fiftieth of the timeout, between 5
 /// and 100 ms, so a silent server is declared down at most 2 % of the
 /// timeout late (a tick is a few microseconds of work). The brain needs
@@ -111,6 +136,28 @@ impl Coordinator {
 
     pub(crate) fn on_tick(&mut self, ctx: &mut Context<Self>) {
         self.feed(Input::Tick, ctx);
+        // The progress beat to the guardian (when it asked for one): this
+        // tick proves the actors' thread runs; the heartbeat thread, when
+        // there is one, must have sent within the heartbeat timeout too (a
+        // server silent that long is down in its peers' eyes).
+        if crate::fence::beating() && self.heartbeats_progress() {
+            crate::fence::beat();
+        }
+    }
+
+    /// Whether the heartbeat thread (if any) sent a beat within the
+    /// heartbeat timeout.
+    fn heartbeats_progress(&mut self) -> bool {
+        if self.cluster.heartbeats.is_empty() {
+            return true;
+        }
+        let now = self.cluster.now();
+        let sent = match self.cluster.beat_lateness.lock() {
+            Ok(l) => l.checks,
+            Err(_) => return false,
+        };
+        let timeout = Duration::from_millis(self.settings.config.heartbeat.timeout_ms as u64);
+        self.cluster.beats.moved_within(sent, now, timeout)
     }
 
     /// Hands one fact to the brain and carries out what it decides; the
@@ -1264,5 +1311,27 @@ impl Handler<crate::witness::WitnessReport> for Coordinator {
         };
         self.cluster.witness_report = Some(r);
         self.feed(input, ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_counter_that_stops_moving_is_no_progress_after_the_limit() {
+        let ms = Duration::from_millis;
+        let mut p = Progress::default();
+        let within = ms(300);
+        // Moving: progress.
+        assert!(p.moved_within(1, ms(1_000), within));
+        assert!(p.moved_within(2, ms(1_100), within));
+        // Still, but not for long: still progress.
+        assert!(p.moved_within(2, ms(1_400), within));
+        // Still for longer than the limit: none.
+        assert!(!p.moved_within(2, ms(1_401), within));
+        assert!(!p.moved_within(2, ms(5_000), within));
+        // Moving again (a reset to 0 counts as a move): progress again.
+        assert!(p.moved_within(0, ms(5_001), within));
     }
 }

@@ -69,6 +69,9 @@ pub struct Coordinator {
     /// started the OS action, if any): the daemon exits then.
     stopped: watch::Sender<bool>,
     stopping: bool,
+    /// Becomes true when the cluster service begins to stop (whatever
+    /// stops it): the service manager is told (`STOPPING=1`).
+    stopping_signal: watch::Sender<bool>,
     malformed_requests: u64,
     monitors: BTreeMap<String, MonitorEntry>,
     lateness: SharedLateness,
@@ -178,6 +181,7 @@ impl Coordinator {
             view,
             stopped: watch::channel(false).0,
             stopping: false,
+            stopping_signal: watch::channel(false).0,
             malformed_requests: 0,
             monitors: BTreeMap::new(),
             lateness: SharedLateness::default(),
@@ -189,6 +193,11 @@ impl Coordinator {
     /// Becomes true when the cluster service has stopped.
     pub fn stopped_signal(&self) -> watch::Receiver<bool> {
         self.stopped.subscribe()
+    }
+
+    /// Becomes true when the cluster service begins to stop.
+    pub fn stopping_signal(&self) -> watch::Receiver<bool> {
+        self.stopping_signal.subscribe()
     }
 
     fn group_view_mut(&mut self, name: &str) -> Option<&mut GroupStatus> {
@@ -215,6 +224,7 @@ impl Coordinator {
             return rx;
         }
         self.stopping = true;
+        self.stopping_signal.send_replace(true);
         // The trap ports are let go with the monitors.
         self.sync_trap_listeners(ctx);
         // Monitors stop first: nothing is recovered while the service stops,
