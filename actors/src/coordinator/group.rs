@@ -110,6 +110,9 @@ struct Shared {
     /// Failovers caused by each resource's activation failure; reset by an
     /// operator's start or stop of the group.
     failovers: RefCell<BTreeMap<String, u32>>,
+    /// Each resource's state as this actor last set it: only this actor
+    /// changes them, so `CLP_DISK` needs no question to the coordinator.
+    states: RefCell<BTreeMap<String, RunState>>,
 }
 
 impl GroupActor {
@@ -130,6 +133,7 @@ impl GroupActor {
                 coordinator,
                 alerter,
                 failovers: RefCell::new(BTreeMap::new()),
+                states: RefCell::new(BTreeMap::new()),
             }),
             lock: Arc::new(tokio::sync::Mutex::new(())),
         }
@@ -267,6 +271,7 @@ impl Shared {
         pid: Option<u32>,
         error: Option<String>,
     ) {
+        self.states.borrow_mut().insert(resource.to_string(), state);
         self.coordinator.do_send(ResourceUpdate {
             group: self.name().to_string(),
             resource: resource.to_string(),
@@ -285,38 +290,13 @@ impl Shared {
         }
     }
 
-    /// `CLP_DISK` for the scripts of `resource`, from the states the
-    /// coordinator's view holds now (every update of this operation was
-    /// sent to it before this question). Only exec resources run scripts;
-    /// a group without disk resources needs no question: SUCCESS.
-    async fn clp_disk(&self, resource: &str) -> &'static str {
-        let runs_scripts = self
-            .group
-            .resources
-            .iter()
-            .any(|r| r.name == resource && matches!(r.kind, ResourceKind::Exec(_)));
-        let has_disks = self
-            .group
-            .resources
-            .iter()
-            .any(|r| matches!(r.kind, ResourceKind::Disk(_)));
-        if !runs_scripts || !has_disks {
-            return "SUCCESS";
-        }
-        let view = self
-            .coordinator
-            .send(GetGroup(self.name().to_string()))
-            .await
-            .ok()
-            .flatten();
-        let active = |name: &str| {
-            view.as_ref().is_some_and(|v| {
-                v.resources
-                    .iter()
-                    .any(|r| r.name == name && r.state == RunState::Online)
-            })
-        };
-        disk::clp_disk(&self.group, resource, active)
+    /// `CLP_DISK` for the scripts of `resource`, from the states this
+    /// actor set (a resource never set here is not Online).
+    fn clp_disk(&self, resource: &str) -> &'static str {
+        let states = self.states.borrow();
+        disk::clp_disk(&self.group, resource, |name| {
+            states.get(name) == Some(&RunState::Online)
+        })
     }
 
     async fn start(&self, event: StartEvent, by: &str) -> Outcome {
@@ -665,7 +645,7 @@ impl Shared {
         self.alerter.raise(begin);
         self.set_resource(resource, pending, None, None);
         let ctx = &ScriptContext {
-            disk: self.clp_disk(resource).await,
+            disk: self.clp_disk(resource),
             ..ctx.clone()
         };
         let sent = match dir {
