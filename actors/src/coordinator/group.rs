@@ -22,7 +22,7 @@ use crate::model::ladder::{
 };
 use crate::model::placement;
 use crate::model::plan;
-use crate::model::resource::{disk, ResourceKind};
+use crate::model::resource::disk;
 use crate::model::state::RunState;
 use crate::notify::alert_log::Alerter;
 use crate::resource::actor::{Activate, Deactivate, ResourceActor, ScriptContext};
