@@ -2114,7 +2114,7 @@ impl Watched for Process {
     /// The process id.
     type Key = u32;
     /// (namespace identity, server index) of every server.
-    type Probe = Vec<((u64, u64), usize)>;
+    type Probe = NetnsServers;
     const INTERVAL: Duration = PROCESS_WATCH_INTERVAL;
     const KIND: &'static str = "process";
     const NOT_ON: &'static str = "did not run on";
@@ -2129,19 +2129,27 @@ impl Watched for Process {
     }
 
     fn open(&self, namespaces: &[(usize, String)]) -> Result<Self::Probe, String> {
-        let mut servers = Vec::new();
-        for (i, ns) in namespaces {
-            match netns_id(&format!("/run/netns/{ns}")) {
-                Ok(id) => servers.push((id, *i)),
-                Err(e) => return Err(format!("namespace {ns}: {e}")),
-            }
-        }
-        Ok(servers)
+        netns_ids(namespaces)
     }
 
     fn look(&self, servers: &mut Self::Probe) -> Result<Vec<(usize, u32)>, String> {
         Ok(scan_processes(servers, &self.0))
     }
+}
+
+/// A namespace's identity ([`netns_id`]) and its server.
+type NetnsServers = Vec<((u64, u64), usize)>;
+
+/// (identity, server) of each of `namespaces` (server, namespace name).
+fn netns_ids(namespaces: &[(usize, String)]) -> Result<NetnsServers, String> {
+    namespaces
+        .iter()
+        .map(|(i, ns)| {
+            netns_id(&format!("/run/netns/{ns}"))
+                .map(|id| (id, *i))
+                .map_err(|e| format!("namespace {ns}: {e}"))
+        })
+        .collect()
 }
 
 /// (device, inode) of a network namespace file: the namespace's identity.
@@ -2211,7 +2219,7 @@ impl Watched for Mount {
     /// The mount namespace's inode.
     type Key = u64;
     /// (network namespace identity, server index) of every server.
-    type Probe = Vec<((u64, u64), usize)>;
+    type Probe = NetnsServers;
     const INTERVAL: Duration = PROCESS_WATCH_INTERVAL;
     const KIND: &'static str = "mount";
     const NOT_ON: &'static str = "was not mounted on";
@@ -2229,14 +2237,7 @@ impl Watched for Mount {
     }
 
     fn open(&self, namespaces: &[(usize, String)]) -> Result<Self::Probe, String> {
-        let mut servers = Vec::new();
-        for (i, ns) in namespaces {
-            match netns_id(&format!("/run/netns/{ns}")) {
-                Ok(id) => servers.push((id, *i)),
-                Err(e) => return Err(format!("namespace {ns}: {e}")),
-            }
-        }
-        Ok(servers)
+        netns_ids(namespaces)
     }
 
     fn look(&self, servers: &mut Self::Probe) -> Result<Vec<(usize, u64)>, String> {
