@@ -41,8 +41,9 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use common::cluster::{
-    etcd_unavailable, nft_unavailable, own_alerts, try_wait_whole, web_group, web_lab_on,
-    web_on_n1, web_view, whole, Checkers, Lab, FORM_WAIT, LAB_WITNESS, WEB_PORT, WEB_VIP,
+    etcd_unavailable, nft_unavailable, own_alerts, start_web, try_wait_whole, web_group,
+    web_lab_on, web_on_n1, web_view, whole, Checkers, Lab, FORM_WAIT, LAB_WITNESS, WEB_PORT,
+    WEB_VIP,
 };
 use common::pid_alive;
 
@@ -564,18 +565,11 @@ fn two_one_way_cuts_healed_one_at_the_takeover_start_nothing_twice() {
     if let Some(missing) = nft_unavailable() {
         return missing.skip();
     }
-    let Some(mut lab) = Lab::new("oneway2", 3) else {
+    let Some(lab) = Lab::new("oneway2", 3) else {
         return;
     };
     let text = lab.config(&web_app_first_group(&lab), &partition());
-    lab.write_config(&text);
-    let checkers = Checkers::start(&lab);
-    lab.start_all();
-    for i in 1..=3 {
-        lab.wait_group_on(i, "web", "n1", FORM_WAIT);
-    }
-    lab.wait_fetch(WEB_VIP, WEB_PORT, Some("n1"), FORM_WAIT);
-    checkers.wait_holders(&[1], FORM_WAIT);
+    let (mut lab, checkers) = start_web(lab, &text, 1);
     let mut f = Findings::default();
     let mut during = Vec::new();
 
@@ -1847,14 +1841,7 @@ fn web_on_n1_with_watchdogs(tag: &str) -> Option<(Lab, Checkers, Vec<WatchdogSta
     lab.run_in_state_dirs();
     let devices: Vec<WatchdogStandIn> = (1..=3).map(|i| WatchdogStandIn::start(&lab, i)).collect();
     let text = lab.config(&web_group(&lab, ""), &watchdog_config());
-    lab.write_config(&text);
-    let checkers = Checkers::start(&lab);
-    lab.start_all();
-    for i in 1..=3 {
-        lab.wait_group_on(i, "web", "n1", FORM_WAIT);
-    }
-    lab.wait_fetch(WEB_VIP, WEB_PORT, Some("n1"), FORM_WAIT);
-    checkers.wait_holders(&[1], FORM_WAIT);
+    let (lab, checkers) = start_web(lab, &text, 1);
     Some((lab, checkers, devices))
 }
 

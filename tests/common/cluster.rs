@@ -1064,19 +1064,27 @@ pub fn web_lab_on(
     extra: &str,
     on: usize,
 ) -> Option<(Lab, Checkers)> {
-    let mut lab = Lab::new(tag, servers)?;
+    let lab = Lab::new(tag, servers)?;
     let text = lab.config(&web_group(&lab, attrs), extra);
-    lab.write_config(&text);
+    Some(start_web(lab, &text, on))
+}
+
+/// Writes `config` (a configuration holding a group `web` with a floating
+/// IP [`WEB_VIP`] and a responder on [`WEB_PORT`]) for `lab`, starts the
+/// checkers and every server, and waits until `web` runs on server `on`
+/// for every server, the client and the checkers.
+pub fn start_web(mut lab: Lab, config: &str, on: usize) -> (Lab, Checkers) {
+    lab.write_config(config);
     let checkers = Checkers::start(&lab);
     lab.start_all();
     let name = lab.server_name(on);
-    for i in 1..=servers {
+    for i in 1..=lab.servers() {
         lab.wait_group_on(i, "web", &name, FORM_WAIT);
     }
     lab.wait_fetch(WEB_VIP, WEB_PORT, Some(&name), FORM_WAIT);
     // The checkers see what runs where.
     checkers.wait_holders(&[on], FORM_WAIT);
-    Some((lab, checkers))
+    (lab, checkers)
 }
 
 /// `(state, current)` of group `web` in a status.
