@@ -73,8 +73,6 @@ pub struct ProbeBuild {
     pub timeout_secs: u32,
     pub alerter: Alerter,
     pub os_actions: OsActions,
-    /// Asks the coordinator to answer; resolves when it did (userspace).
-    pub liveness: actix::Recipient<crate::coordinator::Liveness>,
     /// The monitor's final action (the userspace watchdog carries it out
     /// itself, since the coordinator is what has stalled).
     pub final_action: crate::model::monitoring::MonitorFinalAction,
