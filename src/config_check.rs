@@ -196,6 +196,41 @@ pub fn disk_problems(c: &ClusterConfig) -> Vec<Problem> {
     out
 }
 
+/// What the OCF agents of the configuration say of their parameters: an
+/// agent not installed, a parameter it does not know, one it requires and
+/// does not get (from each agent's meta-data). `config check` reports them
+/// as problems, `run` as warnings (an agent missing here fails only its
+/// resource or monitor, with its alert).
+pub fn ocf_problems(c: &ClusterConfig) -> Vec<Problem> {
+    use understudy_actors::model::monitor::MonitorKind;
+    use understudy_actors::model::problems::Problems;
+    use understudy_actors::model::resource::ResourceKind;
+    use understudy_actors::resource::ocf::config::{check_params, DEFAULT_OCF_ROOT};
+    use understudy_actors::resource::ocf::driver::meta_data;
+    let mut out = Problems::default();
+    let mut check = |path: String, agent: &str, params, root: &str| match meta_data(root, agent) {
+        Err(e) => out.push(format!("{path}.agent"), e),
+        Ok(declared) => check_params(&path, agent, params, &declared, &mut out),
+    };
+    for g in &c.groups {
+        for r in &g.resources {
+            if let ResourceKind::Ocf(o) = &r.kind {
+                let path = format!("groups[{}].resources[{}].kind", g.name, r.name);
+                check(path, &o.agent, &o.params, o.root());
+            }
+        }
+    }
+    for m in &c.monitors {
+        if let MonitorKind::Ocf(o) = &m.kind {
+            if let Some(agent) = &o.agent {
+                let root = o.ocf_root.as_deref().unwrap_or(DEFAULT_OCF_ROOT);
+                check(format!("monitors[{}].kind", m.name), agent, &o.params, root);
+            }
+        }
+    }
+    out.into_vec()
+}
+
 /// The folder relative script paths are taken from: the configuration
 /// file's (as the daemon resolves it).
 pub fn base_dir(file: &Path) -> std::path::PathBuf {
@@ -215,6 +250,7 @@ fn problems(file: &Path) -> (Option<ClusterConfig>, Vec<Problem>) {
             let mut problems = local_problems(&c);
             problems.extend(script_problems(&c, &base_dir(file)));
             problems.extend(disk_problems(&c));
+            problems.extend(ocf_problems(&c));
             if problems.is_empty() {
                 (Some(c), problems)
             } else {

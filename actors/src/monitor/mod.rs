@@ -15,6 +15,7 @@ pub mod http;
 pub mod ip;
 pub mod link;
 pub mod message;
+pub mod ocf;
 pub mod pid;
 pub mod process;
 pub mod smtp;
@@ -105,6 +106,7 @@ impl BuildProbe for MonitorKind {
             MonitorKind::Userspace(c) => c.probe(build),
             MonitorKind::Message(c) => c.probe(build),
             MonitorKind::Disk(c) => c.probe(build),
+            MonitorKind::Ocf(c) => c.probe(build),
         }
     }
 }
