@@ -12,12 +12,11 @@ use understudy_actors::model::problems::Problem;
 /// daemon has a tracing subscriber, so `understudy run` logs them at
 /// startup and the other callers (the guardian, `config check`, `simulate`)
 /// stay quiet (`config check` prints them itself).
-pub fn load(file: &Path) -> Result<ClusterConfig, Vec<String>> {
+pub fn load(file: &Path) -> Result<ClusterConfig, Vec<Problem>> {
     let shown = file.display().to_string();
-    let text =
-        std::fs::read_to_string(file).map_err(|e| vec![format!("{shown}: cannot read: {e}")])?;
-    let c = config::parse(&shown, &text)
-        .map_err(|problems| problems.iter().map(line).collect::<Vec<_>>())?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| vec![problem(shown.clone(), format!("cannot read: {e}"))])?;
+    let c = config::parse(&shown, &text)?;
     for w in warnings(&c) {
         tracing::warn!("{shown}: {w}");
     }
@@ -33,16 +32,20 @@ pub fn warnings(c: &ClusterConfig) -> Vec<String> {
     w
 }
 
-/// `FILE:line:col: message` already names the file; field paths get it prefixed.
-fn line(p: &Problem) -> String {
-    p.to_string()
+/// A problem at `path` (a field path, or `FILE:line:col` for syntax and
+/// type errors); shown as `path: message`.
+fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem {
+        path: path.into(),
+        message: message.into(),
+    }
 }
 
-pub fn print_problems(file: &Path, problems: &[String]) {
+pub fn print_problems(file: &Path, problems: &[Problem]) {
     // Errors in the journal when the daemon refuses its file under systemd.
     use crate::logging::{line, Priority};
     for p in problems {
-        line(Priority::Err, p);
+        line(Priority::Err, &p.to_string());
     }
     line(
         Priority::Err,
@@ -58,17 +61,17 @@ pub fn print_problems(file: &Path, problems: &[String]) {
 /// What this machine must provide for the configuration that the file
 /// itself cannot show: the mail password file and the SNMP community file
 /// (present, readable, mode 0600 or 0400). Both `config check` and `run` report these, in the same words.
-pub fn local_problems(c: &ClusterConfig) -> Vec<String> {
+pub fn local_problems(c: &ClusterConfig) -> Vec<Problem> {
     use understudy_actors::notify::mail::LoadPassword;
     let mut out = Vec::new();
     if let Some(mail) = &c.alerts.mail {
         if let Err(e) = mail.load_password() {
-            out.push(format!("alerts.mail.password_file: {e}"));
+            out.push(problem("alerts.mail.password_file", e.to_string()));
         }
     }
     if let Some(snmp) = &c.alerts.snmp {
         if let Err(e) = understudy_actors::notify::snmp::load_community(snmp) {
-            out.push(format!("alerts.snmp.community_file: {e}"));
+            out.push(problem("alerts.snmp.community_file", e.to_string()));
         }
     }
     out
@@ -124,7 +127,7 @@ fn scripts(c: &ClusterConfig) -> Vec<(String, &str)> {
 /// reports them as problems. (`run` only warns: a configuration that ran
 /// before keeps running, and a missing script fails just its resource or
 /// step, with its alert.)
-pub fn script_problems(c: &ClusterConfig, base_dir: &Path) -> Vec<String> {
+pub fn script_problems(c: &ClusterConfig, base_dir: &Path) -> Vec<Problem> {
     use std::os::unix::fs::PermissionsExt;
     let mut out = Vec::new();
     for (field, script) in scripts(c) {
@@ -135,13 +138,14 @@ pub fn script_problems(c: &ClusterConfig, base_dir: &Path) -> Vec<String> {
         let shown = path.display();
         match std::fs::metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                out.push(format!("{field}: {shown} does not exist"))
+                out.push(problem(field, format!("{shown} does not exist")))
             }
-            Err(e) => out.push(format!("{field}: {shown}: {e}")),
-            Ok(m) if !m.is_file() => out.push(format!("{field}: {shown} is not a file")),
-            Ok(m) if m.permissions().mode() & 0o111 == 0 => {
-                out.push(format!("{field}: {shown} is not executable (chmod +x it)"))
-            }
+            Err(e) => out.push(problem(field, format!("{shown}: {e}"))),
+            Ok(m) if !m.is_file() => out.push(problem(field, format!("{shown} is not a file"))),
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => out.push(problem(
+                field,
+                format!("{shown} is not executable (chmod +x it)"),
+            )),
             Ok(_) => {}
         }
     }
@@ -152,7 +156,7 @@ pub fn script_problems(c: &ClusterConfig, base_dir: &Path) -> Vec<String> {
 /// device) and the mount point (a folder). `config check` reports them as
 /// problems, `run` as warnings (a server that does not see the shared disk
 /// yet only fails the disk resource, with its alert).
-pub fn disk_problems(c: &ClusterConfig) -> Vec<String> {
+pub fn disk_problems(c: &ClusterConfig) -> Vec<Problem> {
     use understudy_actors::model::resource::ResourceKind;
     use understudy_actors::resource::disk::mounts;
     let mut out = Vec::new();
@@ -164,19 +168,25 @@ pub fn disk_problems(c: &ClusterConfig) -> Vec<String> {
             let path = format!("groups[{}].resources[{}].kind", g.name, r.name);
             if d.device.starts_with('/') {
                 if let Err(e) = mounts::block_device(&d.device) {
-                    out.push(format!("{path}.device: {e}"));
+                    out.push(problem(format!("{path}.device"), e.to_string()));
                 }
             }
             if d.mount_point.starts_with('/') {
                 match std::fs::metadata(&d.mount_point) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.push(format!(
-                        "{path}.mount_point: {} does not exist (create the folder on every server of the group)",
-                        d.mount_point
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.push(problem(
+                        format!("{path}.mount_point"),
+                        format!(
+                            "{} does not exist (create the folder on every server of the group)",
+                            d.mount_point
+                        ),
                     )),
-                    Err(e) => out.push(format!("{path}.mount_point: {}: {e}", d.mount_point)),
-                    Ok(m) if !m.is_dir() => out.push(format!(
-                        "{path}.mount_point: {} is not a folder",
-                        d.mount_point
+                    Err(e) => out.push(problem(
+                        format!("{path}.mount_point"),
+                        format!("{}: {e}", d.mount_point),
+                    )),
+                    Ok(m) if !m.is_dir() => out.push(problem(
+                        format!("{path}.mount_point"),
+                        format!("{} is not a folder", d.mount_point),
                     )),
                     Ok(_) => {}
                 }
@@ -184,6 +194,41 @@ pub fn disk_problems(c: &ClusterConfig) -> Vec<String> {
         }
     }
     out
+}
+
+/// What the OCF agents of the configuration say of their parameters: an
+/// agent not installed, a parameter it does not know, one it requires and
+/// does not get (from each agent's meta-data). `config check` reports them
+/// as problems, `run` as warnings (an agent missing here fails only its
+/// resource or monitor, with its alert).
+pub fn ocf_problems(c: &ClusterConfig) -> Vec<Problem> {
+    use understudy_actors::model::monitor::MonitorKind;
+    use understudy_actors::model::problems::Problems;
+    use understudy_actors::model::resource::ResourceKind;
+    use understudy_actors::resource::ocf::config::{check_params, DEFAULT_OCF_ROOT};
+    use understudy_actors::resource::ocf::driver::meta_data;
+    let mut out = Problems::default();
+    let mut check = |path: String, agent: &str, params, root: &str| match meta_data(root, agent) {
+        Err(e) => out.push(format!("{path}.agent"), e),
+        Ok(declared) => check_params(&path, agent, params, &declared, &mut out),
+    };
+    for g in &c.groups {
+        for r in &g.resources {
+            if let ResourceKind::Ocf(o) = &r.kind {
+                let path = format!("groups[{}].resources[{}].kind", g.name, r.name);
+                check(path, &o.agent, &o.params, o.root());
+            }
+        }
+    }
+    for m in &c.monitors {
+        if let MonitorKind::Ocf(o) = &m.kind {
+            if let Some(agent) = &o.agent {
+                let root = o.ocf_root.as_deref().unwrap_or(DEFAULT_OCF_ROOT);
+                check(format!("monitors[{}].kind", m.name), agent, &o.params, root);
+            }
+        }
+    }
+    out.into_vec()
 }
 
 /// The folder relative script paths are taken from: the configuration
@@ -195,22 +240,107 @@ pub fn base_dir(file: &Path) -> std::path::PathBuf {
         .unwrap_or_else(|| ".".into())
 }
 
-pub fn check(file: &Path) -> ExitCode {
-    let problems = match load(file) {
-        Err(problems) => problems,
+/// Every problem of the file, or none with the valid configuration: what
+/// the file says, then what this machine lacks for it (password and
+/// community files, scripts, disks).
+fn problems(file: &Path) -> (Option<ClusterConfig>, Vec<Problem>) {
+    match load(file) {
+        Err(problems) => (None, problems),
         Ok(c) => {
             let mut problems = local_problems(&c);
             problems.extend(script_problems(&c, &base_dir(file)));
             problems.extend(disk_problems(&c));
+            problems.extend(ocf_problems(&c));
             if problems.is_empty() {
-                print!("{}", summary(&c, &warnings(&c)));
-                return ExitCode::SUCCESS;
+                (Some(c), problems)
+            } else {
+                (None, problems)
             }
-            problems
         }
-    };
-    print_problems(file, &problems);
-    ExitCode::from(crate::client::exit::BAD_CONFIG)
+    }
+}
+
+/// `understudy config check [--json] FILE`: exit status 0 when valid, 2
+/// (bad configuration) otherwise, in both forms.
+pub fn check(file: &Path, json: bool) -> ExitCode {
+    let (config, problems) = problems(file);
+    if json {
+        let report = json_report(file, config.as_ref(), &problems);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else if let Some(c) = &config {
+        print!("{}", summary(c, &warnings(c)));
+    } else {
+        print_problems(file, &problems);
+    }
+    if config.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::client::exit::BAD_CONFIG)
+    }
+}
+
+/// `config check --json`: the same facts as the text, for scripts:
+/// `valid`, `problems` (each with the field path, or `FILE:line:col`, and
+/// the message), `warnings`, and for a valid file what it sets up.
+fn json_report(
+    file: &Path,
+    config: Option<&ClusterConfig>,
+    problems: &[Problem],
+) -> serde_json::Value {
+    use serde_json::json;
+    let mut report = json!({
+        "file": file.display().to_string(),
+        "valid": config.is_some(),
+        "problems": problems,
+        "warnings": config.map(warnings).unwrap_or_default(),
+    });
+    if let Some(c) = config {
+        let groups: Vec<_> = c
+            .groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "name": g.name,
+                    "startup": format!("{:?}", g.startup),
+                    "failback": format!("{:?}", g.failback),
+                    "servers": c.group_servers(g),
+                    "start_order": plan::activation_order(g).unwrap_or_default(),
+                })
+            })
+            .collect();
+        let monitors: Vec<_> = c
+            .monitors
+            .iter()
+            .map(|m| {
+                let r = &m.recovery;
+                json!({
+                    "name": m.name,
+                    "type": m.kind.type_name(),
+                    "interval": m.interval,
+                    "timeout": m.timeout,
+                    "retry": m.retry,
+                    "recovery": understudy_actors::coordinator::monitors::describe_target(
+                        m.recovery_target().as_ref()
+                    ),
+                    "reactivation_threshold": r.reactivation_threshold,
+                    "failover_threshold": r.failover_threshold,
+                    "final_action": r.final_action.describe(),
+                })
+            })
+            .collect();
+        report["cluster"] = json!({
+            "name": c.name,
+            "digest": c.digest(),
+            "servers": c.server_names(),
+            "groups": groups,
+            "monitors": monitors,
+            "admin_group": c.control.admin_group,
+        });
+    }
+    report
 }
 
 /// One screen describing what the configuration sets up: the OK line,
@@ -284,8 +414,7 @@ pub fn push(socket: &Path, file: &Path) -> ExitCode {
         }
     };
     if let Err(problems) = config::parse(&file.display().to_string(), &text) {
-        let lines: Vec<String> = problems.iter().map(line).collect();
-        print_problems(file, &lines);
+        print_problems(file, &problems);
         return ExitCode::from(crate::client::exit::BAD_CONFIG);
     }
     crate::client::command(

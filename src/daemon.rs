@@ -162,6 +162,12 @@ pub fn run(
             config_path.display()
         );
     }
+    for p in crate::config_check::ocf_problems(&config) {
+        tracing::warn!(
+            "{}: {p}: the agent is likely to fail here",
+            config_path.display()
+        );
+    }
 
     let sys = System::new();
     let started = sys.block_on(async {

@@ -182,13 +182,17 @@ pub fn startup_cleanup(alert_log: &mut AlertLog, server: &str) {
     for e in &released.errors {
         tracing::error!("startup cleanup: {e}");
     }
-    if !released.addresses.is_empty() || !released.groups.is_empty() || !released.mounts.is_empty()
+    if !released.addresses.is_empty()
+        || !released.groups.is_empty()
+        || !released.mounts.is_empty()
+        || !released.agents.is_empty()
     {
         alert_log.record(
             Event::LeftoversReleased {
                 addresses: released.addresses.clone(),
                 groups: released.groups.clone(),
                 filesystems: released.mounts.clone(),
+                agents: released.agents.clone(),
             }
             .to_alert(now_rfc3339(), server),
         );
@@ -704,6 +708,7 @@ fn after_death(
         addresses: released.addresses.len(),
         groups: released.groups.len(),
         filesystems: released.mounts.len(),
+        agents: released.agents.len(),
     });
     if !released.errors.is_empty() {
         alert(Event::ReleaseFailed {

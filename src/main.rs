@@ -432,11 +432,16 @@ enum LampCmd {
 
 #[derive(Subcommand)]
 enum ConfigCmd {
-    /// Check a configuration file and print every problem in it.
+    /// Check a configuration file and print every problem in it (exit
+    /// status 2 when there is one).
     Check {
         /// The configuration file (RON).
         #[arg(default_value = DEFAULT_CONFIG)]
         file: PathBuf,
+        /// Print JSON instead of text: valid, problems (path and message),
+        /// warnings, and what a valid file sets up.
+        #[arg(long)]
+        json: bool,
     },
     /// Check a configuration file and write it on every server.
     Push {
@@ -483,6 +488,17 @@ fn main() -> ExitCode {
         None => Cli::parse(),
     };
     client::set_timeout(cli.timeout);
+    if !matches!(cli.command, Cmd::Run { .. }) {
+        // A command whose output is cut short (`understudy status | head`)
+        // ends quietly, as other command-line tools do, instead of
+        // panicking on the broken pipe. The daemon and its guardian keep
+        // the pipe signal ignored: a peer that hangs up is an error to
+        // handle there, never a reason to die.
+        // SAFETY: no other thread runs yet; SIG_DFL is a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         // The guardian re-runs this same command line with its mark in the
         // environment; that second process is the daemon.
@@ -503,8 +519,8 @@ fn main() -> ExitCode {
             state_dir,
         } => guardian::run(&config, server, &state_dir, &cli.socket),
         Cmd::Config {
-            action: ConfigCmd::Check { file },
-        } => config_check::check(&file),
+            action: ConfigCmd::Check { file, json },
+        } => config_check::check(&file, json),
         Cmd::Status { json } => client::status(&cli.socket, json),
         Cmd::Alerts { count, json } => client::alerts(&cli.socket, count, json),
         Cmd::Config {
@@ -715,13 +731,16 @@ mod tests {
         }
         match parse(&["understudy", "config", "check"]).command {
             Cmd::Config {
-                action: ConfigCmd::Check { file },
-            } => assert_eq!(file, PathBuf::from(DEFAULT_CONFIG)),
+                action: ConfigCmd::Check { file, json },
+            } => {
+                assert_eq!(file, PathBuf::from(DEFAULT_CONFIG));
+                assert!(!json);
+            }
             _ => panic!("not config check"),
         }
         match parse(&["understudy", "config", "check", "c.ron"]).command {
             Cmd::Config {
-                action: ConfigCmd::Check { file },
+                action: ConfigCmd::Check { file, .. },
             } => assert_eq!(file, PathBuf::from("c.ron")),
             _ => panic!("not config check"),
         }

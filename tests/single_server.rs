@@ -722,6 +722,90 @@ fn every_semantic_problem_is_reported_at_once() {
 }
 
 #[test]
+fn config_check_json_gives_the_same_verdict_for_scripts() {
+    // A bad file: every problem with its path and message, exit status 2,
+    // nothing on stderr for a script to parse around.
+    let file = fixture("three-problems.ron");
+    let out = understudy(&["config", "check", "--json", file.to_str().unwrap()]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let report: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert_eq!(report["valid"], false, "{report}");
+    assert!(report.get("cluster").is_none(), "{report}");
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 3, "{report}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["path"] == "groups[web].resources[app].depends"
+                && p["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(r#"unknown resource "db""#))),
+        "{report}"
+    );
+
+    // A syntax error: the path is FILE:line:col.
+    let bad = fixture("syntax-error.ron");
+    let shown = bad.to_str().unwrap();
+    let out = understudy(&["config", "check", "--json", shown]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let path = report["problems"][0]["path"].as_str().unwrap();
+    assert!(path.starts_with(&format!("{shown}:8:")), "{report}");
+
+    // A valid file: what it sets up, in the order the text shows it.
+    let t = TestDir::new("checkjson");
+    event_scripts(&t);
+    let groups = r#"
+        Group(name: "stack", startup: Manual, resources: [
+            Resource(name: "web", kind: Exec(start: "start.sh", stop: "stop.sh"), depends: ["db"]),
+            Resource(name: "db", kind: Exec(start: "start.sh", stop: "stop.sh"), depends: []),
+        ]),
+    "#;
+    let text = t.config(&["s1", "s2"], "", groups);
+    let config = t.write("cluster.ron", &text);
+    let out = understudy(&["config", "check", "--json", config.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    let cluster = &report["cluster"];
+    assert_eq!(
+        cluster["servers"],
+        serde_json::json!(["s1", "s2"]),
+        "{report}"
+    );
+    assert_eq!(
+        cluster["groups"][0]["start_order"],
+        serde_json::json!(["db", "web"]),
+        "{report}"
+    );
+    let text_out = understudy(&["config", "check", config.to_str().unwrap()]);
+    let digest = cluster["digest"].as_str().unwrap();
+    assert!(text_out.stdout.contains(digest), "{text_out:?} / {report}");
+}
+
+#[test]
+fn a_reader_that_hangs_up_ends_a_command_quietly() {
+    // `understudy config check --json F | head -1`: the reader is gone
+    // before the output is written; the command ends by the pipe signal,
+    // as cat and ls do, and prints no panic.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(BIN)
+        .args(["config", "check", "--json"])
+        .arg(fixture("three-problems.ron"))
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{out:?}");
+}
+
+#[test]
 fn config_check_names_scripts_that_are_missing_or_not_executable() {
     let t = TestDir::new("scripts");
     let ok = t.write("ok.sh", "#!/bin/sh\nexit 0\n");

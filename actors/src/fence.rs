@@ -20,6 +20,10 @@
 //! keepalive (`WATCHDOG=1`). One signal feeds both: the fence deadline the
 //! guardian and its watchdog device act on, and the service manager's
 //! watchdog. A frozen daemon stops both at once.
+//!
+//! The same tick's verdict on progress ([`progressed`]) is the userspace
+//! monitor's proof of life (`monitor/userspace.rs`): one sign of life for
+//! every watcher, guardian or not.
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +45,28 @@ static BEAT_EVERY: OnceLock<Option<u64>> = OnceLock::new();
 static LAST_RECORD: AtomicU64 = AtomicU64::new(0);
 /// When it was written (boot-time ms; 0: never).
 static LAST_WRITE: AtomicU64 = AtomicU64::new(0);
+
+/// When the engine last made progress (boot-time ms; 0: not yet): the
+/// coordinator's tick ran and the heartbeat thread sent within the
+/// heartbeat timeout.
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
+
+/// The engine made progress just now (the coordinator's tick, see
+/// `Coordinator::on_tick`).
+pub fn progressed() {
+    PROGRESS.store(
+        (crate::heartbeat::boottime().as_millis() as u64).max(1),
+        Ordering::Relaxed,
+    );
+}
+
+/// How long ago the engine last made progress (`None`: not yet).
+pub fn progress_age() -> Option<Duration> {
+    match PROGRESS.load(Ordering::Relaxed) {
+        0 => None,
+        at => Some(crate::heartbeat::boottime().saturating_sub(Duration::from_millis(at))),
+    }
+}
 
 /// Takes the pipe from the environment (and the variable out of it): the
 /// descriptor is closed on exec, so scripts do not inherit it, and its

@@ -68,6 +68,8 @@ pub enum Event {
         groups: usize,
         /// Filesystems of disk resources unmounted.
         filesystems: usize,
+        /// OCF agent instances stopped.
+        agents: usize,
     },
     /// Raised by the daemon at startup: an earlier run died without its
     /// guardian and left these behind.
@@ -76,6 +78,8 @@ pub enum Event {
         groups: Vec<u32>,
         /// Filesystems unmounted, as `DEVICE on MOUNT_POINT`.
         filesystems: Vec<String>,
+        /// OCF agent instances stopped, as `provider:type instance`.
+        agents: Vec<String>,
     },
     ReleaseFailed {
         errors: Vec<String>,
@@ -706,6 +710,7 @@ impl Event {
                 addresses,
                 groups,
                 filesystems,
+                agents,
             } => {
                 let mut released = vec![
                     count(*addresses, "address", "addresses"),
@@ -714,6 +719,9 @@ impl Event {
                 // Named only when there were some: most clusters have none.
                 if *filesystems > 0 {
                     released.push(count(*filesystems, "filesystem", "filesystems"));
+                }
+                if *agents > 0 {
+                    released.push(count(*agents, "OCF agent instance", "OCF agent instances"));
                 }
                 format!(
                     "cluster daemon died ({cause}); guardian released {}",
@@ -724,9 +732,14 @@ impl Event {
                 addresses,
                 groups,
                 filesystems,
+                agents,
             } => {
-                let mut what: Vec<String> =
-                    addresses.iter().map(|a| format!("address {a}")).collect();
+                let mut what: Vec<String> = agents
+                    .iter()
+                    .map(|a| format!("OCF agent instance {a}"))
+                    .collect();
+                what.extend(
+                    addresses.iter().map(|a| format!("address {a}")));
                 what.extend(groups.iter().map(|g| format!("process group {g}")));
                 what.extend(filesystems.iter().map(|f| format!("filesystem {f}")));
                 format!(
@@ -1077,6 +1090,7 @@ mod tests {
             addresses: 1,
             groups: 2,
             filesystems: 0,
+            agents: 0,
         };
         assert_eq!(died.id(), ("pm", 1200, Level::Error));
         assert_eq!(
@@ -1088,6 +1102,7 @@ mod tests {
             addresses: 0,
             groups: 1,
             filesystems: 2,
+            agents: 0,
         };
         assert_eq!(
             died.message(),
@@ -1097,6 +1112,7 @@ mod tests {
             addresses: vec!["198.51.100.10/24 on eth0".into()],
             groups: vec![4242],
             filesystems: vec!["/dev/sdb2 on /mnt/sdb2".into()],
+            agents: vec![],
         };
         assert_eq!(left.id().1, 1201);
         assert!(left.message().ends_with(

@@ -140,8 +140,12 @@ impl Coordinator {
         // tick proves the actors' thread runs; the heartbeat thread, when
         // there is one, must have sent within the heartbeat timeout too (a
         // server silent that long is down in its peers' eyes).
-        if crate::fence::beating() && self.heartbeats_progress() {
-            crate::fence::beat();
+        // The same verdict is the userspace monitor's proof of life.
+        if self.heartbeats_progress() {
+            crate::fence::progressed();
+            if crate::fence::beating() {
+                crate::fence::beat();
+            }
         }
     }
 

@@ -475,7 +475,6 @@ impl Coordinator {
                     timeout_secs: resolved.timeout,
                     alerter: self.alerter.clone(),
                     os_actions: config.os_actions.clone(),
-                    liveness: me.clone().recipient(),
                     final_action: resolved.recovery.final_action,
                 };
                 MonitorActor::new(resolved.clone(), build, me.clone(), self.lateness.clone())
@@ -928,15 +927,4 @@ impl Coordinator {
             .into_actor(self),
         )
     }
-}
-
-/// Answered at once: proves the coordinator still handles messages (the
-/// userspace monitor's liveness check).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Liveness;
-
-impl Handler<Liveness> for Coordinator {
-    type Result = ();
-    fn handle(&mut self, _: Liveness, _: &mut Context<Self>) {}
 }

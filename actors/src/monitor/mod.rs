@@ -15,6 +15,7 @@ pub mod http;
 pub mod ip;
 pub mod link;
 pub mod message;
+pub mod ocf;
 pub mod pid;
 pub mod process;
 pub mod smtp;
@@ -73,8 +74,6 @@ pub struct ProbeBuild {
     pub timeout_secs: u32,
     pub alerter: Alerter,
     pub os_actions: OsActions,
-    /// Asks the coordinator to answer; resolves when it did (userspace).
-    pub liveness: actix::Recipient<crate::coordinator::Liveness>,
     /// The monitor's final action (the userspace watchdog carries it out
     /// itself, since the coordinator is what has stalled).
     pub final_action: crate::model::monitoring::MonitorFinalAction,
@@ -107,6 +106,7 @@ impl BuildProbe for MonitorKind {
             MonitorKind::Userspace(c) => c.probe(build),
             MonitorKind::Message(c) => c.probe(build),
             MonitorKind::Disk(c) => c.probe(build),
+            MonitorKind::Ocf(c) => c.probe(build),
         }
     }
 }

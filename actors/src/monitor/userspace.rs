@@ -1,9 +1,11 @@
 //! `userspace` monitor (the product's user-mode monitor, userw): the cluster
 //! service's own liveness.
 //!
-//! Each check asks the coordinator to answer ([`Liveness`]); its answer is a
-//! proof of life, stored as milliseconds since the probe's epoch in an
-//! atomic. A watchdog thread of its own (it must not depend on the actors'
+//! Each check reads the engine's last sign of progress
+//! ([`crate::fence::progress_age`]: the coordinator's tick ran and the
+//! heartbeat thread sent in time, the very signal the guardian's fence and
+//! systemd's watchdog rest on) and stores it as a proof of life, in
+//! milliseconds since the probe's epoch, in an atomic. A watchdog thread of its own (it must not depend on the actors'
 //! thread it watches) wakes every quarter of the monitor's timeout (between
 //! 100 ms and 1 s) and compares the time since the last proof with the
 //! timeout. The clock starts when the probe is built, so that a coordinator
@@ -37,13 +39,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::Recipient;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 pub use understudy_brain::monitor::userspace::UserspaceConfig;
 
 use super::{BuildProbe, Check, CheckFuture, Probe, ProbeBuild, ProbeEnv};
-use crate::coordinator::Liveness;
 use crate::model::catalog::Event;
 use crate::model::config::OsActions;
 use crate::model::monitoring::MonitorFinalAction;
@@ -77,7 +77,7 @@ impl BuildProbe for UserspaceConfig {
         })?;
         Ok(Box::new(UserspaceProbe::new(
             watchdog,
-            build.liveness.clone(),
+            crate::fence::progress_age,
         )))
     }
 }
@@ -202,9 +202,15 @@ impl Proof {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// The cluster service answered just now.
-    pub fn record(&self) {
-        self.last_ms.fetch_max(self.now_ms(), Ordering::AcqRel);
+    /// Time since the probe was built.
+    fn since_epoch(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// The cluster service showed progress `age` ago.
+    pub fn record(&self, age: Duration) {
+        let at = self.now_ms().saturating_sub(age.as_millis() as u64);
+        self.last_ms.fetch_max(at, Ordering::AcqRel);
     }
 
     fn last_ms(&self) -> u64 {
@@ -231,6 +237,8 @@ pub struct WatchSettings {
 /// The watchdog thread; dropping this stops it.
 pub struct Watchdog {
     proof: Proof,
+    /// Silence longer than this is a stall.
+    limit: Duration,
     /// Dropped to stop the thread.
     stop: Option<Sender<()>>,
     /// Disconnects when the thread has finished.
@@ -243,6 +251,7 @@ impl Watchdog {
         let (stop, stop_rx) = crossbeam_channel::bounded::<()>(1);
         let (done_tx, done) = crossbeam_channel::bounded::<()>(1);
         let thread_proof = proof.clone();
+        let limit = settings.limit;
         std::thread::Builder::new()
             .name(format!("watchdog {}", settings.monitor))
             .spawn(move || {
@@ -252,6 +261,7 @@ impl Watchdog {
             .map_err(|e| format!("cannot start the watchdog thread: {e}"))?;
         Ok(Watchdog {
             proof,
+            limit,
             stop: Some(stop),
             done,
         })
@@ -377,30 +387,39 @@ pub fn run_os_command(argv: &[String], within: Duration) -> Result<(), String> {
     }
 }
 
-/// Asks the coordinator for a proof of life at each check; the watchdog
+/// Records the engine's last sign of progress at each check; the watchdog
 /// thread does the rest.
 pub struct UserspaceProbe {
     watchdog: Watchdog,
-    liveness: Recipient<Liveness>,
+    /// How long ago the engine last made progress (`None`: not yet).
+    progress_age: fn() -> Option<Duration>,
 }
 
 impl UserspaceProbe {
-    pub fn new(watchdog: Watchdog, liveness: Recipient<Liveness>) -> Self {
-        UserspaceProbe { watchdog, liveness }
+    pub fn new(watchdog: Watchdog, progress_age: fn() -> Option<Duration>) -> Self {
+        UserspaceProbe {
+            watchdog,
+            progress_age,
+        }
     }
 }
 
 impl Probe for UserspaceProbe {
     fn check(&mut self, _env: &ProbeEnv) -> CheckFuture {
-        let answer = self.liveness.send(Liveness);
         let proof = self.watchdog.proof();
+        // No progress yet: the probe's epoch stands (the watchdog thread
+        // counts from it), and so does the check until the limit.
+        let age = (self.progress_age)().unwrap_or_else(|| proof.since_epoch());
+        let limit = self.watchdog.limit;
         Box::pin(async move {
-            match answer.await {
-                Ok(()) => {
-                    proof.record();
-                    Check::Normal
-                }
-                Err(e) => Check::Error(format!("the cluster service did not answer: {e}")),
+            if age <= limit {
+                proof.record(age);
+                Check::Normal
+            } else {
+                Check::Error(format!(
+                    "the cluster service has made no progress for {} ms",
+                    age.as_millis()
+                ))
             }
         })
     }
@@ -409,7 +428,6 @@ impl Probe for UserspaceProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix::prelude::*;
     use std::path::PathBuf;
 
     use crate::model::catalog::Level;
@@ -535,7 +553,7 @@ mod tests {
         assert!(a.message.contains("userw"), "{}", a.message);
 
         // Then the service answers again.
-        dog.proof().record();
+        dog.proof().record(Duration::ZERO);
         assert!(matches!(next_event(&steps), Step::Recovered { .. }));
         let newest = alerter.log.newest(1).await.unwrap();
         assert_eq!((newest[0].event_id, newest[0].level), (1101, Level::Info));
@@ -574,26 +592,32 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    struct Answers;
-    impl Actor for Answers {
-        type Context = Context<Self>;
-    }
-    impl Handler<Liveness> for Answers {
-        type Result = ();
-        fn handle(&mut self, _: Liveness, _: &mut Context<Self>) {}
-    }
-
     #[actix_rt::test]
     async fn a_check_records_a_proof_of_life() {
         let dir = tmpdir("check");
         let (tx, _steps) = crossbeam_channel::unbounded();
         let dog = Watchdog::start(settings(alerter(&dir), Duration::from_secs(3600), tx)).unwrap();
         let proof = dog.proof();
-        let mut probe = UserspaceProbe::new(dog, Answers.start().recipient());
+        let mut probe = UserspaceProbe::new(dog, || Some(Duration::ZERO));
         // Some time must pass for the proof to differ from the epoch.
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(probe.check(&ProbeEnv::default()).await, Check::Normal);
         assert!(proof.last_ms() > 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[actix_rt::test]
+    async fn no_progress_for_longer_than_the_timeout_is_an_error() {
+        let dir = tmpdir("stale");
+        let (tx, _steps) = crossbeam_channel::unbounded();
+        let dog = Watchdog::start(settings(alerter(&dir), Duration::from_secs(10), tx)).unwrap();
+        let proof = dog.proof();
+        let mut probe = UserspaceProbe::new(dog, || Some(Duration::from_secs(11)));
+        let Check::Error(e) = probe.check(&ProbeEnv::default()).await else {
+            panic!("a stalled engine checked Normal");
+        };
+        assert!(e.contains("no progress for 11000 ms"), "{e}");
+        assert_eq!(proof.last_ms(), 0, "no proof of life recorded");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

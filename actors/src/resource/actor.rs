@@ -10,6 +10,7 @@ use super::disk::driver as disk_driver;
 use super::exec::driver::{self as exec_driver, AsyncChild, Script};
 use super::exec::{ExecConfig, StartMode};
 use super::fip::driver as fip_driver;
+use super::ocf::driver::Agent as OcfAgent;
 use super::ResourceKind;
 use crate::model::config::ResourceConfig;
 
@@ -147,6 +148,14 @@ impl ResourceActor {
     }
 }
 
+impl ResourceActor {
+    /// The OCF agent of this resource, its output in the resource's log.
+    fn ocf_agent(&self, c: &super::ocf::OcfConfig) -> Result<OcfAgent, String> {
+        let log = self.log_dir.join(format!("{}.log", self.config.name));
+        OcfAgent::for_resource(c, &self.config.name, log)
+    }
+}
+
 impl Actor for ResourceActor {
     type Context = Context<Self>;
 }
@@ -190,6 +199,16 @@ impl Handler<Activate> for ResourceActor {
                         .map(|r, _, _| r.map(|()| Activated { pid: None })),
                 )
             }
+            ResourceKind::Ocf(ocf) => {
+                let agent = self.ocf_agent(&ocf);
+                let timeout = Duration::from_secs(ocf.start_timeout.into());
+                let stop_timeout = Duration::from_secs(ocf.stop_timeout.into());
+                Box::pin(
+                    async move { agent?.start(timeout, stop_timeout).await }
+                        .into_actor(self)
+                        .map(|r, _, _| r.map(|()| Activated { pid: None })),
+                )
+            }
         }
     }
 }
@@ -229,6 +248,11 @@ impl Handler<Deactivate> for ResourceActor {
             ResourceKind::Disk(disk) => {
                 let log = disk_driver::log_file(&self.log_dir, &self.config.name);
                 Box::pin(async move { disk_driver::deactivate(&disk, &log).await }.into_actor(self))
+            }
+            ResourceKind::Ocf(ocf) => {
+                let agent = self.ocf_agent(&ocf);
+                let timeout = Duration::from_secs(ocf.stop_timeout.into());
+                Box::pin(async move { agent?.stop(timeout).await }.into_actor(self))
             }
         }
     }

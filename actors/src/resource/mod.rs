@@ -7,6 +7,7 @@ pub mod actor;
 pub mod disk;
 pub mod exec;
 pub mod fip;
+pub mod ocf;
 pub mod owned;
 
 pub use understudy_brain::resource::ResourceKind;

@@ -17,6 +17,10 @@
 //!   does the same for fsck.
 //! - The disk driver records a filesystem *before* mounting it and strikes
 //!   it off after unmounting it.
+//! - The ocf driver records an agent instance (its file and environment)
+//!   *before* its start action and strikes it off after a stop that
+//!   succeeded; releasing it runs the agent's stop action, first of all
+//!   (the agent may hold addresses, processes and mounts of its own).
 //!
 //! The folder is process-global and set once by the daemon ([`init`]); until
 //! then every recording call is a no-op, so the drivers work unchanged in
@@ -79,6 +83,19 @@ pub enum Record {
         /// (`/proc/<pid>/stat` field 22).
         start_ticks: u64,
         boot_id: String,
+    },
+    Ocf {
+        /// `provider:type instance`, for messages.
+        label: String,
+        /// The agent's file.
+        path: String,
+        /// Its OCF environment (`OCF_ROOT`, `OCF_RESKEY_*`, ...).
+        env: Vec<(String, String)>,
+        /// How long its stop action may take.
+        stop_timeout_secs: u32,
+        boot_id: String,
+        /// The network namespace it was started in (`net:[inode]`).
+        netns: String,
     },
     Mount {
         /// The block device, symbolic links resolved.
@@ -254,6 +271,37 @@ pub async fn record_mount(device: &str, mount_point: &str, dev: DevNum) {
     .await;
 }
 
+/// Records an OCF agent instance before its start action. No-op before
+/// [`init`].
+pub async fn record_ocf(
+    instance: &str,
+    label: String,
+    path: String,
+    env: Vec<(String, String)>,
+    stop_timeout_secs: u32,
+) {
+    let file = ocf_file(instance);
+    off_thread(move |dir| {
+        let record = Record::Ocf {
+            label,
+            path,
+            env,
+            stop_timeout_secs,
+            boot_id: boot_id(),
+            netns: netns(),
+        };
+        write_record(dir, &file, &record);
+    })
+    .await;
+}
+
+/// Strikes off an OCF agent instance once its stop action succeeded.
+/// No-op before [`init`].
+pub async fn forget_ocf(instance: &str) {
+    let file = ocf_file(instance);
+    off_thread(move |dir| remove_record(dir, &file)).await;
+}
+
 /// Strikes off a filesystem once it has been unmounted. No-op before
 /// [`init`].
 pub async fn forget_mount(dev: DevNum) {
@@ -301,6 +349,20 @@ async fn off_thread(f: impl FnOnce(&Path) + Send + 'static) {
 
 fn address_file(ip: Ipv4Addr, prefix: u8) -> String {
     format!("addr-{ip}_{prefix}")
+}
+
+/// One file per instance; bytes other than letters, digits, `-` and `_`
+/// written as `%XX`, so no name can leave the folder.
+fn ocf_file(instance: &str) -> String {
+    let mut name = String::from("ocf-");
+    for b in instance.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            name.push(b as char);
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
+    name
 }
 
 fn group_file(pgid: u32) -> String {
@@ -351,6 +413,8 @@ pub struct Released {
     pub groups: Vec<u32>,
     /// Filesystems unmounted, as `DEVICE on MOUNT_POINT`.
     pub mounts: Vec<String>,
+    /// OCF agent instances stopped, as `provider:type instance`.
+    pub agents: Vec<String>,
     /// What was done and what was found, in order, one line each.
     pub lines: Vec<String>,
     /// What could not be done; those records are kept for the next attempt.
@@ -401,7 +465,8 @@ pub fn release_with(dir: &Path, grace: Duration, after: impl FnOnce(&Released)) 
             }
         },
     };
-    let (addresses, groups, mounts) = read_records(dir, &mut out);
+    let (agents, addresses, groups, mounts) = read_records(dir, &mut out);
+    release_agents(dir, agents, &mut out);
     release_addresses(dir, addresses, &mut out);
     release_groups(dir, groups, grace.min(RELEASE_GRACE), &mut out);
     release_mounts(dir, mounts, grace.min(RELEASE_GRACE), &mut out);
@@ -442,6 +507,16 @@ struct FoundGroup {
     start_ticks: u64,
 }
 
+/// An OCF agent instance record found in the folder.
+#[derive(Debug, Clone)]
+struct FoundAgent {
+    file: String,
+    label: String,
+    path: String,
+    env: Vec<(String, String)>,
+    stop_timeout: Duration,
+}
+
 /// A filesystem record found in the folder.
 #[derive(Debug, Clone)]
 struct FoundMount {
@@ -460,10 +535,17 @@ impl FoundGroup {
 /// The address, group and filesystem records of the folder (by file
 /// name). Unreadable records are reported and removed: nothing can be done
 /// with them.
+#[allow(clippy::type_complexity)]
 fn read_records(
     dir: &Path,
     out: &mut Released,
-) -> (Vec<FoundAddress>, Vec<FoundGroup>, Vec<FoundMount>) {
+) -> (
+    Vec<FoundAgent>,
+    Vec<FoundAddress>,
+    Vec<FoundGroup>,
+    Vec<FoundMount>,
+) {
+    let mut agents = Vec::new();
     let mut addresses = Vec::new();
     let mut groups = Vec::new();
     let mut mounts = Vec::new();
@@ -472,7 +554,7 @@ fn read_records(
         Err(e) => {
             out.errors
                 .push(format!("cannot read {}: {e}", dir.display()));
-            return (addresses, groups, mounts);
+            return (agents, addresses, groups, mounts);
         }
     };
     let mut names: Vec<String> = entries
@@ -504,7 +586,8 @@ fn read_records(
         let boot = match &record {
             Record::Address { boot_id, .. }
             | Record::Group { boot_id, .. }
-            | Record::Mount { boot_id, .. } => boot_id,
+            | Record::Mount { boot_id, .. }
+            | Record::Ocf { boot_id, .. } => boot_id,
         };
         if !same(boot, &this_boot) {
             out.lines
@@ -538,6 +621,28 @@ fn read_records(
                         remove_record(dir, &name);
                     }
                 }
+            }
+            Record::Ocf {
+                label,
+                path,
+                env,
+                stop_timeout_secs,
+                netns,
+                ..
+            } => {
+                if !same(&netns, &this_netns) {
+                    out.errors.push(format!(
+                        "ocf:{label} was started in network namespace {netns}, not in this one ({this_netns}); left alone"
+                    ));
+                    continue;
+                }
+                agents.push(FoundAgent {
+                    file: name,
+                    label,
+                    path,
+                    env,
+                    stop_timeout: Duration::from_secs(stop_timeout_secs.clamp(1, 3600).into()),
+                });
             }
             Record::Group {
                 pgid, start_ticks, ..
@@ -575,12 +680,71 @@ fn read_records(
             }
         }
     }
-    (addresses, groups, mounts)
+    (agents, addresses, groups, mounts)
 }
 
 /// Equal, or one side unknown (then there is nothing to tell them apart).
 fn same(a: &str, b: &str) -> bool {
     a.is_empty() || b.is_empty() || a == b
+}
+
+/// Runs the stop action of every recorded OCF agent instance (blocking, a
+/// child process each, killed with its process group at the timeout);
+/// `OCF_SUCCESS` or `OCF_NOT_RUNNING` strikes the record off, anything else
+/// keeps it for the next attempt.
+fn release_agents(dir: &Path, agents: Vec<FoundAgent>, out: &mut Released) {
+    use std::os::unix::process::CommandExt;
+    use understudy_brain::resource::ocf::{outcome, OcfRc, Outcome};
+    for a in agents {
+        let mut env = a.env.clone();
+        env.push((
+            "OCF_RESKEY_CRM_meta_timeout".into(),
+            a.stop_timeout.as_millis().to_string(),
+        ));
+        let child = std::process::Command::new(&a.path)
+            .arg("stop")
+            .envs(env)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                out.errors
+                    .push(format!("ocf:{}: cannot run {} stop: {e}", a.label, a.path));
+                continue;
+            }
+        };
+        let end = Instant::now() + a.stop_timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() < end => std::thread::sleep(POLL),
+                _ => {
+                    let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+                    let _ = child.wait();
+                    break None;
+                }
+            }
+        };
+        match status.and_then(|s| s.code()).map(OcfRc::from_code) {
+            Some(rc) if outcome("stop", rc) == Outcome::Done => {
+                out.lines.push(format!("stopped ocf:{}", a.label));
+                out.agents.push(a.label.clone());
+                remove_record(dir, &a.file);
+            }
+            Some(rc) => out
+                .errors
+                .push(format!("ocf:{} stop failed: {}", a.label, rc.describe())),
+            None => out.errors.push(format!(
+                "ocf:{} stop gave no answer within {} s; its process group was killed",
+                a.label,
+                a.stop_timeout.as_secs()
+            )),
+        }
+    }
 }
 
 fn release_addresses(dir: &Path, addresses: Vec<FoundAddress>, out: &mut Released) {

@@ -12,6 +12,7 @@ pub mod http;
 pub mod ip;
 pub mod link;
 pub mod message;
+pub mod ocf;
 pub mod pid;
 pub mod process;
 pub mod smtp;
@@ -40,6 +41,7 @@ pub enum MonitorKind {
     Userspace(userspace::UserspaceConfig),
     Message(message::MessageConfig),
     Disk(disk::DiskMonitorConfig),
+    Ocf(ocf::OcfMonitorConfig),
 }
 
 /// Whether a kind may check at any time or only while its target resource is
@@ -71,6 +73,7 @@ macro_rules! each_kind {
             MonitorKind::Userspace($c) => $e,
             MonitorKind::Message($c) => $e,
             MonitorKind::Disk($c) => $e,
+            MonitorKind::Ocf($c) => $e,
         }
     };
 }
@@ -92,6 +95,7 @@ impl MonitorKind {
             MonitorKind::Userspace(_) => "userspace",
             MonitorKind::Message(_) => "message",
             MonitorKind::Disk(_) => "disk",
+            MonitorKind::Ocf(_) => "ocf",
         }
     }
 
@@ -108,6 +112,10 @@ impl MonitorKind {
                 resource_kind: "fip",
             },
             MonitorKind::Userspace(_) => FixedTiming::Always,
+            // Without an agent of its own it runs its target's.
+            MonitorKind::Ocf(c) if c.agent.is_none() => FixedTiming::Active {
+                resource_kind: "ocf",
+            },
             _ => FixedTiming::Free,
         }
     }

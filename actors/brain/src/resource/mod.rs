@@ -5,6 +5,7 @@
 pub mod disk;
 pub mod exec;
 pub mod fip;
+pub mod ocf;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,15 +18,17 @@ pub enum ResourceKind {
     Exec(exec::ExecConfig),
     Fip(fip::FipConfig),
     Disk(disk::DiskConfig),
+    Ocf(ocf::OcfConfig),
 }
 
 impl ResourceKind {
-    /// Short type name as shown in status (`exec`, `fip`, `disk`).
+    /// Short type name as shown in status (`exec`, `fip`, `disk`, `ocf`).
     pub fn type_name(&self) -> &'static str {
         match self {
             ResourceKind::Exec(_) => "exec",
             ResourceKind::Fip(_) => "fip",
             ResourceKind::Disk(_) => "disk",
+            ResourceKind::Ocf(_) => "ocf",
         }
     }
 
@@ -34,16 +37,17 @@ impl ResourceKind {
             ResourceKind::Exec(c) => c.validate(path, problems),
             ResourceKind::Fip(c) => c.validate(path, problems),
             ResourceKind::Disk(c) => c.validate(path, problems),
+            ResourceKind::Ocf(c) => c.validate(path, problems),
         }
     }
 
     /// Kinds this kind depends on when the resource does not list its
     /// dependencies explicitly: an exec resource depends on the group's
-    /// floating IPs and disks (the product's default), the others on
-    /// nothing.
+    /// floating IPs and disks (the product's default), and so does an OCF
+    /// agent (most manage an application); the others on nothing.
     pub fn default_dependency_kinds(&self) -> &'static [&'static str] {
         match self {
-            ResourceKind::Exec(_) => &["fip", "disk"],
+            ResourceKind::Exec(_) | ResourceKind::Ocf(_) => &["fip", "disk"],
             ResourceKind::Fip(_) | ResourceKind::Disk(_) => &[],
         }
     }
