@@ -25,11 +25,13 @@ pub fn load(file: &Path) -> Result<ClusterConfig, Vec<String>> {
 }
 
 /// What a valid configuration may want changed (not errors): a cluster
-/// without network-partition resolution, or two servers by majority.
+/// without network-partition resolution, or two servers by majority, or
+/// metrics served beyond loopback.
 pub fn warnings(c: &ClusterConfig) -> Vec<String> {
     let mut w = understudy_actors::model::partition::warnings(c);
     w.extend(understudy_actors::model::watchdog::warnings(c));
     w.extend(understudy_actors::model::traps::warnings(c));
+    w.extend(understudy_actors::model::metrics::warnings(c));
     w
 }
 
