@@ -272,6 +272,9 @@ fn summary(c: &ClusterConfig, warnings: &[String]) -> String {
     if let Some(g) = &c.control.admin_group {
         out += &format!("admin group: {g}\n");
     }
+    if let Some(m) = &c.metrics {
+        out += &format!("metrics: http://{}/metrics on every server\n", m.listen);
+    }
     out
 }
 
