@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
@@ -331,19 +331,31 @@ impl FamilyOut {
     }
 
     fn encode(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut metric = encoder.encode_descriptor(self.name, self.help, None, self.kind)?;
+        // Ended with a full stop, as the registry does with its own.
+        let help = format!("{}.", self.help);
+        let mut metric = encoder.encode_descriptor(self.name, &help, None, self.kind)?;
+        // One sample without labels: `name 0`, not `name{} 0`.
+        if let [(labels, value)] = self.samples.as_slice() {
+            if labels.is_empty() && !matches!(self.kind, MetricType::Info) {
+                return self.encode_value(metric, *value);
+            }
+        }
         for (labels, value) in &self.samples {
             if let MetricType::Info = self.kind {
                 metric.encode_info(labels)?;
                 continue;
             }
             let family = metric.encode_family(labels)?;
-            match self.kind {
-                MetricType::Counter => ConstCounter::new(*value).encode(family)?,
-                _ => ConstGauge::new(*value as i64).encode(family)?,
-            }
+            self.encode_value(family, *value)?;
         }
         Ok(())
+    }
+
+    fn encode_value(&self, metric: MetricEncoder, value: u64) -> Result<(), std::fmt::Error> {
+        match self.kind {
+            MetricType::Counter => ConstCounter::new(value).encode(metric),
+            _ => ConstGauge::new(value as i64).encode(metric),
+        }
     }
 }
 
@@ -651,6 +663,8 @@ mod tests {
             "understudy_monitor_check_lateness_seconds_bucket{le=\"0.0005\",monitor=\"httpdw\"} 1",
             "understudy_rejected_packets_total{reason=\"forged\"} 0",
             "# TYPE understudy_mail_spool_mails gauge",
+            "\nunderstudy_cluster_suspended 0\n",
+            "# HELP understudy_group_state State of each failover group: 1 for its state.\n",
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }
