@@ -24,11 +24,13 @@ pub fn load(file: &Path) -> Result<ClusterConfig, Vec<Problem>> {
 }
 
 /// What a valid configuration may want changed (not errors): a cluster
-/// without network-partition resolution, or two servers by majority.
+/// without network-partition resolution, or two servers by majority, or
+/// metrics served beyond loopback.
 pub fn warnings(c: &ClusterConfig) -> Vec<String> {
     let mut w = understudy_actors::model::partition::warnings(c);
     w.extend(understudy_actors::model::watchdog::warnings(c));
     w.extend(understudy_actors::model::traps::warnings(c));
+    w.extend(understudy_actors::model::metrics::warnings(c));
     w
 }
 
@@ -399,6 +401,9 @@ fn summary(c: &ClusterConfig, warnings: &[String]) -> String {
     }
     if let Some(g) = &c.control.admin_group {
         out += &format!("admin group: {g}\n");
+    }
+    if let Some(m) = &c.metrics {
+        out += &format!("metrics: http://{}/metrics on every server\n", m.listen);
     }
     out
 }

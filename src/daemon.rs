@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use understudy_actors::control::server::{self, Access};
 use understudy_actors::coordinator::group::StopFactor;
 use understudy_actors::coordinator::{Coordinator, CoordinatorSettings, StopClusterService};
+use understudy_actors::metrics::Metrics;
 use understudy_actors::notify::alert_log::{AlertLog, AlertLogHandle, DEFAULT_MAX_BYTES};
 use understudy_actors::notify::service::AlertService;
 use understudy_actors::resource::owned;
@@ -126,6 +127,9 @@ pub fn run(
             ))
         }
     };
+    // Every alert of this daemon is counted, those of the cleanup below too.
+    let metrics = Metrics::default();
+    alert_log.count_in(metrics.clone());
     // ---- guardian: ownership records and startup cleanup (begin) ----
     // Before the coordinator starts: what this daemon adds or starts is
     // recorded from here on, and whatever an earlier run left behind is
@@ -152,6 +156,14 @@ pub fn run(
             Ok(l) => l,
             Err(e) => return fail(&e),
         };
+    // Bound before anything starts: a taken port stops the start, named.
+    let metrics_listener = match config.metrics.as_ref().and_then(|m| m.address()) {
+        Some(addr) => match understudy_actors::web::bind(addr) {
+            Ok(l) => Some(l),
+            Err(e) => return fail(&e),
+        },
+        None => None,
+    };
     let base_dir = crate::config_check::base_dir(config_path);
     for p in crate::config_check::script_problems(&config, &base_dir) {
         tracing::warn!("{}: {p}: what runs it will fail", config_path.display());
@@ -175,7 +187,7 @@ pub fn run(
             .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
         let log_addr = AlertLogHandle::spawn(alert_log)
             .map_err(|e| format!("cannot start the alert log thread: {e}"))?;
-        let alert_service = AlertService::start(&config, &local, state_dir, &log_addr)?;
+        let alert_service = AlertService::start(&config, &local, state_dir, &log_addr, &metrics)?;
         let coordinator = Coordinator::new(CoordinatorSettings {
             alert_service: Some(alert_service),
             test_hooks: std::env::var("UNDERSTUDY_TEST_HOOKS").as_deref() == Ok("1"),
@@ -188,9 +200,11 @@ pub fn run(
             incarnation: crate::guardian::incarnation(),
             key,
             peer_listeners,
+            metrics: metrics.clone(),
         });
         let stopped = coordinator.stopped_signal();
         let stopping = coordinator.stopping_signal();
+        let status = coordinator.status_feed();
         let coordinator = coordinator.start();
         let (inflight_tx, inflight_rx) = watch::channel(0usize);
         server::serve(
@@ -202,7 +216,15 @@ pub fn run(
         );
         // READY=1 (the socket is served), the state line, STOPPING=1: to
         // systemd, through the guardian.
-        crate::systemd::report(coordinator.clone(), stopping);
+        crate::systemd::report(status.clone(), stopping);
+        // Scrapes read what the actors published, on the listener's own
+        // thread.
+        if let Some(listener) = metrics_listener {
+            understudy_actors::web::serve(
+                listener,
+                understudy_actors::web::metrics_routes(metrics.registry(status)),
+            );
+        }
         watch_signals(coordinator);
         exit_when_stopped(stopped, inflight_rx, log_addr);
         Ok::<(), String>(())

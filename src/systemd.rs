@@ -11,11 +11,12 @@
 //! daemon a pipe instead ([`NOTIFY_FD_ENV`]):
 //!
 //! - the daemon writes `READY=1` once it serves its control socket (its
-//!   coordinator has answered a status request), `STATUS=` lines with the
-//!   cluster's state ([`crate::render::service_line`]) when that line
-//!   changes, looked at once a second, and `STOPPING=1` when the cluster
-//!   service begins to stop (SIGTERM, `cluster stop`, a final action);
-//!   the guardian passes those three on and nothing else;
+//!   coordinator has started and published its first status), `STATUS=`
+//!   lines with the cluster's state ([`crate::render::service_line`]) when
+//!   that line changes (the coordinator publishes its status on change:
+//!   nothing asks it), and `STOPPING=1` when the cluster service begins to
+//!   stop (SIGTERM, `cluster stop`, a final action); the guardian passes
+//!   those three on and nothing else;
 //! - `WATCHDOG=1` is the guardian's own, made from the daemon's progress
 //!   beat: the records the daemon writes to its fence pipe
 //!   ([`understudy_actors::fence`]), the very signal the guardian's fence
@@ -30,16 +31,13 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use actix::Addr;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use sd_notify::NotifyState;
 use tokio::sync::watch;
 
-use understudy_actors::control::protocol::{Command as Ctl, Response};
-use understudy_actors::coordinator::{Control, Coordinator};
 use understudy_actors::fence;
+use understudy_actors::metrics::StatusFeed;
 
 use crate::logging::Priority;
 
@@ -49,9 +47,6 @@ pub const NOTIFY_FD_ENV: &str = "UNDERSTUDY_NOTIFY_FD";
 
 /// What systemd sets for its notify protocol; never passed to the daemon.
 const SYSTEMD_ENV: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
-
-/// How often the daemon looks at the cluster's state for `STATUS=`.
-const STATUS_EVERY: Duration = Duration::from_secs(1);
 
 /// The keepalive period for a watchdog of `usec`: a quarter of it (so
 /// that one late beat is no timeout), in ms, at least 1.
@@ -234,10 +229,10 @@ fn tell(lines: &[String]) {
 }
 
 /// Reports to the service manager, through the guardian, for the life of
-/// the daemon: `READY=1` once the coordinator answers, the status line on
-/// every change, `STOPPING=1` when the cluster service begins to stop.
-/// Nothing without a service manager.
-pub fn report(coordinator: Addr<Coordinator>, mut stopping: watch::Receiver<bool>) {
+/// the daemon: `READY=1` once the coordinator has published its first
+/// status, the status line on every change, `STOPPING=1` when the cluster
+/// service begins to stop. Nothing without a service manager.
+pub fn report(mut feed: StatusFeed, mut stopping: watch::Receiver<bool>) {
     if !matches!(PIPE.get(), Some(Some(_))) {
         return;
     }
@@ -247,23 +242,15 @@ pub fn report(coordinator: Addr<Coordinator>, mut stopping: watch::Receiver<bool
         let mut watching_stop = true;
         let mut last = String::new();
         loop {
-            let status = match coordinator
-                .send(Control {
-                    command: Ctl::Status,
-                    by: "the service manager".into(),
-                })
-                .await
-            {
-                Ok(Response::Status { status }) => status,
-                // The coordinator is gone: the daemon is ending.
-                _ => {
-                    if *stopping.borrow() && !stop_told {
-                        tell(&["STOPPING=1".to_string()]);
-                    }
+            let status = feed.borrow_and_update().clone();
+            let mut lines = Vec::new();
+            // Nothing published yet: the coordinator has not started.
+            let Some(status) = status else {
+                if feed.changed().await.is_err() {
                     return;
                 }
+                continue;
             };
-            let mut lines = Vec::new();
             if !ready {
                 ready = true;
                 lines.push("READY=1".to_string());
@@ -281,8 +268,16 @@ pub fn report(coordinator: Addr<Coordinator>, mut stopping: watch::Receiver<bool
                 tell(&lines);
             }
             tokio::select! {
-                _ = tokio::time::sleep(STATUS_EVERY) => {}
-                // At once (the state line with it), not at the next look.
+                changed = feed.changed() => {
+                    // The coordinator is gone: the daemon is ending.
+                    if changed.is_err() {
+                        if *stopping.borrow() && !stop_told {
+                            tell(&["STOPPING=1".to_string()]);
+                        }
+                        return;
+                    }
+                }
+                // At once (the state line with it), not at the next change.
                 changed = stopping.changed(), if watching_stop && !stop_told => {
                     if changed.is_err() {
                         watching_stop = false;

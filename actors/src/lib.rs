@@ -14,6 +14,8 @@
 //!   (heartbeat packets, peer requests).
 //! - [`heartbeat`]: the heartbeat actors, one per path.
 //! - [`witness`]: the witnesses of partition resolution (etcd).
+//! - [`metrics`]: Prometheus metrics; [`web`]: the HTTP listener they are
+//!   served on.
 
 pub mod atomic_file;
 pub mod control;
@@ -22,11 +24,13 @@ pub mod fence;
 pub mod forced_stop;
 pub mod heartbeat;
 pub mod journal;
+pub mod metrics;
 pub mod model;
 pub mod monitor;
 pub mod notify;
 pub mod np_target;
 pub mod resource;
+pub mod web;
 pub mod wire;
 pub mod witness;
 

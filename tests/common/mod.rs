@@ -12,6 +12,7 @@ pub mod agent;
 pub mod cluster;
 pub mod disk;
 pub mod nginx;
+pub mod prometheus;
 pub mod rsyslog;
 pub mod skip;
 pub mod smtp;

@@ -49,6 +49,11 @@ pub struct ClusterConfig {
     /// absent: it is not.
     #[serde(default)]
     pub forced_stop: Option<crate::forced_stop::ForcedStopConfig>,
+    /// Prometheus metrics over HTTP; absent: none. (Left out of the
+    /// canonical form when absent, so that configurations without it keep
+    /// their digest.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<crate::metrics::MetricsConfig>,
 }
 
 /// The alert service: notifiers and per-kind routing.
@@ -766,6 +771,8 @@ impl ConfigChange {
                 || old.guardian != new.guardian,
             "os_actions/control/guardian",
         );
+        // The listener is bound at start.
+        differ(old.metrics != new.metrics, "metrics");
         ConfigChange { sections }
     }
 

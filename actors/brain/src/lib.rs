@@ -12,7 +12,8 @@
 //!   events in, commands out), [`advert`] (what heartbeats carry);
 //! - decisions: [`plan`], [`ladder`], [`placement`], [`membership`],
 //!   [`detection`], [`recovery`], [`partition`] (quorum, leases), [`forced_stop`],
-//!   [`traps`] (SNMP trap endpoints of message monitors, what a packet counts as);
+//!   [`traps`] (SNMP trap endpoints of message monitors, what a packet counts as),
+//!   [`metrics`] (where Prometheus metrics are served);
 //! - ids and states: [`state`], [`catalog`] (every alert), [`agent`] (the
 //!   messages of `clp_httpmon` / `clp_smtpmon`).
 
@@ -27,6 +28,7 @@ pub mod host;
 pub mod journal;
 pub mod ladder;
 pub mod membership;
+pub mod metrics;
 pub mod monitor;
 pub mod monitoring;
 pub mod notify;

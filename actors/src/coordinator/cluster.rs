@@ -136,6 +136,7 @@ impl Coordinator {
 
     pub(crate) fn on_tick(&mut self, ctx: &mut Context<Self>) {
         self.feed(Input::Tick, ctx);
+        self.publish_status();
         // The progress beat to the guardian (when it asked for one): this
         // tick proves the actors' thread runs; the heartbeat thread, when
         // there is one, must have sent within the heartbeat timeout too (a

@@ -92,6 +92,7 @@ impl Coordinator {
                             incarnation: self.settings.incarnation,
                             config_digest: self.view.config_digest.clone(),
                             lateness: self.cluster.beat_lateness.clone(),
+                            metrics: self.settings.metrics.clone(),
                         },
                         me.clone().recipient(),
                     ) {

@@ -107,6 +107,8 @@ struct Shared {
     resources: BTreeMap<String, Addr<ResourceActor>>,
     coordinator: Addr<Coordinator>,
     alerter: Alerter,
+    /// Counts the ladder's retries and final actions, and starts by failover.
+    metrics: crate::metrics::Metrics,
     /// Failovers caused by each resource's activation failure; reset by an
     /// operator's start or stop of the group.
     failovers: RefCell<BTreeMap<String, u32>>,
@@ -123,6 +125,7 @@ impl GroupActor {
         resources: BTreeMap<String, Addr<ResourceActor>>,
         coordinator: Addr<Coordinator>,
         alerter: Alerter,
+        metrics: crate::metrics::Metrics,
     ) -> Self {
         GroupActor {
             shared: Rc::new(Shared {
@@ -132,6 +135,7 @@ impl GroupActor {
                 resources,
                 coordinator,
                 alerter,
+                metrics,
                 failovers: RefCell::new(BTreeMap::new()),
                 states: RefCell::new(BTreeMap::new()),
             }),
@@ -354,6 +358,9 @@ impl Shared {
             .collect();
         let mut run = ActivationRun::new(order, policies, self.failovers.borrow().clone());
         if only.is_none() {
+            if event == StartEvent::Failover {
+                self.metrics.group_failover(&name);
+            }
             self.alerter.raise(Event::GroupStarting {
                 group: name.clone(),
                 by: by.to_string(),
@@ -369,6 +376,7 @@ impl Shared {
             match action {
                 ActivationAction::Start { resource, attempt } => {
                     if attempt > 1 {
+                        self.metrics.resource_retry(&name, &resource, "activation");
                         self.alerter.raise(Event::ActivationRetry {
                             resource: resource.clone(),
                             attempt,
@@ -415,6 +423,8 @@ impl Shared {
                     }
                 }
                 ActivationAction::FinalAction { resource, action } => {
+                    self.metrics
+                        .resource_final_action(&name, &resource, "activation");
                     self.alerter.raise(Event::ActivationFinalAction {
                         group: name.clone(),
                         resource: resource.clone(),
@@ -556,6 +566,8 @@ impl Shared {
             match action {
                 DeactivationAction::Stop { resource, attempt } => {
                     if attempt > 1 {
+                        self.metrics
+                            .resource_retry(&name, &resource, "deactivation");
                         self.alerter.raise(Event::DeactivationRetry {
                             resource: resource.clone(),
                             attempt,
@@ -565,6 +577,8 @@ impl Shared {
                     queue.extend(run.on_result(ok));
                 }
                 DeactivationAction::FinalAction { resource, action } => {
+                    self.metrics
+                        .resource_final_action(&name, &resource, "deactivation");
                     self.alerter.raise(Event::DeactivationFinalAction {
                         group: name.clone(),
                         resource: resource.clone(),

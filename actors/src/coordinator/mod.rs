@@ -39,6 +39,9 @@ pub use monitors::{MonitorUpdate, RecoverMonitor};
 /// Longest time an OS shutdown/reboot command may take before we give up on it.
 const OS_ACTION_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The status is published at most this often (from the tick).
+const PUBLISH_EVERY: Duration = Duration::from_millis(50);
+
 pub struct CoordinatorSettings {
     /// Enables test-only control commands (`debug stall`).
     pub test_hooks: bool,
@@ -58,6 +61,8 @@ pub struct CoordinatorSettings {
     pub peer_listeners: Vec<std::net::TcpListener>,
     /// The notifiers and their router, when the daemon started them.
     pub alert_service: Option<crate::notify::service::AlertService>,
+    /// Where the actors count events for the metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub struct Coordinator {
@@ -80,6 +85,9 @@ pub struct Coordinator {
     /// receiver tasks.
     traps: crate::model::traps::TrapListeners,
     trap_tasks: BTreeMap<std::net::SocketAddr, tokio::task::JoinHandle<()>>,
+    /// The status, published when it changes (see [`Coordinator::status_feed`]).
+    status_feed: watch::Sender<Option<Arc<ClusterStatus>>>,
+    published_at: Option<std::time::Instant>,
 }
 
 /// The coordinator's part of a monitor: its actor (when it runs here), its
@@ -187,7 +195,43 @@ impl Coordinator {
             lateness: SharedLateness::default(),
             traps: Default::default(),
             trap_tasks: BTreeMap::new(),
+            status_feed: watch::channel(None).0,
+            published_at: None,
         }
+    }
+
+    /// The status as last published: at the coordinator's start, then
+    /// within [`PUBLISH_EVERY`] (and a tick) of each change. Readers (the
+    /// metrics, the service manager's status line) never send the
+    /// coordinator a message for it.
+    pub fn status_feed(&self) -> crate::metrics::StatusFeed {
+        self.status_feed.subscribe()
+    }
+
+    /// Publishes the status if it changed, at most every [`PUBLISH_EVERY`]
+    /// (the tick may come every 5 ms; a snapshot is a copy of the view).
+    pub(crate) fn publish_status(&mut self) {
+        let now = std::time::Instant::now();
+        if self
+            .published_at
+            .is_some_and(|t| now.duration_since(t) < PUBLISH_EVERY)
+        {
+            return;
+        }
+        self.publish_now();
+    }
+
+    /// Publishes the status if it changed, at once.
+    pub(crate) fn publish_now(&mut self) {
+        self.published_at = Some(std::time::Instant::now());
+        let snapshot = self.status_snapshot();
+        self.status_feed.send_if_modified(|current| {
+            if current.as_deref() == Some(&snapshot) {
+                return false;
+            }
+            *current = Some(Arc::new(snapshot));
+            true
+        });
     }
 
     /// Becomes true when the cluster service has stopped.
@@ -275,6 +319,9 @@ impl Coordinator {
             );
         }
         self.feed(cluster_input::Stopping { handover }, ctx);
+        // Readers see the stop at once (the service manager's STOPPING=1
+        // goes with the state line that says so).
+        self.publish_now();
         let alerter = self.alerter.clone();
         let os = self.settings.config.os_actions.clone();
         let peers = self.cluster.peers.clone();
@@ -437,6 +484,7 @@ impl Actor for Coordinator {
                 resources,
                 me.clone(),
                 self.alerter.clone(),
+                self.settings.metrics.clone(),
             )
             .start();
             self.groups.insert(g.name.clone(), addr);
@@ -477,8 +525,14 @@ impl Coordinator {
                     os_actions: config.os_actions.clone(),
                     final_action: resolved.recovery.final_action,
                 };
-                MonitorActor::new(resolved.clone(), build, me.clone(), self.lateness.clone())
-                    .start()
+                MonitorActor::new(
+                    resolved.clone(),
+                    build,
+                    me.clone(),
+                    self.lateness.clone(),
+                    self.settings.metrics.clone(),
+                )
+                .start()
             });
             self.monitors.insert(
                 m.name.clone(),

@@ -294,6 +294,7 @@ impl Handler<RecoverMonitor> for Coordinator {
                 .and_then(|g| self.groups.get(g).cloned()),
             group_name,
             alerter: self.alerter.clone(),
+            metrics: self.settings.metrics.clone(),
             script: script.map(|s| Script {
                 path: self.settings.base_dir.join(&s.path),
                 label: "preaction",
@@ -353,6 +354,7 @@ struct StepRun {
     group: Option<Addr<super::group::GroupActor>>,
     group_name: Option<String>,
     alerter: Alerter,
+    metrics: crate::metrics::Metrics,
     script: Option<Script>,
 }
 
@@ -376,6 +378,7 @@ impl StepRun {
                 }
             }
             Step::Reactivate { .. } => {
+                self.metrics.reactivation(&self.monitor);
                 self.pre_script(step.script_action()).await;
                 let op = match &self.target {
                     RecoveryTarget::Resource(r) => GroupOp::RestartResource(r.clone()),
@@ -398,6 +401,7 @@ impl StepRun {
                 }
             }
             Step::Failover { .. } => {
+                self.metrics.monitor_failover(&self.monitor);
                 self.pre_script(step.script_action()).await;
                 let reason = match (destination, self.mover.take()) {
                     (Ok(to), Some(mover)) => {
@@ -437,6 +441,7 @@ impl StepRun {
                 Box::pin(self.execute(fallback.clone(), fallback, Err(String::new()))).await
             }
             Step::FinalAction { action, .. } => {
+                self.metrics.monitor_final_action(&self.monitor);
                 self.pre_script(step.script_action()).await;
                 self.alerter.raise(Event::MonitorFinalActionTaken {
                     monitor: self.monitor.clone(),

@@ -51,6 +51,8 @@ pub struct LanSettings {
     /// How late each fixed-rate beat left (shared by every path; read by
     /// `monitor stats`).
     pub lateness: Arc<std::sync::Mutex<crate::monitor::actor::Lateness>>,
+    /// The same lateness, for the metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Store a new advert and send it to every peer at once.
@@ -393,6 +395,7 @@ impl StreamHandler<Tick> for LanHeartbeat {
         if let Ok(mut l) = self.settings.lateness.lock() {
             l.record(late);
         }
+        self.settings.metrics.beat_late(late);
         self.send_alive();
         self.check_link();
     }
@@ -491,6 +494,7 @@ mod tests {
             incarnation: crate::wire::replay::incarnation_now(),
             config_digest: "digest".into(),
             lateness: Default::default(),
+            metrics: Default::default(),
         }
     }
 

@@ -4,6 +4,6 @@
 
 pub use understudy_brain::{
     advert, agent, catalog, cluster, config, detection, forced_stop, host, journal, ladder,
-    membership, monitor, monitoring, partition, placement, plan, problems, recovery, resource,
-    routing, state, traps, validate, validate_monitors, watchdog,
+    membership, metrics, monitor, monitoring, partition, placement, plan, problems, recovery,
+    resource, routing, state, traps, validate, validate_monitors, watchdog,
 };

@@ -129,6 +129,7 @@ pub struct MonitorActor {
     coordinator: Addr<Coordinator>,
     alerter: Alerter,
     lateness: SharedLateness,
+    metrics: crate::metrics::Metrics,
 }
 
 impl MonitorActor {
@@ -138,6 +139,7 @@ impl MonitorActor {
         build: ProbeBuild,
         coordinator: Addr<Coordinator>,
         lateness: SharedLateness,
+        metrics: crate::metrics::Metrics,
     ) -> Self {
         let detection = Detection::new(DetectionPolicy {
             retry: config.retry,
@@ -170,6 +172,7 @@ impl MonitorActor {
             coordinator,
             alerter,
             lateness,
+            metrics,
         }
     }
 
@@ -342,9 +345,9 @@ impl MonitorActor {
             return;
         };
         let started = Instant::now();
-        self.lateness
-            .borrow_mut()
-            .record(started.saturating_duration_since(self.next_due));
+        let late = started.saturating_duration_since(self.next_due);
+        self.lateness.borrow_mut().record(late);
+        self.metrics.check_late(&self.config.name, late);
         self.in_flight = true;
         let timeout = Duration::from_secs(self.config.timeout as u64);
         let check = tokio::time::timeout(timeout, probe.check(&self.env));

@@ -34,6 +34,8 @@ pub struct AlertLog {
     file: Option<File>,
     size: u64,
     recent: VecDeque<Alert>,
+    /// Counts each alert recorded, by module and id (the daemon's log).
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl AlertLog {
@@ -61,9 +63,15 @@ impl AlertLog {
             file: None,
             size: 0,
             recent,
+            metrics: None,
         };
         log.reopen()?;
         Ok(log)
+    }
+
+    /// From now on, every alert recorded is counted in `metrics`.
+    pub fn count_in(&mut self, metrics: crate::metrics::Metrics) {
+        self.metrics = Some(metrics);
     }
 
     fn path(&self) -> PathBuf {
@@ -120,6 +128,9 @@ impl AlertLog {
             crate::model::catalog::Level::Error => tracing::error!("{line}"),
             crate::model::catalog::Level::Warning => tracing::warn!("{line}"),
             crate::model::catalog::Level::Info => tracing::info!("{line}"),
+        }
+        if let Some(m) = &self.metrics {
+            m.alert(&alert);
         }
         if let Err(e) = self.append(&alert) {
             tracing::error!("alert log {}: {e}", self.path().display());

@@ -30,6 +30,8 @@ pub struct AlertService {
     own: Alerter,
     cluster: String,
     state_dir: PathBuf,
+    /// The mail notifier publishes its spool's depth there.
+    metrics: crate::metrics::Metrics,
 }
 
 impl AlertService {
@@ -40,6 +42,7 @@ impl AlertService {
         local: &str,
         state_dir: &Path,
         log: &AlertLogHandle,
+        metrics: &crate::metrics::Metrics,
     ) -> Result<AlertService, String> {
         let own = Alerter {
             log: log.clone(),
@@ -63,6 +66,7 @@ impl AlertService {
             own,
             cluster: config.name.clone(),
             state_dir: state_dir.to_path_buf(),
+            metrics: metrics.clone(),
         };
         service.apply(&config.alerts)?;
         service.own.raise(Event::AlertServiceStarted);
@@ -87,6 +91,7 @@ impl AlertService {
             state_dir: self.state_dir.clone(),
             own: self.own.clone(),
             mail_running: self.mail.is_some(),
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -176,6 +181,7 @@ pub struct AlertPreparer {
     state_dir: PathBuf,
     own: Alerter,
     mail_running: bool,
+    metrics: crate::metrics::Metrics,
 }
 
 /// The mail notifier's part of an alert configuration, files read.
@@ -198,9 +204,9 @@ impl AlertPreparer {
         let mail = match alerts.mail.clone() {
             None => PreparedMail::None,
             Some(c) if self.mail_running => PreparedMail::Password(c.load_password()?),
-            Some(c) => {
-                PreparedMail::Notifier(Box::new(MailNotifier::new(c, &self.state_dir, self.own)?))
-            }
+            Some(c) => PreparedMail::Notifier(Box::new(
+                MailNotifier::new(c, &self.state_dir, self.own)?.with_metrics(self.metrics),
+            )),
         };
         let snmp_community = match &alerts.snmp {
             Some(c) => Some(super::snmp::load_community(c)?),

@@ -77,6 +77,8 @@ pub struct MailNotifier {
     /// Counts `Reconfigure`s: an attempt made under older settings that
     /// fails is retried at once.
     generation: u64,
+    /// Where the spool's depth is published (the daemon's metrics).
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl MailNotifier {
@@ -129,7 +131,27 @@ impl MailNotifier {
             in_flight: false,
             wake: None,
             generation: 0,
+            metrics: None,
         })
+    }
+
+    /// Publishes the spool's depth in `metrics` from now on.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> MailNotifier {
+        metrics.set_mail_spool(self.waiting());
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Mails not delivered yet: spooled, or being written to the spool.
+    fn waiting(&self) -> usize {
+        self.queue.len() + self.writing.len()
+    }
+
+    /// The spool's depth changed.
+    fn publish_depth(&self) {
+        if let Some(m) = &self.metrics {
+            m.set_mail_spool(self.waiting());
+        }
     }
 
     /// Another retry policy (tests use short pauses).
@@ -226,6 +248,7 @@ impl MailNotifier {
                     self.in_flight = false;
                     return self.pump(ctx);
                 };
+                self.publish_depth();
                 let alert = done.record.alert;
                 if !done.spooled {
                     self.alerter.raise(Event::MailSent { server, alert });
@@ -309,6 +332,7 @@ impl Handler<Notify> for MailNotifier {
             seq,
         );
         self.writing.insert(seq);
+        self.publish_depth();
         let spool = self.spool.clone();
         let to_write = record.clone();
         ctx.spawn(
@@ -367,7 +391,7 @@ impl Handler<GetMailQueue> for MailNotifier {
     fn handle(&mut self, _: GetMailQueue, _: &mut Context<Self>) -> Self::Result {
         let oldest = self.queue.values().next();
         MessageResult(MailQueue {
-            waiting: self.queue.len() + self.writing.len(),
+            waiting: self.waiting(),
             failures: oldest.map_or(0, |q| q.failures),
             last_cause: oldest.and_then(|q| q.last_cause.clone()),
         })

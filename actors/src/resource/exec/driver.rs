@@ -119,6 +119,33 @@ impl Spawned {
         Ok(status)
     }
 
+    /// Waits for the script at most `timeout`; its exit status, noted in its
+    /// log. At the timeout its whole process group is killed and the error
+    /// says so, naming it `what` ("start script /etc/app/start.sh").
+    pub async fn wait_within(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<ExitStatus, String> {
+        match tokio::time::timeout(timeout, self.wait()).await {
+            Ok(Ok(status)) => {
+                self.note(&describe_status(status)).await;
+                Ok(status)
+            }
+            Ok(Err(e)) => Err(format!("waiting for {what}: {e}")),
+            Err(_) => {
+                signal_group(self.pid, Signal::SIGKILL);
+                let _ = self.wait().await;
+                let msg = format!(
+                    "{what} timed out after {} s; its process group was killed",
+                    timeout.as_secs()
+                );
+                self.note(&msg).await;
+                Err(msg)
+            }
+        }
+    }
+
     /// Appends a timestamped line about the script to its log, if it has one.
     pub async fn note(&self, text: &str) {
         if let Some(log) = &self.log {
@@ -231,33 +258,12 @@ impl Drop for GroupGuard {
 /// script's whole process group is killed.
 pub async fn run_sync(script: &Script) -> Result<(), String> {
     let mut s = spawn(script).await?;
-    match tokio::time::timeout(script.timeout, s.wait()).await {
-        Ok(Ok(status)) => {
-            s.note(&describe_status(status)).await;
-            if status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} script {} failed: {}",
-                    script.label,
-                    script.path.display(),
-                    describe_status(status)
-                ))
-            }
-        }
-        Ok(Err(e)) => Err(format!("waiting for {} script: {e}", script.label)),
-        Err(_) => {
-            signal_group(s.pid, Signal::SIGKILL);
-            let _ = s.wait().await;
-            let msg = format!(
-                "{} script {} timed out after {} s; its process group was killed",
-                script.label,
-                script.path.display(),
-                script.timeout.as_secs()
-            );
-            s.note(&msg).await;
-            Err(msg)
-        }
+    let what = format!("{} script {}", script.label, script.path.display());
+    let status = s.wait_within(script.timeout, &what).await?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed: {}", describe_status(status)))
     }
 }
 

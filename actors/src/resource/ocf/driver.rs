@@ -9,10 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-
 use super::config::{outcome, split_agent, MetaParameter, OcfConfig, OcfRc, Outcome};
-use crate::resource::exec::driver::{describe_status, signal_group, spawn_in_group};
+use crate::resource::exec::driver::{describe_status, spawn_in_group};
 use crate::resource::owned;
 
 /// Longest meta-data accepted from an agent, bytes.
@@ -95,30 +93,16 @@ impl Agent {
         )
         .await
         .map_err(|e| format!("ocf:{}: {e}", self.name))?;
-        match tokio::time::timeout(timeout, s.wait()).await {
-            Ok(Ok(status)) => {
-                s.note(&describe_status(status)).await;
-                match status.code() {
-                    Some(c) => Ok(OcfRc::from_code(c)),
-                    None => Err(format!(
-                        "ocf:{} {action}: {}",
-                        self.name,
-                        describe_status(status)
-                    )),
-                }
-            }
-            Ok(Err(e)) => Err(format!("ocf:{} {action}: {e}", self.name)),
-            Err(_) => {
-                signal_group(s.pid, Signal::SIGKILL);
-                let _ = s.wait().await;
-                let msg = format!(
-                    "ocf:{} {action} timed out after {} s; its process group was killed",
-                    self.name,
-                    timeout.as_secs()
-                );
-                s.note(&msg).await;
-                Err(msg)
-            }
+        let status = s
+            .wait_within(timeout, &format!("ocf:{} {action}", self.name))
+            .await?;
+        match status.code() {
+            Some(c) => Ok(OcfRc::from_code(c)),
+            None => Err(format!(
+                "ocf:{} {action}: {}",
+                self.name,
+                describe_status(status)
+            )),
         }
     }
 
