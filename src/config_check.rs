@@ -71,6 +71,21 @@ pub fn local_problems(c: &ClusterConfig) -> Vec<String> {
             out.push(format!("alerts.snmp.community_file: {e}"));
         }
     }
+    for (i, s) in c.servers.iter().enumerate() {
+        let Some(bmc) = &s.bmc else {
+            continue;
+        };
+        if bmc.password_file.is_some() {
+            if let Err(e) = understudy_actors::heartbeat::bmc::load_password(bmc) {
+                let name = if s.name.is_empty() {
+                    i.to_string()
+                } else {
+                    s.name.clone()
+                };
+                out.push(format!("servers[{name}].bmc.password_file: {e}"));
+            }
+        }
+    }
     out
 }
 
@@ -114,8 +129,9 @@ fn scripts(c: &ClusterConfig) -> Vec<(String, &str)> {
         }
     }
     if let Some(f) = &c.forced_stop {
-        let understudy_actors::model::forced_stop::ForcedStopMethod::Script(s) = &f.method;
-        out.push(("forced_stop.method.path".into(), s.path.as_str()));
+        if let understudy_actors::model::forced_stop::ForcedStopMethod::Script(s) = &f.method {
+            out.push(("forced_stop.method.path".into(), s.path.as_str()));
+        }
     }
     out
 }

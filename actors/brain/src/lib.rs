@@ -12,12 +12,14 @@
 //!   events in, commands out), [`advert`] (what heartbeats carry);
 //! - decisions: [`plan`], [`ladder`], [`placement`], [`membership`],
 //!   [`detection`], [`recovery`], [`partition`] (quorum, leases), [`forced_stop`],
+//!   [`bmc`] (a server's BMC: the BMC heartbeat path, the forced stop by BMC),
 //!   [`traps`] (SNMP trap endpoints of message monitors, what a packet counts as);
 //! - ids and states: [`state`], [`catalog`] (every alert), [`agent`] (the
 //!   messages of `clp_httpmon` / `clp_smtpmon`).
 
 pub mod advert;
 pub mod agent;
+pub mod bmc;
 pub mod catalog;
 pub mod cluster;
 pub mod config;

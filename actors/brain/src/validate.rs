@@ -43,6 +43,7 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
     check_heartbeat(config, problems);
     crate::partition::validate(config, problems);
     crate::forced_stop::validate(config, problems);
+    crate::bmc::validate(config, problems);
     crate::watchdog::validate(config, problems);
 
     let mut group_names = HashSet::new();
