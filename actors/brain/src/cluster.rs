@@ -1473,10 +1473,13 @@ impl Brain {
             });
             self.member_events(now, events, out);
         } else if !self.is_cleared(&server) {
-            // Silent already: now known to hold nothing.
+            // Silent already: now known to hold nothing. A forced stop
+            // under way still reports its own end.
             self.cleared.insert(server.clone(), inc);
             self.silent_down.remove(&server);
-            self.fencing.remove(&server);
+            if matches!(self.fencing.get(&server), Some(Fence::Failed { .. })) {
+                self.fencing.remove(&server);
+            }
         }
     }
 
@@ -1502,6 +1505,10 @@ impl Brain {
                         server: server.to_string(),
                     },
                 );
+            }
+            Err(_) if self.is_cleared(server) => {
+                // Its BMC said it is off meanwhile: nothing failed.
+                self.fencing.remove(server);
             }
             Err(error) => {
                 let attempts = attempts + 1;
@@ -3899,7 +3906,7 @@ mod tests {
             starts(&out),
             vec![("web".to_string(), Some("s1".to_string()))]
         );
-        // The forced stop's late end changes nothing.
+        // The forced stop's end: no failure to report, it is off.
         let out = at(
             &mut b,
             800,
