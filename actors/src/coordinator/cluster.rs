@@ -372,8 +372,14 @@ impl Coordinator {
                 continue;
             }
             let me = ctx.address();
+            // do_send: a full mailbox must not end the poller (only a
+            // coordinator that is gone does).
             match crate::heartbeat::bmc::spawn_poller(s.name.clone(), bmc.clone(), move |r| {
-                me.try_send(r).is_ok()
+                if !me.connected() {
+                    return false;
+                }
+                me.do_send(r);
+                true
             }) {
                 Ok(p) => self.cluster.bmc_pollers.push(p),
                 Err(error) => {
