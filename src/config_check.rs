@@ -76,6 +76,24 @@ pub fn local_problems(c: &ClusterConfig) -> Vec<Problem> {
             out.push(problem("alerts.snmp.community_file", e.to_string()));
         }
     }
+    for (i, s) in c.servers.iter().enumerate() {
+        let Some(bmc) = &s.bmc else {
+            continue;
+        };
+        if bmc.password_file.is_some() {
+            if let Err(e) = understudy_actors::heartbeat::bmc::load_password(bmc) {
+                let name = if s.name.is_empty() {
+                    i.to_string()
+                } else {
+                    s.name.clone()
+                };
+                out.push(problem(
+                    format!("servers[{name}].bmc.password_file"),
+                    e.to_string(),
+                ));
+            }
+        }
+    }
     out
 }
 
@@ -119,8 +137,9 @@ fn scripts(c: &ClusterConfig) -> Vec<(String, &str)> {
         }
     }
     if let Some(f) = &c.forced_stop {
-        let understudy_actors::model::forced_stop::ForcedStopMethod::Script(s) = &f.method;
-        out.push(("forced_stop.method.path".into(), s.path.as_str()));
+        if let understudy_actors::model::forced_stop::ForcedStopMethod::Script(s) = &f.method {
+            out.push(("forced_stop.method.path".into(), s.path.as_str()));
+        }
     }
     out
 }

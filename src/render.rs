@@ -55,6 +55,16 @@ pub fn status(s: &ClusterStatus) -> String {
                 }
                 let _ = writeln!(out, "{line}");
             }
+            if let Some(b) = &srv.bmc {
+                let mut line = format!("    bmc    {:<39} {}", b.address, b.state);
+                if let Some(e) = &b.error {
+                    let _ = write!(line, " ({e})");
+                }
+                if b.takeover_held {
+                    line.push_str(": silent with the power on, no takeover until confirmed off");
+                }
+                let _ = writeln!(out, "{line}");
+            }
         }
     }
     if let Some(p) = &s.partition {
@@ -309,6 +319,7 @@ mod tests {
             local: name == "n2",
             paths: Vec::new(),
             config_mismatch: false,
+            bmc: None,
         };
         let group = |name: &str, state, on: Option<&str>| GroupStatus {
             name: name.into(),

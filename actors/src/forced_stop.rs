@@ -5,18 +5,21 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::model::bmc::BmcConfig;
 use crate::model::forced_stop::{ForcedStopConfig, ForcedStopMethod};
 use crate::resource::exec::driver::{self as exec_driver, Script};
 
 /// Stops `server` by force; Ok when the method says it is off.
 /// `base_dir`: the configuration file's folder (relative script paths);
-/// the script's output goes to `STATE/log/forced-stop.log`.
+/// the script's output goes to `STATE/log/forced-stop.log`. `bmc`: the
+/// server's BMC settings (method `Bmc`).
 pub async fn run(
     config: &ForcedStopConfig,
     base_dir: &Path,
     state_dir: &Path,
     local: &str,
     server: &str,
+    bmc: Option<BmcConfig>,
 ) -> Result<(), String> {
     let timeout = Duration::from_secs(config.timeout_secs.into());
     match &config.method {
@@ -34,5 +37,6 @@ pub async fn run(
             };
             exec_driver::run_sync(&script).await
         }
+        ForcedStopMethod::Bmc => crate::heartbeat::bmc::forced_stop(server, bmc, timeout).await,
     }
 }

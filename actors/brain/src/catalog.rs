@@ -299,6 +299,23 @@ pub enum Event {
         address: String,
         lost: u64,
     },
+    /// The BMC heartbeat path to a server answers (again).
+    BmcPathUp {
+        server: String,
+        address: String,
+    },
+    /// The BMC of a server does not answer: its silence is judged by the
+    /// LAN heartbeats alone, as without a BMC.
+    BmcPathDown {
+        server: String,
+        address: String,
+        error: String,
+    },
+    /// Every LAN path to a server is silent but its BMC says the power is
+    /// on: its groups are not taken over on the LAN silence alone.
+    TakeoverHeldPoweredOn {
+        server: String,
+    },
     WaitingForServers {
         seconds: u32,
     },
@@ -641,6 +658,9 @@ impl Event {
             AllServersStarted => ("nm", 6, Info),
             StartupWaitOver { .. } => ("nm", 7, Warning),
             PathLoss { .. } => ("nm", 71, Warning),
+            BmcPathUp { .. } => ("nm", 3, Info),
+            BmcPathDown { .. } => ("nm", 4, Warning),
+            TakeoverHeldPoweredOn { .. } => ("nm", 38, Warning),
             PeerUnreachable { .. } => ("nm", 80, Error),
             ServerIsolated { .. } => ("nm", 1300, Warning),
             ServerRecovered { .. } => ("nm", 1301, Info),
@@ -879,6 +899,15 @@ impl Event {
             PathLoss { server, path, address, lost } => format!(
                 "heartbeat path {path} to server {server} ({address}): {lost} heartbeats lost"
             ),
+            BmcPathUp { server, address } => {
+                format!("BMC heartbeat path to server {server} ({address}) is up")
+            }
+            BmcPathDown { server, address, error } => format!(
+                "BMC heartbeat path to server {server} ({address}) is silent: {error}; the server is judged by its LAN heartbeats alone"
+            ),
+            TakeoverHeldPoweredOn { server } => format!(
+                "every LAN heartbeat path to server {server} is silent but its BMC says the power is on: its groups are not taken over until it is confirmed off (its BMC says off, a forced stop, or `understudy server confirm-down {server}`)"
+            ),
             WaitingForServers { seconds } => {
                 format!("waiting up to {seconds} s for the other servers before starting groups")
             }
@@ -1081,6 +1110,26 @@ mod tests {
         );
         assert_eq!(user_message(""), Err("the message is empty".into()));
         assert_eq!(user_message(" \n "), Err("the message is empty".into()));
+    }
+
+    #[test]
+    fn bmc_events_are_heartbeat_path_events() {
+        let down = Event::BmcPathDown {
+            server: "s2".into(),
+            address: "192.0.2.2:623".into(),
+            error: "no answer within 2000 ms".into(),
+        };
+        assert_eq!(down.id(), ("nm", 4, Level::Warning));
+        assert!(down.message().contains("192.0.2.2:623"));
+        let up = Event::BmcPathUp {
+            server: "s2".into(),
+            address: "192.0.2.2:623".into(),
+        };
+        assert_eq!(up.id(), ("nm", 3, Level::Info));
+        let held = Event::TakeoverHeldPoweredOn {
+            server: "s2".into(),
+        };
+        assert_eq!(held.id(), ("nm", 38, Level::Warning));
     }
 
     #[test]

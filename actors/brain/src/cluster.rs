@@ -33,6 +33,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::advert::{Advert, GroupAdvert, IntentAdvert, ReportAdvert};
+use crate::bmc::BmcReading;
 use crate::catalog::Event;
 use crate::config::{ClusterConfig, FailbackAttribute, StartupAttribute};
 use crate::forced_stop::ForcedStopConfig;
@@ -174,6 +175,14 @@ pub enum Input {
     ForcedStopDone {
         server: String,
         result: Result<(), String>,
+    },
+    /// A poll of `server`'s BMC (Get Chassis Status) ended: what it found,
+    /// and when the question was sent (this server's clock): a beat that
+    /// arrived after that instant was sent by a host that had power.
+    Bmc {
+        server: String,
+        reading: BmcReading,
+        asked: Duration,
     },
 }
 
@@ -381,6 +390,13 @@ pub struct Brain {
     /// Whether the witness's driver holds on to the vote (see
     /// [`Command::WitnessCampaign`]); while not, the vote is not counted.
     campaign: bool,
+    /// Per peer with a BMC: the last poll's reading and when it was asked.
+    bmc: BTreeMap<String, (BmcReading, Duration)>,
+    /// Per peer: when its last beat came off the socket (this server's
+    /// clock).
+    last_arrival: BTreeMap<String, Duration>,
+    /// Silent peers whose BMC says the power is on, the hold told (nm 38).
+    held_told: BTreeSet<String>,
 }
 
 /// What a gate (Ping, Http) told the brain.
@@ -424,6 +440,8 @@ enum Block {
     /// A server of the group's order that this one hears does not hear it
     /// (a one-way cut): it may be taking this server's groups over.
     NotHeardBy(String),
+    /// A silent server whose BMC says the power is on: no blind failover.
+    PoweredOn(String),
 }
 
 impl Brain {
@@ -478,6 +496,9 @@ impl Brain {
             fencing: BTreeMap::new(),
             np_action_at: None,
             campaign: true,
+            bmc: BTreeMap::new(),
+            last_arrival: BTreeMap::new(),
+            held_told: BTreeSet::new(),
             config,
         }
     }
@@ -826,6 +847,11 @@ impl Brain {
             Input::ForcedStopDone { server, result } => {
                 self.forced_stop_done(now, &server, result, &mut out)
             }
+            Input::Bmc {
+                server,
+                reading,
+                asked,
+            } => self.bmc_read(now, server, reading, asked, &mut out),
         }
         self.forget_heard();
         self.quorum(now, &mut out);
@@ -915,6 +941,8 @@ impl Brain {
             self.stale_beats += 1;
             return;
         }
+        let last = self.last_arrival.entry(from.clone()).or_default();
+        *last = (*last).max(arrived);
         let events = self
             .membership
             .heard(now, &from, path, incarnation, &digest, lost);
@@ -1204,6 +1232,7 @@ impl Brain {
                 self.cleared.remove(s);
                 self.silent_down.remove(s);
                 self.fencing.remove(s);
+                self.held_told.remove(s);
             }
         }
     }
@@ -1263,6 +1292,11 @@ impl Brain {
             if *s == self.local || self.hears(s) || self.is_cleared(s) {
                 continue;
             }
+            // Without a forced stop or partition resolution to decide,
+            // a silent server with power may still run what it held.
+            if self.forced_stop.is_none() && self.partition.is_none() && self.powered_on(s) {
+                return Err(Block::PoweredOn(s.clone()));
+            }
             if self.forced_stop.is_some() && self.silent_down.contains(s) {
                 let failed = matches!(self.fencing.get(s), Some(Fence::Failed { .. }));
                 if !(failed && self.partition.is_some()) {
@@ -1308,6 +1342,9 @@ impl Brain {
             Err(Block::NotHeardBy(s)) => Err(format!(
                 "server {s} does not hear this server and may be taking group {group} over"
             )),
+            Err(Block::PoweredOn(s)) => Err(format!(
+                "server {s} is silent but its BMC says the power is on: it may still hold group {group}"
+            )),
         }
     }
 
@@ -1342,6 +1379,110 @@ impl Brain {
         });
     }
 
+    /// The latest reading of `server`'s BMC says the power is on.
+    fn powered_on(&self, server: &str) -> bool {
+        matches!(self.bmc.get(server), Some((BmcReading::On, _)))
+    }
+
+    /// nm 38, once per silence, and only once the BMC said "on" after the
+    /// silence began (a reading from before may be followed by "off").
+    fn tell_held(&mut self, server: &str, out: &mut Vec<Command>) {
+        let since_silence = match (self.bmc.get(server), self.last_arrival.get(server)) {
+            (Some((_, asked)), Some(last)) => asked > last,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if since_silence && self.held_told.insert(server.to_string()) {
+            Self::alert(
+                out,
+                Event::TakeoverHeldPoweredOn {
+                    server: server.to_string(),
+                },
+            );
+        }
+    }
+
+    /// A poll of a peer's BMC ended. The path's state changes are alerts
+    /// (nm 3 / nm 4, as a LAN path's). "Off" ends the peer's current
+    /// incarnation at once: it is down without waiting for the LAN
+    /// timeout, and holds nothing (no forced stop, no lease wait); unless
+    /// a beat arrived after the question was sent, which only a host with
+    /// power sends (the next poll tells again).
+    fn bmc_read(
+        &mut self,
+        now: Duration,
+        server: String,
+        reading: BmcReading,
+        asked: Duration,
+        out: &mut Vec<Command>,
+    ) {
+        if server == self.local {
+            return;
+        }
+        let Some(address) = self
+            .config
+            .server(&server)
+            .and_then(|s| s.bmc.as_ref())
+            .map(|b| b.endpoint())
+        else {
+            return;
+        };
+        if self.bmc.get(&server).is_some_and(|(_, at)| asked < *at) {
+            // An older poll answered late: the newer reading stands.
+            return;
+        }
+        let before = self.bmc.get(&server).map(|(r, _)| r.clone());
+        match (&before, &reading) {
+            (Some(BmcReading::Unreachable(_)), BmcReading::On | BmcReading::Off) => Self::alert(
+                out,
+                Event::BmcPathUp {
+                    server: server.clone(),
+                    address,
+                },
+            ),
+            (None | Some(BmcReading::On | BmcReading::Off), BmcReading::Unreachable(error)) => {
+                Self::alert(
+                    out,
+                    Event::BmcPathDown {
+                        server: server.clone(),
+                        address,
+                        error: error.clone(),
+                    },
+                )
+            }
+            _ => {}
+        }
+        self.bmc.insert(server.clone(), (reading.clone(), asked));
+        if reading != BmcReading::Off || self.last_arrival.get(&server).is_some_and(|t| *t > asked)
+        {
+            return;
+        }
+        let inc = self.membership.incarnation(&server).unwrap_or(0);
+        if self.hears(&server) {
+            self.cleared.insert(server.clone(), inc);
+            self.support.remove(&server);
+            let mut events = self.membership.powered_off(now, &server);
+            // Its paths go quiet because it has no power: the server-down
+            // alert says it all.
+            events.retain(|e| match e {
+                MemberEvent::PathDown { server, path } => {
+                    self.down_paths.insert((server.clone(), *path));
+                    false
+                }
+                _ => true,
+            });
+            self.member_events(now, events, out);
+        } else if !self.is_cleared(&server) {
+            // Silent already: now known to hold nothing. A forced stop
+            // under way still reports its own end.
+            self.cleared.insert(server.clone(), inc);
+            self.silent_down.remove(&server);
+            if matches!(self.fencing.get(&server), Some(Fence::Failed { .. })) {
+                self.fencing.remove(&server);
+            }
+        }
+    }
+
     fn forced_stop_done(
         &mut self,
         now: Duration,
@@ -1364,6 +1505,10 @@ impl Brain {
                         server: server.to_string(),
                     },
                 );
+            }
+            Err(_) if self.is_cleared(server) => {
+                // Its BMC said it is off meanwhile: nothing failed.
+                self.fencing.remove(server);
             }
             Err(error) => {
                 let attempts = attempts + 1;
@@ -1754,6 +1899,9 @@ impl Brain {
                         "its daemon died; its guardian released its resources".into()
                     }
                     DownCause::Restarted => "its daemon restarted".into(),
+                    DownCause::PoweredOff => {
+                        "its BMC reports the power off; it holds nothing".into()
+                    }
                     DownCause::Left => unreachable!(),
                 },
             },
@@ -1790,7 +1938,10 @@ impl Brain {
                 event,
                 // A server that left in order or restarted is not down in
                 // the lamp's sense.
-                lamp: matches!(cause, DownCause::Silent | DownCause::Died),
+                lamp: matches!(
+                    cause,
+                    DownCause::Silent | DownCause::Died | DownCause::PoweredOff
+                ),
                 logged: false,
                 deadline,
             },
@@ -2020,6 +2171,10 @@ impl Brain {
                 Block::Wait(server, at) => (server, at),
                 Block::Fence(server) => {
                     self.fence_for(&server, now, out);
+                    continue;
+                }
+                Block::PoweredOn(server) => {
+                    self.tell_held(&server, out);
                     continue;
                 }
                 Block::NotQuorate | Block::Agree | Block::NotHeardBy(_) => continue,
@@ -2308,6 +2463,22 @@ impl Brain {
         let p = self.partition.as_ref()?;
         let since = self.unseen_since.get(server)?;
         Some(*since + p.lease(&self.config) + p.margin(&self.config))
+    }
+
+    /// Read-only, for `status`: the last reading of `server`'s BMC (None:
+    /// no BMC, or not polled yet).
+    pub fn bmc_reading(&self, server: &str) -> Option<&BmcReading> {
+        self.bmc.get(server).map(|(r, _)| r)
+    }
+
+    /// Read-only, for `status`: the takeover from the silent `server` is
+    /// held because its BMC says the power is on.
+    pub fn held_powered_on(&self, server: &str) -> bool {
+        !self.hears(server)
+            && !self.is_cleared(server)
+            && self.forced_stop.is_none()
+            && self.partition.is_none()
+            && self.powered_on(server)
     }
 
     /// Read-only, for `status`: the forced stop that a takeover from the
@@ -3531,5 +3702,219 @@ mod tests {
             vec![("web".to_string(), Some("s1".to_string()))]
         );
         assert!(alerts(&out).iter().any(|(i, _)| i == "rc 1431"));
+    }
+
+    // ---- BMC heartbeat path ----
+
+    /// Two servers with BMCs (`extra`: more top-level fields), s2's brain
+    /// with s1 heard at 10 ms holding `web` Online.
+    fn bmc_survivor(extra: &str) -> Brain {
+        let bmc = |i: u32| {
+            format!("bmc: (address: \"192.0.2.{i}\", user: \"admin\", password: \"pw\", interval_ms: 100, timeout_ms: 100)")
+        };
+        let text = format!(
+            "Cluster(name: \"t\", servers: [\
+             Server(name: \"s1\", interconnects: [\"198.51.100.1\"], {}), \
+             Server(name: \"s2\", interconnects: [\"198.51.100.2\"], {})], \
+             heartbeat: (interval_ms: 100, timeout_ms: 300, startup_wait_secs: 5, key_file: \"/etc/understudy/cluster.key\"), \
+             {extra} \
+             groups: [Group(name: \"web\", resources: [Resource(name: \"app\", kind: Exec(start: \"/bin/true\"))])])",
+            bmc(1),
+            bmc(2)
+        );
+        let c = parse("t.ron", &text).expect("valid");
+        let mut b = brain(&c, "s2");
+        for ms in [10, 240] {
+            let out = at(
+                &mut b,
+                ms,
+                heard("s1", 1, ms - 5, holding(&[("web", RunState::Online)])),
+            );
+            assert!(starts(&out).is_empty(), "s1 holds it: {out:?}");
+        }
+        b
+    }
+
+    fn bmc(ms_asked: u64, reading: BmcReading) -> Input {
+        Input::Bmc {
+            server: "s1".into(),
+            reading,
+            asked: Duration::from_millis(ms_asked),
+        }
+    }
+
+    #[test]
+    fn a_peer_its_bmc_says_is_off_is_down_at_once_and_its_groups_taken() {
+        let mut b = bmc_survivor("");
+        at(&mut b, 245, bmc(242, BmcReading::On));
+        // Powered off at 250 ms: the next poll (asked at 342 ms) says so,
+        // long before the LAN timeout (540 ms).
+        let out = at(&mut b, 350, bmc(342, BmcReading::Off));
+        assert_eq!(
+            starts(&out),
+            vec![("web".to_string(), Some("s1".to_string()))]
+        );
+        let down: Vec<String> = out
+            .iter()
+            .filter_map(|c| match c {
+                Command::Alert {
+                    event: Event::ServerDown { cause, .. },
+                    ..
+                } => Some(cause.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(down.len(), 1, "{out:?}");
+        assert!(down[0].contains("BMC"), "{down:?}");
+        assert!(
+            !alerts(&out).iter().any(|(i, _)| i == "nm 4"),
+            "no path-down alerts: the server-down says it"
+        );
+        assert_eq!(b.membership().state("s1"), ServerState::Offline);
+        // Its late beats (same incarnation) are ignored.
+        at(
+            &mut b,
+            360,
+            heard("s1", 1, 245, holding(&[("web", RunState::Online)])),
+        );
+        assert_eq!(b.membership().state("s1"), ServerState::Offline);
+    }
+
+    #[test]
+    fn off_asked_before_a_beat_arrived_is_not_taken() {
+        let mut b = bmc_survivor("");
+        // Asked at 230 ms, before the beat that arrived at 240 ms: that
+        // host had power after the question; the reading is old.
+        let out = at(&mut b, 250, bmc(230, BmcReading::Off));
+        assert!(starts(&out).is_empty(), "{out:?}");
+        assert_eq!(b.membership().state("s1"), ServerState::Online);
+    }
+
+    #[test]
+    fn lan_silent_with_the_power_on_is_no_blind_failover() {
+        let mut b = bmc_survivor("");
+        at(&mut b, 100, bmc(90, BmcReading::On));
+        // LAN timeout at 540 ms: down, but its BMC says on.
+        let out = at(&mut b, 600, Input::Tick);
+        assert!(starts(&out).is_empty(), "{out:?}");
+        assert!(
+            !alerts(&out).iter().any(|(i, _)| i == "nm 38"),
+            "that reading is older than the last beat: {out:?}"
+        );
+        assert_eq!(b.membership().state("s1"), ServerState::Offline);
+        // The hold is told once a reading after the silence says on.
+        let out = at(&mut b, 650, bmc(640, BmcReading::On));
+        assert!(starts(&out).is_empty());
+        assert!(alerts(&out).iter().any(|(i, _)| i == "nm 38"), "{out:?}");
+        assert!(b.held_powered_on("s1"));
+        let out = at(&mut b, 2000, bmc(1990, BmcReading::On));
+        assert!(starts(&out).is_empty());
+        assert!(!alerts(&out).iter().any(|(i, _)| i == "nm 38"), "told once");
+        assert!(b
+            .may_start_here("web", Duration::from_millis(2000))
+            .is_err());
+        // Then it is off: taken over at once.
+        let out = at(&mut b, 2100, bmc(2090, BmcReading::Off));
+        assert_eq!(
+            starts(&out),
+            vec![("web".to_string(), Some("s1".to_string()))]
+        );
+    }
+
+    #[test]
+    fn an_operator_confirming_the_down_ends_the_hold() {
+        let mut b = bmc_survivor("");
+        at(&mut b, 245, bmc(242, BmcReading::On));
+        at(&mut b, 600, Input::Tick);
+        let out = at(
+            &mut b,
+            700,
+            Input::ConfirmDown {
+                server: "s1".into(),
+                by: "root".into(),
+            },
+        );
+        assert_eq!(
+            starts(&out),
+            vec![("web".to_string(), Some("s1".to_string()))]
+        );
+    }
+
+    #[test]
+    fn an_unreachable_bmc_is_as_no_bmc_and_its_path_state_is_told() {
+        let mut b = bmc_survivor("");
+        at(&mut b, 245, bmc(242, BmcReading::On));
+        let out = at(
+            &mut b,
+            350,
+            bmc(
+                250,
+                BmcReading::Unreachable("no answer within 100 ms".into()),
+            ),
+        );
+        assert_eq!(alerts(&out), vec![("nm 4".to_string(), true)]);
+        // Told once.
+        let out = at(
+            &mut b,
+            450,
+            bmc(
+                350,
+                BmcReading::Unreachable("no answer within 100 ms".into()),
+            ),
+        );
+        assert!(alerts(&out).is_empty(), "{out:?}");
+        // LAN timeout: taken over as without a BMC.
+        let out = at(&mut b, 600, Input::Tick);
+        assert_eq!(
+            starts(&out),
+            vec![("web".to_string(), Some("s1".to_string()))]
+        );
+        let out = at(&mut b, 650, bmc(640, BmcReading::Off));
+        assert_eq!(alerts(&out), vec![("nm 3".to_string(), true)]);
+    }
+
+    #[test]
+    fn with_a_forced_stop_the_power_on_waits_for_the_forced_stop() {
+        let mut b = bmc_survivor("forced_stop: (method: Bmc),");
+        at(&mut b, 245, bmc(242, BmcReading::On));
+        let out = at(&mut b, 600, Input::Tick);
+        assert!(starts(&out).is_empty());
+        assert_eq!(forced_stops(&out), vec!["s1".to_string()]);
+        assert!(!alerts(&out).iter().any(|(i, _)| i == "nm 38"));
+        let out = at(
+            &mut b,
+            800,
+            Input::ForcedStopDone {
+                server: "s1".into(),
+                result: Ok(()),
+            },
+        );
+        assert_eq!(
+            starts(&out),
+            vec![("web".to_string(), Some("s1".to_string()))]
+        );
+    }
+
+    #[test]
+    fn a_bmc_saying_off_during_a_forced_stop_clears_the_server() {
+        let mut b = bmc_survivor("forced_stop: (method: Bmc),");
+        at(&mut b, 245, bmc(242, BmcReading::On));
+        let out = at(&mut b, 600, Input::Tick);
+        assert_eq!(forced_stops(&out), vec!["s1".to_string()]);
+        let out = at(&mut b, 650, bmc(640, BmcReading::Off));
+        assert_eq!(
+            starts(&out),
+            vec![("web".to_string(), Some("s1".to_string()))]
+        );
+        // The forced stop's end: no failure to report, it is off.
+        let out = at(
+            &mut b,
+            800,
+            Input::ForcedStopDone {
+                server: "s1".into(),
+                result: Err("timed out".into()),
+            },
+        );
+        assert!(!alerts(&out).iter().any(|(i, _)| i == "rc 433"), "{out:?}");
     }
 }

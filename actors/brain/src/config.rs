@@ -186,6 +186,12 @@ pub struct ServerConfig {
     /// then public LAN). Used by LAN heartbeats once there are several servers.
     #[serde(default)]
     pub interconnects: Vec<String>,
+    /// Its BMC (IPMI over LAN): a heartbeat path of its own, polled by the
+    /// other servers, and the target of the forced stop `Bmc`. (Left out
+    /// of the canonical form when absent, so that configurations without
+    /// it keep their digest.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bmc: Option<crate::bmc::BmcConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -663,6 +669,11 @@ fn readable_path(config: &ClusterConfig, raw: &str) -> String {
     let mut in_monitor = false;
     while i < parts.len() {
         let key = parts[i];
+        // serde_ignored's mark of an Option's Some: not a field.
+        if key == "?" {
+            i += 1;
+            continue;
+        }
         let index = parts.get(i + 1).and_then(|p| p.parse::<usize>().ok());
         if !out.is_empty() {
             out.push('.');

@@ -1,7 +1,7 @@
 //! Forced stop: before a survivor takes over the groups of a server that
 //! went silent, it makes sure that server runs nothing any more by stopping
 //! it from outside (a script that powers it off through a hypervisor, a
-//! cloud API or a switch; later its BMC). One method family, one file per
+//! cloud API or a switch; or its BMC, over IPMI). One method family, one file per
 //! method's driver in the shell (`actors/src/forced_stop.rs`).
 //!
 //! Only a server that may start the groups (quorate, when partitions are
@@ -41,6 +41,10 @@ pub enum ForcedStopMethod {
     /// `CLP_SERVER_DOWN` (the server to stop), `CLP_SERVER_LOCAL` and
     /// `CLP_FORCESTOP_MODE=1`; exit status 0 means the server is off.
     Script(ScriptMethod),
+    /// IPMI Chassis Control "power down" to the silent server's BMC
+    /// (`servers[].bmc`), then Get Chassis Status until it says the power
+    /// is off: only that confirmation is a success.
+    Bmc,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +57,7 @@ impl ForcedStopMethod {
     pub fn describe(&self) -> String {
         match self {
             ForcedStopMethod::Script(s) => format!("script {}", s.path),
+            ForcedStopMethod::Bmc => "BMC power off".to_string(),
         }
     }
 }
@@ -66,6 +71,18 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
         ForcedStopMethod::Script(s) => {
             if s.path.trim().is_empty() {
                 problems.push("forced_stop.method.path", "the script path is empty");
+            }
+        }
+        ForcedStopMethod::Bmc => {
+            if config.servers.len() > 1 {
+                for (i, s) in config.servers.iter().enumerate() {
+                    if s.bmc.is_none() {
+                        problems.push(
+                            format!("servers[{}].bmc", crate::validate::label(&s.name, i)),
+                            "the forced stop by BMC (forced_stop.method: Bmc) needs every server's BMC",
+                        );
+                    }
+                }
             }
         }
     }

@@ -12,6 +12,7 @@
 //!   events in, commands out), [`advert`] (what heartbeats carry);
 //! - decisions: [`plan`], [`ladder`], [`placement`], [`membership`],
 //!   [`detection`], [`recovery`], [`partition`] (quorum, leases), [`forced_stop`],
+//!   [`bmc`] (a server's BMC: the BMC heartbeat path, the forced stop by BMC),
 //!   [`traps`] (SNMP trap endpoints of message monitors, what a packet counts as),
 //!   [`metrics`] (where Prometheus metrics are served);
 //! - ids and states: [`state`], [`catalog`] (every alert), [`agent`] (the
@@ -19,6 +20,7 @@
 
 pub mod advert;
 pub mod agent;
+pub mod bmc;
 pub mod catalog;
 pub mod cluster;
 pub mod config;

@@ -53,6 +53,8 @@ pub enum DownCause {
     Died,
     /// A beat of a new incarnation: the daemon restarted within the timeout.
     Restarted,
+    /// Its BMC says the chassis has no power.
+    PoweredOff,
 }
 
 impl DownCause {
@@ -62,6 +64,7 @@ impl DownCause {
             DownCause::Left => "stopped its cluster service",
             DownCause::Died => "its daemon died",
             DownCause::Restarted => "its daemon restarted",
+            DownCause::PoweredOff => "its BMC reports the power off",
         }
     }
 }
@@ -377,10 +380,33 @@ impl Membership {
         incarnation: u64,
         died: bool,
     ) -> Vec<MemberEvent> {
-        let mut out = Vec::new();
         let Some(i) = self.peer_index(server) else {
-            return out;
+            return Vec::new();
         };
+        let cause = if died {
+            DownCause::Died
+        } else {
+            DownCause::Left
+        };
+        self.end(i, incarnation, cause)
+    }
+
+    /// The BMC of `server` says its chassis has no power: its current
+    /// incarnation is over, as with a death notice (its beats still in
+    /// flight are ignored), cause PoweredOff. A server never heard has
+    /// nothing to end.
+    pub fn powered_off(&mut self, _now: Duration, server: &str) -> Vec<MemberEvent> {
+        let Some(i) = self.peer_index(server) else {
+            return Vec::new();
+        };
+        let Some(incarnation) = self.peers[i].incarnation else {
+            return Vec::new();
+        };
+        self.end(i, incarnation, DownCause::PoweredOff)
+    }
+
+    fn end(&mut self, i: usize, incarnation: u64, cause: DownCause) -> Vec<MemberEvent> {
+        let mut out = Vec::new();
         let peer = &mut self.peers[i];
         if Self::stale(peer, incarnation) {
             return out;
@@ -404,11 +430,7 @@ impl Membership {
         peer.state = ServerState::Offline;
         out.push(MemberEvent::ServerDown {
             server: peer.name.clone(),
-            cause: if died {
-                DownCause::Died
-            } else {
-                DownCause::Left
-            },
+            cause,
         });
         out
     }

@@ -121,6 +121,26 @@ pub struct ServerStatus {
     /// Its heartbeats carry another configuration digest: it gets no groups.
     #[serde(default)]
     pub config_mismatch: bool,
+    /// Its BMC heartbeat path, as this server polls it (absent: no BMC, or
+    /// this server's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bmc: Option<BmcPathStatus>,
+}
+
+/// The BMC heartbeat path to a server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BmcPathStatus {
+    /// `address:port` (never the user or password).
+    pub address: String,
+    /// "on", "off", "unreachable", or "unknown" (not polled yet).
+    pub state: String,
+    /// Why it is unreachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The server is silent, its BMC says the power is on: its groups are
+    /// not taken over (no blind failover).
+    #[serde(default)]
+    pub takeover_held: bool,
 }
 
 /// Heartbeat packets and peer requests dropped since the daemon started.

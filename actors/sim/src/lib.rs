@@ -57,6 +57,9 @@ pub struct Options {
     /// of 2 s) in the built-in configuration, where it has partition
     /// resolution; `None`: each run draws.
     pub watchdog: Option<bool>,
+    /// A BMC for every server of the built-in configuration (polled every
+    /// 100 ms, answer within 100 ms): add [`FaultKind::BMC`] to `kinds`.
+    pub bmc: bool,
 }
 
 /// Whether the built-in cluster resolves partitions.
@@ -90,6 +93,7 @@ impl Default for Options {
             partition: Partition::Mixed,
             forced_stop: Some(false),
             watchdog: Some(false),
+            bmc: false,
         }
     }
 }
@@ -194,6 +198,8 @@ pub struct Run {
     pub forced_stop: bool,
     /// The built-in configuration had a watchdog device.
     pub watchdog: bool,
+    /// The built-in configuration had a BMC per server.
+    pub bmc: bool,
     pub schedule: Schedule,
     pub outcome: Outcome,
 }
@@ -210,6 +216,9 @@ impl Run {
             );
             if self.watchdog {
                 with_watchdog(&mut c);
+            }
+            if self.bmc {
+                with_bmc(&mut c);
             }
             c
         })
@@ -270,6 +279,22 @@ pub fn with_watchdog(config: &mut ClusterConfig) {
     });
 }
 
+/// Gives every server a BMC, polled every 100 ms with a timeout of
+/// 100 ms (the simulator answers for it).
+pub fn with_bmc(config: &mut ClusterConfig) {
+    for (i, s) in config.servers.iter_mut().enumerate() {
+        s.bmc = Some(understudy_brain::bmc::BmcConfig {
+            address: format!("192.0.2.{}", 10 + i),
+            port: 623,
+            user: "understudy".into(),
+            password: Some(understudy_brain::bmc::Secret::new("sim")),
+            password_file: None,
+            interval_ms: 100,
+            timeout_ms: 100,
+        });
+    }
+}
+
 /// Draws and runs the schedule of `seed`.
 pub fn run_seed(opts: &Options, seed: u64) -> Run {
     let mut rng = Rng::new(seed);
@@ -299,6 +324,10 @@ pub fn run_seed(opts: &Options, seed: u64) -> Run {
     if watchdog {
         with_watchdog(&mut config);
     }
+    let bmc = opts.bmc && opts.config.is_none();
+    if bmc {
+        with_bmc(&mut config);
+    }
     let outcome = replay(&config, &schedule, world_seed);
     Run {
         seed,
@@ -307,6 +336,7 @@ pub fn run_seed(opts: &Options, seed: u64) -> Run {
         partition,
         forced_stop,
         watchdog,
+        bmc,
         schedule,
         outcome,
     }

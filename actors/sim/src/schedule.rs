@@ -27,6 +27,12 @@ pub enum FaultKind {
     OneWay,
     /// The daemon stops running (SIGSTOP, a paused VM), then thaws.
     Freeze,
+    /// The box loses its power (everything on it gone, its BMC says
+    /// "off"); it boots when the power returns. Only with BMCs.
+    PowerOff,
+    /// The server's BMC does not answer (its polls are "unreachable").
+    /// Only with BMCs.
+    BmcLoss,
 }
 
 impl FaultKind {
@@ -42,6 +48,10 @@ impl FaultKind {
         FaultKind::Freeze,
     ];
 
+    /// The faults of servers with BMCs (not in [`FaultKind::ALL`], so that
+    /// the schedules of every seed stay what they were).
+    pub const BMC: [FaultKind; 2] = [FaultKind::PowerOff, FaultKind::BmcLoss];
+
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::Crash => "crash",
@@ -53,11 +63,16 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::OneWay => "oneway",
             FaultKind::Freeze => "freeze",
+            FaultKind::PowerOff => "power-off",
+            FaultKind::BmcLoss => "bmc-loss",
         }
     }
 
     pub fn parse(s: &str) -> Option<FaultKind> {
-        FaultKind::ALL.into_iter().find(|k| k.name() == s)
+        FaultKind::ALL
+            .into_iter()
+            .chain(FaultKind::BMC)
+            .find(|k| k.name() == s)
     }
 
     /// Faults in which two servers that both stay up stop hearing each

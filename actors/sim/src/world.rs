@@ -16,6 +16,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use understudy_brain::advert::Advert;
+use understudy_brain::bmc::BmcReading;
 use understudy_brain::cluster::{Brain, Command, Input};
 use understudy_brain::config::{ClusterConfig, StartupAttribute};
 use understudy_brain::partition::{NpAction, PartitionConfig};
@@ -126,6 +127,21 @@ enum Ev {
         target: usize,
         ok: bool,
     },
+    /// A daemon's poller asks `peer`'s BMC for its chassis status.
+    BmcPoll {
+        host: usize,
+        inc: u64,
+        peer: usize,
+    },
+    /// The answer (or the timeout) of a BMC poll asked at `asked` (the
+    /// daemon's clock).
+    BmcAnswer {
+        host: usize,
+        inc: u64,
+        peer: usize,
+        asked: Duration,
+        answered: bool,
+    },
     /// The watchdog device (`guardian.watchdog`) of a box whose whole
     /// stack died while the device was armed fires: the box resets.
     DeviceReset {
@@ -190,6 +206,12 @@ struct Host {
     carrier: Vec<bool>,
     txq: Vec<VecDeque<(usize, Msg)>>,
     boots: u64,
+    /// The chassis has power (what its BMC says).
+    powered: bool,
+    /// A PowerOff fault keeps it off: nothing boots it meanwhile.
+    held_off: bool,
+    /// Its BMC does not answer (a BmcLoss fault).
+    bmc_lost: bool,
 }
 
 /// A group's address or process on two hosts at once.
@@ -343,6 +365,9 @@ impl<'a> World<'a> {
                 carrier: vec![true; paths],
                 txq: vec![VecDeque::new(); paths],
                 boots: 0,
+                powered: true,
+                held_off: false,
+                bmc_lost: false,
             })
             .collect::<Vec<_>>();
         let fip = config
@@ -574,6 +599,64 @@ impl<'a> World<'a> {
                     self.input(by, input);
                 }
             }
+            Ev::BmcPoll { host, inc, peer } => {
+                let now = self.now;
+                let Some(d) = self.daemon(host, inc) else {
+                    return;
+                };
+                // A frozen daemon's poller thread is frozen with it.
+                let frozen = d.frozen;
+                let asked = now - d.epoch;
+                let (interval, timeout) = self.bmc_timing(peer);
+                self.at(now + interval, Ev::BmcPoll { host, inc, peer });
+                if frozen {
+                    return;
+                }
+                let answered = !self.hosts[peer].bmc_lost;
+                let t = if answered {
+                    now + Duration::from_millis(self.rng.range(1, 20))
+                } else {
+                    now + timeout
+                };
+                self.at(
+                    t,
+                    Ev::BmcAnswer {
+                        host,
+                        inc,
+                        peer,
+                        asked,
+                        answered,
+                    },
+                );
+            }
+            Ev::BmcAnswer {
+                host,
+                inc,
+                peer,
+                asked,
+                answered,
+            } => {
+                if self.daemon(host, inc).is_none() {
+                    return;
+                }
+                // The chassis as it is when the BMC answers.
+                let reading = if !answered {
+                    BmcReading::Unreachable("no answer within the timeout".into())
+                } else if self.hosts[peer].powered {
+                    BmcReading::On
+                } else {
+                    BmcReading::Off
+                };
+                let server = self.hosts[peer].name.clone();
+                self.input(
+                    host,
+                    Input::Bmc {
+                        server,
+                        reading,
+                        asked,
+                    },
+                );
+            }
             Ev::DeviceReset { host } => {
                 self.device_armed[host] = false;
                 self.power_off(host, "the watchdog device resets the box");
@@ -611,6 +694,7 @@ impl<'a> World<'a> {
     /// gone, nobody is told; it comes back after a reboot.
     fn power_off(&mut self, host: usize, why: &'static str) {
         self.trace(Some(host), || why.into());
+        self.hosts[host].powered = false;
         for g in 0..self.config.groups.len() {
             self.hosts[host].address[g] = false;
             self.hosts[host].process[g] = false;
@@ -627,9 +711,10 @@ impl<'a> World<'a> {
     }
 
     fn boot(&mut self, host: usize) {
-        if self.hosts[host].daemon.is_some() {
+        if self.hosts[host].daemon.is_some() || self.hosts[host].held_off {
             return;
         }
+        self.hosts[host].powered = true;
         self.fence_failed[host] = false;
         // The start removes what an earlier daemon left behind.
         for g in 0..self.config.groups.len() {
@@ -674,6 +759,29 @@ impl<'a> World<'a> {
                 + Duration::from_micros(self.rng.below(self.gate_interval.as_micros() as u64));
             self.at(t, Ev::TargetRound { host, inc });
         }
+        // A poller per peer BMC.
+        for peer in 0..self.hosts.len() {
+            if peer == host || self.config.servers[peer].bmc.is_none() {
+                continue;
+            }
+            let (interval, _) = self.bmc_timing(peer);
+            let t = self.now + Duration::from_micros(self.rng.below(interval.as_micros() as u64));
+            self.at(t, Ev::BmcPoll { host, inc, peer });
+        }
+    }
+
+    /// Poll interval and timeout of `peer`'s BMC.
+    fn bmc_timing(&self, peer: usize) -> (Duration, Duration) {
+        self.config.servers[peer]
+            .bmc
+            .as_ref()
+            .map(|b| {
+                (
+                    Duration::from_millis(b.interval_ms.into()),
+                    Duration::from_millis(b.timeout_ms.into()),
+                )
+            })
+            .unwrap_or((Duration::from_secs(1), Duration::from_secs(1)))
     }
 
     /// Feeds one input to a host's brain (or queues it while frozen) and
@@ -1655,6 +1763,16 @@ impl<'a> World<'a> {
                     self.cuts.retain(|c| c.0 != i);
                 }
             }
+            FaultKind::PowerOff => {
+                if start {
+                    self.hosts[s].held_off = true;
+                    self.power_off(s, "the box loses its power");
+                } else {
+                    self.hosts[s].held_off = false;
+                    self.boot(s);
+                }
+            }
+            FaultKind::BmcLoss => self.hosts[s].bmc_lost = start,
             FaultKind::Freeze => {
                 let Some(d) = self.hosts[s].daemon.as_mut() else {
                     return;

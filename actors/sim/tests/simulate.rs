@@ -649,3 +649,91 @@ fn a_server_that_a_peer_does_not_hear_starts_nothing_that_peer_may_take() {
         run.outcome.violations
     );
 }
+
+// ---- BMCs ----
+
+/// Every fault kind, those of BMCs included.
+fn every_kind() -> Vec<FaultKind> {
+    FaultKind::ALL.into_iter().chain(FaultKind::BMC).collect()
+}
+
+/// With a BMC per server (and power losses, BMC outages among the
+/// faults), thousands of schedules, with and without forced stop and
+/// partition resolution: never two copies the brain decided, every group
+/// back once the faults heal.
+#[test]
+fn with_bmcs_thousands_of_schedules_break_nothing() {
+    let opts = Options {
+        first_seed: 1,
+        runs: 4000,
+        kinds: every_kind(),
+        bmc: true,
+        forced_stop: None,
+        ..Options::default()
+    };
+    let s = run_many(&opts);
+    eprintln!(
+        "with BMCs: {} schedules, known limits: {:?}",
+        s.runs, s.known
+    );
+    fail_shrunk(&opts, &s, " (with a BMC per server)");
+    assert_eq!(s.runs, 4000);
+}
+
+/// With BMCs that answer, no forced stop and no partition resolution:
+/// a cut, a one-way cut, a freeze or heavy loss never runs a group twice
+/// (the survivor holds while the silent server's BMC says "on"), which
+/// without BMCs is the known split-view limit; power losses are taken
+/// over; every group is back after the heal.
+#[test]
+fn answering_bmcs_turn_split_views_into_holds() {
+    let kinds = vec![
+        FaultKind::Partition,
+        FaultKind::OneWay,
+        FaultKind::Freeze,
+        FaultKind::Loss,
+        FaultKind::PowerOff,
+        FaultKind::Crash,
+    ];
+    let opts = Options {
+        first_seed: 1,
+        runs: 2000,
+        kinds: kinds.clone(),
+        partition: Partition::None,
+        forced_stop: Some(false),
+        bmc: true,
+        ..Options::default()
+    };
+    let s = run_many(&opts);
+    fail_shrunk(
+        &opts,
+        &s,
+        " --partition none --forced-stop off (with a BMC per server)",
+    );
+    assert!(s.known.is_empty(), "two copies with BMCs: {:?}", s.known);
+    // The same schedules without BMCs do run groups twice.
+    let without = run_many(&Options { bmc: false, ..opts });
+    assert!(
+        without.known.get(&Class::SplitView).copied().unwrap_or(0) > 0,
+        "{:?}",
+        without.known
+    );
+}
+
+/// The holder loses its power: the survivor learns it from the BMC and
+/// takes the group over before the LAN timeout would even have declared
+/// the holder down; once the power returns, the group is on one server.
+#[test]
+fn a_power_loss_is_taken_over_through_the_bmc() {
+    let mut config = web_only(2);
+    understudy_sim::with_bmc(&mut config);
+    let s = schedule(vec![fault(3000, 4000, FaultKind::PowerOff, 0)]);
+    holds(&config, &s, "power loss of the holder");
+    let t = replay_traced(&config, &s, 1);
+    let down = t
+        .trace
+        .iter()
+        .find(|l| l.contains("nm 1310") && l.contains("BMC"))
+        .unwrap_or_else(|| panic!("no server-down through the BMC:\n{}", t.trace.join("\n")));
+    eprintln!("{down}");
+}

@@ -60,6 +60,8 @@ pub(crate) struct ClusterSide {
     pub gates: Vec<crate::np_target::GateTask>,
     /// Each gate's last report (index in `partition.methods`).
     pub target_reports: BTreeMap<usize, crate::np_target::TargetReport>,
+    /// The pollers of the peers' BMCs, while they run.
+    pub bmc_pollers: Vec<crate::heartbeat::bmc::BmcPoller>,
 }
 
 impl ClusterSide {
@@ -80,6 +82,7 @@ impl ClusterSide {
             witness_report: None,
             gates: Vec::new(),
             target_reports: BTreeMap::new(),
+            bmc_pollers: Vec::new(),
         }
     }
 
@@ -361,6 +364,41 @@ impl Coordinator {
         }
     }
 
+    /// Starts polling every peer's BMC (`servers[].bmc`): the readings go
+    /// to the brain. A poller that cannot start (its password file)
+    /// leaves that BMC unread, which is as no BMC, and says why (nm 4).
+    pub(crate) fn start_bmc_pollers(&mut self, ctx: &mut Context<Self>) {
+        let config = self.settings.config.clone();
+        for s in &config.servers {
+            let Some(bmc) = &s.bmc else {
+                continue;
+            };
+            if s.name == self.settings.local {
+                continue;
+            }
+            let me = ctx.address();
+            // do_send: a full mailbox must not end the poller (only a
+            // coordinator that is gone does).
+            match crate::heartbeat::bmc::spawn_poller(s.name.clone(), bmc.clone(), move |r| {
+                if !me.connected() {
+                    return false;
+                }
+                me.do_send(r);
+                true
+            }) {
+                Ok(p) => self.cluster.bmc_pollers.push(p),
+                Err(error) => {
+                    tracing::error!("BMC of server {}: {error}", s.name);
+                    self.alerter.raise(Event::BmcPathDown {
+                        server: s.name.clone(),
+                        address: bmc.endpoint(),
+                        error,
+                    });
+                }
+            }
+        }
+    }
+
     /// Stops a silent server by force and tells the brain the end.
     fn forced_stop(&mut self, server: String, ctx: &mut Context<Self>) {
         let Some(config) = self.settings.config.forced_stop.clone() else {
@@ -376,9 +414,15 @@ impl Coordinator {
         let base = self.settings.base_dir.clone();
         let state = self.settings.state_dir.clone();
         let local = self.settings.local.clone();
+        let bmc = self
+            .settings
+            .config
+            .server(&server)
+            .and_then(|s| s.bmc.clone());
         ctx.spawn(
             async move {
-                let result = crate::forced_stop::run(&config, &base, &state, &local, &server).await;
+                let result =
+                    crate::forced_stop::run(&config, &base, &state, &local, &server, bmc).await;
                 (server, result)
             }
             .into_actor(self)
@@ -436,6 +480,7 @@ impl Coordinator {
     pub(crate) fn status_snapshot(&self) -> ClusterStatus {
         let mut status = self.view.clone();
         fill_servers(&mut status, self.cluster.membership());
+        fill_bmc(&mut status, &self.cluster.brain);
         for g in &mut status.groups {
             if g.state.may_be_active() {
                 continue;
@@ -929,6 +974,30 @@ impl Coordinator {
     }
 }
 
+/// Each peer's BMC path as this server polls it, into a status view.
+fn fill_bmc(view: &mut ClusterStatus, brain: &Brain) {
+    use crate::model::bmc::BmcReading;
+    for s in &mut view.servers {
+        let bmc = brain
+            .config()
+            .server(&s.name)
+            .and_then(|c| c.bmc.as_ref())
+            .filter(|_| !s.local);
+        s.bmc = bmc.map(|b| {
+            let reading = brain.bmc_reading(&s.name);
+            crate::model::state::BmcPathStatus {
+                address: b.endpoint(),
+                state: reading.map_or("unknown", BmcReading::as_str).to_string(),
+                error: match reading {
+                    Some(BmcReading::Unreachable(e)) => Some(e.clone()),
+                    _ => None,
+                },
+                takeover_held: brain.held_powered_on(&s.name),
+            }
+        });
+    }
+}
+
 /// Copies server states, path states and counters from the membership
 /// machine into a status view.
 fn fill_servers(view: &mut ClusterStatus, m: &Membership) {
@@ -1260,6 +1329,21 @@ impl Coordinator {
                 let _ = hb.send(SendLeaving { died: false }).await;
             }
         })
+    }
+}
+
+impl Handler<crate::heartbeat::bmc::BmcReport> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, r: crate::heartbeat::bmc::BmcReport, ctx: &mut Context<Self>) {
+        self.feed(
+            Input::Bmc {
+                server: r.server,
+                reading: r.reading,
+                asked: r.asked,
+            },
+            ctx,
+        );
     }
 }
 

@@ -60,6 +60,7 @@ impl Coordinator {
         let local = self.settings.local.clone();
         self.start_witness(ctx);
         self.start_targets(ctx);
+        self.start_bmc_pollers(ctx);
         if let Some(key) = self.settings.key.clone() {
             if config.servers.len() > 1 {
                 self.cluster.peers = Some(PeerClient::new(&config, &local, key.clone()));

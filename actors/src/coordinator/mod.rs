@@ -130,6 +130,7 @@ impl Coordinator {
                         })
                         .collect(),
                     config_mismatch: false,
+                    bmc: None,
                 })
                 .collect(),
             groups: config

@@ -5,6 +5,7 @@
 //! (or drops) as [`HeartbeatEvent`]s. Deciding from those whether a path or
 //! a server is down is left to the receiver of the events.
 
+pub mod bmc;
 pub mod lan;
 
 use std::net::SocketAddr;
