@@ -44,6 +44,7 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
     crate::partition::validate(config, problems);
     crate::forced_stop::validate(config, problems);
     crate::metrics::validate(config, problems);
+    crate::web::validate(config, problems);
     crate::watchdog::validate(config, problems);
 
     let mut group_names = HashSet::new();
