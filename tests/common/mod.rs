@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod chromium;
 pub mod cluster;
 pub mod disk;
 pub mod nginx;
