@@ -422,3 +422,27 @@ fn the_page_in_chromium_follows_a_failover() {
     drop(browser);
     checkers.assert_never_double();
 }
+
+#[test]
+fn the_page_and_the_metrics_share_one_address() {
+    let t = TestDir::new("webshare");
+    let port = free_port();
+    let text = one_server(
+        &t,
+        &format!("(listen: \"127.0.0.1:{port}\"), metrics: (listen: \"127.0.0.1:{port}\")"),
+    );
+    let _d = Daemon::start(&t, &text, "s1");
+    let (status, _, body) = http(port, "GET", "/metrics", &[], "");
+    assert!(
+        status.contains(" 200 ") && body.ends_with("# EOF\n"),
+        "{status}\n{body}"
+    );
+    let (status, _, body) = http(port, "GET", "/", &[], "");
+    assert!(
+        status.contains(" 200 ") && body.contains("id=\"headline\""),
+        "{status}"
+    );
+    // Without a password file there is no administrator.
+    let (status, _, _) = http(port, "GET", "/admin/", &[], "");
+    assert!(status.contains(" 403 "), "{status}");
+}
