@@ -61,8 +61,8 @@ pub fn print_problems(file: &Path, problems: &[Problem]) {
 }
 
 /// What this machine must provide for the configuration that the file
-/// itself cannot show: the mail password file and the SNMP community file
-/// (present, readable, mode 0600 or 0400). Both `config check` and `run` report these, in the same words.
+/// itself cannot show: the mail password file, the SNMP community file
+/// and the status page's password file (present, readable, mode 0600 or 0400). Both `config check` and `run` report these, in the same words.
 pub fn local_problems(c: &ClusterConfig) -> Vec<Problem> {
     use understudy_actors::notify::mail::LoadPassword;
     let mut out = Vec::new();
@@ -92,6 +92,15 @@ pub fn local_problems(c: &ClusterConfig) -> Vec<Problem> {
                     e.to_string(),
                 ));
             }
+        }
+    }
+    if let Some(file) = c.web.as_ref().and_then(|w| w.password_file.as_ref()) {
+        if let Err(e) = understudy_actors::notify::mail::password::read_secret_file(
+            file,
+            "password",
+            crate::daemon::WEB_PASSWORD_MAX,
+        ) {
+            out.push(problem("web.password_file", e.to_string()));
         }
     }
     out
@@ -423,6 +432,17 @@ fn summary(c: &ClusterConfig, warnings: &[String]) -> String {
     }
     if let Some(m) = &c.metrics {
         out += &format!("metrics: http://{}/metrics on every server\n", m.listen);
+    }
+    if let Some(w) = &c.web {
+        out += &format!(
+            "status page: http://{}/ on every server ({})\n",
+            w.listen,
+            if w.password_file.is_some() {
+                "administrator's actions at /admin/"
+            } else {
+                "read-only"
+            }
+        );
     }
     out
 }

@@ -24,6 +24,8 @@ use crate::logging::Priority;
 /// After the cluster service has stopped, how long in-flight control
 /// connections get to receive their answers.
 const DRAIN: Duration = Duration::from_secs(5);
+/// Longest password `web.password_file` may hold.
+pub const WEB_PASSWORD_MAX: usize = 256;
 
 fn fail(message: &str) -> ExitCode {
     crate::logging::line(Priority::Err, &format!("understudy: {message}"));
@@ -157,13 +159,41 @@ pub fn run(
             Err(e) => return fail(&e),
         };
     // Bound before anything starts: a taken port stops the start, named.
-    let metrics_listener = match config.metrics.as_ref().and_then(|m| m.address()) {
-        Some(addr) => match understudy_actors::web::bind(addr) {
-            Ok(l) => Some(l),
-            Err(e) => return fail(&e),
-        },
-        None => None,
+    // One listener when the metrics and the page share an address.
+    let metrics_addr = config.metrics.as_ref().and_then(|m| m.address());
+    let web_addr = config.web.as_ref().and_then(|w| w.address());
+    let shared = metrics_addr.is_some() && metrics_addr == web_addr;
+    let bind = |field, addr: Option<std::net::SocketAddr>| match addr {
+        Some(addr) => understudy_actors::web::bind(field, addr).map(Some),
+        None => Ok(None),
     };
+    let (metrics_listener, web_listener) = match (
+        bind(
+            if shared {
+                "metrics.listen and web.listen"
+            } else {
+                "metrics.listen"
+            },
+            metrics_addr,
+        ),
+        bind("web.listen", if shared { None } else { web_addr }),
+    ) {
+        (Ok(m), Ok(w)) => (m, w),
+        (Err(e), _) | (_, Err(e)) => return fail(&e),
+    };
+    // The administrator's password, read once (local_problems checked it).
+    let web_access = config.web.as_ref().map(|w| {
+        let password = w.password_file.as_ref().and_then(|f| {
+            understudy_actors::notify::mail::password::read_secret_file(
+                f,
+                "password",
+                WEB_PASSWORD_MAX,
+            )
+            .ok()
+        });
+        understudy_actors::status_page::Access::new(w, password)
+    });
+    let recent_alerts = config.web.as_ref().map(|_| alert_log.publish_in());
     let base_dir = crate::config_check::base_dir(config_path);
     for p in crate::config_check::script_problems(&config, &base_dir) {
         tracing::warn!("{}: {p}: what runs it will fail", config_path.display());
@@ -217,13 +247,41 @@ pub fn run(
         // READY=1 (the socket is served), the state line, STOPPING=1: to
         // systemd, through the guardian.
         crate::systemd::report(status.clone(), stopping);
-        // Scrapes read what the actors published, on the listener's own
-        // thread.
-        if let Some(listener) = metrics_listener {
-            understudy_actors::web::serve(
-                listener,
-                understudy_actors::web::metrics_routes(metrics.registry(status)),
-            );
+        // Scrapes and the page read what the actors published, on the
+        // listeners' own threads.
+        let page = match (web_access, recent_alerts) {
+            (Some(access), Some(alerts)) => {
+                let sources = understudy_actors::status_page::Sources {
+                    status: status.clone(),
+                    alerts,
+                    stopped: stopped.clone(),
+                };
+                let coordinator = coordinator.clone();
+                let cluster = config.name.clone();
+                Some(move || {
+                    let feed = understudy_actors::status_page::spawn_feed(sources);
+                    understudy_actors::status_page::routes(feed, access, coordinator, cluster)
+                })
+            }
+            _ => None,
+        };
+        let registry = metrics.registry(status);
+        match (metrics_listener, web_listener, page) {
+            (Some(listener), None, Some(page)) => {
+                understudy_actors::web::serve("web.listen", listener, move || {
+                    understudy_actors::web::metrics_routes(registry).merge(page())
+                });
+            }
+            (m, w, page) => {
+                if let Some(listener) = m {
+                    understudy_actors::web::serve("metrics.listen", listener, move || {
+                        understudy_actors::web::metrics_routes(registry)
+                    });
+                }
+                if let (Some(listener), Some(page)) = (w, page) {
+                    understudy_actors::web::serve("web.listen", listener, page);
+                }
+            }
         }
         watch_signals(coordinator);
         exit_when_stopped(stopped, inflight_rx, log_addr);

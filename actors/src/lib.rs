@@ -30,6 +30,7 @@ pub mod monitor;
 pub mod notify;
 pub mod np_target;
 pub mod resource;
+pub mod status_page;
 pub mod web;
 pub mod wire;
 pub mod witness;

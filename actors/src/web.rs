@@ -1,9 +1,10 @@
-//! The daemon's HTTP listener (`metrics.listen`): bound before the actors
-//! start, so that a taken port is a startup error naming the field, and
-//! served by axum on a thread of its own (an actix Arbiter), so that a
-//! scrape never runs on the actors' thread and a blocked actors' thread
-//! does not stall a scrape. Its routes come from whoever serves on it
-//! (the metrics today; a status page may add its own to the same router).
+//! The daemon's HTTP listeners (`metrics.listen`, `web.listen`; one when
+//! both name the same address): bound before the actors start, so that a
+//! taken port is a startup error naming the field, and served by axum on a
+//! thread of their own (an actix Arbiter), so that a scrape or a page
+//! never runs on the actors' thread and a blocked actors' thread does not
+//! stall them. Their routes come from whoever serves on them (the
+//! metrics, the status page).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,13 +18,13 @@ use axum::Router;
 
 use crate::metrics;
 
-/// Binds the listener; the error names the configuration field.
-pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, String> {
+/// Binds the listener; the error names the configuration `field`.
+pub fn bind(field: &str, addr: SocketAddr) -> Result<std::net::TcpListener, String> {
     let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| format!("metrics.listen: cannot listen on {addr}: {e}"))?;
+        .map_err(|e| format!("{field}: cannot listen on {addr}: {e}"))?;
     listener
         .set_nonblocking(true)
-        .map_err(|e| format!("metrics.listen: {addr}: {e}"))?;
+        .map_err(|e| format!("{field}: {addr}: {e}"))?;
     Ok(listener)
 }
 
@@ -43,22 +44,30 @@ pub fn metrics_routes(registry: prometheus_client::registry::Registry) -> Router
         .with_state(Arc::new(registry))
 }
 
-/// Serves `router` on `listener` from a new Arbiter (its thread ends with
-/// the actix System). A failure of the server is logged: the cluster
-/// service goes on without it.
-pub fn serve(listener: std::net::TcpListener, router: Router) -> Arbiter {
+/// Serves the router that `routes` makes (on the new thread, so that it
+/// may start tasks there) on `listener` from a new Arbiter (its thread
+/// ends with the actix System). A failure of the server is logged: the
+/// cluster service goes on without it.
+pub fn serve(
+    field: &'static str,
+    listener: std::net::TcpListener,
+    routes: impl FnOnce() -> Router + Send + 'static,
+) -> Arbiter {
     let arbiter = Arbiter::new();
     arbiter.spawn(async move {
+        let router = routes();
         let addr = listener.local_addr().ok();
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(e) => {
-                tracing::error!("metrics.listen: {addr:?}: {e}; no metrics are served");
+                tracing::error!("{field}: {addr:?}: {e}; nothing is served there");
                 return;
             }
         };
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!("metrics.listen: {addr:?}: {e}; no metrics are served");
+        // The peer's address: the status page names who acted.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, service).await {
+            tracing::error!("{field}: {addr:?}: {e}; nothing is served there");
         }
     });
     arbiter

@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod bmc;
+pub mod chromium;
 pub mod cluster;
 pub mod disk;
 pub mod nginx;

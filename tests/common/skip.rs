@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 /// these passes under CI too. Empty: `.ci/run` runs as root and installs
 /// every program the tests use (iproute2, iputils-ping, util-linux, procps,
 /// curl, python3, nginx, rsyslog, nftables, etcd-server, openssl, snmp,
-/// snmptrapd, e2fsprogs, mount, systemd, prometheus and the Python package
+/// snmptrapd, e2fsprogs, mount, systemd, prometheus, chromium and the Python package
 /// aiosmtpd;
 /// loop devices come with the machine's kernel).
 pub const CI_CANNOT_PROVIDE: &[&str] = &[];

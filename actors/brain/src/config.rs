@@ -54,6 +54,10 @@ pub struct ClusterConfig {
     /// their digest.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<crate::metrics::MetricsConfig>,
+    /// The status page over HTTP; absent: none. (Left out of the
+    /// canonical form when absent, like `metrics`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<crate::web::WebConfig>,
 }
 
 /// The alert service: notifiers and per-kind routing.
@@ -784,6 +788,7 @@ impl ConfigChange {
         );
         // The listener is bound at start.
         differ(old.metrics != new.metrics, "metrics");
+        differ(old.web != new.web, "web");
         ConfigChange { sections }
     }
 

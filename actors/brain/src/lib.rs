@@ -14,7 +14,9 @@
 //!   [`detection`], [`recovery`], [`partition`] (quorum, leases), [`forced_stop`],
 //!   [`bmc`] (a server's BMC: the BMC heartbeat path, the forced stop by BMC),
 //!   [`traps`] (SNMP trap endpoints of message monitors, what a packet counts as),
-//!   [`metrics`] (where Prometheus metrics are served);
+//!   [`metrics`] (where Prometheus metrics are served), [`web`] (where the
+//!   status page is served, who may act on it), [`headline`] (the page's
+//!   one-word state of the cluster);
 //! - ids and states: [`state`], [`catalog`] (every alert), [`agent`] (the
 //!   messages of `clp_httpmon` / `clp_smtpmon`).
 
@@ -26,6 +28,7 @@ pub mod cluster;
 pub mod config;
 pub mod detection;
 pub mod forced_stop;
+pub mod headline;
 pub mod host;
 pub mod journal;
 pub mod ladder;
@@ -46,3 +49,4 @@ pub mod traps;
 pub mod validate;
 pub mod validate_monitors;
 pub mod watchdog;
+pub mod web;

@@ -45,6 +45,7 @@ pub fn validate(config: &ClusterConfig, problems: &mut Problems) {
     crate::forced_stop::validate(config, problems);
     crate::metrics::validate(config, problems);
     crate::bmc::validate(config, problems);
+    crate::web::validate(config, problems);
     crate::watchdog::validate(config, problems);
 
     let mut group_names = HashSet::new();

@@ -3,7 +3,7 @@
 //! under their old paths.
 
 pub use understudy_brain::{
-    advert, agent, bmc, catalog, cluster, config, detection, forced_stop, host, journal, ladder,
-    membership, metrics, monitor, monitoring, partition, placement, plan, problems, recovery,
-    resource, routing, state, traps, validate, validate_monitors, watchdog,
+    advert, agent, bmc, catalog, cluster, config, detection, forced_stop, headline, host, journal,
+    ladder, membership, metrics, monitor, monitoring, partition, placement, plan, problems,
+    recovery, resource, routing, state, traps, validate, validate_monitors, watchdog, web,
 };

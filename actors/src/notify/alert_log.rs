@@ -36,7 +36,15 @@ pub struct AlertLog {
     recent: VecDeque<Alert>,
     /// Counts each alert recorded, by module and id (the daemon's log).
     metrics: Option<crate::metrics::Metrics>,
+    /// The newest alerts, republished after each one (the status page).
+    published: Option<tokio::sync::watch::Sender<RecentAlerts>>,
 }
+
+/// The newest alerts, oldest first, as the alert log last published them.
+pub type RecentAlerts = std::sync::Arc<Vec<Alert>>;
+
+/// How many alerts [`AlertLog::publish_in`] publishes.
+pub const PUBLISHED_ALERTS: usize = 20;
 
 impl AlertLog {
     /// Opens (creating if needed) the log in `dir` and loads the newest alerts.
@@ -64,6 +72,7 @@ impl AlertLog {
             size: 0,
             recent,
             metrics: None,
+            published: None,
         };
         log.reopen()?;
         Ok(log)
@@ -72,6 +81,15 @@ impl AlertLog {
     /// From now on, every alert recorded is counted in `metrics`.
     pub fn count_in(&mut self, metrics: crate::metrics::Metrics) {
         self.metrics = Some(metrics);
+    }
+
+    /// From now on, the newest [`PUBLISHED_ALERTS`] alerts are published
+    /// on this channel after each one, so that readers never ask the log.
+    pub fn publish_in(&mut self) -> tokio::sync::watch::Receiver<RecentAlerts> {
+        let (tx, rx) =
+            tokio::sync::watch::channel(std::sync::Arc::new(self.newest(PUBLISHED_ALERTS)));
+        self.published = Some(tx);
+        rx
     }
 
     fn path(&self) -> PathBuf {
@@ -140,6 +158,9 @@ impl AlertLog {
             self.recent.pop_front();
         }
         self.recent.push_back(alert);
+        if let Some(tx) = &self.published {
+            tx.send_replace(std::sync::Arc::new(self.newest(PUBLISHED_ALERTS)));
+        }
     }
 
     pub fn newest(&self, n: usize) -> Vec<Alert> {
