@@ -22,6 +22,9 @@ pub mod control;
 pub mod coordinator;
 pub mod fence;
 pub mod forced_stop;
+/// The fuzz targets' way in (`actors/fuzz/`); not an interface.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod heartbeat;
 pub mod journal;
 pub mod metrics;

@@ -113,6 +113,44 @@ fn supplementary_groups(pid: i32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
+/// A request line refused before it reaches the coordinator: the answer,
+/// and whether it counts as malformed.
+pub(crate) struct Refused {
+    pub(crate) response: Response,
+    pub(crate) malformed: bool,
+}
+
+/// The request in one line read from the socket (at most
+/// `MAX_REQUEST_BYTES + 1` bytes, so an overlong line is seen as such).
+pub(crate) fn read_request(line: &[u8]) -> Result<Request, Refused> {
+    if line.len() > MAX_REQUEST_BYTES {
+        return Err(Refused {
+            response: Response::Error {
+                message: format!("request longer than {MAX_REQUEST_BYTES} bytes"),
+            },
+            malformed: true,
+        });
+    }
+    match serde_json::from_slice::<Request>(line) {
+        Err(e) => Err(Refused {
+            response: Response::Error {
+                message: format!("malformed request: {e}"),
+            },
+            malformed: true,
+        }),
+        Ok(req) if req.version != PROTOCOL_VERSION => Err(Refused {
+            response: Response::Error {
+                message: format!(
+                    "protocol version {} is not supported (this daemon speaks version {PROTOCOL_VERSION}); use the understudy binary that matches the daemon",
+                    req.version
+                ),
+            },
+            malformed: false,
+        }),
+        Ok(req) => Ok(req),
+    }
+}
+
 async fn handle(
     stream: UnixStream,
     coordinator: &Addr<Coordinator>,
@@ -139,29 +177,30 @@ async fn handle(
     let response = match read {
         Err(_) => {
             coordinator.do_send(MalformedRequest);
-            Response::Error { message: format!("no request within {} s", READ_TIMEOUT.as_secs()) }
+            Response::Error {
+                message: format!("no request within {} s", READ_TIMEOUT.as_secs()),
+            }
         }
         Ok(Err(e)) => return Err(e),
         // Closed without a byte: a probe (a second `run` checking whether a
         // daemon listens), not a request.
         Ok(Ok(0)) => return Ok(()),
-        Ok(Ok(_)) if line.len() > MAX_REQUEST_BYTES => {
-            coordinator.do_send(MalformedRequest);
-            Response::Error { message: format!("request longer than {MAX_REQUEST_BYTES} bytes") }
-        }
-        Ok(Ok(_)) => match serde_json::from_slice::<Request>(&line) {
-            Err(e) => {
-                coordinator.do_send(MalformedRequest);
-                Response::Error { message: format!("malformed request: {e}") }
+        Ok(Ok(_)) => match read_request(&line) {
+            Err(Refused {
+                response,
+                malformed,
+            }) => {
+                if malformed {
+                    coordinator.do_send(MalformedRequest);
+                }
+                response
             }
-            Ok(req) if req.version != PROTOCOL_VERSION => Response::Error {
-                message: format!(
-                    "protocol version {} is not supported (this daemon speaks version {PROTOCOL_VERSION}); use the understudy binary that matches the daemon",
-                    req.version
-                ),
-            },
             Ok(req) => {
-                let admin = caller.uid == 0 || access.admin.as_ref().is_some_and(|(_, gid)| caller.in_group(*gid));
+                let admin = caller.uid == 0
+                    || access
+                        .admin
+                        .as_ref()
+                        .is_some_and(|(_, gid)| caller.in_group(*gid));
                 if req.command.is_mutating() && !admin {
                     let who = match &access.admin {
                         Some((name, _)) => format!("root or a member of group {name}"),
@@ -176,9 +215,14 @@ async fn handle(
                     }
                 } else {
                     coordinator
-                        .send(Control { command: req.command, by })
+                        .send(Control {
+                            command: req.command,
+                            by,
+                        })
                         .await
-                        .unwrap_or_else(|e| Response::Error { message: format!("coordinator unavailable: {e}") })
+                        .unwrap_or_else(|e| Response::Error {
+                            message: format!("coordinator unavailable: {e}"),
+                        })
                 }
             }
         },

@@ -270,18 +270,19 @@ impl SendLog {
     }
 }
 
-/// The receiving side's fixed facts, owned by the receive loop.
-struct Receiver {
-    key: Arc<ClusterKey>,
-    path: usize,
-    local: String,
-    peers: Vec<String>,
-    guard: ReplayGuard,
+/// The receiving side's fixed facts, owned by the receive loop (and by
+/// the fuzz target `heartbeat`).
+pub(crate) struct Receiver {
+    pub(crate) key: Arc<ClusterKey>,
+    pub(crate) path: usize,
+    pub(crate) local: String,
+    pub(crate) peers: Vec<String>,
+    pub(crate) guard: ReplayGuard,
 }
 
 impl Receiver {
     /// What one datagram means, if anything.
-    fn judge(&mut self, bytes: &[u8], source: SocketAddr) -> Option<HeartbeatEvent> {
+    pub(crate) fn judge(&mut self, bytes: &[u8], source: SocketAddr) -> Option<HeartbeatEvent> {
         let path = self.path;
         let rejected = |r: Refusal| HeartbeatEvent::Rejected {
             path,

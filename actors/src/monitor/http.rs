@@ -10,7 +10,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 pub use understudy_brain::monitor::http::{HttpConfig, HttpVersion};
 
@@ -114,25 +114,7 @@ async fn run(inner: &Inner, step: &Cell<Step>) -> Result<(), Failure> {
     }
     step.set(Step::Receive);
     let mut buf = [0u8; REPLY_BUF];
-    let mut len = 0;
-    let mut closed = false;
-    // Read until the status line is complete, or the reply cannot be HTTP.
-    while len < buf.len() && !buf[..len].contains(&b'\n') && could_be_http(&buf[..len]) {
-        match stream.read(&mut buf[len..]).await {
-            Ok(0) => {
-                closed = true;
-                break;
-            }
-            Ok(n) => len += n,
-            Err(e) => {
-                return Err(Failure::io(
-                    Step::Receive,
-                    &e,
-                    format!("read reply from {}", inner.endpoint),
-                ))
-            }
-        }
-    }
+    let (len, closed) = read_status(&mut stream, &mut buf, &inner.endpoint).await?;
     let verdict = judge(&buf[..len], closed, &inner.uri);
     // Take in what else has arrived, so that closing does not reset the
     // connection for unread data.
@@ -147,6 +129,35 @@ async fn run(inner: &Inner, step: &Cell<Step>) -> Result<(), Failure> {
     verdict
 }
 
+/// Reads into `buf` until the status line is complete, or the reply cannot
+/// be HTTP: how many bytes came, and whether the server closed. Generic, so
+/// that the fuzz target `http_status` can play the server from memory.
+pub(crate) async fn read_status<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut [u8],
+    endpoint: &impl std::fmt::Display,
+) -> Result<(usize, bool), Failure> {
+    let mut len = 0;
+    let mut closed = false;
+    while len < buf.len() && !buf[..len].contains(&b'\n') && could_be_http(&buf[..len]) {
+        match stream.read(&mut buf[len..]).await {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => len += n,
+            Err(e) => {
+                return Err(Failure::io(
+                    Step::Receive,
+                    &e,
+                    format!("read reply from {endpoint}"),
+                ))
+            }
+        }
+    }
+    Ok((len, closed))
+}
+
 /// Whether `reply` may still turn into `HTTP/...`.
 fn could_be_http(reply: &[u8]) -> bool {
     let n = reply.len().min(5);
@@ -155,7 +166,7 @@ fn could_be_http(reply: &[u8]) -> bool {
 
 /// The verdict on the start of a reply. `closed`: the server closed the
 /// connection after sending `reply`.
-fn judge(reply: &[u8], closed: bool, uri: &str) -> Result<(), Failure> {
+pub(crate) fn judge(reply: &[u8], closed: bool, uri: &str) -> Result<(), Failure> {
     let cut = || {
         Err(Failure::new(
             Fault::Closed,

@@ -9,8 +9,7 @@ use std::cell::Cell;
 use std::ops::Range;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 pub use understudy_brain::monitor::smtp::SmtpConfig;
 
@@ -72,21 +71,34 @@ impl SmtpProbe {
 
 async fn session(endpoint: &Endpoint, step: &Cell<Step>) -> Result<(), Failure> {
     let mut stream = endpoint.connect(step).await?;
+    converse(&mut stream, step).await
+}
+
+/// The exchange on a connected stream (generic, so that the fuzz target
+/// `smtp_reply` can play the server's side from memory).
+pub(crate) async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    step: &Cell<Step>,
+) -> Result<(), Failure> {
     let mut replies = Replies::new();
     step.set(Step::Receive);
-    replies.expect_2xx(&mut stream, "greeting").await?;
+    replies.expect_2xx(stream, "greeting").await?;
     step.set(Step::Send);
-    send(&mut stream, "NOOP", b"NOOP\r\n").await?;
+    send(stream, "NOOP", b"NOOP\r\n").await?;
     step.set(Step::Receive);
-    replies.expect_2xx(&mut stream, "NOOP").await?;
+    replies.expect_2xx(stream, "NOOP").await?;
     // A polite goodbye; the checks are done, so nothing here can fail.
     if stream.write_all(b"QUIT\r\n").await.is_ok() {
-        let _ = tokio::time::timeout(QUIT_WAIT, replies.expect_2xx(&mut stream, "QUIT")).await;
+        let _ = tokio::time::timeout(QUIT_WAIT, replies.expect_2xx(stream, "QUIT")).await;
     }
     Ok(())
 }
 
-async fn send(stream: &mut TcpStream, step: &str, command: &[u8]) -> Result<(), Failure> {
+async fn send<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    step: &str,
+    command: &[u8],
+) -> Result<(), Failure> {
     stream
         .write_all(command)
         .await
@@ -115,7 +127,11 @@ impl Replies {
 
     /// Reads one whole reply; an error unless its code is 2xx. The error
     /// names `step` and quotes the reply's first line.
-    async fn expect_2xx(&mut self, stream: &mut TcpStream, step: &str) -> Result<(), Failure> {
+    async fn expect_2xx<S: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut S,
+        step: &str,
+    ) -> Result<(), Failure> {
         let mut first = true;
         loop {
             let range = self
@@ -150,9 +166,9 @@ impl Replies {
     /// The next line (without its line end), as a range of `buf`. A line
     /// longer than the buffer comes cut to the buffer's length.
     /// `mid_reply`: earlier lines of the same reply were read.
-    async fn next_line(
+    async fn next_line<S: AsyncRead + Unpin>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         mid_reply: bool,
     ) -> Result<Range<usize>, Failure> {
         loop {

@@ -78,7 +78,7 @@ impl TargetProbe for HttpProbe {
 }
 
 /// The verdict on a reply's start: reached on a 2xx or 3xx status line.
-fn judge(reply: &[u8], url: &str) -> Result<(), String> {
+pub(crate) fn judge(reply: &[u8], url: &str) -> Result<(), String> {
     if reply.is_empty() {
         return Err(format!("{url}: connection closed without a reply"));
     }

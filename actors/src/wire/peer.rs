@@ -91,7 +91,7 @@ const MAX_CONNECTIONS: usize = 64;
 const PENDING_PER_PEER: usize = 8;
 const PENDING_PER_STRANGER: usize = 2;
 const PENDING_STRANGERS: usize = 16;
-const NONCE_BYTES: usize = 16;
+pub(crate) const NONCE_BYTES: usize = 16;
 
 #[derive(Serialize, Deserialize)]
 struct Hello {
@@ -106,10 +106,10 @@ struct RequestOut<'a, Req> {
 }
 
 #[derive(Deserialize)]
-struct RequestIn<Req> {
-    from: String,
+pub(crate) struct RequestIn<Req> {
+    pub(crate) from: String,
     nonce: String,
-    body: Req,
+    pub(crate) body: Req,
 }
 
 #[derive(Serialize)]
@@ -125,7 +125,7 @@ struct ResponseIn<Resp> {
 }
 
 /// What went wrong with one exchange.
-enum Failure {
+pub(crate) enum Failure {
     /// The connection broke or timed out.
     Io(std::io::Error),
     /// A frame was dropped.
@@ -145,7 +145,7 @@ impl From<Refusal> for Failure {
 }
 
 /// Reads one sealed frame (header, then exactly the rest it announces).
-async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, Failure> {
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, Failure> {
     let mut header = [0u8; HEADER_LEN];
     r.read_exact(&mut header).await?;
     let total = frame::frame_len(&header)?;
@@ -251,21 +251,7 @@ async fn exchange<Req: Serialize, Resp: DeserializeOwned>(
     .await
     .map_err(|_| format!("not greeted within {}", human(GREETING_WAIT)))?;
     let (mut stream, hello) = greeted?;
-    let (nonce, hello_forged) = match open_json::<Hello>(key, &hello) {
-        Ok(h) => (h.nonce, None),
-        // Another cluster key: still send the request (sealed with ours, so
-        // useless to whoever answered) so the other side sees and counts the
-        // forged traffic too. The greeting's framing already passed, and a
-        // forged nonce gains nothing: the request only fits that connection.
-        Err(r) if r.reason == Rejection::Forged => {
-            let nonce =
-                serde_json::from_slice::<Hello>(&hello[HEADER_LEN..hello.len() - frame::MAC_LEN])
-                    .map(|h| h.nonce)
-                    .unwrap_or_default();
-            (nonce, Some(r))
-        }
-        Err(r) => return Err(format!("greeting {r}")),
-    };
+    let (nonce, hello_forged) = greeting(key, &hello)?;
     let out = seal_json(
         key,
         &RequestOut {
@@ -284,11 +270,7 @@ async fn exchange<Req: Serialize, Resp: DeserializeOwned>(
         Err(Failure::Io(e)) => return Err(io_cause(&e)),
         Err(Failure::Refused(r)) => return Err(format!("answer {r}")),
     };
-    let resp: ResponseIn<Resp> = open_json(key, &answer).map_err(|r| format!("answer {r}"))?;
-    if resp.nonce != nonce {
-        return Err("answer replayed: it carries another connection's nonce".into());
-    }
-    Ok(resp.body)
+    check_answer(key, &nonce, &answer)
 }
 
 /// Serves the peer link on `listener` until the runtime stops: for each
@@ -365,6 +347,76 @@ pub fn serve<Req, Resp, H, Fut>(
     });
 }
 
+/// The request in `frame` if it is authentic, from one of `peers` and
+/// bound to this connection's `nonce`.
+pub(crate) fn check_request<Req: DeserializeOwned>(
+    key: &ClusterKey,
+    peers: &[String],
+    nonce: &str,
+    frame: &[u8],
+) -> Result<RequestIn<Req>, Refusal> {
+    let request: RequestIn<Req> = open_json(key, frame)?;
+    if !peers.contains(&request.from) {
+        return Err(Refusal::new(
+            Rejection::Garbled,
+            format!(
+                "request from {:?}, not a server of this cluster",
+                request.from
+            ),
+        ));
+    }
+    if request.nonce != nonce {
+        return Err(Refusal::new(
+            Rejection::Replayed,
+            format!(
+                "request from {} carries another connection's nonce",
+                request.from
+            ),
+        ));
+    }
+    Ok(request)
+}
+
+/// The nonce of the server's greeting `hello`, with the refusal to report
+/// after sending the request anyway when the greeting is forged (see
+/// `exchange`); `Err` when the greeting is unusable.
+pub(crate) fn greeting(
+    key: &ClusterKey,
+    hello: &[u8],
+) -> Result<(String, Option<Refusal>), String> {
+    match open_json::<Hello>(key, hello) {
+        Ok(h) => Ok((h.nonce, None)),
+        // Another cluster key: still send the request (sealed with ours, so
+        // useless to whoever answered) so the other side sees and counts the
+        // forged traffic too. The greeting's framing already passed, and a
+        // forged nonce gains nothing: the request only fits that connection.
+        Err(r) if r.reason == Rejection::Forged => {
+            let payload = hello
+                .get(HEADER_LEN..hello.len().saturating_sub(frame::MAC_LEN))
+                .unwrap_or_default();
+            let nonce = serde_json::from_slice::<Hello>(payload)
+                .map(|h| h.nonce)
+                .unwrap_or_default();
+            Ok((nonce, Some(r)))
+        }
+        Err(r) => Err(format!("greeting {r}")),
+    }
+}
+
+/// The body of the answer in `frame`, if it is authentic and carries this
+/// connection's `nonce`.
+pub(crate) fn check_answer<Resp: DeserializeOwned>(
+    key: &ClusterKey,
+    nonce: &str,
+    frame: &[u8],
+) -> Result<Resp, String> {
+    let resp: ResponseIn<Resp> = open_json(key, frame).map_err(|r| format!("answer {r}"))?;
+    if resp.nonce != nonce {
+        return Err("answer replayed: it carries another connection's nonce".into());
+    }
+    Ok(resp.body)
+}
+
 async fn serve_one<Req, Resp, H, Fut>(
     mut stream: TcpStream,
     key: &ClusterKey,
@@ -402,27 +454,7 @@ where
                 format!("no request within {}", human(REQUEST_WAIT)),
             )
         })??;
-        let request: RequestIn<Req> = open_json(key, &request)?;
-        if !peers.contains(&request.from) {
-            return Err(Refusal::new(
-                Rejection::Garbled,
-                format!(
-                    "request from {:?}, not a server of this cluster",
-                    request.from
-                ),
-            )
-            .into());
-        }
-        if request.nonce != nonce {
-            return Err(Refusal::new(
-                Rejection::Replayed,
-                format!(
-                    "request from {} carries another connection's nonce",
-                    request.from
-                ),
-            )
-            .into());
-        }
+        let request = check_request::<Req>(key, peers, &nonce, &request)?;
         Ok::<_, Failure>((nonce, request))
     };
     let checked = checked.await;

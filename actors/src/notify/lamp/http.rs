@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWriteExt};
 
 use super::config::Lamp;
 use super::net::{bounded, connect, excerpt, read_reply, Failure};
@@ -192,7 +192,16 @@ pub(super) async fn send(lamp: &Lamp, state: LampState, step: Duration) -> Resul
     )
     .await
     .map_err(Failure::Unreachable)?;
-    let (buf, closed) = read_reply(&mut stream, step, MAX_ANSWER, |b| {
+    answer(&mut stream, step).await
+}
+
+/// Reads and judges the answer (generic, so that the fuzz targets can play
+/// the lamp from memory).
+pub(crate) async fn answer<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    step: Duration,
+) -> Result<(), Failure> {
+    let (buf, closed) = read_reply(stream, step, MAX_ANSWER, |b| {
         !matches!(parse(b, false), Answer::Partial)
     })
     .await

@@ -18,11 +18,11 @@
 //! only the lights, and a lamp that sounds until someone walks over to it
 //! is a choice an operator should make on the lamp itself.
 
-mod http;
-mod net;
+pub(crate) mod http;
+pub(crate) mod net;
 mod notifier;
-mod pns;
-mod rsh;
+pub(crate) mod pns;
+pub(crate) mod rsh;
 
 /// The lamp settings live in the brain crate.
 pub use understudy_brain::notify::lamp as config;

@@ -7,14 +7,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 
 use super::config::Lamp;
 
 /// Why one attempt to drive a lamp failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Failure {
+pub(crate) enum Failure {
     /// No connection came about (resolve, connect, connect timeout): worth
     /// one more try.
     Connect(String),
@@ -79,8 +79,8 @@ pub(super) async fn connect(lamp: &Lamp, step: Duration) -> Result<TcpStream, Fa
 
 /// Reads until the peer closes, `max` bytes have come, or `done` says the
 /// reply is complete. Each read is bounded by `step`.
-pub(super) async fn read_reply(
-    stream: &mut TcpStream,
+pub(super) async fn read_reply<S: AsyncRead + Unpin>(
+    stream: &mut S,
     step: Duration,
     max: usize,
     done: impl Fn(&[u8]) -> bool,

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWriteExt};
 
 use super::config::{Lamp, LampProtocol};
 use super::net::{bounded, connect, excerpt, read_reply, Failure};
@@ -69,7 +69,16 @@ pub(super) async fn send(lamp: &Lamp, state: LampState, step: Duration) -> Resul
     bounded(step, "send the command", stream.write_all(&request))
         .await
         .map_err(Failure::Unreachable)?;
-    let (reply, _) = read_reply(&mut stream, step, 16, |r| !r.is_empty())
+    answer(&mut stream, step).await
+}
+
+/// Reads and judges the answer byte (generic, for the fuzz target
+/// `lamp_reply`).
+pub(crate) async fn answer<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    step: Duration,
+) -> Result<(), Failure> {
+    let (reply, _) = read_reply(stream, step, 16, |r| !r.is_empty())
         .await
         .map_err(Failure::Unreachable)?;
     judge(&reply)

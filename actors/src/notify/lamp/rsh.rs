@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use super::config::Lamp;
@@ -161,8 +161,20 @@ pub(super) async fn send(lamp: &Lamp, state: LampState, step: Duration) -> Resul
     bounded(step, "send the command", stream.write_all(&request))
         .await
         .map_err(Failure::Unreachable)?;
+    let output = answer(&mut stream, step, lamp).await?;
+    tracing::debug!("rsh {}: lamp answered \"{output}\"", lamp.label());
+    Ok(())
+}
+
+/// Reads and judges the answer: the lamp's output on success (generic, for
+/// the fuzz target `lamp_reply`).
+pub(crate) async fn answer<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    step: Duration,
+    lamp: &Lamp,
+) -> Result<String, Failure> {
     // The status byte first: that is the verdict.
-    let (first, _) = read_reply(&mut stream, step, 1, |b| !b.is_empty())
+    let (first, _) = read_reply(stream, step, 1, |b| !b.is_empty())
         .await
         .map_err(Failure::Unreachable)?;
     // Then the text that follows, until the lamp closes. A lamp that keeps
@@ -170,7 +182,7 @@ pub(super) async fn send(lamp: &Lamp, state: LampState, step: Duration) -> Resul
     let rest = if first.is_empty() {
         Vec::new()
     } else {
-        match read_reply(&mut stream, step, MAX_ANSWER, |_| false).await {
+        match read_reply(stream, step, MAX_ANSWER, |_| false).await {
             Ok((rest, _)) => rest,
             Err(e) => {
                 tracing::debug!("rsh {}: {e} after the status byte", lamp.label());
@@ -180,9 +192,7 @@ pub(super) async fn send(lamp: &Lamp, state: LampState, step: Duration) -> Resul
     };
     let mut answer = first;
     answer.extend_from_slice(&rest);
-    let output = judge(&answer)?;
-    tracing::debug!("rsh {}: lamp answered \"{output}\"", lamp.label());
-    Ok(())
+    judge(&answer)
 }
 
 #[cfg(test)]

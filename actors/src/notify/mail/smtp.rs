@@ -21,6 +21,7 @@ use mail_send::smtp::message::Parameters;
 use mail_send::smtp::AssertReply;
 use mail_send::{Credentials, SmtpClient};
 use smtp_proto::{Response, AUTH_CRAM_MD5, AUTH_LOGIN};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::compose::Rendered;
@@ -73,7 +74,7 @@ pub struct Delivery {
 
 /// Why one server did not take the mail.
 #[derive(Debug)]
-struct Failure {
+pub(crate) struct Failure {
     cause: String,
     /// The server answered (false: it could not be resolved or connected to).
     reached: bool,
@@ -140,7 +141,19 @@ async fn session(
 ) -> Result<(), Failure> {
     let addrs = resolve(ep, d.wait).await.map_err(unreached)?;
     let stream = connect(ep, &addrs, d.wait).await.map_err(unreached)?;
-    let server = ep.label();
+    converse(stream, &ep.label(), login, d, mail).await
+}
+
+/// The exchange on a connected stream with `server` (its label). Generic,
+/// so that the fuzz target `smtp_reply` can play the server from memory.
+pub(crate) async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    server: &str,
+    login: Option<&Login>,
+    d: &Delivery,
+    mail: &Rendered,
+) -> Result<(), Failure> {
+    let server = server.to_string();
     let step = |name: &'static str| {
         let server = server.clone();
         let wait = d.wait;
@@ -409,6 +422,46 @@ mod tests {
         assert_eq!(ep("mail.test").label(), "mail.test:25");
         assert_eq!(ep("::1").label(), "[::1]:25");
         assert_eq!(ep("[::1]").label(), "[::1]:25");
+    }
+
+    #[tokio::test]
+    async fn a_reply_that_never_ends_is_refused() {
+        // A greeting of endless continuation lines: smtp-proto keeps at
+        // most 4 KiB of a reply, so memory stays bounded and the server is
+        // told apart as one that sent a malformed reply.
+        let mut replies = Vec::new();
+        while replies.len() <= 64 * 1024 {
+            replies.extend_from_slice(b"220-mail.test says hello, and more\r\n");
+        }
+        let script = crate::fuzzing::Script::new(&replies, 1000);
+        let f = converse(
+            script.stream(),
+            "mail.test:25",
+            None,
+            &delivery(25),
+            &mail(),
+        )
+        .await
+        .unwrap_err();
+        assert!(f.reached);
+        assert_eq!(
+            f.cause,
+            "mail.test:25 closed the connection or sent a malformed reply (greeting)"
+        );
+        // A whole session, its replies in pieces of three bytes.
+        let script = crate::fuzzing::Script::new(
+            b"220 hi\r\n\xff250 ok\r\n\xff250 ok\r\n\xff250 ok\r\n\xff354 go\r\n\xff250 queued\r\n\xff221 bye\r\n",
+            3,
+        );
+        converse(
+            script.stream(),
+            "mail.test:25",
+            None,
+            &delivery(25),
+            &mail(),
+        )
+        .await
+        .unwrap();
     }
 
     fn delivery(port: u16) -> Delivery {
