@@ -205,13 +205,24 @@ fn two_servers_dying_in_quick_succession_are_each_reported_by_mail() {
     smtp.wait_mail(&["INFO alert 1011", "on server n3"]);
     let mails = smtp.mails();
     for dead in ["n1", "n2"] {
-        let reports = mails
+        let reports: Vec<&String> = mails
             .iter()
             .filter(|m| m.contains("nm 1310") && m.contains(&format!("server {dead} is down")))
-            .count();
-        assert_eq!(
-            reports,
-            1,
+            .collect();
+        let from = |sender: &str| {
+            reports
+                .iter()
+                .filter(|m| m.contains(&format!("Sent by server {sender} ")))
+                .count()
+        };
+        // Exactly one report, from the survivor or from n2 before it died.
+        // Both only when n2 lived past the heartbeat timeout (the 0.2 s
+        // gap stretched by a loaded machine), reported n1 and died before
+        // n3 heard of its report: the documented limit of a reporter that
+        // dies right after reporting (the simulator counts such runs).
+        let known_limit = dead == "n1" && from("n2") == 1 && from("n3") == 1;
+        assert!(
+            reports.len() == 1 || (known_limit && reports.len() == 2),
             "one server-down mail for {dead}; the mails:\n{}",
             mails.join("\n----\n")
         );
