@@ -747,6 +747,35 @@ fn release_agents(dir: &Path, agents: Vec<FoundAgent>, out: &mut Released) {
     }
 }
 
+/// What one release found, written down: `Ok(true)`, it took the thing
+/// away (`lines[0]`, and `what` in the list `pick` chooses); `Ok(false)`,
+/// the thing was gone already (`lines[1]`); both strike the record off. An
+/// error keeps the record for the next attempt.
+#[allow(clippy::too_many_arguments)]
+fn settle(
+    dir: &Path,
+    file: &str,
+    result: Result<bool, String>,
+    out: &mut Released,
+    pick: fn(&mut Released) -> &mut Vec<String>,
+    what: String,
+    lines: [String; 2],
+) {
+    let [done, gone] = lines;
+    match result {
+        Ok(true) => {
+            out.lines.push(done);
+            pick(out).push(what);
+            remove_record(dir, file);
+        }
+        Ok(false) => {
+            out.lines.push(gone);
+            remove_record(dir, file);
+        }
+        Err(e) => out.errors.push(e),
+    }
+}
+
 fn release_addresses(dir: &Path, addresses: Vec<FoundAddress>, out: &mut Released) {
     if addresses.is_empty() {
         return;
@@ -754,20 +783,18 @@ fn release_addresses(dir: &Path, addresses: Vec<FoundAddress>, out: &mut Release
     let results = remove_addresses_blocking(addresses.clone());
     for (a, result) in addresses.into_iter().zip(results) {
         let (ip, prefix, interface) = (a.ip, a.prefix, &a.interface);
-        match result {
-            Ok(true) => {
-                out.lines
-                    .push(format!("removed {ip}/{prefix} from {interface}"));
-                out.addresses.push(format!("{ip}/{prefix} on {interface}"));
-                remove_record(dir, &a.file);
-            }
-            Ok(false) => {
-                out.lines
-                    .push(format!("{ip}/{prefix} was no longer on {interface}"));
-                remove_record(dir, &a.file);
-            }
-            Err(e) => out.errors.push(e),
-        }
+        settle(
+            dir,
+            &a.file,
+            result,
+            out,
+            |out| &mut out.addresses,
+            format!("{ip}/{prefix} on {interface}"),
+            [
+                format!("removed {ip}/{prefix} from {interface}"),
+                format!("{ip}/{prefix} was no longer on {interface}"),
+            ],
+        );
     }
 }
 
@@ -877,20 +904,18 @@ fn release_groups(dir: &Path, groups: Vec<FoundGroup>, grace: Duration, out: &mu
 fn release_mounts(dir: &Path, mounts: Vec<FoundMount>, grace: Duration, out: &mut Released) {
     for m in mounts {
         let (device, mount_point) = (&m.device, &m.mount_point);
-        match super::disk::driver::release(device, m.dev, mount_point, grace) {
-            Ok(true) => {
-                out.lines
-                    .push(format!("unmounted {device} from {mount_point}"));
-                out.mounts.push(format!("{device} on {mount_point}"));
-                remove_record(dir, &m.file);
-            }
-            Ok(false) => {
-                out.lines
-                    .push(format!("{device} was no longer mounted on {mount_point}"));
-                remove_record(dir, &m.file);
-            }
-            Err(e) => out.errors.push(e),
-        }
+        settle(
+            dir,
+            &m.file,
+            super::disk::driver::release(device, m.dev, mount_point, grace),
+            out,
+            |out| &mut out.mounts,
+            format!("{device} on {mount_point}"),
+            [
+                format!("unmounted {device} from {mount_point}"),
+                format!("{device} was no longer mounted on {mount_point}"),
+            ],
+        );
     }
 }
 
