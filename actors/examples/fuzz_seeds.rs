@@ -4,8 +4,10 @@
 //! alert trap as the SNMP notifier sends it. FUZZING.md says how the
 //! committed corpora were made from these (`cargo fuzz cmin`).
 //!
-//! `cargo run -p understudy-actors --example fuzz_seeds -- DIR` writes
-//! DIR/TARGET/NAME for the targets heartbeat, peer, control and snmp_trap.
+//! `cargo run -p understudy-actors --example fuzz_seeds -- DIR [BMC]`
+//! writes DIR/TARGET/NAME for the targets heartbeat, peer, control,
+//! snmp_trap and ipmi_reply (with BMC, `HOST:PORT` of an ipmi_sim, also
+//! its answers to the target's session).
 
 use std::path::Path;
 
@@ -279,6 +281,77 @@ fn notifier_trap(dir: &Path) {
     }
 }
 
+/// The `ipmi_reply` seeds: the v1.5 session of the target's unit test,
+/// and, with `bmc` (`HOST:PORT` of a real BMC: ipmi_sim, user "admin",
+/// password "fuzz"), what that BMC answers to the target's session
+/// (RMCP+), recorded by a relay on loopback.
+fn bmc_answers(dir: &Path, bmc: Option<&str>) {
+    use understudy_actors::fuzzing::{v15_session, BmcAnswer};
+    write(
+        dir,
+        "ipmi_reply",
+        "v15-session",
+        &BmcAnswer::to_input(&v15_session()),
+    );
+    let Some(bmc) = bmc else {
+        return;
+    };
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+    use understudy_actors::heartbeat::bmc::{BmcConfig, Secret, Session};
+    let relay = UdpSocket::bind("127.0.0.1:0").expect("relay socket");
+    let upstream = UdpSocket::bind("127.0.0.1:0").expect("upstream socket");
+    upstream.connect(bmc).expect("the BMC's address");
+    upstream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    relay
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let port = relay.local_addr().expect("address").port();
+    let recorded = std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            let mut answers = Vec::new();
+            let mut buf = [0u8; 2048];
+            while let Ok((n, from)) = relay.recv_from(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                upstream.send(&buf[..n]).expect("to the BMC");
+                let m = upstream.recv(&mut buf).unwrap_or(0);
+                answers.push(BmcAnswer::Raw(buf[..m].to_vec()));
+                relay.send_to(&buf[..m], from).expect("to the session");
+            }
+            answers
+        });
+        let config = BmcConfig {
+            address: "127.0.0.1".into(),
+            port,
+            user: "admin".into(),
+            password: None,
+            password_file: None,
+            interval_ms: 1000,
+            timeout_ms: 3000,
+        };
+        let mut session = Session::new(config, Secret::new("fuzz"), Duration::from_secs(3));
+        eprintln!("poll: {:?}", session.read());
+        eprintln!(
+            "power off: {:?}",
+            session.power_off_confirmed(Instant::now() + Duration::from_secs(2))
+        );
+        drop(session);
+        let ender = UdpSocket::bind("127.0.0.1:0").expect("socket");
+        ender.send_to(&[], ("127.0.0.1", port)).expect("end");
+        worker.join().expect("the relay")
+    });
+    write(
+        dir,
+        "ipmi_reply",
+        "rmcp-plus-session",
+        &BmcAnswer::to_input(&recorded),
+    );
+}
+
 fn main() {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "seeds".into());
     let dir = Path::new(&dir);
@@ -286,4 +359,5 @@ fn main() {
     peer_frames(dir);
     control_requests(dir);
     notifier_trap(dir);
+    bmc_answers(dir, std::env::args().nth(2).as_deref());
 }

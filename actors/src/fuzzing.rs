@@ -238,6 +238,258 @@ pub fn snmp_trap(datagram: &[u8]) -> usize {
     reached
 }
 
+/// The `ipmi_reply` target's BMC: its answers, one datagram per request
+/// of the session, in order, each as the input gives it (`raw`) or an IPMI
+/// v1.5 message without authentication whose headers and checksums this
+/// side writes (so that the fuzzer gets past them into what the answer
+/// holds). Once they run out, every request gets an empty datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BmcAnswer {
+    Raw(Vec<u8>),
+    /// The IPMB message: requester address, NetFn/LUN, (checksum), responder
+    /// address, sequence/LUN, command, completion code, data, (checksum).
+    V15 {
+        session_seq: u32,
+        session_id: u32,
+        ipmb: Vec<u8>,
+    },
+}
+
+impl BmcAnswer {
+    /// The datagram the BMC sends.
+    pub fn datagram(&self) -> Vec<u8> {
+        match self {
+            BmcAnswer::Raw(bytes) => bytes.clone(),
+            BmcAnswer::V15 {
+                session_seq,
+                session_id,
+                ipmb,
+            } => {
+                // RMCP header (version 1.0, no ACK, class IPMI), then the
+                // v1.5 session header with authentication type "none".
+                let mut d = vec![0x06, 0x00, 0xff, 0x07, 0x00];
+                d.extend_from_slice(&session_seq.to_le_bytes());
+                d.extend_from_slice(&session_id.to_le_bytes());
+                let mut msg = ipmb.clone();
+                msg.truncate(250);
+                // Room for both checksums (bytes 2 and last).
+                if msg.len() >= 3 {
+                    msg[2] = checksum(&msg[..2]);
+                    let body = checksum(&msg[3..]);
+                    msg.push(body);
+                }
+                d.push(msg.len() as u8);
+                d.extend_from_slice(&msg);
+                d
+            }
+        }
+    }
+}
+
+impl BmcAnswer {
+    /// A fuzz input's answers: each a tag byte (even: raw; odd: v1.5,
+    /// whose bytes start with the session sequence number and id, 4 bytes
+    /// each, little-endian), a length byte, then that many bytes.
+    pub fn from_input(mut data: &[u8]) -> Vec<BmcAnswer> {
+        let mut answers = Vec::new();
+        while let [tag, len, rest @ ..] = data {
+            let n = (*len as usize).min(rest.len());
+            let (bytes, after) = rest.split_at(n);
+            data = after;
+            answers.push(if tag % 2 == 0 {
+                BmcAnswer::Raw(bytes.to_vec())
+            } else {
+                let word = |at: usize| {
+                    let mut w = [0u8; 4];
+                    for (i, b) in bytes.iter().skip(at).take(4).enumerate() {
+                        w[i] = *b;
+                    }
+                    u32::from_le_bytes(w)
+                };
+                BmcAnswer::V15 {
+                    session_seq: word(0),
+                    session_id: word(4),
+                    ipmb: bytes.get(8..).unwrap_or_default().to_vec(),
+                }
+            });
+        }
+        answers
+    }
+
+    /// The inverse of [`BmcAnswer::from_input`], for seeds.
+    pub fn to_input(answers: &[BmcAnswer]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for a in answers {
+            let (tag, bytes) = match a {
+                BmcAnswer::Raw(b) => (0u8, b.clone()),
+                BmcAnswer::V15 {
+                    session_seq,
+                    session_id,
+                    ipmb,
+                } => {
+                    let mut b = session_seq.to_le_bytes().to_vec();
+                    b.extend_from_slice(&session_id.to_le_bytes());
+                    b.extend_from_slice(ipmb);
+                    (1u8, b)
+                }
+            };
+            out.push(tag);
+            out.push(bytes.len().min(255) as u8);
+            out.extend(bytes.iter().take(255));
+        }
+        out
+    }
+}
+
+/// IPMB's two's-complement checksum.
+fn checksum(bytes: &[u8]) -> u8 {
+    bytes
+        .iter()
+        .fold(0u8, |sum, b| sum.wrapping_add(*b))
+        .wrapping_neg()
+}
+
+/// A BMC on loopback answering with `answers` the IPMI session the BMC
+/// heartbeat path opens (`heartbeat/bmc.rs` `Session`, through ipmi-rs):
+/// one poll (ping, channel authentication, RMCP+ or v1.5 activation, Get
+/// Chassis Status), then a forced stop (Set Session Privilege, Chassis
+/// Control, Get Chassis Status once). What the poll read, and whether the
+/// power off was confirmed.
+pub fn ipmi_reply(answers: &[BmcAnswer]) -> (crate::heartbeat::bmc::BmcReading, bool) {
+    use crate::heartbeat::bmc::{BmcConfig, Secret, Session};
+    // One BMC for the process, serving one input at a time: a thread per
+    // input would cost more than the input (and leave LeakSanitizer a
+    // thread's exit to report).
+    static BMC: OnceLock<std::sync::Mutex<LoopbackBmc>> = OnceLock::new();
+    let bmc = BMC.get_or_init(|| std::sync::Mutex::new(LoopbackBmc::start()));
+    let bmc = bmc
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    bmc.serve(answers.iter().map(BmcAnswer::datagram).collect());
+    let config = BmcConfig {
+        address: "127.0.0.1".into(),
+        port: bmc.address.port(),
+        user: "fuzz".into(),
+        password: None,
+        password_file: None,
+        interval_ms: 1000,
+        timeout_ms: 2000,
+    };
+    // Every request is answered at once: the timeout is never reached.
+    let mut session = Session::new(config, Secret::new("fuzz"), Duration::from_secs(20));
+    let reading = session.read();
+    let stopped = session
+        .power_off_confirmed(std::time::Instant::now())
+        .is_ok();
+    drop(session);
+    bmc.finish();
+    (reading, stopped)
+}
+
+/// The `ipmi_reply` target's BMC on loopback: a thread answering each
+/// request with the next of the current input's answers (an empty
+/// datagram once they run out).
+struct LoopbackBmc {
+    address: SocketAddr,
+    answers: std::sync::mpsc::Sender<Vec<Vec<u8>>>,
+    /// A datagram from this socket ends the current input.
+    stop: std::net::UdpSocket,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl LoopbackBmc {
+    fn start() -> LoopbackBmc {
+        use std::net::UdpSocket;
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        let address = socket.local_addr().expect("its address");
+        let stop = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        let stop_address = stop.local_addr().expect("its address");
+        let (answers, inputs) = std::sync::mpsc::channel::<Vec<Vec<u8>>>();
+        let (finished, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            for input in inputs {
+                let mut next = input.iter();
+                while let Ok((_, from)) = socket.recv_from(&mut buf) {
+                    if from == stop_address {
+                        break;
+                    }
+                    let answer = next.next().map(Vec::as_slice).unwrap_or_default();
+                    let _ = socket.send_to(answer, from);
+                }
+                let _ = finished.send(());
+            }
+        });
+        LoopbackBmc {
+            address,
+            answers,
+            stop,
+            done,
+        }
+    }
+
+    fn serve(&self, answers: Vec<Vec<u8>>) {
+        self.answers.send(answers).expect("the BMC thread runs");
+    }
+
+    /// Ends the current input, once the session is over (every request
+    /// it sent has been answered: none is left for the next input).
+    fn finish(&self) {
+        let _ = self.stop.send_to(b"", self.address);
+        self.done.recv().expect("the BMC thread runs");
+    }
+}
+
+/// A BMC that speaks IPMI v1.5 without authentication, answering a
+/// poll (power on), then a forced stop (power off confirmed): the
+/// `ipmi_reply` target's first seed.
+pub fn v15_session() -> Vec<BmcAnswer> {
+    // RMCP header, class ASF; ASF pong (IANA 4542, tag 0xC8, 16 bytes
+    // of data: IANA, OEM, entities "IPMI", interactions none).
+    let mut pong = vec![
+        0x06, 0x00, 0xff, 0x06, 0x00, 0x00, 0x11, 0xbe, 0x40, 0xc8, 0x00,
+    ];
+    pong.extend([0x10, 0x00, 0x00, 0x11, 0xbe, 0, 0, 0, 0, 0x80, 0x00]);
+    pong.extend([0u8; 6]);
+    // requester, NetFn (response) << 2, checksum, responder, sequence,
+    // command, completion code, data.
+    let answer = |netfn: u8, cmd: u8, data: &[u8]| {
+        let mut m = vec![0x81, netfn << 2, 0, 0x20, 0x00, cmd, 0x00];
+        m.extend_from_slice(data);
+        m
+    };
+    let v15 = |session_id: u32, ipmb: Vec<u8>| BmcAnswer::V15 {
+        session_seq: 0,
+        session_id,
+        ipmb,
+    };
+    vec![
+        BmcAnswer::Raw(pong),
+        // Get Channel Authentication Capabilities: channel 1, auth
+        // "none", IPMI v1.5 connections only.
+        v15(0, answer(0x07, 0x38, &[0x01, 0x81, 0x00, 0x01, 0, 0, 0, 0])),
+        // Get Session Challenge: temporary session 0x11, challenge.
+        v15(
+            0,
+            answer(0x07, 0x39, &[&0x11u32.to_le_bytes()[..], &[7; 16]].concat()),
+        ),
+        // Activate Session: auth none, session 0x22, sequence 1,
+        // privilege Administrator.
+        v15(
+            0x11,
+            answer(0x07, 0x3a, &[0x00, 0x22, 0, 0, 0, 0x01, 0, 0, 0, 0x04]),
+        ),
+        // Get Chassis Status: power on.
+        v15(0x22, answer(0x01, 0x01, &[0x01, 0x00, 0x00])),
+        // Set Session Privilege Level: Operator.
+        v15(0x22, answer(0x07, 0x3b, &[0x03])),
+        // Chassis Control.
+        v15(0x22, answer(0x01, 0x02, &[])),
+        // Get Chassis Status: power off.
+        v15(0x22, answer(0x01, 0x01, &[0x00, 0x00, 0x00])),
+    ]
+}
+
 /// What a peer sends on a connection, and in what pieces it arrives:
 /// turns (each as the peer sends it at once, a reply say), and the bytes
 /// one read takes at most. A read never takes bytes of two turns, as a
@@ -386,6 +638,66 @@ mod tests {
         assert!(!control(
             b"{\"version\":2,\"command\":{\"name\":\"status\"}}\n"
         ));
+    }
+
+    #[test]
+    fn a_bmc_speaking_ipmi_v15_is_polled_and_powered_off() {
+        use crate::heartbeat::bmc::BmcReading;
+        let session = v15_session();
+        assert_eq!(ipmi_reply(&session), (BmcReading::On, true));
+        // The input encoding carries it whole.
+        assert_eq!(
+            BmcAnswer::from_input(&BmcAnswer::to_input(&session)),
+            session
+        );
+        // Without the last answer the power off is not confirmed.
+        assert_eq!(
+            ipmi_reply(&session[..session.len() - 1]),
+            (BmcReading::On, false)
+        );
+        // Nothing answering sensibly: unreachable, at once.
+        let (reading, stopped) = ipmi_reply(&[]);
+        assert!(matches!(reading, BmcReading::Unreachable(_)), "{reading:?}");
+        assert!(!stopped);
+    }
+
+    /// Inputs on which the `ipmi_reply` target found ipmi-rs 0.6.0
+    /// panicking (fixed in actors/vendor/ipmi-rs): each now reads as an
+    /// answer refused by the library's own checks, never as its failure.
+    #[test]
+    fn bmc_answers_that_made_ipmi_rs_panic_are_refused() {
+        use crate::heartbeat::bmc::BmcReading;
+        let crashes: &[(&str, &[u8])] = &[
+            // A pong cut short of the 16 data bytes its length byte
+            // announces (asf.rs indexed past the end).
+            (
+                "short pong",
+                &[
+                    0x00, 0x0e, 0x06, 0x00, 0xff, 0x06, 0x00, 0x00, 0x11, 0xbe, 0x40, 0xc8, 0x00,
+                    0x10, 0x00, 0x00,
+                ],
+            ),
+            // A v1.5 answer with a payload length byte but no payload
+            // (v1_5/message.rs subtracted 1 from 0).
+            (
+                "v1.5 without payload",
+                &[
+                    &BmcAnswer::to_input(&v15_session()[..1])[..],
+                    &[
+                        0x00, 0x0e, 0x06, 0x00, 0xff, 0x07, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x05,
+                    ][..],
+                ]
+                .concat(),
+            ),
+        ];
+        for (what, input) in crashes {
+            let (reading, stopped) = ipmi_reply(&BmcAnswer::from_input(input));
+            let BmcReading::Unreachable(why) = reading else {
+                panic!("{what}: {reading:?}");
+            };
+            assert!(!why.contains("library failed"), "{what}: {why}");
+            assert!(!stopped, "{what}");
+        }
     }
 
     #[test]
