@@ -310,6 +310,9 @@ pub struct Brain {
     /// brain's life), so that deciding allocates nothing per input.
     orders: BTreeMap<String, Vec<String>>,
     local: String,
+    /// This daemon's incarnation (its start): ranks its configuration
+    /// against another one that peers run ([`Membership::preceding_configuration`]).
+    incarnation: u64,
     membership: Membership,
     /// The last advert of every up peer.
     peers: BTreeMap<String, Advert>,
@@ -445,7 +448,9 @@ enum Block {
 }
 
 impl Brain {
-    pub fn new(config: ClusterConfig, local: &str, now: Duration) -> Brain {
+    /// The brain of server `local`, whose daemon is of `incarnation` (the
+    /// number its heartbeats carry).
+    pub fn new(config: ClusterConfig, local: &str, incarnation: u64, now: Duration) -> Brain {
         let membership = Membership::new(&config, local, now);
         let groups = config
             .groups
@@ -461,6 +466,7 @@ impl Brain {
             orders,
             membership,
             local: local.to_string(),
+            incarnation,
             peers: BTreeMap::new(),
             offsets: BTreeMap::new(),
             advert_version: BTreeMap::new(),
@@ -2152,7 +2158,11 @@ impl Brain {
                     && local.retry_at.is_none()
                     && !self.held(name)
                     && placement::startup_server(self.order(name), |s| self.eligible(s))
-                        == Some(self.local.as_str());
+                        == Some(self.local.as_str())
+                    && self
+                        .membership
+                        .preceding_configuration(self.incarnation)
+                        .is_none();
                 if !due {
                     return false;
                 }
@@ -2577,7 +2587,7 @@ mod tests {
 
     /// A brain whose config digest peers share (tests send an empty one).
     fn brain(config: &ClusterConfig, local: &str) -> Brain {
-        let mut b = Brain::new(config.clone(), local, Duration::ZERO);
+        let mut b = Brain::new(config.clone(), local, 1, Duration::ZERO);
         b.handle(Duration::ZERO, Input::Digest(String::new()));
         b
     }

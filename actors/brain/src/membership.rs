@@ -600,6 +600,32 @@ impl Membership {
         })
     }
 
+    /// The server whose configuration goes first, when it is not ours:
+    /// the Online servers are ranked by their start (incarnation, then
+    /// name), this server (of `local_incarnation`) among them, and the
+    /// earliest one's configuration is the one whose servers start groups
+    /// that nobody holds. Every server ranks the same servers the same way,
+    /// so two that run different configurations never both start a group
+    /// (each counts the other ineligible: without this, both would be the
+    /// first eligible server of its order). The configuration that ran
+    /// first keeps the cluster; a server started with another one waits.
+    pub fn preceding_configuration(&self, local_incarnation: u64) -> Option<&str> {
+        let mut ours = (local_incarnation, self.local.as_str());
+        let mut other: Option<(u64, &str)> = None;
+        for p in &self.peers {
+            let (ServerState::Online, Some(inc)) = (p.state, p.incarnation) else {
+                continue;
+            };
+            let rank = (inc, p.name.as_str());
+            if p.mismatch.is_none() {
+                ours = ours.min(rank);
+            } else if other.is_none_or(|o| rank < o) {
+                other = Some(rank);
+            }
+        }
+        other.filter(|o| *o < ours).map(|o| o.1)
+    }
+
     /// Its heartbeats carry another configuration digest.
     pub fn mismatch(&self, server: &str) -> bool {
         self.peer_index(server)
@@ -974,6 +1000,33 @@ mod tests {
         assert!(e.contains(&MemberEvent::ServerIsolated {
             server: "s2".into()
         }));
+    }
+
+    #[test]
+    fn the_configuration_of_the_earliest_started_server_goes_first() {
+        // s1 (incarnation 5) with s2 (7) on another configuration: ours
+        // goes first; on s2's side the same ranking makes it wait.
+        let (mut m, _) = pair("Auto");
+        assert_eq!(m.preceding_configuration(5), None);
+        m.heard(secs(1), "s2", 0, 7, "other", 0);
+        assert!(m.mismatch("s2"));
+        assert_eq!(m.preceding_configuration(5), None);
+        assert_eq!(m.preceding_configuration(9), Some("s2"));
+        // The same start: the name decides (s1 before s2 here, so s2's
+        // configuration goes first only for a server named after it).
+        assert_eq!(m.preceding_configuration(7), None);
+        // Three servers: s2 on ours, started before the stranger s3.
+        let mut m = Membership::new(&config(3, 1, "Auto"), "s1", Duration::ZERO);
+        let d = m.digest().to_string();
+        m.heard(secs(1), "s2", 0, 3, &d, 0);
+        m.heard(secs(1), "s3", 0, 4, "other", 0);
+        assert_eq!(m.preceding_configuration(9), None);
+        // s2 goes down: s3's configuration started first of those left.
+        m.leaving(secs(2), "s2", 3, false);
+        assert_eq!(m.preceding_configuration(9), Some("s3"));
+        // Once s3 runs ours, nothing goes before it.
+        m.heard(secs(3), "s3", 0, 4, &d, 0);
+        assert_eq!(m.preceding_configuration(9), None);
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub fn replay_journal(config: &ClusterConfig, text: &str) -> Result<Replayed, St
     let start: Line = serde_json::from_str(first).map_err(|e| format!("line {}: {e}", n + 1))?;
     let Line::Start {
         server,
+        incarnation,
         config_digest,
-        ..
     } = start
     else {
         return Err("line 1: not the start of a journal".into());
@@ -57,7 +57,7 @@ pub fn replay_journal(config: &ClusterConfig, text: &str) -> Result<Replayed, St
             config.digest()
         ));
     }
-    let mut brain = Brain::new(config.clone(), &server, Duration::ZERO);
+    let mut brain = Brain::new(config.clone(), &server, incarnation, Duration::ZERO);
     out.server = server;
     // The server's decisions for the input being replayed.
     let mut recorded: Vec<String> = Vec::new();

@@ -33,6 +33,11 @@ pub enum FaultKind {
     /// The server's BMC does not answer (its polls are "unreachable").
     /// Only with BMCs.
     BmcLoss,
+    /// The server's daemon runs another configuration (started with an
+    /// old file, or a push that reached it late) until the push reaches
+    /// it: its heartbeats carry another digest, and it sees the others'
+    /// as other.
+    OtherConfig,
 }
 
 impl FaultKind {
@@ -52,6 +57,9 @@ impl FaultKind {
     /// the schedules of every seed stay what they were).
     pub const BMC: [FaultKind; 2] = [FaultKind::PowerOff, FaultKind::BmcLoss];
 
+    /// The faults of configuration (not in [`FaultKind::ALL`] either).
+    pub const CONFIG: [FaultKind; 1] = [FaultKind::OtherConfig];
+
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::Crash => "crash",
@@ -65,6 +73,7 @@ impl FaultKind {
             FaultKind::Freeze => "freeze",
             FaultKind::PowerOff => "power-off",
             FaultKind::BmcLoss => "bmc-loss",
+            FaultKind::OtherConfig => "other-config",
         }
     }
 
@@ -72,6 +81,7 @@ impl FaultKind {
         FaultKind::ALL
             .into_iter()
             .chain(FaultKind::BMC)
+            .chain(FaultKind::CONFIG)
             .find(|k| k.name() == s)
     }
 

@@ -49,6 +49,8 @@ enum Msg {
         incarnation: u64,
         sent_ms: u64,
         advert: Rc<Advert>,
+        /// The sender runs another configuration (an OtherConfig fault).
+        other_config: bool,
     },
     Leaving {
         from: usize,
@@ -212,6 +214,8 @@ struct Host {
     held_off: bool,
     /// Its BMC does not answer (a BmcLoss fault).
     bmc_lost: bool,
+    /// Its daemon runs another configuration (an OtherConfig fault).
+    other_config: bool,
 }
 
 /// A group's address or process on two hosts at once.
@@ -368,6 +372,7 @@ impl<'a> World<'a> {
                 powered: true,
                 held_off: false,
                 bmc_lost: false,
+                other_config: false,
             })
             .collect::<Vec<_>>();
         let fip = config
@@ -725,7 +730,7 @@ impl<'a> World<'a> {
         let h = &mut self.hosts[host];
         h.boots += 1;
         let inc = h.boots;
-        let brain = Brain::new(self.config.clone(), &h.name, Duration::ZERO);
+        let brain = Brain::new(self.config.clone(), &h.name, inc, Duration::ZERO);
         h.daemon = Some(Daemon {
             brain,
             inc,
@@ -741,6 +746,9 @@ impl<'a> World<'a> {
             campaign: true,
         });
         self.alive_log[host].push((self.now, None));
+        if self.hosts[host].other_config {
+            self.input(host, Input::Digest(self.digest_of(true)));
+        }
         let carriers = self.hosts[host].carrier.clone();
         for (path, up) in carriers.into_iter().enumerate() {
             self.input(host, Input::LocalLink { path, up });
@@ -1468,6 +1476,16 @@ impl<'a> World<'a> {
         }
     }
 
+    /// The configuration digest of a daemon, with another configuration
+    /// (an OtherConfig fault) or the cluster's.
+    fn digest_of(&self, other_config: bool) -> String {
+        if other_config {
+            format!("{}-other", self.digest)
+        } else {
+            self.digest.clone()
+        }
+    }
+
     fn send_beats(&mut self, host: usize) {
         let Some(d) = self.hosts[host].daemon.as_ref() else {
             return;
@@ -1475,6 +1493,7 @@ impl<'a> World<'a> {
         let advert = Rc::new(d.brain.advert().clone());
         let sent_ms = ((self.now - d.epoch).as_millis() as u64).max(1);
         let inc = d.inc;
+        let other_config = self.hosts[host].other_config;
         for peer in 0..self.hosts.len() {
             if peer == host {
                 continue;
@@ -1489,6 +1508,7 @@ impl<'a> World<'a> {
                         incarnation: inc,
                         sent_ms,
                         advert: advert.clone(),
+                        other_config,
                     },
                 );
             }
@@ -1568,12 +1588,13 @@ impl<'a> World<'a> {
                 incarnation,
                 sent_ms,
                 advert,
+                other_config,
             } => {
                 let input = Input::Heard {
                     from: self.hosts[from].name.clone(),
                     path,
                     incarnation,
-                    digest: self.digest.clone(),
+                    digest: self.digest_of(other_config),
                     lost: 0,
                     sent_ms,
                     arrived_ms: 0,
@@ -1773,6 +1794,14 @@ impl<'a> World<'a> {
                 }
             }
             FaultKind::BmcLoss => self.hosts[s].bmc_lost = start,
+            FaultKind::OtherConfig => {
+                self.hosts[s].other_config = start;
+                // A running daemon takes the other configuration (or, at
+                // the end, the pushed one) online.
+                if self.hosts[s].daemon.is_some() {
+                    self.input(s, Input::Digest(self.digest_of(start)));
+                }
+            }
             FaultKind::Freeze => {
                 let Some(d) = self.hosts[s].daemon.as_mut() else {
                     return;

@@ -737,3 +737,71 @@ fn a_power_loss_is_taken_over_through_the_bmc() {
         .unwrap_or_else(|| panic!("no server-down through the BMC:\n{}", t.trace.join("\n")));
     eprintln!("{down}");
 }
+
+/// Lab (session 22, `cluster::a_peer_with_another_configuration_gets_no_groups`):
+/// two servers started at the same moment with different configurations
+/// each counted the other ineligible and both started the group. The
+/// earlier-ranked configuration's server starts it, the other waits; after
+/// the push that makes them one, the group runs once. Also from a running
+/// cluster: a server restarted on another configuration takes nothing, and
+/// groups that nobody holds are still started once.
+#[test]
+fn servers_on_different_configurations_never_both_start_a_group() {
+    for servers in [2, 3] {
+        let config = sample_config_with(servers, &[WEB_GROUP, BATCH_GROUP]);
+        for who in 0..servers {
+            // From the first moment, until a push at 6 s.
+            let s = schedule(vec![fault(0, 6000, FaultKind::OtherConfig, who)]);
+            holds(
+                &config,
+                &s,
+                &format!(
+                    "{servers} servers, server {} on another configuration from the start",
+                    who + 1
+                ),
+            );
+            // A restart on another configuration of the holder, later.
+            let s = schedule(vec![
+                fault(3000, 8000, FaultKind::OtherConfig, who),
+                fault(4000, 300, FaultKind::Crash, who),
+            ]);
+            holds(
+                &config,
+                &s,
+                &format!(
+                    "{servers} servers, server {} restarted on another configuration",
+                    who + 1
+                ),
+            );
+        }
+    }
+}
+
+/// Servers on another configuration for a while, among every other kind
+/// of fault (with and without partition resolution, forced stop and
+/// watchdog, as each seed draws): never two copies the brain decided,
+/// every group back once the faults heal (the push included).
+#[test]
+fn with_other_configurations_thousands_of_schedules_break_nothing() {
+    let opts = Options {
+        first_seed: 1,
+        runs: 3000,
+        kinds: FaultKind::ALL
+            .into_iter()
+            .chain(FaultKind::CONFIG)
+            .chain(FaultKind::CONFIG)
+            .collect(),
+        ..Options::default()
+    };
+    let s = run_many(&opts);
+    eprintln!(
+        "with other configurations: {} schedules, known limits: {:?}",
+        s.runs, s.known
+    );
+    fail_shrunk(
+        &opts,
+        &s,
+        " --faults crash,kill,stop,flap,loss,delay,partition,oneway,freeze,other-config",
+    );
+    assert_eq!(s.runs, 3000);
+}

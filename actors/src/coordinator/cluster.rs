@@ -65,9 +65,9 @@ pub(crate) struct ClusterSide {
 }
 
 impl ClusterSide {
-    pub fn new(config: &ClusterConfig, local: &str) -> Self {
+    pub fn new(config: &ClusterConfig, local: &str, incarnation: u64) -> Self {
         ClusterSide {
-            brain: Brain::new(config.clone(), local, Duration::ZERO),
+            brain: Brain::new(config.clone(), local, incarnation, Duration::ZERO),
             heartbeats: Vec::new(),
             heartbeat_thread: None,
             beat_lateness: Default::default(),

@@ -169,7 +169,8 @@ impl Coordinator {
                 .as_ref()
                 .map(|a| a.router.clone().recipient()),
         };
-        let mut cluster = cluster::ClusterSide::new(&settings.config, &settings.local);
+        let mut cluster =
+            cluster::ClusterSide::new(&settings.config, &settings.local, settings.incarnation);
         let start = crate::journal::Line::Start {
             server: settings.local.clone(),
             incarnation: settings.incarnation,
