@@ -418,6 +418,56 @@ fn a_peer_with_another_configuration_gets_no_groups() {
     watch.assert_never_double();
 }
 
+/// Two servers started at the same moment on different configurations
+/// (session 22: both started the group, 0.27 s, under load): each counts
+/// the other ineligible, yet only the configuration of the earlier-started
+/// daemon starts groups, so the group runs once; when that server stops,
+/// the other, alone, takes the group.
+#[test]
+fn servers_started_at_once_on_different_configurations_run_a_group_once() {
+    let Some(mut lab) = Lab::new("digest2", 2) else {
+        return;
+    };
+    let text = lab.config(&web_group(&lab, r#"servers: ["n1", "n2"],"#), "");
+    lab.write_config(&text);
+    let other = lab.dir().join("other.ron");
+    std::fs::write(&other, text.replace("name: \"lab\"", "name: \"lab-other\"")).unwrap();
+    let watch = lab.watch_address(VIP);
+    lab.spawn(1);
+    lab.spawn_with(2, &other);
+    lab.wait_ready(1);
+    lab.wait_ready(2);
+    for (i, peer) in [(1, "n2"), (2, "n1")] {
+        lab.wait_status(i, "the other's configuration seen", WAIT, |s| {
+            server(s, peer)["config_mismatch"] == true && server(s, peer)["state"] == "Online"
+        });
+    }
+    let end = std::time::Instant::now() + WAIT;
+    let holder = loop {
+        match watch.holders().as_slice() {
+            [h] => break *h,
+            [] if std::time::Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
+            other => panic!("the address on {other:?} (one server wanted)"),
+        }
+    };
+    let waiting = 3 - holder;
+    lab.wait_group_on(waiting, "web", &format!("n{holder}"), WAIT);
+    watch.wait_holders(&[holder], WAIT);
+    // It never even tried (an address already up elsewhere can make a
+    // second start fail before it adds it: not proof enough). Its own
+    // alert file: `alerts` shows the whole cluster's.
+    let log = std::fs::read_to_string(lab.dir().join(&format!("n{waiting}/alerts.jsonl")))
+        .expect("the waiting server's alert file");
+    assert!(
+        !log.contains("group web: activation started"),
+        "n{waiting} started web while n{holder} ran it:\n{log}"
+    );
+    // The server that yielded takes the group once it is alone.
+    lab.stop(holder);
+    watch.wait_holders(&[waiting], WAIT);
+    watch.assert_never_double();
+}
+
 #[test]
 fn config_push_reaches_every_server() {
     let Some(mut lab) = Lab::new("push", 3) else {
