@@ -351,6 +351,8 @@ fn json_report(
                     "type": m.kind.type_name(),
                     "interval": m.interval,
                     "timeout": m.timeout,
+                    "interval_ms": m.interval_duration().as_millis() as u64,
+                    "timeout_ms": m.timeout_duration().as_millis() as u64,
                     "retry": m.retry,
                     "recovery": understudy_actors::coordinator::monitors::describe_target(
                         m.recovery_target().as_ref()
@@ -415,11 +417,11 @@ fn summary(c: &ClusterConfig, warnings: &[String]) -> String {
     for m in &c.monitors {
         let r = &m.recovery;
         out += &format!(
-            "  {} [{}, every {} s, timeout {} s, retry {}] recovery: {}, reactivation {}, failover {}, then {}\n",
+            "  {} [{}, every {}, timeout {}, retry {}] recovery: {}, reactivation {}, failover {}, then {}\n",
             m.name,
             m.kind.type_name(),
-            m.interval,
-            m.timeout,
+            seconds_or_ms(m.interval_duration()),
+            seconds_or_ms(m.timeout_duration()),
             m.retry,
             understudy_actors::coordinator::monitors::describe_target(m.recovery_target().as_ref()),
             r.reactivation_threshold,
@@ -465,4 +467,12 @@ pub fn push(socket: &Path, file: &Path) -> ExitCode {
         socket,
         understudy_actors::control::protocol::Command::ConfigPush { text },
     )
+}
+/// "5 s", or "250 ms" for what is not whole seconds.
+fn seconds_or_ms(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
 }

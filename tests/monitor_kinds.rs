@@ -537,3 +537,41 @@ fn error_with_an_inactive_recovery_target_recovers_nothing() {
     assert_eq!(m["reactivations"], 0, "{m}");
     assert_eq!(m["failovers"], 0, "{m}");
 }
+
+// ---------------------------------------------------------------------------
+// sub-second intervals (issue 15 item 2)
+
+/// `interval_ms: 200, timeout_ms: 300`: a tcp monitor checks five times a
+/// second (ten checks within three times what they take at that rate; at
+/// the default interval they would take ten minutes), and `config check`
+/// shows the milliseconds.
+#[test]
+fn a_monitor_with_interval_ms_checks_several_times_a_second() {
+    let t = TestDir::new("subsecond");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = listener.local_addr().unwrap().port();
+    // Accepts and drops every connection, so the checks find the port open
+    // (the thread ends with the test process).
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    let monitors = format!(
+        r#"monitors: [
+        Monitor(name: "tcpw", kind: Tcp(port: {port}), interval_ms: 200, timeout_ms: 300, retry: 0,
+                recovery: (target: LocalServer)),
+    ],"#
+    );
+    let d = Daemon::start(&t, &t.config(&["s1"], &monitors, ""), "s1");
+    let file = t.path().join("cluster.ron");
+    let check = d.ok(&["config", "check", file.to_str().unwrap()]);
+    assert!(check.contains("every 200 ms, timeout 300 ms"), "{check}");
+    let first = checks_started(&d);
+    let started = std::time::Instant::now();
+    wait_for("ten checks", std::time::Duration::from_secs(6), || {
+        checks_started(&d) >= first + 10
+    });
+    eprintln!("ten checks in {:?}", started.elapsed());
+    assert_eq!(d.monitor_state("tcpw"), "Normal");
+}

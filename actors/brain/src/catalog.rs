@@ -199,7 +199,7 @@ pub enum Event {
     AllMonitorsResumed,
     MonitorDelay {
         monitor: String,
-        timeout_secs: u32,
+        timeout_ms: u64,
         took_ms: u64,
         rate: u32,
     },
@@ -834,8 +834,9 @@ impl Event {
             MonitorResumed { monitor } => format!("monitor {monitor}: monitoring resumed"),
             AllMonitorsSuspended => "every monitor suspended".into(),
             AllMonitorsResumed => "every monitor resumed".into(),
-            MonitorDelay { monitor, timeout_secs, took_ms, rate } => format!(
-                "monitor {monitor}: a check took {took_ms} ms, over {rate} % of its {timeout_secs} s timeout"
+            MonitorDelay { monitor, timeout_ms, took_ms, rate } => format!(
+                "monitor {monitor}: a check took {took_ms} ms, over {rate} % of its {} timeout",
+                if timeout_ms % 1000 == 0 { format!("{} s", timeout_ms / 1000) } else { format!("{timeout_ms} ms") }
             ),
             NoRecoveryAtTimeout { monitor } => format!(
                 "monitor {monitor}: timed out; no recovery, as configured for timeouts"

@@ -3,6 +3,7 @@
 //! settings live with each kind in `crate::monitor`.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,10 @@ pub const DEFAULT_DELAY_WARNING: u32 = 80;
 pub const DEFAULT_REACTIVATION_THRESHOLD: u32 = 3;
 pub const DEFAULT_FAILOVER_THRESHOLD: u32 = 1;
 pub const DEFAULT_SCRIPT_TIMEOUT: u32 = 30;
+/// Range of `interval_ms` and `timeout_ms`: sub-second checking, down to
+/// 100 ms, up to the seconds' limit.
+pub const MIN_MS: u32 = 100;
+pub const MAX_MS: u32 = 999_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename = "Monitor")]
@@ -27,6 +32,14 @@ pub struct MonitorConfig {
     /// Seconds a check may take before it counts as failed (1-999).
     #[serde(default = "default_timeout")]
     pub timeout: u32,
+    /// Milliseconds between the starts of two checks (100-999000), for
+    /// sub-second checking: when set, it replaces `interval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u32>,
+    /// Milliseconds a check may take (100-999000): when set, it replaces
+    /// `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u32>,
     /// Failed checks tolerated in a row before the monitor turns Error (0-999).
     #[serde(default = "default_retry")]
     pub retry: u32,
@@ -92,6 +105,10 @@ pub struct MonitorOverride {
     pub interval: Option<u32>,
     #[serde(default)]
     pub timeout: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u32>,
     #[serde(default)]
     pub retry: Option<u32>,
     #[serde(default)]
@@ -206,6 +223,23 @@ fn default_script_timeout() -> u32 {
 }
 
 impl MonitorConfig {
+    /// Time between the starts of two checks: `interval_ms`, else
+    /// `interval` seconds.
+    pub fn interval_duration(&self) -> Duration {
+        match self.interval_ms {
+            Some(ms) => Duration::from_millis(ms.into()),
+            None => Duration::from_secs(self.interval.into()),
+        }
+    }
+
+    /// Time a check may take: `timeout_ms`, else `timeout` seconds.
+    pub fn timeout_duration(&self) -> Duration {
+        match self.timeout_ms {
+            Some(ms) => Duration::from_millis(ms.into()),
+            None => Duration::from_secs(self.timeout.into()),
+        }
+    }
+
     /// Whether `server` runs this monitor.
     pub fn runs_on(&self, server: &str) -> bool {
         self.servers
@@ -220,8 +254,18 @@ impl MonitorConfig {
             if let Some(k) = &o.kind {
                 c.kind = k.clone();
             }
-            c.interval = o.interval.unwrap_or(c.interval);
-            c.timeout = o.timeout.unwrap_or(c.timeout);
+            // A server's own interval (seconds or milliseconds) replaces
+            // the monitor's, in either unit.
+            if let Some(i) = o.interval {
+                c.interval = i;
+                c.interval_ms = None;
+            }
+            if let Some(t) = o.timeout {
+                c.timeout = t;
+                c.timeout_ms = None;
+            }
+            c.interval_ms = o.interval_ms.or(c.interval_ms);
+            c.timeout_ms = o.timeout_ms.or(c.timeout_ms);
             c.retry = o.retry.unwrap_or(c.retry);
             c.first_wait = o.first_wait.unwrap_or(c.first_wait);
             c.no_retry_on_timeout = o.no_retry_on_timeout.unwrap_or(c.no_retry_on_timeout);
@@ -274,6 +318,8 @@ mod tests {
             }),
             interval: 5,
             timeout: 10,
+            interval_ms: None,
+            timeout_ms: None,
             retry: 2,
             first_wait: 0,
             timing: Timing::Always,
@@ -291,9 +337,28 @@ mod tests {
         assert_eq!(s2.retry, 0);
         assert_eq!(s2.interval, 5);
         match s2.kind {
-            MonitorKind::Message(c) => assert_eq!(c.keyword, "198.51.100.2"),
+            MonitorKind::Message(ref c) => assert_eq!(c.keyword, "198.51.100.2"),
             _ => panic!("kind changed"),
         }
         assert!(s2.per_server.is_empty());
+        assert_eq!(s2.interval_duration(), Duration::from_secs(5));
+
+        // Milliseconds replace seconds; a server's seconds replace them back.
+        let mut m = m;
+        m.interval_ms = Some(250);
+        m.timeout_ms = Some(900);
+        m.per_server.insert(
+            "s3".into(),
+            MonitorOverride {
+                interval: Some(2),
+                ..Default::default()
+            },
+        );
+        let s1 = m.for_server("s1");
+        assert_eq!(s1.interval_duration(), Duration::from_millis(250));
+        assert_eq!(s1.timeout_duration(), Duration::from_millis(900));
+        let s3 = m.for_server("s3");
+        assert_eq!(s3.interval_duration(), Duration::from_secs(2));
+        assert_eq!(s3.timeout_duration(), Duration::from_millis(900));
     }
 }

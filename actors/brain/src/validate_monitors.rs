@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 
 use super::config::ClusterConfig;
-use super::monitoring::{MonitorConfig, MonitorFinalAction, RecoveryTarget, Timing};
+use super::monitoring::{
+    MonitorConfig, MonitorFinalAction, RecoveryTarget, Timing, MAX_MS, MIN_MS,
+};
 use super::problems::Problems;
 use super::validate::{check_name, label, MAX_COUNT};
 use crate::monitor::{FixedTiming, MonitorKind};
@@ -31,12 +33,12 @@ pub fn validate_monitors(config: &ClusterConfig, problems: &mut Problems) {
                     "a userspace monitor acts on the whole server: use LocalServer",
                 );
             }
-            if m.interval >= m.timeout {
+            if m.interval_duration() >= m.timeout_duration() {
                 problems.push(
-                    format!("{path}.interval"),
+                    format!("{path}.{}", interval_field(m)),
                     format!(
-                        "must be shorter than the timeout ({} s), or every check would look like a stall",
-                        m.timeout
+                        "must be shorter than the timeout ({}), or every check would look like a stall",
+                        timeout_text(m)
                     ),
                 );
             }
@@ -97,6 +99,12 @@ fn check_settings(config: &ClusterConfig, path: &str, m: &MonitorConfig, problem
     m.kind.validate(&format!("{path}.kind"), problems);
     problems.range(&format!("{path}.interval"), m.interval, 1, 999);
     problems.range(&format!("{path}.timeout"), m.timeout, 1, 999);
+    if let Some(ms) = m.interval_ms {
+        problems.range(&format!("{path}.interval_ms"), ms, MIN_MS, MAX_MS);
+    }
+    if let Some(ms) = m.timeout_ms {
+        problems.range(&format!("{path}.timeout_ms"), ms, MIN_MS, MAX_MS);
+    }
     problems.range(&format!("{path}.retry"), m.retry, 0, 999);
     problems.range(&format!("{path}.first_wait"), m.first_wait, 0, 9999);
     problems.range(&format!("{path}.delay_warning"), m.delay_warning, 0, 100);
@@ -126,12 +134,13 @@ fn check_settings(config: &ClusterConfig, path: &str, m: &MonitorConfig, problem
     }
 
     if let MonitorKind::Ip(ip) = &m.kind {
-        if ip.wait_ms as u64 >= m.timeout as u64 * 1000 {
+        if u128::from(ip.wait_ms) >= m.timeout_duration().as_millis() {
             problems.push(
                 format!("{path}.kind.wait_ms"),
                 format!(
-                    "{} ms is not shorter than the monitor's timeout ({} s)",
-                    ip.wait_ms, m.timeout
+                    "{} ms is not shorter than the monitor's timeout ({})",
+                    ip.wait_ms,
+                    timeout_text(m)
                 ),
             );
         }
@@ -235,6 +244,23 @@ fn check_settings(config: &ClusterConfig, path: &str, m: &MonitorConfig, problem
     }
 }
 
+/// The interval's field as written: `interval_ms` when set.
+fn interval_field(m: &MonitorConfig) -> &'static str {
+    if m.interval_ms.is_some() {
+        "interval_ms"
+    } else {
+        "interval"
+    }
+}
+
+/// The timeout as written ("3 s", "800 ms").
+fn timeout_text(m: &MonitorConfig) -> String {
+    match m.timeout_ms {
+        Some(ms) => format!("{ms} ms"),
+        None => format!("{} s", m.timeout),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::parse;
@@ -266,6 +292,27 @@ mod tests {
                        per_server: {"s2": (kind: Message(category: "BMCNOTICE", keyword: "198.51.100.2"))})"#,
         );
         assert!(p.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn sub_second_intervals_down_to_100_ms() {
+        let p = problems(
+            r#"Monitor(name: "fast", kind: Pid(), target: "app", interval_ms: 100, timeout_ms: 400)"#,
+        );
+        assert!(p.is_empty(), "{p:?}");
+        let p = problems(
+            r#"Monitor(name: "a", kind: Pid(), target: "app", interval_ms: 99),
+               Monitor(name: "b", kind: Pid(), target: "app", timeout_ms: 1000000),
+               Monitor(name: "c", kind: Pid(), target: "app", per_server: {"s2": (interval_ms: 50)})"#,
+        );
+        assert_eq!(
+            p,
+            vec![
+                "monitors[a].interval_ms: 99 is out of range (100-999000)",
+                "monitors[b].timeout_ms: 1000000 is out of range (100-999000)",
+                "monitors[c].per_server[s2].interval_ms: 50 is out of range (100-999000)",
+            ]
+        );
     }
 
     #[test]

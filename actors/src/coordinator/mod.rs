@@ -522,7 +522,7 @@ impl Coordinator {
                     target: resolved.target.clone(),
                     base_dir: self.settings.base_dir.clone(),
                     log_dir: log_dir.clone(),
-                    timeout_secs: resolved.timeout,
+                    timeout: resolved.timeout_duration(),
                     alerter: self.alerter.clone(),
                     os_actions: config.os_actions.clone(),
                     final_action: resolved.recovery.final_action,

@@ -67,8 +67,8 @@ pub type SharedLateness = Rc<RefCell<Lateness>>;
 /// first check, from its name: monitors started together would otherwise
 /// all be due in the same millisecond forever, and the last checks of each
 /// burst would start late.
-pub fn stagger(name: &str, interval_secs: u32) -> Duration {
-    let span_ms = (interval_secs as u64 * 1000).min(1000);
+pub fn stagger(name: &str, interval: Duration) -> Duration {
+    let span_ms = (interval.as_millis() as u64).clamp(1, 1000);
     let mut h: u64 = 0xcbf29ce484222325;
     for b in name.bytes() {
         h ^= b as u64;
@@ -281,7 +281,7 @@ impl MonitorActor {
     }
 
     fn interval(&self) -> Duration {
-        Duration::from_secs(self.config.interval as u64)
+        self.config.interval_duration()
     }
 
     /// Starts monitoring (first check after the wait time).
@@ -308,7 +308,7 @@ impl MonitorActor {
         self.apply(effects, ctx);
         self.next_due = Instant::now()
             + Duration::from_secs(self.config.first_wait as u64)
-            + stagger(&self.config.name, self.config.interval);
+            + stagger(&self.config.name, self.config.interval_duration());
         self.schedule(ctx);
     }
 
@@ -349,7 +349,7 @@ impl MonitorActor {
         self.lateness.borrow_mut().record(late);
         self.metrics.check_late(&self.config.name, late);
         self.in_flight = true;
-        let timeout = Duration::from_secs(self.config.timeout as u64);
+        let timeout = self.config.timeout_duration();
         let check = tokio::time::timeout(timeout, probe.check(&self.env));
         ctx.spawn(check.into_actor(self).map(move |result, act, ctx| {
             if gen != act.generation {
@@ -371,13 +371,13 @@ impl MonitorActor {
     }
 
     fn finished(&mut self, check: Option<Check>, took: Duration, ctx: &mut Context<Self>) {
-        let timeout_ms = self.config.timeout as u64 * 1000;
+        let timeout_ms = self.config.timeout_duration().as_millis() as u64;
         let took_ms = took.as_millis() as u64;
         let rate = self.config.delay_warning;
         if check.is_some() && rate > 0 && took_ms * 100 > timeout_ms * rate as u64 {
             self.alerter.raise(Event::MonitorDelay {
                 monitor: self.name().to_string(),
-                timeout_secs: self.config.timeout,
+                timeout_ms,
                 took_ms,
                 rate,
             });
@@ -475,7 +475,9 @@ mod tests {
 
     #[test]
     fn staggered_offsets_spread_over_a_second() {
-        let offsets: Vec<Duration> = (0..1000).map(|i| stagger(&format!("t{i:04}"), 1)).collect();
+        let offsets: Vec<Duration> = (0..1000)
+            .map(|i| stagger(&format!("t{i:04}"), Duration::from_secs(1)))
+            .collect();
         assert!(offsets.iter().all(|d| *d < Duration::from_secs(1)));
         // Spread: no 10 ms slot holds more than a few dozen of 1,000.
         let mut slots = [0u32; 100];
@@ -483,7 +485,10 @@ mod tests {
             slots[(d.as_millis() / 10) as usize] += 1;
         }
         assert!(slots.iter().all(|n| *n < 40), "{slots:?}");
-        assert_eq!(stagger("a", 60), stagger("a", 60));
+        let minute = Duration::from_secs(60);
+        assert_eq!(stagger("a", minute), stagger("a", minute));
+        // Sub-second: within the interval.
+        assert!(stagger("a", Duration::from_millis(100)) < Duration::from_millis(100));
     }
 
     #[test]

@@ -70,8 +70,8 @@ pub struct ProbeBuild {
     pub base_dir: PathBuf,
     /// Folder for per-monitor script logs.
     pub log_dir: PathBuf,
-    /// The check timeout, seconds (the userspace watchdog uses it).
-    pub timeout_secs: u32,
+    /// The check timeout (the userspace watchdog uses it).
+    pub timeout: std::time::Duration,
     pub alerter: Alerter,
     pub os_actions: OsActions,
     /// The monitor's final action (the userspace watchdog carries it out

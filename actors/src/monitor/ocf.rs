@@ -28,7 +28,7 @@ impl BuildProbe for OcfMonitorConfig {
         };
         Ok(Box::new(OcfProbe {
             agent,
-            timeout: Duration::from_secs(build.timeout_secs.into()),
+            timeout: build.timeout,
         }))
     }
 }

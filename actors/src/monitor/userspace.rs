@@ -67,8 +67,8 @@ impl BuildProbe for UserspaceConfig {
         };
         let watchdog = Watchdog::start(WatchSettings {
             monitor: build.monitor.clone(),
-            limit: Duration::from_secs(u64::from(build.timeout_secs)),
-            period: wake_period(Duration::from_secs(u64::from(build.timeout_secs))),
+            limit: build.timeout,
+            period: wake_period(build.timeout),
             action: StallAction::from(build.final_action),
             alerter: build.alerter.clone(),
             os_actions: build.os_actions.clone(),
