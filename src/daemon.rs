@@ -53,13 +53,22 @@ pub fn run(
 ) -> ExitCode {
     // To stderr; in systemd's journal with each line's priority.
     crate::logging::init_tracing();
-    // A panic anywhere (an actor's handler, a task, a blocking job) ends the
-    // daemon at once: actix would otherwise drop just that actor and leave
+    // A panic anywhere (an actor's handler, a task, a blocking job) but in a
+    // guarded call of third-party parsing ends the daemon at once: actix would otherwise drop just that actor and leave
     // a stale state behind (a dead monitor shown Normal for ever). The
     // guardian then sees a death, releases everything and tells the peers.
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         report(info);
+        // Third-party parsing of network bytes, whose caller handles the
+        // failure (understudy_actors::guarded): that call fails, nothing
+        // else does.
+        if understudy_actors::guarded::active() {
+            tracing::error!(
+                "a library failed on bytes from the network: {info}; that call is refused"
+            );
+            return;
+        }
         tracing::error!("the daemon panicked: {info}; it ends, its guardian releases what it held");
         std::process::abort();
     }));

@@ -25,6 +25,7 @@ pub mod forced_stop;
 /// The fuzz targets' way in (`actors/fuzz/`); not an interface.
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod guarded;
 pub mod heartbeat;
 pub mod journal;
 pub mod metrics;

@@ -154,13 +154,15 @@ impl Session {
 }
 
 /// `exchange` (a call into ipmi-rs, which parses what the BMC sent), a
-/// panic in it becoming an error: an answer the library cannot read must
-/// not end the poller's thread, or leave a forced stop without an outcome.
-/// (The panics fuzzing found are fixed in actors/vendor/ipmi-rs; this
-/// keeps any other from costing the BMC path.)
+/// panic in it becoming an error ([`crate::guarded`]): an answer the
+/// library cannot read must not end the daemon, the poller's thread or a
+/// forced stop. (The panics fuzzing found are fixed in
+/// actors/vendor/ipmi-rs; this covers any other.)
 fn guarded<T>(exchange: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(exchange))
-        .map_err(|_| "the BMC's answer could not be read (the IPMI library failed on it)".into())
+    crate::guarded::call(exchange).map_err(|panic| {
+        tracing::error!("ipmi-rs failed on a BMC's answer: {panic}");
+        "the BMC's answer could not be read (the IPMI library failed on it)".into()
+    })
 }
 
 /// Get Chassis Status's first byte, bit 0: "power is on".
