@@ -420,8 +420,8 @@ fn summary(c: &ClusterConfig, warnings: &[String]) -> String {
             "  {} [{}, every {}, timeout {}, retry {}] recovery: {}, reactivation {}, failover {}, then {}\n",
             m.name,
             m.kind.type_name(),
-            seconds_or_ms(m.interval_duration()),
-            seconds_or_ms(m.timeout_duration()),
+            understudy_actors::model::monitoring::seconds_or_ms(m.interval_duration()),
+            understudy_actors::model::monitoring::seconds_or_ms(m.timeout_duration()),
             m.retry,
             understudy_actors::coordinator::monitors::describe_target(m.recovery_target().as_ref()),
             r.reactivation_threshold,
@@ -467,12 +467,4 @@ pub fn push(socket: &Path, file: &Path) -> ExitCode {
         socket,
         understudy_actors::control::protocol::Command::ConfigPush { text },
     )
-}
-/// "5 s", or "250 ms" for what is not whole seconds.
-fn seconds_or_ms(d: std::time::Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{} ms", d.as_millis())
-    }
 }

@@ -836,7 +836,7 @@ impl Event {
             AllMonitorsResumed => "every monitor resumed".into(),
             MonitorDelay { monitor, timeout_ms, took_ms, rate } => format!(
                 "monitor {monitor}: a check took {took_ms} ms, over {rate} % of its {} timeout",
-                if timeout_ms % 1000 == 0 { format!("{} s", timeout_ms / 1000) } else { format!("{timeout_ms} ms") }
+                super::monitoring::seconds_or_ms(std::time::Duration::from_millis(*timeout_ms))
             ),
             NoRecoveryAtTimeout { monitor } => format!(
                 "monitor {monitor}: timed out; no recovery, as configured for timeouts"

@@ -2145,6 +2145,12 @@ impl Brain {
             return;
         }
         let mut waits = Vec::new();
+        // Another configuration goes first: it starts what nobody holds
+        // (the same answer for every group, so asked once).
+        let yields = self
+            .membership
+            .preceding_configuration(self.incarnation)
+            .is_some();
         let starts: Vec<String> = self
             .config
             .groups
@@ -2159,10 +2165,7 @@ impl Brain {
                     && !self.held(name)
                     && placement::startup_server(self.order(name), |s| self.eligible(s))
                         == Some(self.local.as_str())
-                    && self
-                        .membership
-                        .preceding_configuration(self.incarnation)
-                        .is_none();
+                    && !yields;
                 if !due {
                     return false;
                 }

@@ -222,6 +222,16 @@ fn default_script_timeout() -> u32 {
     DEFAULT_SCRIPT_TIMEOUT
 }
 
+/// A monitor's time as people read it: "5 s", or "250 ms" for what is not
+/// whole seconds (`config check`, rm 71).
+pub fn seconds_or_ms(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
 impl MonitorConfig {
     /// Time between the starts of two checks: `interval_ms`, else
     /// `interval` seconds.
