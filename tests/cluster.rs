@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::cluster::{
-    in_netns, web_group, web_lab_with_mail, Lab, WEB_PORT as PORT, WEB_VIP as VIP,
+    in_netns, web_group, web_lab_with_mail, Checkers, Lab, WEB_PORT as PORT, WEB_VIP as VIP,
 };
 use serde_json::Value;
 
@@ -432,7 +432,8 @@ fn servers_started_at_once_on_different_configurations_run_a_group_once() {
     lab.write_config(&text);
     let other = lab.dir().join("other.ron");
     std::fs::write(&other, text.replace("name: \"lab\"", "name: \"lab-other\"")).unwrap();
-    let watch = lab.watch_address(VIP);
+    // The address and the application, each on one server at most.
+    let checkers = Checkers::start(&lab);
     lab.spawn(1);
     lab.spawn_with(2, &other);
     lab.wait_ready(1);
@@ -444,7 +445,7 @@ fn servers_started_at_once_on_different_configurations_run_a_group_once() {
     }
     let end = std::time::Instant::now() + WAIT;
     let holder = loop {
-        match watch.holders().as_slice() {
+        match checkers.address.holders().as_slice() {
             [h] => break *h,
             [] if std::time::Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
             other => panic!("the address on {other:?} (one server wanted)"),
@@ -452,7 +453,7 @@ fn servers_started_at_once_on_different_configurations_run_a_group_once() {
     };
     let waiting = 3 - holder;
     lab.wait_group_on(waiting, "web", &format!("n{holder}"), WAIT);
-    watch.wait_holders(&[holder], WAIT);
+    checkers.wait_holders(&[holder], WAIT);
     // It never even tried (an address already up elsewhere can make a
     // second start fail before it adds it: not proof enough). Its own
     // alert file: `alerts` shows the whole cluster's.
@@ -464,8 +465,10 @@ fn servers_started_at_once_on_different_configurations_run_a_group_once() {
     );
     // The server that yielded takes the group once it is alone.
     lab.stop(holder);
-    watch.wait_holders(&[waiting], WAIT);
-    watch.assert_never_double();
+    checkers.wait_holders(&[waiting], WAIT);
+    if let Err(e) = checkers.check_never_double() {
+        panic!("{e}");
+    }
 }
 
 #[test]
