@@ -226,11 +226,20 @@ impl Coordinator {
     /// Publishes the status if it changed, at once.
     pub(crate) fn publish_now(&mut self) {
         self.published_at = Some(std::time::Instant::now());
-        let snapshot = self.status_snapshot();
+        // The monitors' entries are most of the status (thousands, at
+        // scale) and seldom change: compared in place, copied only when
+        // something changed, not at every publication.
+        let monitors = std::mem::take(&mut self.view.monitors);
+        let mut snapshot = self.status_snapshot();
+        self.view.monitors = monitors;
+        let monitors = &self.view.monitors;
         self.status_feed.send_if_modified(|current| {
-            if current.as_deref() == Some(&snapshot) {
-                return false;
+            if let Some(cur) = current.as_deref() {
+                if cur.monitors == *monitors && same_but_monitors(cur, &snapshot) {
+                    return false;
+                }
             }
+            snapshot.monitors = monitors.clone();
             *current = Some(Arc::new(snapshot));
             true
         });
@@ -409,6 +418,40 @@ impl Coordinator {
         ctx.spawn(fut.into_actor(self));
         rx
     }
+}
+
+/// Whether two statuses are the same, their monitors apart. Every field is
+/// named, so a new one cannot be forgotten here.
+fn same_but_monitors(a: &ClusterStatus, b: &ClusterStatus) -> bool {
+    let ClusterStatus {
+        cluster,
+        server,
+        pid,
+        config_digest,
+        stopping,
+        suspended,
+        servers,
+        groups,
+        monitors: _,
+        malformed_requests,
+        rejected,
+        partition,
+        restart_pending,
+        traps,
+    } = a;
+    *cluster == b.cluster
+        && *server == b.server
+        && *pid == b.pid
+        && *config_digest == b.config_digest
+        && *stopping == b.stopping
+        && *suspended == b.suspended
+        && *servers == b.servers
+        && *groups == b.groups
+        && *malformed_requests == b.malformed_requests
+        && *rejected == b.rejected
+        && *partition == b.partition
+        && *restart_pending == b.restart_pending
+        && *traps == b.traps
 }
 
 /// Status entries of the monitors of `config` as seen from `local`.

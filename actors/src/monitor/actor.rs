@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -77,6 +78,23 @@ pub fn stagger(name: &str, interval: Duration) -> Duration {
     Duration::from_millis(h % span_ms)
 }
 
+/// Scheduled checks start on a grid of slots this long, shared by every
+/// monitor of the daemon: the checks due in one slot share one wake-up of
+/// the actors' thread, which costs more than a cheap check itself
+/// (BENCHMARKS.md). A slot's burst is short (tens of checks at 1,000
+/// monitors a second), so starts stay within a millisecond or so.
+pub const CHECK_SLOT: Duration = Duration::from_millis(10);
+
+/// The first slot boundary at or after `t`.
+pub fn slot_at_or_after(t: Instant) -> Instant {
+    static GRID: OnceLock<Instant> = OnceLock::new();
+    let origin = *GRID.get_or_init(Instant::now);
+    let since = t.saturating_duration_since(origin).as_nanos();
+    let slot = CHECK_SLOT.as_nanos();
+    let slots = since.div_ceil(slot);
+    origin + Duration::from_nanos((slots * slot) as u64)
+}
+
 /// The target resource became active or inactive (or its process changed).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -123,13 +141,22 @@ pub struct MonitorActor {
     /// Bumped whenever monitoring starts or stops, so results and timers of
     /// an earlier run are ignored.
     generation: u64,
+    /// The fixed-rate schedule: one interval after the previous check was
+    /// due (or at the first slot after the wait time).
+    ideal_due: Instant,
+    /// When the next check starts: the first slot at or after `ideal_due`
+    /// (or at once, for a message).
     next_due: Instant,
     timer: Option<SpawnHandle>,
     in_flight: bool,
     coordinator: Addr<Coordinator>,
     alerter: Alerter,
     lateness: SharedLateness,
-    metrics: crate::metrics::Metrics,
+    /// This monitor's lateness histogram (metrics), looked up once.
+    late_metric: prometheus_client::metrics::histogram::Histogram,
+    /// What the coordinator last heard: states are sent on change only,
+    /// not after every check.
+    reported: Option<(MonitorState, Option<String>)>,
 }
 
 impl MonitorActor {
@@ -158,6 +185,7 @@ impl MonitorActor {
         if matches!(config.kind, MonitorKind::Userspace(_)) {
             config.first_wait = 0;
         }
+        let config_name = config.name.clone();
         MonitorActor {
             config,
             build,
@@ -166,13 +194,15 @@ impl MonitorActor {
             env: ProbeEnv::default(),
             target_active: false,
             generation: 0,
+            ideal_due: Instant::now(),
             next_due: Instant::now(),
             timer: None,
             in_flight: false,
             coordinator,
             alerter,
             lateness,
-            metrics,
+            late_metric: metrics.check_lateness_of(&config_name),
+            reported: None,
         }
     }
 
@@ -188,15 +218,29 @@ impl MonitorActor {
         }
     }
 
-    fn report(&self) {
+    /// Tells the coordinator the state and detail, when they changed.
+    fn report(&mut self) {
+        let state = self.detection.state();
+        let detail = self.detection.last_detail();
+        if let Some((s, d)) = &self.reported {
+            if *s == state && d.as_deref() == detail {
+                return;
+            }
+        }
+        let detail = detail.map(str::to_string);
+        self.reported = Some((state, detail.clone()));
         self.coordinator.do_send(MonitorUpdate {
             monitor: self.config.name.clone(),
-            state: self.detection.state(),
-            detail: self.detection.last_detail().map(str::to_string),
+            state,
+            detail,
         });
     }
 
     fn apply(&mut self, effects: Vec<Effect>, ctx: &mut Context<Self>) {
+        if effects.is_empty() {
+            self.report();
+            return;
+        }
         let monitor = self.name().to_string();
         for effect in effects {
             match effect {
@@ -274,7 +318,7 @@ impl MonitorActor {
             act.detection.recovery_done(settled);
             act.report();
             if act.detection.checking() && act.timer.is_none() && !act.in_flight {
-                act.next_due = Instant::now() + act.interval();
+                act.due_at(Instant::now() + act.interval());
                 act.schedule(ctx);
             }
         }));
@@ -282,6 +326,12 @@ impl MonitorActor {
 
     fn interval(&self) -> Duration {
         self.config.interval_duration()
+    }
+
+    /// The next check is due at `ideal` and starts at the slot after it.
+    fn due_at(&mut self, ideal: Instant) {
+        self.ideal_due = ideal;
+        self.next_due = slot_at_or_after(ideal);
     }
 
     /// Starts monitoring (first check after the wait time).
@@ -306,9 +356,11 @@ impl MonitorActor {
         self.in_flight = false;
         let effects = self.detection.start();
         self.apply(effects, ctx);
-        self.next_due = Instant::now()
-            + Duration::from_secs(self.config.first_wait as u64)
-            + stagger(&self.config.name, self.config.interval_duration());
+        self.due_at(
+            Instant::now()
+                + Duration::from_secs(self.config.first_wait as u64)
+                + stagger(&self.config.name, self.config.interval_duration()),
+        );
         self.schedule(ctx);
     }
 
@@ -330,11 +382,13 @@ impl MonitorActor {
             ctx.cancel_future(t);
         }
         let gen = self.generation;
-        let wait = self.next_due.saturating_duration_since(Instant::now());
-        self.timer = Some(ctx.run_later(wait, move |act, ctx| {
+        // A deadline, not a wait: the monitors due in one slot then fall in
+        // the same tick of tokio's timer wheel, hence one wake-up.
+        let sleep = tokio::time::sleep_until(self.next_due.into());
+        self.timer = Some(ctx.spawn(sleep.into_actor(self).map(move |_, act, ctx| {
             act.timer = None;
             act.tick(gen, ctx);
-        }));
+        })));
     }
 
     fn tick(&mut self, gen: u64, ctx: &mut Context<Self>) {
@@ -347,7 +401,7 @@ impl MonitorActor {
         let started = Instant::now();
         let late = started.saturating_duration_since(self.next_due);
         self.lateness.borrow_mut().record(late);
-        self.metrics.check_late(&self.config.name, late);
+        self.late_metric.observe(late.as_secs_f64());
         self.in_flight = true;
         let timeout = self.config.timeout_duration();
         let check = tokio::time::timeout(timeout, probe.check(&self.env));
@@ -358,12 +412,11 @@ impl MonitorActor {
             act.in_flight = false;
             act.finished(result.ok(), started.elapsed(), ctx);
             // Fixed rate: the next check is due one interval after this one
-            // was due; a check that overran starts the next one at once.
+            // was due; a check that overran starts the next one at the next
+            // slot.
             let now = Instant::now();
-            act.next_due += act.interval();
-            if act.next_due < now {
-                act.next_due = now;
-            }
+            let ideal = (act.ideal_due + act.interval()).max(now);
+            act.due_at(ideal);
             if act.detection.checking() {
                 act.schedule(ctx);
             }
@@ -397,7 +450,10 @@ impl MonitorActor {
     /// Runs a check now (a message arrived), unless one is in flight.
     fn check_now(&mut self, ctx: &mut Context<Self>) {
         if self.detection.checking() && !self.in_flight {
-            self.next_due = Instant::now();
+            // At once, off the slot grid: a message is acted on now.
+            let now = Instant::now();
+            self.ideal_due = now;
+            self.next_due = now;
             self.schedule(ctx);
         }
     }
@@ -489,6 +545,36 @@ mod tests {
         assert_eq!(stagger("a", minute), stagger("a", minute));
         // Sub-second: within the interval.
         assert!(stagger("a", Duration::from_millis(100)) < Duration::from_millis(100));
+    }
+
+    #[test]
+    fn checks_due_close_together_share_a_slot() {
+        let t = Instant::now();
+        let a = slot_at_or_after(t);
+        assert!(a >= t && a - t <= CHECK_SLOT);
+        // A slot boundary is its own slot; anything up to the next boundary
+        // joins the next one.
+        assert_eq!(slot_at_or_after(a), a);
+        assert_eq!(
+            slot_at_or_after(a + Duration::from_nanos(1)),
+            a + CHECK_SLOT
+        );
+        assert_eq!(slot_at_or_after(a + CHECK_SLOT), a + CHECK_SLOT);
+        // 1,000 monitors staggered over a second fall in 100 slots, not
+        // 1,000 different instants.
+        let starts: std::collections::BTreeSet<Instant> = (0..1000)
+            .map(|i| slot_at_or_after(t + stagger(&format!("t{i:04}"), Duration::from_secs(1))))
+            .collect();
+        assert!(starts.len() <= 101, "{}", starts.len());
+        // A 155 ms interval keeps its rate on average: ten checks take
+        // 1,550 ms give or take one slot.
+        let mut ideal = a;
+        for _ in 0..10 {
+            ideal += Duration::from_millis(155);
+        }
+        let tenth = slot_at_or_after(ideal);
+        assert!(tenth - a >= Duration::from_millis(1550));
+        assert!(tenth - a < Duration::from_millis(1550) + CHECK_SLOT);
     }
 
     #[test]

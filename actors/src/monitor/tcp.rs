@@ -40,9 +40,9 @@ impl Probe for TcpProbe {
     fn check(&mut self, _env: &ProbeEnv) -> CheckFuture {
         let endpoint = self.endpoint.clone();
         Box::pin(async move {
-            match endpoint.connect(&Cell::new(Step::Resolve)).await {
-                // Dropping the stream closes the connection.
-                Ok(_stream) => Check::Normal,
+            match endpoint.open(&Cell::new(Step::Resolve)).await {
+                // Dropping the connection closes it.
+                Ok(_connection) => Check::Normal,
                 Err(e) => Check::Error(e.text),
             }
         })
@@ -84,10 +84,19 @@ impl Endpoint {
     /// Opens a fresh connection; the error text names the endpoint.
     /// `step` follows the work (resolving, connecting).
     pub(super) async fn connect(&self, step: &Cell<Step>) -> Result<TcpStream, Failure> {
+        self.open(step)
+            .await?
+            .into_stream()
+            .map_err(|e| Failure::io(Step::Connect, &e, format!("connect to {self}")))
+    }
+
+    /// Opens a fresh connection, which the caller may only close (the tcp
+    /// monitor): one answered at once never meets the reactor.
+    pub(super) async fn open(&self, step: &Cell<Step>) -> Result<Opened, Failure> {
         match self {
             Endpoint::Addr(addr) => {
                 step.set(Step::Connect);
-                TcpStream::connect(*addr)
+                open_addr(*addr)
                     .await
                     .map_err(|e| Failure::io(Step::Connect, &e, format!("connect to {addr}")))
             }
@@ -99,8 +108,8 @@ impl Endpoint {
                 step.set(Step::Connect);
                 let mut last = None;
                 for addr in addrs {
-                    match TcpStream::connect(addr).await {
-                        Ok(stream) => return Ok(stream),
+                    match open_addr(addr).await {
+                        Ok(opened) => return Ok(opened),
                         Err(e) => last = Some(e),
                     }
                 }
@@ -117,6 +126,56 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// An open connection: `Settled` when the peer had answered before the
+/// non-blocking connect returned (a peer on this machine, whose handshake
+/// the kernel completes inside the call), else `Waited`, registered with
+/// the reactor and awaited.
+pub(super) enum Opened {
+    Settled(std::net::TcpStream),
+    Waited(TcpStream),
+}
+
+impl Opened {
+    /// The connection as a stream of the reactor, to read and write.
+    fn into_stream(self) -> std::io::Result<TcpStream> {
+        match self {
+            Opened::Settled(s) => TcpStream::from_std(s),
+            Opened::Waited(s) => Ok(s),
+        }
+    }
+}
+
+/// Connects to `addr`. Checking whether the connection has settled right
+/// after `connect` spares most checks of a local service a registration
+/// with the reactor, its removal and a wake-up (BENCHMARKS.md).
+async fn open_addr(addr: SocketAddr) -> std::io::Result<Opened> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => return Ok(Opened::Settled(socket.into())),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    // Connected already, or refused already (loopback answers a SYN to a
+    // closed port at once)?
+    if socket.peer_addr().is_ok() {
+        return Ok(Opened::Settled(socket.into()));
+    }
+    if let Some(e) = socket.take_error()? {
+        return Err(e);
+    }
+    let stream = TcpStream::from_std(socket.into())?;
+    stream.writable().await?;
+    if let Some(e) = stream.take_error()? {
+        return Err(e);
+    }
+    Ok(Opened::Waited(stream))
 }
 
 /// Where a check of a TCP-based probe is: read after a timeout, it tells
@@ -184,6 +243,7 @@ impl fmt::Display for Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
     use std::io;
     use tokio::net::TcpListener;
 
@@ -225,6 +285,43 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    #[tokio::test]
+    async fn a_local_peer_is_reached_without_the_reactor() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        assert!(matches!(open_addr(addr).await, Ok(Opened::Settled(_))));
+        let port = closed_port().await;
+        let refused = open_addr(SocketAddr::from(([127, 0, 0, 1], port))).await;
+        assert_eq!(
+            refused.err().and_then(|e| e.raw_os_error()),
+            Some(libc::ECONNREFUSED)
+        );
+    }
+
+    /// A peer whose accept queue is full drops the SYN: the handshake ends
+    /// later (the SYN is sent again after a second), through the reactor.
+    #[tokio::test]
+    async fn a_late_handshake_is_awaited() {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let listener = socket.listen(1).unwrap();
+        // Fill the accept queue (backlog 1 holds two) without accepting.
+        let mut queued = Vec::new();
+        let opened = loop {
+            match open_addr(addr).now_or_never() {
+                Some(Ok(Opened::Settled(s))) => queued.push(s),
+                Some(other) => panic!("{:?}", other.err()),
+                None => break tokio::spawn(open_addr(addr)),
+            }
+            assert!(queued.len() < 10, "the accept queue never filled");
+        };
+        for _ in 0..=queued.len() {
+            let _ = listener.accept().await.unwrap();
+        }
+        assert!(matches!(opened.await.unwrap(), Ok(Opened::Waited(_))));
     }
 
     #[tokio::test]
