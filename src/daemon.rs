@@ -220,6 +220,9 @@ pub fn run(
         );
     }
 
+    // The monitors' slot grid starts here, just before the runtime's timer
+    // does: its slots then fall on the timer's millisecond ticks.
+    understudy_actors::monitor::actor::start_slot_grid();
     let sys = System::new();
     let started = sys.block_on(async {
         let listener = server::bind(socket, &access)

@@ -85,9 +85,19 @@ pub fn stagger(name: &str, interval: Duration) -> Duration {
 /// monitors a second), so starts stay within a millisecond or so.
 pub const CHECK_SLOT: Duration = Duration::from_millis(10);
 
+static GRID: OnceLock<Instant> = OnceLock::new();
+
+/// Fixes the slot grid's origin now. Called just before the actors'
+/// runtime is made: tokio rounds a timer's deadline up to the next
+/// millisecond counted from its own start, so slots that begin a few
+/// microseconds before that start fire on time instead of up to a
+/// millisecond late. Without the call, the grid starts at its first use.
+pub fn start_slot_grid() {
+    GRID.get_or_init(Instant::now);
+}
+
 /// The first slot boundary at or after `t`.
 pub fn slot_at_or_after(t: Instant) -> Instant {
-    static GRID: OnceLock<Instant> = OnceLock::new();
     let origin = *GRID.get_or_init(Instant::now);
     let since = t.saturating_duration_since(origin).as_nanos();
     let slot = CHECK_SLOT.as_nanos();
