@@ -1446,3 +1446,42 @@ fn expresscluster_command_names_drive_the_daemon() {
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(d.is_running());
 }
+
+/// The brain's ticks in a journal: their instants (µs on the brain's clock).
+fn journal_ticks(state_dir: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(state_dir.join("journal.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["input"]["input"] == "Tick")
+        .filter_map(|v| v["input"]["t_us"].as_u64())
+        .collect()
+}
+
+/// An idle server's brain is ticked at its next deadline, at least every
+/// quarter of the heartbeat timeout, not at a fixed rate: with a 1 s
+/// timeout, 4 or 5 ticks a second reach its journal, where the fixed rate
+/// of a fiftieth of the timeout gave 50.
+#[test]
+fn an_idle_brain_is_ticked_at_its_deadlines() {
+    let t = TestDir::new("idle-ticks");
+    let config = t.config(
+        &["s1"],
+        "heartbeat: (interval_ms: 250, timeout_ms: 1000),",
+        "",
+    );
+    let _d = Daemon::start(&t, &config, "s1");
+    let state = t.state_dir();
+    wait_for(
+        "a dozen ticks in the journal",
+        std::time::Duration::from_secs(30),
+        || journal_ticks(&state).len() >= 12,
+    );
+    let ticks = journal_ticks(&state);
+    // From the second tick on: the first comes at the start.
+    let span_s = (ticks[ticks.len() - 1] - ticks[1]) as f64 / 1e6;
+    let per_s = (ticks.len() - 2) as f64 / span_s;
+    assert!(
+        (3.0..10.0).contains(&per_s),
+        "{per_s:.1} ticks a second: {ticks:?}"
+    );
+}

@@ -16,7 +16,7 @@
 //! watches the guardian (systemd's `WatchdogSec`), the guardian asks for
 //! beats ([`BEAT_MS_ENV`]): the coordinator then repeats its last record at
 //! that rate from its tick, as long as the engine's threads make progress
-//! (see `Coordinator::on_tick`), and the guardian turns each beat into a
+//! (see `Coordinator::housekeeping`), and the guardian turns each beat into a
 //! keepalive (`WATCHDOG=1`). One signal feeds both: the fence deadline the
 //! guardian and its watchdog device act on, and the service manager's
 //! watchdog. A frozen daemon stops both at once.
@@ -52,7 +52,7 @@ static LAST_WRITE: AtomicU64 = AtomicU64::new(0);
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
 
 /// The engine made progress just now (the coordinator's tick, see
-/// `Coordinator::on_tick`).
+/// `Coordinator::housekeeping`).
 pub fn progressed() {
     PROGRESS.store(
         (crate::heartbeat::boottime().as_millis() as u64).max(1),

@@ -62,6 +62,11 @@ pub(crate) struct ClusterSide {
     pub target_reports: BTreeMap<usize, crate::np_target::TargetReport>,
     /// The pollers of the peers' BMCs, while they run.
     pub bmc_pollers: Vec<crate::heartbeat::bmc::BmcPoller>,
+    /// The brain's next tick, when armed: its instant (the brain's clock)
+    /// and the timer.
+    tick: Option<(Duration, SpawnHandle)>,
+    /// When the last tick ran (the brain's clock).
+    last_tick: Option<Duration>,
 }
 
 impl ClusterSide {
@@ -83,6 +88,8 @@ impl ClusterSide {
             gates: Vec::new(),
             target_reports: BTreeMap::new(),
             bmc_pollers: Vec::new(),
+            tick: None,
+            last_tick: None,
         }
     }
 
@@ -122,13 +129,22 @@ impl Progress {
     }
 }
 
-/// How often the brain gets a tick: a fiftieth of the timeout, between 5
-/// and 100 ms, so a silent server is declared down at most 2 % of the
-/// timeout late (a tick is a few microseconds of work). The brain needs
-/// one at least every quarter of the timeout to tell its own stalls apart.
+/// The shortest time between two ticks of the brain: a fiftieth of the
+/// timeout, between 5 and 100 ms, so a silent server is declared down at
+/// most 2 % of the timeout late. Between these, the brain is ticked only at
+/// its next deadline (as the simulator does), at least every quarter of
+/// the timeout (so it can tell its own stalls apart), not at a fixed rate:
+/// an idle server then wakes a dozen times a second instead of 170.
 pub(crate) fn tick_every(config: &ClusterConfig) -> Duration {
     Duration::from_millis((config.heartbeat.timeout_ms as u64 / 50).clamp(5, 100))
         .min(crate::model::cluster::tick_at_least_every(config))
+}
+
+/// How often the coordinator publishes its status (when it changed) and
+/// shows progress: as often as it did when these rode on the brain's fixed
+/// ticks, whose rate bounded them.
+pub(crate) fn housekeeping_every(config: &ClusterConfig) -> Duration {
+    tick_every(config).max(super::PUBLISH_EVERY)
 }
 
 impl Coordinator {
@@ -137,8 +153,44 @@ impl Coordinator {
         self.cluster.brain.eligible(server)
     }
 
+    /// Arms the brain's next tick at its next deadline, no sooner than
+    /// [`tick_every`] after the last tick; an earlier tick already armed
+    /// stays.
+    pub(crate) fn arm_tick(&mut self, ctx: &mut Context<Self>) {
+        let config = &self.settings.config;
+        let now = self.cluster.now();
+        let floor = self
+            .cluster
+            .last_tick
+            .map_or(now, |t| t + tick_every(config));
+        let at = self
+            .cluster
+            .brain
+            .next_deadline()
+            .unwrap_or(now + crate::model::cluster::tick_at_least_every(config))
+            .max(floor);
+        if let Some((armed, handle)) = self.cluster.tick {
+            if armed <= at {
+                return;
+            }
+            ctx.cancel_future(handle);
+        }
+        let handle = ctx.run_later(at.saturating_sub(now), |act, ctx| {
+            act.cluster.tick = None;
+            act.on_tick(ctx);
+        });
+        self.cluster.tick = Some((at, handle));
+    }
+
+    /// The brain's tick (armed by [`Self::arm_tick`]).
     pub(crate) fn on_tick(&mut self, ctx: &mut Context<Self>) {
+        self.cluster.last_tick = Some(self.cluster.now());
         self.feed(Input::Tick, ctx);
+    }
+
+    /// Every [`housekeeping_every`]: the status is published when it
+    /// changed, and progress is shown.
+    pub(crate) fn housekeeping(&mut self) {
         self.publish_status();
         // The progress beat to the guardian (when it asked for one): this
         // tick proves the actors' thread runs; the heartbeat thread, when
@@ -185,6 +237,7 @@ impl Coordinator {
             self.cluster.fence = fence;
             crate::fence::arm(fence);
         }
+        self.arm_tick(ctx);
         if commands.is_empty() {
             return None;
         }

@@ -175,11 +175,13 @@ impl Coordinator {
                 }
             }
         }
-        ctx.run_interval(super::cluster::tick_every(&config), |act, ctx| {
-            act.on_tick(ctx)
+        ctx.run_interval(super::cluster::housekeeping_every(&config), |act, _| {
+            act.housekeeping()
         });
         self.refresh_servers();
+        // The first tick; each input arms the next one (`arm_tick`).
         self.on_tick(ctx);
+        self.housekeeping();
         // Auto groups start when the membership machine says the cluster
         // has formed (at its first tick for one server or no startup wait).
         if config.servers.len() > 1 && !self.cluster.membership().formed() {

@@ -40,7 +40,7 @@ pub use monitors::{MonitorUpdate, RecoverMonitor};
 const OS_ACTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The status is published at most this often (from the tick).
-const PUBLISH_EVERY: Duration = Duration::from_millis(50);
+pub(crate) const PUBLISH_EVERY: Duration = Duration::from_millis(50);
 
 pub struct CoordinatorSettings {
     /// Enables test-only control commands (`debug stall`).
@@ -203,7 +203,7 @@ impl Coordinator {
     }
 
     /// The status as last published: at the coordinator's start, then
-    /// within [`PUBLISH_EVERY`] (and a tick) of each change. Readers (the
+    /// within [`PUBLISH_EVERY`] (and a housekeeping round) of each change. Readers (the
     /// metrics, the service manager's status line) never send the
     /// coordinator a message for it.
     pub fn status_feed(&self) -> crate::metrics::StatusFeed {
@@ -211,7 +211,7 @@ impl Coordinator {
     }
 
     /// Publishes the status if it changed, at most every [`PUBLISH_EVERY`]
-    /// (the tick may come every 5 ms; a snapshot is a copy of the view).
+    /// (a snapshot is a copy of the view).
     pub(crate) fn publish_status(&mut self) {
         let now = std::time::Instant::now();
         if self
