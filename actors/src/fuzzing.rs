@@ -145,12 +145,13 @@ pub fn smtp_reply(script: &Script, login: bool) {
         to: vec!["ops@example.test".into(), "oncall@example.test".into()],
         data: b"Subject: fuzz\r\n\r\nbody\r\n".to_vec(),
     };
+    // Two mails over one connection, as a session sends them.
     let _ = run(smtp::converse(
         script.stream(),
         &delivery.primary.label(),
         delivery.login.as_ref(),
         &delivery,
-        &mail,
+        &[mail.clone(), mail],
     ));
     let step = Cell::new(crate::monitor::tcp::Step::Receive);
     let _ = run(crate::monitor::smtp::converse(&mut script.stream(), &step));

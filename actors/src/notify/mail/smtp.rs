@@ -1,16 +1,23 @@
-//! One delivery attempt: an SMTP exchange with the primary server, and with
-//! the alternative when the primary cannot be reached at all.
+//! SMTP sessions: a connection with the primary server, or with the
+//! alternative when the primary cannot be reached at all, over which mails
+//! go one after the other (MAIL FROM, RCPT TO, DATA for each).
 //!
 //! The steps are driven one by one (over mail-send's client) so that each
 //! failure can name its step, and every wait is bounded by the response
 //! wait: name resolution, connecting, the greeting (mail-send's plain
-//! connect would wait for it forever) and every reply. The whole exchange
-//! is bounded once more as a safety net.
+//! connect would wait for it forever) and every reply. Opening a session
+//! and each mail are bounded once more as a whole, as a safety net.
 //!
 //! The alternative is used only when resolving or connecting to the
 //! primary fails: once the primary has answered, an error (authentication,
 //! a refused sender, a silent server) is the answer, and trying elsewhere
 //! could deliver a mail the configuration meant to go one way only.
+//!
+//! A session is kept by the caller between mails ([`send`] hands it back
+//! after a mail was accepted). A server may end a connection after some
+//! mails of its own accord: a mail whose first step (MAIL FROM) fails on a
+//! reused connection is tried once more on a new one, and only that
+//! attempt counts. Any other failure ends the session and is the mail's.
 
 use crate::model::host::io_text;
 use std::io;
@@ -29,9 +36,12 @@ use super::config::{Secret, SmtpAuth};
 
 /// Characters of a server reply quoted in a cause.
 const QUOTE: usize = 160;
-/// Waits in one exchange besides the per-recipient ones: resolve, connect,
-/// greeting, EHLO, up to three for AUTH, MAIL, DATA twice, QUIT, and slack.
-const FIXED_WAITS: u32 = 12;
+/// Waits in opening a session: resolve, connect, greeting, EHLO, up to
+/// three for AUTH, and slack.
+const OPEN_WAITS: u32 = 8;
+/// Waits in one mail besides the per-recipient ones: MAIL, DATA twice, and
+/// slack.
+const MAIL_WAITS: u32 = 4;
 
 /// An SMTP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,12 +88,16 @@ pub(crate) struct Failure {
     cause: String,
     /// The server answered (false: it could not be resolved or connected to).
     reached: bool,
+    /// At the mail's first step (MAIL FROM): nothing of it was taken, and
+    /// on a reused connection a new one may do better.
+    first_step: bool,
 }
 
 fn unreached(cause: String) -> Failure {
     Failure {
         cause,
         reached: false,
+        first_step: false,
     }
 }
 
@@ -91,121 +105,231 @@ fn reached(cause: String) -> Failure {
     Failure {
         cause,
         reached: true,
+        first_step: false,
     }
 }
 
-/// Sends `mail`; `Ok` names the server that took it, `Err` is the cause.
+/// Sends `mail` in a session of its own: `Ok` names the server that took
+/// it, `Err` is the cause. (`understudy alert test --mail`.)
 pub async fn deliver(d: &Delivery, mail: &Rendered) -> Result<String, String> {
-    let primary = exchange(&d.primary, d.login.as_ref(), d, mail).await;
-    match (primary, &d.alternative) {
-        (Ok(()), _) => Ok(d.primary.label()),
-        (Err(f), Some(alt)) if !f.reached => {
-            tracing::warn!(
-                "report mail: {}; trying the alternative server {}",
+    let (result, session) = send(d, None, mail).await;
+    if let Some(session) = session {
+        session.close(d.wait).await;
+    }
+    result
+}
+
+/// Sends `mail` over `session` when one is open, else over a new one: `Ok`
+/// names the server that took it, `Err` is the cause. The session comes
+/// back, still open, when the mail was accepted; after a failure it is
+/// gone (closed without a goodbye).
+pub async fn send(
+    d: &Delivery,
+    session: Option<Session>,
+    mail: &Rendered,
+) -> (Result<String, String>, Option<Session>) {
+    if let Some(mut s) = session {
+        match s.transact(d, mail).await {
+            Ok(()) => return (Ok(s.server.clone()), Some(s)),
+            Err(f) if f.first_step => tracing::debug!(
+                "report mail: {} after {} mail(s) on this connection; trying a new one",
                 f.cause,
-                alt.label()
-            );
-            match exchange(alt, None, d, mail).await {
-                Ok(()) => Ok(alt.label()),
-                Err(g) => Err(format!("{}; alternative server: {}", f.cause, g.cause)),
-            }
+                s.mails
+            ),
+            Err(f) => return (Err(f.cause), None),
         }
-        (Err(f), _) => Err(f.cause),
+    }
+    let mut s = match Session::open(d).await {
+        Ok(s) => s,
+        Err(cause) => return (Err(cause), None),
+    };
+    match s.transact(d, mail).await {
+        Ok(()) => (Ok(s.server.clone()), Some(s)),
+        Err(f) => (Err(f.cause), None),
     }
 }
 
-/// One exchange with one server, bounded as a whole.
-async fn exchange(
-    ep: &Endpoint,
-    login: Option<&Login>,
-    d: &Delivery,
-    mail: &Rendered,
-) -> Result<(), Failure> {
-    let waits = FIXED_WAITS.saturating_add(mail.to.len() as u32);
-    let bound = d.wait.saturating_mul(waits);
-    match tokio::time::timeout(bound, session(ep, login, d, mail)).await {
+/// A connection with an SMTP server, greeted (and logged in): the mails of
+/// a session go over it one after the other.
+pub struct Session<S: AsyncRead + AsyncWrite = TcpStream> {
+    client: SmtpClient<S>,
+    /// The server's label.
+    server: String,
+    /// Mails accepted over it so far.
+    mails: usize,
+}
+
+impl Session {
+    /// Opens a session with the primary server, or with the alternative
+    /// when the primary cannot be resolved or connected to; `Err` is the
+    /// cause (both causes when the alternative failed too).
+    pub async fn open(d: &Delivery) -> Result<Session, String> {
+        let primary = open_with(&d.primary, d.login.as_ref(), d).await;
+        match (primary, &d.alternative) {
+            (Ok(s), _) => Ok(s),
+            (Err(f), Some(alt)) if !f.reached => {
+                tracing::warn!(
+                    "report mail: {}; trying the alternative server {}",
+                    f.cause,
+                    alt.label()
+                );
+                open_with(alt, None, d)
+                    .await
+                    .map_err(|g| format!("{}; alternative server: {}", f.cause, g.cause))
+            }
+            (Err(f), _) => Err(f.cause),
+        }
+    }
+}
+
+/// A session with one server, bounded as a whole.
+async fn open_with(ep: &Endpoint, login: Option<&Login>, d: &Delivery) -> Result<Session, Failure> {
+    let bound = d.wait.saturating_mul(OPEN_WAITS);
+    let opening = async {
+        let addrs = resolve(ep, d.wait).await.map_err(unreached)?;
+        let stream = connect(ep, &addrs, d.wait).await.map_err(unreached)?;
+        Session::greet(stream, &ep.label(), login, d).await
+    };
+    match tokio::time::timeout(bound, opening).await {
         Ok(r) => r,
-        Err(_) => Err(reached(format!(
-            "no end of the exchange with {} within {} s",
-            ep.label(),
-            bound.as_secs()
-        ))),
+        Err(_) => Err(no_end(&ep.label(), bound)),
     }
 }
 
-async fn session(
-    ep: &Endpoint,
-    login: Option<&Login>,
-    d: &Delivery,
-    mail: &Rendered,
-) -> Result<(), Failure> {
-    let addrs = resolve(ep, d.wait).await.map_err(unreached)?;
-    let stream = connect(ep, &addrs, d.wait).await.map_err(unreached)?;
-    converse(stream, &ep.label(), login, d, mail).await
+fn no_end(server: &str, bound: Duration) -> Failure {
+    reached(format!(
+        "no end of the exchange with {server} within {} s",
+        bound.as_secs()
+    ))
 }
 
-/// The exchange on a connected stream with `server` (its label). Generic,
-/// so that the fuzz target `smtp_reply` can play the server from memory.
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    /// The server that took the mails (`host:port`).
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Mails accepted in this session so far.
+    pub fn mails(&self) -> usize {
+        self.mails
+    }
+
+    /// The greeting, EHLO and the login on a connected stream with
+    /// `server` (its label).
+    pub(crate) async fn greet(
+        stream: S,
+        server: &str,
+        login: Option<&Login>,
+        d: &Delivery,
+    ) -> Result<Session<S>, Failure> {
+        let server = server.to_string();
+        let mut client = SmtpClient {
+            stream,
+            timeout: d.wait,
+        };
+        let step = |name| stepper(name, &server, d.wait);
+
+        // The greeting: mail-send reads it without a bound of its own.
+        tokio::time::timeout(d.wait, client.read())
+            .await
+            .map_err(|_| mail_send::Error::Timeout)
+            .and_then(|r| r)
+            .and_then(|r| r.assert_positive_completion())
+            .map_err(step("greeting"))?;
+        let mut caps = client.ehlo(&d.helo).await.map_err(step("EHLO"))?;
+
+        if let Some(login) = login {
+            let offered = caps.auth_mechanisms;
+            let Some(mechanism) = choose_mechanism(login.mode, offered) else {
+                return Err(reached(format!(
+                    "authentication failed (user {}): {} does not offer {}",
+                    login.user,
+                    server,
+                    wanted_text(login.mode)
+                )));
+            };
+            // Leave mail-send only the mechanism chosen: on its own it would
+            // take the "strongest" by its order, which puts LOGIN first.
+            caps.auth_mechanisms = mechanism;
+            let credentials = Credentials::new(login.user.as_str(), login.password.expose());
+            client
+                .authenticate(&credentials, &caps)
+                .await
+                .map_err(|e| reached(auth_failure(e, &login.user, &server, d.wait)))?;
+        }
+        Ok(Session {
+            client,
+            server,
+            mails: 0,
+        })
+    }
+
+    /// One mail: MAIL FROM, RCPT TO for each recipient, DATA; bounded as
+    /// a whole. `Ok` once the server accepted it (250 after the data).
+    pub(crate) async fn transact(&mut self, d: &Delivery, mail: &Rendered) -> Result<(), Failure> {
+        let waits = MAIL_WAITS.saturating_add(mail.to.len() as u32);
+        let bound = d.wait.saturating_mul(waits);
+        let server = self.server.clone();
+        let client = &mut self.client;
+        let step = |name| stepper(name, &server, d.wait);
+        let steps = async {
+            client
+                .mail_from(&mail.from, &Parameters::default())
+                .await
+                .map_err(|e| Failure {
+                    first_step: true,
+                    ..step("MAIL FROM")(e)
+                })?;
+            for rcpt in &mail.to {
+                client
+                    .rcpt_to(rcpt, &Parameters::default())
+                    .await
+                    .map_err(step("RCPT TO"))?;
+            }
+            client.data(&mail.data).await.map_err(step("DATA"))?;
+            Ok(())
+        };
+        match tokio::time::timeout(bound, steps).await {
+            Ok(Ok(())) => {
+                self.mails += 1;
+                Ok(())
+            }
+            Ok(Err(f)) => Err(f),
+            Err(_) => Err(no_end(&self.server, bound)),
+        }
+    }
+
+    /// Ends the session: QUIT, waiting at most `wait` for the answer. The
+    /// mails are accepted already; how the goodbye goes changes nothing.
+    pub async fn close(self, wait: Duration) {
+        let _ = tokio::time::timeout(wait, self.client.quit()).await;
+    }
+}
+
+/// A failed step's error as a [`Failure`] naming the step.
+fn stepper<'a>(
+    name: &'static str,
+    server: &'a str,
+    wait: Duration,
+) -> impl FnOnce(mail_send::Error) -> Failure + 'a {
+    move |e| reached(describe(e, name, server, wait))
+}
+
+/// A session of `mails` on a connected stream with `server` (its label),
+/// ended by QUIT. Generic, so that the fuzz target `smtp_reply` and the
+/// tests can play the server from memory.
 pub(crate) async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     server: &str,
     login: Option<&Login>,
     d: &Delivery,
-    mail: &Rendered,
+    mails: &[Rendered],
 ) -> Result<(), Failure> {
-    let server = server.to_string();
-    let step = |name: &'static str| {
-        let server = server.clone();
-        let wait = d.wait;
-        move |e: mail_send::Error| reached(describe(e, name, &server, wait))
-    };
-    let mut client = SmtpClient {
-        stream,
-        timeout: d.wait,
-    };
-
-    // The greeting: mail-send reads it without a bound of its own.
-    tokio::time::timeout(d.wait, client.read())
-        .await
-        .map_err(|_| mail_send::Error::Timeout)
-        .and_then(|r| r)
-        .and_then(|r| r.assert_positive_completion())
-        .map_err(step("greeting"))?;
-    let mut caps = client.ehlo(&d.helo).await.map_err(step("EHLO"))?;
-
-    if let Some(login) = login {
-        let offered = caps.auth_mechanisms;
-        let Some(mechanism) = choose_mechanism(login.mode, offered) else {
-            return Err(reached(format!(
-                "authentication failed (user {}): {} does not offer {}",
-                login.user,
-                server,
-                wanted_text(login.mode)
-            )));
-        };
-        // Leave mail-send only the mechanism chosen: on its own it would
-        // take the "strongest" by its order, which puts LOGIN first.
-        caps.auth_mechanisms = mechanism;
-        let credentials = Credentials::new(login.user.as_str(), login.password.expose());
-        client
-            .authenticate(&credentials, &caps)
-            .await
-            .map_err(|e| reached(auth_failure(e, &login.user, &server, d.wait)))?;
+    let mut session = Session::greet(stream, server, login, d).await?;
+    for mail in mails {
+        session.transact(d, mail).await?;
     }
-
-    client
-        .mail_from(&mail.from, &Parameters::default())
-        .await
-        .map_err(step("MAIL FROM"))?;
-    for rcpt in &mail.to {
-        client
-            .rcpt_to(rcpt, &Parameters::default())
-            .await
-            .map_err(step("RCPT TO"))?;
-    }
-    client.data(&mail.data).await.map_err(step("DATA"))?;
-    // The mail is accepted; how the goodbye goes changes nothing.
-    let _ = tokio::time::timeout(d.wait, client.quit()).await;
+    session.close(d.wait).await;
     Ok(())
 }
 
@@ -439,7 +563,7 @@ mod tests {
             "mail.test:25",
             None,
             &delivery(25),
-            &mail(),
+            &[mail()],
         )
         .await
         .unwrap_err();
@@ -458,7 +582,7 @@ mod tests {
             "mail.test:25",
             None,
             &delivery(25),
-            &mail(),
+            &[mail()],
         )
         .await
         .unwrap();
@@ -517,6 +641,196 @@ mod tests {
             while conn.read_line(&mut rest).await.unwrap_or(0) > 0 {}
         });
         port
+    }
+
+    /// A scripted server for several connections, one after the other,
+    /// each with its script as in [`scripted`]; a connection ends when its
+    /// script does. Records the commands (not the mail data) of each
+    /// connection.
+    struct Peer {
+        port: u16,
+        commands: std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>,
+    }
+
+    impl Peer {
+        async fn start(connections: Vec<&'static [&'static str]>) -> Peer {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let commands = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let log = commands.clone();
+            tokio::spawn(async move {
+                for replies in connections {
+                    let (conn, _) = listener.accept().await.unwrap();
+                    log.lock().unwrap().push(Vec::new());
+                    let mut conn = BufReader::new(conn);
+                    let mut in_data = false;
+                    for (i, reply) in replies.iter().enumerate() {
+                        if i > 0 {
+                            loop {
+                                let mut line = String::new();
+                                if conn.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                    break;
+                                }
+                                if !in_data {
+                                    let command = line.trim_end().to_string();
+                                    log.lock().unwrap().last_mut().unwrap().push(command);
+                                    break;
+                                }
+                                if line == ".\r\n" {
+                                    break;
+                                }
+                            }
+                        }
+                        if conn.get_mut().write_all(reply.as_bytes()).await.is_err() {
+                            break;
+                        }
+                        in_data = reply.starts_with("354");
+                    }
+                }
+            });
+            Peer { port, commands }
+        }
+
+        /// The commands of each connection so far, their verbs only.
+        fn verbs(&self) -> Vec<Vec<String>> {
+            self.commands
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    c.iter()
+                        .map(|l| l.split([' ', ':']).next().unwrap().to_string())
+                        .collect()
+                })
+                .collect()
+        }
+    }
+
+    const GREET: [&str; 2] = ["220 hi\r\n", "250 ok\r\n"];
+    const ONE_MAIL: [&str; 4] = [
+        "250 sender ok\r\n",
+        "250 rcpt ok\r\n",
+        "354 go\r\n",
+        "250 queued\r\n",
+    ];
+
+    /// `parts` one after the other, as one connection's script.
+    fn script(parts: &[&[&'static str]]) -> &'static [&'static str] {
+        Vec::leak(parts.concat())
+    }
+
+    fn mail_n(n: usize) -> Rendered {
+        Rendered {
+            data: format!("Subject: t\r\n\r\nmail {n}\r\n").into_bytes(),
+            ..mail()
+        }
+    }
+
+    #[tokio::test]
+    async fn several_mails_over_one_connection() {
+        let peer = Peer::start(vec![script(&[
+            &GREET,
+            &ONE_MAIL,
+            &ONE_MAIL,
+            &ONE_MAIL,
+            &["221 bye\r\n"],
+        ])])
+        .await;
+        let d = delivery(peer.port);
+        let label = format!("127.0.0.1:{}", peer.port);
+        let mut session = None;
+        for n in 1..=3 {
+            let (result, s) = send(&d, session, &mail_n(n)).await;
+            assert_eq!(result, Ok(label.clone()));
+            session = s;
+        }
+        let session = session.expect("still open");
+        assert_eq!(session.mails(), 3);
+        assert_eq!(session.server(), label);
+        session.close(d.wait).await;
+        let mail = ["MAIL", "RCPT", "DATA"];
+        let expected: Vec<&str> = std::iter::once("EHLO")
+            .chain(mail.iter().copied().cycle().take(9))
+            .chain(["QUIT"])
+            .collect();
+        assert_eq!(peer.verbs(), [expected]);
+    }
+
+    #[tokio::test]
+    async fn a_failure_mid_session_is_that_mails_and_ends_the_session() {
+        let peer = Peer::start(vec![
+            // Mail 1 accepted, mail 2 refused at RCPT TO.
+            script(&[
+                &GREET,
+                &ONE_MAIL,
+                &["250 sender ok\r\n", "550 5.7.1 Relaying denied\r\n"],
+            ]),
+            // The next attempt opens a new connection.
+            script(&[&GREET, &ONE_MAIL, &["221 bye\r\n"]]),
+        ])
+        .await;
+        let d = delivery(peer.port);
+        let label = format!("127.0.0.1:{}", peer.port);
+        let (first, session) = send(&d, None, &mail_n(1)).await;
+        assert_eq!(first, Ok(label.clone()));
+        let (second, session) = send(&d, session, &mail_n(2)).await;
+        assert_eq!(
+            second,
+            Err(format!(
+                "SMTP error from {label} at RCPT TO: 550 5.7.1 Relaying denied"
+            ))
+        );
+        assert!(session.is_none(), "a failure ends the session");
+        let (again, session) = send(&d, session, &mail_n(2)).await;
+        assert_eq!(again, Ok(label));
+        session.unwrap().close(d.wait).await;
+        assert_eq!(
+            peer.verbs(),
+            [
+                vec!["EHLO", "MAIL", "RCPT", "DATA", "MAIL", "RCPT"],
+                vec!["EHLO", "MAIL", "RCPT", "DATA", "QUIT"],
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_ends_is_replaced_without_a_failure() {
+        let peer = Peer::start(vec![
+            // After one mail, the server will take no more on this
+            // connection: 421 at the next MAIL FROM, and it hangs up.
+            script(&[
+                &GREET,
+                &ONE_MAIL,
+                &["421 4.7.0 Too many mails on this connection\r\n"],
+            ]),
+            script(&[&GREET, &ONE_MAIL, &["221 bye\r\n"]]),
+        ])
+        .await;
+        let d = delivery(peer.port);
+        let label = format!("127.0.0.1:{}", peer.port);
+        let (first, session) = send(&d, None, &mail_n(1)).await;
+        assert_eq!(first, Ok(label.clone()));
+        let (second, session) = send(&d, session, &mail_n(2)).await;
+        assert_eq!(second, Ok(label));
+        let session = session.unwrap();
+        assert_eq!(session.mails(), 1, "a new session");
+        session.close(d.wait).await;
+        assert_eq!(
+            peer.verbs(),
+            [
+                vec!["EHLO", "MAIL", "RCPT", "DATA", "MAIL"],
+                vec!["EHLO", "MAIL", "RCPT", "DATA", "QUIT"],
+            ]
+        );
+        // On a new connection the same refusal is the mail's failure.
+        let peer = Peer::start(vec![script(&[&GREET, &["421 4.7.0 Try again later\r\n"]])]).await;
+        assert_eq!(
+            deliver(&delivery(peer.port), &mail()).await,
+            Err(format!(
+                "SMTP error from 127.0.0.1:{} at MAIL FROM: 421 4.7.0 Try again later",
+                peer.port
+            ))
+        );
     }
 
     #[tokio::test]
