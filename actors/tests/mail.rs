@@ -289,6 +289,111 @@ impl Drop for Smtpd {
 }
 
 // ---------------------------------------------------------------------------
+// a small SMTP peer in Rust, for sessions of many mails
+
+/// A mail the peer accepted: the connection it came on (counted from 0)
+/// and its raw data.
+#[derive(Debug, Clone)]
+struct Taken {
+    connection: usize,
+    data: String,
+}
+
+/// An SMTP server on a thread of its own (a thread per connection):
+/// accepts every command and answers each mail's data with `verdict(data)`
+/// (250, or a refusal). Needs no aiosmtpd; its listener ends with the test
+/// process.
+struct Peer {
+    port: u16,
+    taken: std::sync::Arc<std::sync::Mutex<Vec<Taken>>>,
+    connections: std::sync::Arc<AtomicUsize>,
+}
+
+impl Peer {
+    fn start(verdict: impl Fn(&str) -> &'static str + Send + Sync + 'static) -> Peer {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let verdict = Arc::new(verdict);
+        let (t, c) = (taken.clone(), connections.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let number = c.fetch_add(1, Ordering::SeqCst);
+                let (taken, verdict) = (t.clone(), verdict.clone());
+                std::thread::spawn(move || -> std::io::Result<()> {
+                    let mut out = conn.try_clone().unwrap();
+                    let mut lines = BufReader::new(conn);
+                    let mut say = |text: &str| out.write_all(format!("{text}\r\n").as_bytes());
+                    say("220 peer.test ready")?;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if lines.read_line(&mut line)? == 0 {
+                            return Ok(());
+                        }
+                        let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                        match verb.as_str() {
+                            "QUIT" => return say("221 bye"),
+                            "DATA" => {
+                                say("354 go on")?;
+                                let mut data = String::new();
+                                loop {
+                                    line.clear();
+                                    if lines.read_line(&mut line)? == 0 {
+                                        return Ok(());
+                                    }
+                                    if line == ".\r\n" {
+                                        break;
+                                    }
+                                    data.push_str(&line);
+                                }
+                                let reply = verdict(&data);
+                                if reply.starts_with('2') {
+                                    taken.lock().unwrap().push(Taken {
+                                        connection: number,
+                                        data,
+                                    });
+                                }
+                                say(reply)?;
+                            }
+                            _ => say("250 ok")?,
+                        }
+                    }
+                });
+            }
+        });
+        Peer {
+            port,
+            taken,
+            connections,
+        }
+    }
+
+    fn taken(&self) -> Vec<Taken> {
+        self.taken.lock().unwrap().clone()
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// The `N` of the `burst N` text in each mail, in order of arrival.
+fn burst_numbers(taken: &[Taken]) -> Vec<usize> {
+    taken
+        .iter()
+        .map(|t| {
+            let at = t.data.find("burst ").expect("a burst mail") + "burst ".len();
+            t.data[at..at + 4].parse().unwrap()
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
 // the notifier
 
 /// A real alert log in `dir`, and an alerter for server s1.
@@ -819,5 +924,93 @@ fn new_settings_reach_the_waiting_mails() {
     );
     assert_eq!(queue_after, MailQueue::default());
     assert_eq!(smtpd.received().len(), 1);
+    assert!(spool_files(&state).is_empty());
+}
+
+#[test]
+fn a_burst_goes_in_order_once_each_over_few_connections() {
+    let t = TestDir::new("burst");
+    let peer = Peer::start(|_| "250 2.0.0 queued");
+    let log = alerter(&t.join("log"));
+    let state = t.join("state");
+    const N: usize = 300;
+    let sent = in_system(async {
+        let mail = notifier(config(peer.port), &state, &log);
+        // All at once, as the router hands over a burst of alerts.
+        for n in 1..=N {
+            mail.do_send(notify(&format!("burst {n:04}")));
+        }
+        wait_events(&log.log, 5, N).await
+    });
+    // MailSent once per mail, in order, each after its file was removed.
+    assert_eq!(sent.len(), N);
+    for (i, text) in sent.iter().enumerate() {
+        assert!(text.ends_with(&format!("burst {:04}]", i + 1)), "{text}");
+    }
+    assert!(spool_files(&state).is_empty());
+    let taken = peer.taken();
+    assert_eq!(burst_numbers(&taken), (1..=N).collect::<Vec<_>>());
+    // Sessions of many mails, not a connection per mail. (How many
+    // depends on how the spool batches fell; one in the usual case.)
+    assert!(
+        peer.connections() <= 10,
+        "{} connections for {N} mails",
+        peer.connections()
+    );
+}
+
+#[test]
+fn a_mail_refused_mid_session_is_retried_and_the_later_ones_wait_their_turn() {
+    let t = TestDir::new("midsession");
+    // Mail 3 is refused once, after its data: the session's third mail.
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let once = refused.clone();
+    let peer = Peer::start(move |data| {
+        if data.contains("burst 0003") && !once.swap(true, Ordering::SeqCst) {
+            "451 4.3.0 Try again later"
+        } else {
+            "250 2.0.0 queued"
+        }
+    });
+    let log = alerter(&t.join("log"));
+    let state = t.join("state");
+    let (sent, failed) = in_system(async {
+        let mail = notifier(config(peer.port), &state, &log);
+        for n in 1..=5 {
+            mail.do_send(notify(&format!("burst {n:04}")));
+        }
+        let sent = wait_events(&log.log, 5, 5).await;
+        (sent, mail_events(&log.log, 6).await)
+    });
+    assert!(refused.load(Ordering::SeqCst));
+    // The failure is mail 3's, raised once; mails 1 and 2, accepted before
+    // it on the same connection, are done and not sent again.
+    assert_eq!(
+        failed,
+        [format!(
+            "report mail not sent: SMTP error from 127.0.0.1:{} at DATA: 451 4.3.0 Try again later: [rc 32: burst 0003]",
+            peer.port
+        )]
+    );
+    let order: Vec<String> = sent
+        .iter()
+        .map(|m| m.rsplit("[rc 32: ").next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "burst 0001]",
+            "burst 0002]",
+            "burst 0003]",
+            "burst 0004]",
+            "burst 0005]"
+        ]
+    );
+    let taken = peer.taken();
+    assert_eq!(burst_numbers(&taken), [1, 2, 3, 4, 5]);
+    assert_eq!(taken[0].connection, taken[1].connection);
+    // After the failure (and its pause), a new connection: mails 4 and 5
+    // waited for mail 3 and went after it.
+    assert!(taken[2].connection > taken[1].connection);
     assert!(spool_files(&state).is_empty());
 }

@@ -1,17 +1,27 @@
 //! [`MailNotifier`]: turns each [`Notify`] into a spooled report mail and
 //! delivers the spool in the background, oldest first.
 //!
-//! Life of a mail: the handler gives it the next sequence number and starts
-//! writing it to the spool (`spawn_blocking`); once on disk it joins the
-//! queue. One delivery attempt runs at a time, always for the oldest mail,
-//! in a future spawned on the actor's context, so the mailbox stays free
-//! however slow the server. Success removes the spool file, then raises
-//! `MailSent`; failure raises `MailFailed` (once per distinct cause of a
-//! mail, so a long outage does not flood the alert log) and retries the
-//! same mail after a growing pause, while later mails wait their turn.
+//! Life of a mail: the handler gives it the next sequence number and adds
+//! it to the next spool batch. One batch is written at a time, on the
+//! blocking pool (see [`spool`](super::spool)); mails that arrive meanwhile
+//! form the next one. Once its batch is on disk, a mail joins the queue.
+//!
+//! Delivery: a session sends the queue's mails, oldest first, over one
+//! SMTP connection. Each mail is one step, a future spawned on the actor's
+//! context, so the mailbox stays free however slow the server; between
+//! steps the actor takes the outcome and picks the next mail. An accepted
+//! mail leaves the queue and joins the next removal batch of the spool;
+//! `MailSent` is raised once its file's removal is on disk. A failure ends
+//! the session and counts for the mail it happened on: `MailFailed` (once
+//! per distinct cause of a mail, so a long outage does not flood the alert
+//! log), and the same mail is retried after a growing pause while later
+//! mails wait their turn. A session ends when no mail is due (its
+//! connection is kept a moment, [`IDLE`], while mails are on their way to
+//! the spool), after [`SESSION_MAILS`] mails, and when the settings change.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -19,12 +29,21 @@ use actix::prelude::*;
 use super::compose::{render, MailRecord};
 use super::config::{MailConfig, Secret, SmtpAuth};
 use super::password::LoadPassword;
-use super::smtp::{self, Delivery, Endpoint, Login};
+use super::smtp::{self, Delivery, Endpoint, Login, Session};
 use super::spool::Spool;
 use super::{GetMailQueue, MailQueue, Reconfigure, SendTest};
 use crate::model::catalog::Event;
 use crate::notify::alert_log::Alerter;
 use crate::notify::Notify;
+
+/// Mails sent over one connection at most; the next one opens another.
+pub const SESSION_MAILS: usize = 500;
+/// How long a session's connection waits for mails still being written to
+/// the spool before it is closed.
+pub const IDLE: Duration = Duration::from_millis(500);
+/// Mails written to the spool in one batch at most: a burst reaches the
+/// server while its later mails are still being written.
+const WRITE_BATCH: usize = 256;
 
 /// Pauses between attempts on the same mail: `first`, doubling up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,14 +70,27 @@ impl RetryPolicy {
     }
 }
 
-/// A mail in the queue (already on disk, unless writing it failed).
+/// A mail in the queue (on disk, unless writing it failed).
 struct Queued {
     record: MailRecord,
-    /// Has a spool file to remove once sent.
-    spooled: bool,
     failures: u32,
     not_before: Instant,
     last_cause: Option<String>,
+}
+
+/// A mail a server accepted, whose spool file is still to be removed.
+struct Sent {
+    seq: u64,
+    server: String,
+    alert: String,
+}
+
+/// A session between mails, waiting for mails on their way to the spool.
+struct Idle {
+    session: Session,
+    /// The settings it was opened under.
+    generation: u64,
+    timer: SpawnHandle,
 }
 
 pub struct MailNotifier {
@@ -69,13 +101,24 @@ pub struct MailNotifier {
     retry: RetryPolicy,
     helo: String,
     next_seq: u64,
-    /// Mails still being written to the spool.
+    /// Mails for the next spool batch.
+    to_write: Vec<(u64, MailRecord)>,
+    /// Mails not on disk yet: in `to_write` or in the batch being written.
     writing: BTreeSet<u64>,
+    /// A spool batch is being written.
+    write_running: bool,
     queue: BTreeMap<u64, Queued>,
+    /// A mail is being sent.
     in_flight: bool,
+    /// The open session when no mail is being sent.
+    idle: Option<Idle>,
     wake: Option<SpawnHandle>,
+    /// Sent mails for the next removal batch.
+    to_remove: Vec<Sent>,
+    /// A removal batch is running.
+    remove_running: bool,
     /// Counts `Reconfigure`s: an attempt made under older settings that
-    /// fails is retried at once.
+    /// fails is retried at once, and a session opened under them ends.
     generation: u64,
     /// Where the spool's depth is published (the daemon's metrics).
     metrics: Option<crate::metrics::Metrics>,
@@ -110,7 +153,6 @@ impl MailNotifier {
                     seq,
                     Queued {
                         record,
-                        spooled: true,
                         failures: 0,
                         not_before: now,
                         last_cause: None,
@@ -126,10 +168,15 @@ impl MailNotifier {
             retry: RetryPolicy::default(),
             helo: smtp::helo_name(),
             next_seq,
+            to_write: Vec::new(),
             writing: BTreeSet::new(),
+            write_running: false,
             queue,
             in_flight: false,
+            idle: None,
             wake: None,
+            to_remove: Vec::new(),
+            remove_running: false,
             generation: 0,
             metrics: None,
         })
@@ -192,117 +239,263 @@ impl MailNotifier {
                 port: a.port,
             }),
             login,
-            wait: Duration::from_secs(u64::from(c.response_wait_secs.max(1))),
+            wait: self.wait(),
             helo: self.helo.clone(),
         }
     }
 
-    /// Starts the next attempt if none runs and the oldest mail is due.
+    /// The longest wait for the server at each step.
+    fn wait(&self) -> Duration {
+        Duration::from_secs(u64::from(self.config.response_wait_secs.max(1)))
+    }
+
+    /// Writes the next spool batch, unless one is being written.
+    fn write_next(&mut self, ctx: &mut Context<Self>) {
+        if self.write_running || self.to_write.is_empty() {
+            return;
+        }
+        self.write_running = true;
+        let rest = self
+            .to_write
+            .split_off(self.to_write.len().min(WRITE_BATCH));
+        let batch = Arc::new(std::mem::replace(&mut self.to_write, rest));
+        let for_disk = Arc::clone(&batch);
+        let spool = self.spool.clone();
+        ctx.spawn(
+            async move { tokio::task::spawn_blocking(move || spool.write_batch(&for_disk)).await }
+                .into_actor(self)
+                .map(move |written, act, ctx| {
+                    let results = written.unwrap_or_else(|e| {
+                        tracing::error!("mail spool: {e}");
+                        Vec::new()
+                    });
+                    let batch = Arc::try_unwrap(batch).unwrap_or_else(|b| (*b).clone());
+                    let now = Instant::now();
+                    for (i, (seq, record)) in batch.into_iter().enumerate() {
+                        // A mail not on disk is still sent, from memory;
+                        // only a crash before then would lose it.
+                        match results.get(i) {
+                            Some(Ok(())) => {}
+                            Some(Err(e)) => {
+                                tracing::error!("mail spool: cannot write mail {seq}: {e}")
+                            }
+                            None => tracing::error!("mail spool: mail {seq} not written"),
+                        }
+                        act.writing.remove(&seq);
+                        act.queue.insert(
+                            seq,
+                            Queued {
+                                record,
+                                failures: 0,
+                                not_before: now,
+                                last_cause: None,
+                            },
+                        );
+                    }
+                    act.write_running = false;
+                    act.write_next(ctx);
+                    act.pump(ctx);
+                }),
+        );
+    }
+
+    /// Starts sending, over the idle session if there is one, unless a
+    /// mail is being sent.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         if self.in_flight {
             return;
         }
-        let Some((&seq, queued)) = self.queue.first_key_value() else {
-            return;
-        };
+        let session = self.idle.take().and_then(|idle| {
+            ctx.cancel_future(idle.timer);
+            self.current(idle.session, idle.generation, ctx)
+        });
+        self.step(session, ctx);
+    }
+
+    /// `session` if it was opened under the current settings; else it is
+    /// closed.
+    fn current(
+        &mut self,
+        session: Session,
+        generation: u64,
+        ctx: &mut Context<Self>,
+    ) -> Option<Session> {
+        if generation == self.generation {
+            Some(session)
+        } else {
+            self.close(session, ctx);
+            None
+        }
+    }
+
+    /// The oldest mail, if it is due; if it waits out a pause, a wake-up
+    /// at the pause's end.
+    fn due(&mut self, ctx: &mut Context<Self>) -> Option<u64> {
+        let (&seq, queued) = self.queue.first_key_value()?;
         // An older mail still being written goes first.
         if self.writing.first().is_some_and(|&w| w < seq) {
-            return;
+            return None;
+        }
+        if let Some(h) = self.wake.take() {
+            ctx.cancel_future(h);
         }
         let now = Instant::now();
         if queued.not_before > now {
-            if let Some(h) = self.wake.take() {
-                ctx.cancel_future(h);
-            }
             let pause = queued.not_before - now;
             self.wake = Some(ctx.run_later(pause, |act, ctx| {
                 act.wake = None;
                 act.pump(ctx);
             }));
+            return None;
+        }
+        Some(seq)
+    }
+
+    /// Sends the oldest mail if it is due, over `session` when one is open
+    /// (a new one otherwise); without a due mail the session ends.
+    fn step(&mut self, session: Option<Session>, ctx: &mut Context<Self>) {
+        let Some(seq) = self.due(ctx) else {
+            if let Some(session) = session {
+                self.end_session(session, ctx);
+            }
             return;
-        }
-        if let Some(h) = self.wake.take() {
-            ctx.cancel_future(h);
-        }
+        };
+        let session = match session {
+            Some(s) if s.mails() >= SESSION_MAILS => {
+                self.close(s, ctx);
+                None
+            }
+            other => other,
+        };
         self.in_flight = true;
+        let mail = render(&self.queue[&seq].record, &self.config);
         let delivery = self.delivery();
-        let mail = render(&queued.record, &self.config);
         let generation = self.generation;
         ctx.spawn(
-            async move { smtp::deliver(&delivery, &mail).await }
+            async move { smtp::send(&delivery, session, &mail).await }
                 .into_actor(self)
-                .map(move |result, act, ctx| act.attempt_done(seq, generation, result, ctx)),
+                .map(move |(result, session), act, ctx| {
+                    act.in_flight = false;
+                    match result {
+                        Ok(server) => act.sent(seq, server, ctx),
+                        Err(cause) => act.failed(seq, generation, cause),
+                    }
+                    let session = session.and_then(|s| act.current(s, generation, ctx));
+                    act.step(session, ctx);
+                }),
         );
     }
 
-    fn attempt_done(
-        &mut self,
-        seq: u64,
-        generation: u64,
-        result: Result<String, String>,
-        ctx: &mut Context<Self>,
-    ) {
-        match result {
-            Ok(server) => {
-                let Some(done) = self.queue.remove(&seq) else {
-                    self.in_flight = false;
-                    return self.pump(ctx);
-                };
-                self.publish_depth();
-                let alert = done.record.alert;
-                if !done.spooled {
-                    self.alerter.raise(Event::MailSent { server, alert });
-                    self.in_flight = false;
-                    return self.pump(ctx);
-                }
-                // The file goes before MailSent is raised: whoever sees the
-                // event may stop the daemon, and the mail must not come back.
-                let spool = self.spool.clone();
-                ctx.spawn(
-                    async move { tokio::task::spawn_blocking(move || spool.remove(seq)).await }
-                        .into_actor(self)
-                        .map(move |removed, act, ctx| {
-                            match removed {
-                                Ok(Ok(())) => {}
-                                Ok(Err(e)) => tracing::error!(
-                                    "mail spool: cannot remove the sent mail {seq}: {e} (it will be sent again at the next start)"
-                                ),
-                                Err(e) => tracing::error!("mail spool: {e}"),
-                            }
-                            act.alerter.raise(Event::MailSent { server, alert });
-                            act.in_flight = false;
-                            act.pump(ctx);
-                        }),
-                );
-            }
-            Err(cause) => {
-                self.in_flight = false;
-                let Some(q) = self.queue.get_mut(&seq) else {
-                    return self.pump(ctx);
-                };
-                q.failures += 1;
-                let pause = if generation == self.generation {
-                    self.retry.pause(q.failures)
-                } else {
-                    Duration::ZERO
-                };
-                q.not_before = Instant::now() + pause;
-                tracing::warn!(
-                    "report mail {} not sent (attempt {}): {cause}; next attempt in {}",
-                    q.record.message_id,
-                    q.failures,
-                    humantime::format_duration(pause)
-                );
-                if q.last_cause.as_deref() != Some(cause.as_str()) {
-                    self.alerter.raise(Event::MailFailed {
-                        cause: cause.clone(),
-                        alert: q.record.alert.clone(),
-                    });
-                    q.last_cause = Some(cause);
-                }
-                self.pump(ctx);
-            }
+    /// No mail is due: the session waits a moment when mails are on their
+    /// way to the spool, else it is closed.
+    fn end_session(&mut self, session: Session, ctx: &mut Context<Self>) {
+        if self.writing.is_empty() {
+            return self.close(session, ctx);
         }
+        let timer = ctx.run_later(IDLE, |act, ctx| {
+            if let Some(idle) = act.idle.take() {
+                act.close(idle.session, ctx);
+            }
+        });
+        self.idle = Some(Idle {
+            session,
+            generation: self.generation,
+            timer,
+        });
+    }
+
+    /// Says goodbye to the server, in the background.
+    fn close(&mut self, session: Session, ctx: &mut Context<Self>) {
+        let wait = self.wait();
+        ctx.spawn(async move { session.close(wait).await }.into_actor(self));
+    }
+
+    /// The server accepted mail `seq`: it leaves the queue, and its file
+    /// goes in the next removal batch.
+    fn sent(&mut self, seq: u64, server: String, ctx: &mut Context<Self>) {
+        let Some(done) = self.queue.remove(&seq) else {
+            return;
+        };
+        self.publish_depth();
+        self.to_remove.push(Sent {
+            seq,
+            server,
+            alert: done.record.alert,
+        });
+        self.remove_next(ctx);
+    }
+
+    /// Mail `seq` was not sent: counted, reported once per cause, retried
+    /// after a pause (at once if the settings changed meanwhile).
+    fn failed(&mut self, seq: u64, generation: u64, cause: String) {
+        let Some(q) = self.queue.get_mut(&seq) else {
+            return;
+        };
+        q.failures += 1;
+        let pause = if generation == self.generation {
+            self.retry.pause(q.failures)
+        } else {
+            Duration::ZERO
+        };
+        q.not_before = Instant::now() + pause;
+        tracing::warn!(
+            "report mail {} not sent (attempt {}): {cause}; next attempt in {}",
+            q.record.message_id,
+            q.failures,
+            humantime::format_duration(pause)
+        );
+        if q.last_cause.as_deref() != Some(cause.as_str()) {
+            self.alerter.raise(Event::MailFailed {
+                cause: cause.clone(),
+                alert: q.record.alert.clone(),
+            });
+            q.last_cause = Some(cause);
+        }
+    }
+
+    /// Removes the files of the sent mails, unless a removal batch runs;
+    /// then raises `MailSent` for each.
+    fn remove_next(&mut self, ctx: &mut Context<Self>) {
+        if self.remove_running || self.to_remove.is_empty() {
+            return;
+        }
+        self.remove_running = true;
+        let batch = std::mem::take(&mut self.to_remove);
+        let seqs: Vec<u64> = batch.iter().map(|s| s.seq).collect();
+        let spool = self.spool.clone();
+        ctx.spawn(
+            async move { tokio::task::spawn_blocking(move || spool.remove_batch(&seqs)).await }
+                .into_actor(self)
+                .map(move |removal, act, ctx| {
+                    match removal {
+                        Ok(removal) => {
+                            for (seq, e) in removal.failed {
+                                tracing::error!(
+                                    "mail spool: cannot remove the sent mail {seq}: {e} (it will be sent again at the next start)"
+                                );
+                            }
+                            if let Some(e) = removal.unsynced {
+                                tracing::error!(
+                                    "mail spool: the removal of {} sent mail(s) may not be on disk: {e} (after a crash they would be sent again)",
+                                    batch.len()
+                                );
+                            }
+                        }
+                        Err(e) => tracing::error!("mail spool: {e}"),
+                    }
+                    // The files go before MailSent is raised: whoever sees
+                    // the event may stop the daemon, and the mail must not
+                    // come back.
+                    for sent in batch {
+                        act.alerter.raise(Event::MailSent {
+                            server: sent.server,
+                            alert: sent.alert,
+                        });
+                    }
+                    act.remove_running = false;
+                    act.remove_next(ctx);
+                }),
+        );
     }
 }
 
@@ -332,39 +525,9 @@ impl Handler<Notify> for MailNotifier {
             seq,
         );
         self.writing.insert(seq);
+        self.to_write.push((seq, record));
         self.publish_depth();
-        let spool = self.spool.clone();
-        let to_write = record.clone();
-        ctx.spawn(
-            async move { tokio::task::spawn_blocking(move || spool.write(seq, &to_write)).await }
-                .into_actor(self)
-                .map(move |written, act, ctx| {
-                    let spooled = match written {
-                        Ok(Ok(())) => true,
-                        // Still sent from memory; only a crash would lose it.
-                        Ok(Err(e)) => {
-                            tracing::error!("mail spool: cannot write mail {seq}: {e}");
-                            false
-                        }
-                        Err(e) => {
-                            tracing::error!("mail spool: {e}");
-                            false
-                        }
-                    };
-                    act.writing.remove(&seq);
-                    act.queue.insert(
-                        seq,
-                        Queued {
-                            record,
-                            spooled,
-                            failures: 0,
-                            not_before: Instant::now(),
-                            last_cause: None,
-                        },
-                    );
-                    act.pump(ctx);
-                }),
-        );
+        self.write_next(ctx);
     }
 }
 
@@ -375,6 +538,10 @@ impl Handler<Reconfigure> for MailNotifier {
         self.config = msg.config;
         self.password = msg.password;
         self.generation += 1;
+        if let Some(idle) = self.idle.take() {
+            ctx.cancel_future(idle.timer);
+            self.close(idle.session, ctx);
+        }
         // The new settings may be the fix: no waiting out the old pause.
         let now = Instant::now();
         for q in self.queue.values_mut() {

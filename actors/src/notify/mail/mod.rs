@@ -5,8 +5,9 @@
 //! - [`password`]: [`LoadPassword`], which reads the password file.
 //! - [`compose`]: the mail's content ([`compose::MailRecord`]) and its bytes.
 //! - [`spool`]: `<state-dir>/mail-spool/`, where every mail waits until a
-//!   server has taken it.
-//! - [`smtp`]: one delivery attempt, with the alternative server.
+//!   server has taken it; written and emptied in batches (group commit).
+//! - [`smtp`]: SMTP sessions (mails one after the other over one
+//!   connection), with the alternative server.
 //! - [`actor`]: [`MailNotifier`], which ties them together.
 //!
 //! Which alerts become mails (and the optional mails on settings changes,
@@ -14,12 +15,15 @@
 //! mails whatever [`Notify`](super::Notify) it is given, except its own
 //! `alert 5` / `alert 6` events.
 //!
-//! Delivery guarantee: a mail is on disk before the first attempt and
-//! leaves the spool only after a server accepted it (250 after DATA), so
-//! neither a down server nor a daemon restart loses it. A crash between
-//! that 250 and the removal of the spool file sends the mail once more at
-//! the next start, with the same Message-ID: one duplicate per such
-//! crash, recognisable as one.
+//! Delivery guarantee: a mail is on disk (its spool batch flushed) before
+//! the first attempt and leaves the spool only after a server accepted it
+//! (250 after DATA), so neither a down server nor a daemon restart loses
+//! it. A crash after that 250 and before the removal of the spool file
+//! reached the disk sends the mail once more at the next start, with the
+//! same Message-ID: at least once, never lost. Removals go in batches, so
+//! one crash can duplicate the mails accepted in the last moment before it
+//! (those whose removal batch had not reached the disk), each
+//! recognisable as a duplicate. See [`spool`] for each step.
 //!
 //! Messages: [`Notify`](super::Notify) (mail an alert), [`SendTest`],
 //! [`Reconfigure`], [`GetMailQueue`].
