@@ -531,6 +531,8 @@ impl Script {
     }
 }
 
+impl crate::notify::mail::smtp::Link for ScriptStream {}
+
 /// The reading end of a [`Script`].
 #[derive(Debug)]
 pub struct ScriptStream {

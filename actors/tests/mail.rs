@@ -300,8 +300,8 @@ struct Taken {
 }
 
 /// An SMTP server on a thread of its own (a thread per connection):
-/// accepts every command and answers each mail's data with `verdict(data)`
-/// (250, or a refusal). Needs no aiosmtpd; its listener ends with the test
+/// offers PIPELINING, accepts every command and answers each mail's data
+/// with `verdict(data)` (250, or a refusal). Needs no aiosmtpd; its listener ends with the test
 /// process.
 struct Peer {
     port: u16,
@@ -338,6 +338,9 @@ impl Peer {
                         let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
                         match verb.as_str() {
                             "QUIT" => return say("221 bye"),
+                            // As most servers do; the peer still reads
+                            // one command at a time.
+                            "EHLO" => say("250-peer.test\r\n250 PIPELINING")?,
                             "DATA" => {
                                 say("354 go on")?;
                                 let mut data = String::new();
