@@ -93,6 +93,18 @@ struct Idle {
     timer: SpawnHandle,
 }
 
+impl Queued {
+    /// A mail due at `now`, never tried.
+    fn new(record: MailRecord, now: Instant) -> Queued {
+        Queued {
+            record,
+            failures: 0,
+            not_before: now,
+            last_cause: None,
+        }
+    }
+}
+
 pub struct MailNotifier {
     config: MailConfig,
     password: Option<Secret>,
@@ -148,17 +160,7 @@ impl MailNotifier {
         let now = Instant::now();
         let queue = mails
             .into_iter()
-            .map(|(seq, record)| {
-                (
-                    seq,
-                    Queued {
-                        record,
-                        failures: 0,
-                        not_before: now,
-                        last_cause: None,
-                    },
-                )
-            })
+            .map(|(seq, record)| (seq, Queued::new(record, now)))
             .collect();
         Ok(MailNotifier {
             config,
@@ -282,15 +284,7 @@ impl MailNotifier {
                             None => tracing::error!("mail spool: mail {seq} not written"),
                         }
                         act.writing.remove(&seq);
-                        act.queue.insert(
-                            seq,
-                            Queued {
-                                record,
-                                failures: 0,
-                                not_before: now,
-                                last_cause: None,
-                            },
-                        );
+                        act.queue.insert(seq, Queued::new(record, now));
                     }
                     act.write_running = false;
                     act.write_next(ctx);
