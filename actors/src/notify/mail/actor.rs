@@ -11,7 +11,11 @@
 //! context, so the mailbox stays free however slow the server; between
 //! steps the actor takes the outcome and picks the next mail. An accepted
 //! mail leaves the queue and joins the next removal batch of the spool;
-//! `MailSent` is raised once its file's removal is on disk. A failure ends
+//! `MailSent` is raised once its file's removal is on disk. Removals wait
+//! while the spool is writing, up to [`REMOVAL_WAIT`]: on a disk that
+//! flushes slowly they would slow the writes down, and a mail not yet on
+//! disk is lost by a crash, where a sent mail not yet removed is only sent
+//! again. A failure ends
 //! the session and counts for the mail it happened on: `MailFailed` (once
 //! per distinct cause of a mail, so a long outage does not flood the alert
 //! log), and the same mail is retried after a growing pause while later
@@ -44,6 +48,9 @@ pub const IDLE: Duration = Duration::from_millis(500);
 /// Mails written to the spool in one batch at most: a burst reaches the
 /// server while its later mails are still being written.
 const WRITE_BATCH: usize = 256;
+/// How long the removal of sent mails waits at most while the spool is
+/// writing.
+pub const REMOVAL_WAIT: Duration = Duration::from_secs(5);
 
 /// Pauses between attempts on the same mail: `first`, doubling up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +134,10 @@ pub struct MailNotifier {
     wake: Option<SpawnHandle>,
     /// Sent mails for the next removal batch.
     to_remove: Vec<Sent>,
+    /// Since when the oldest of them waits.
+    to_remove_since: Option<Instant>,
+    /// A wake-up at the end of [`REMOVAL_WAIT`] for them.
+    removal_wake: Option<SpawnHandle>,
     /// A removal batch is running.
     remove_running: bool,
     /// Counts `Reconfigure`s: an attempt made under older settings that
@@ -178,6 +189,8 @@ impl MailNotifier {
             idle: None,
             wake: None,
             to_remove: Vec::new(),
+            to_remove_since: None,
+            removal_wake: None,
             remove_running: false,
             generation: 0,
             metrics: None,
@@ -288,6 +301,7 @@ impl MailNotifier {
                     }
                     act.write_running = false;
                     act.write_next(ctx);
+                    act.remove_next(ctx);
                     act.pump(ctx);
                 }),
         );
@@ -411,6 +425,9 @@ impl MailNotifier {
             return;
         };
         self.publish_depth();
+        if self.to_remove.is_empty() {
+            self.to_remove_since = Some(Instant::now());
+        }
         self.to_remove.push(Sent {
             seq,
             server,
@@ -447,12 +464,30 @@ impl MailNotifier {
         }
     }
 
-    /// Removes the files of the sent mails, unless a removal batch runs;
-    /// then raises `MailSent` for each.
+    /// Removes the files of the sent mails, unless a removal batch runs
+    /// or (for up to [`REMOVAL_WAIT`]) the spool is writing; then raises
+    /// `MailSent` for each.
     fn remove_next(&mut self, ctx: &mut Context<Self>) {
         if self.remove_running || self.to_remove.is_empty() {
             return;
         }
+        if self.write_running || !self.to_write.is_empty() {
+            let now = Instant::now();
+            let due = self.to_remove_since.unwrap_or(now) + REMOVAL_WAIT;
+            if due > now {
+                if self.removal_wake.is_none() {
+                    self.removal_wake = Some(ctx.run_later(due - now, |act, ctx| {
+                        act.removal_wake = None;
+                        act.remove_next(ctx);
+                    }));
+                }
+                return;
+            }
+        }
+        if let Some(h) = self.removal_wake.take() {
+            ctx.cancel_future(h);
+        }
+        self.to_remove_since = None;
         self.remove_running = true;
         let batch = std::mem::take(&mut self.to_remove);
         let seqs: Vec<u64> = batch.iter().map(|s| s.seq).collect();

@@ -20,10 +20,12 @@
 //! (250 after DATA), so neither a down server nor a daemon restart loses
 //! it. A crash after that 250 and before the removal of the spool file
 //! reached the disk sends the mail once more at the next start, with the
-//! same Message-ID: at least once, never lost. Removals go in batches, so
-//! one crash can duplicate the mails accepted in the last moment before it
-//! (those whose removal batch had not reached the disk), each
-//! recognisable as a duplicate. See [`spool`] for each step.
+//! same Message-ID: at least once, never lost. Removals go in batches, and
+//! during a burst they wait (up to 5 s) for the spool's writes, so one
+//! crash can duplicate the mails accepted in the moments before it (those
+//! whose removal had not reached the disk: during a burst, up to a few
+//! seconds' worth), each recognisable as a duplicate. See [`spool`] for
+//! each step.
 //!
 //! Messages: [`Notify`](super::Notify) (mail an alert), [`SendTest`],
 //! [`Reconfigure`], [`GetMailQueue`].

@@ -38,8 +38,9 @@
 //! mails are sent again at the next start, with the same Message-ID. This
 //! is the at-least-once delivery of the notifier: a crash can duplicate the
 //! mails accepted by a server whose removal had not reached the disk (the
-//! removal batch being flushed and the mails accepted while it was), never
-//! lose one.
+//! removal batch being flushed and the mails accepted while it was; during
+//! a burst also those whose removal waits for the writes, up to
+//! `REMOVAL_WAIT` of them, see the actor), never lose one.
 
 use std::fs;
 use std::io::{self, ErrorKind};
