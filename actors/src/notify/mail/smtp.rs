@@ -936,17 +936,18 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_connection_the_server_ends_is_replaced_without_a_failure() {
+    /// Two mails to a server that takes one per connection (421 at the
+    /// next MAIL FROM, and it hangs up): both are sent, the second over a
+    /// new session, without a failure. The peer, for what each test
+    /// checks of the conversation.
+    async fn two_mails_to_a_server_that_ends_after_one(greet: &'static [&'static str]) -> Peer {
         let peer = Peer::start(vec![
-            // After one mail, the server will take no more on this
-            // connection: 421 at the next MAIL FROM, and it hangs up.
             script(&[
-                &GREET,
+                greet,
                 &ONE_MAIL,
                 &["421 4.7.0 Too many mails on this connection\r\n"],
             ]),
-            script(&[&GREET, &ONE_MAIL, &["221 bye\r\n"]]),
+            script(&[greet, &ONE_MAIL, &["221 bye\r\n"]]),
         ])
         .await;
         let d = delivery(peer.port);
@@ -958,6 +959,12 @@ mod tests {
         let session = session.unwrap();
         assert_eq!(session.mails(), 1, "a new session");
         session.close(d.wait).await;
+        peer
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_ends_is_replaced_without_a_failure() {
+        let peer = two_mails_to_a_server_that_ends_after_one(&GREET).await;
         assert_eq!(
             peer.verbs(),
             [
@@ -1057,24 +1064,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_pipelined_connection_the_server_ends_is_replaced() {
-        let peer = Peer::start(vec![
-            // 421 to the second mail's MAIL FROM, and the server hangs up
-            // without answering the RCPT TO and DATA sent with it.
-            script(&[
-                &GREET_PIPELINING,
-                &ONE_MAIL,
-                &["421 4.7.0 Too many mails on this connection\r\n"],
-            ]),
-            script(&[&GREET_PIPELINING, &ONE_MAIL, &["221 bye\r\n"]]),
-        ])
-        .await;
-        let d = delivery(peer.port);
-        let (first, session) = send(&d, None, &mail_n(1)).await;
-        assert!(first.is_ok(), "{first:?}");
-        let (second, session) = send(&d, session, &mail_n(2)).await;
-        assert!(second.is_ok(), "{second:?}");
-        assert_eq!(session.as_ref().unwrap().mails(), 1, "a new session");
-        session.unwrap().close(d.wait).await;
+        // The RCPT TO and DATA sent with the second MAIL FROM are never
+        // answered.
+        let peer = two_mails_to_a_server_that_ends_after_one(&GREET_PIPELINING).await;
         assert_eq!(peer.verbs().len(), 2);
     }
 
