@@ -50,6 +50,68 @@ pub(super) enum Answer {
     Invalid(String),
 }
 
+/// What the head of an answer says.
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    status: u16,
+    length: Option<usize>,
+    chunked: bool,
+}
+
+/// Reads the head (the bytes before the blank line); an error is the
+/// answer's verdict.
+fn head(bytes: &[u8]) -> Result<Head, Answer> {
+    let head = String::from_utf8_lossy(bytes);
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.split(' ');
+    let status = match (parts.next(), parts.next()) {
+        (Some(v), Some(code)) if v.starts_with("HTTP/") && code.len() == 3 => {
+            match code.parse::<u16>() {
+                Ok(c) => c,
+                Err(_) => {
+                    return Err(Answer::Invalid(format!(
+                        "bad status line: {}",
+                        excerpt(status_line.as_bytes(), 60)
+                    )))
+                }
+            }
+        }
+        _ => {
+            return Err(Answer::Invalid(format!(
+                "not an HTTP answer: {}",
+                excerpt(status_line.as_bytes(), 60)
+            )))
+        }
+    };
+    let mut length = None;
+    let mut chunked = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            match value.parse::<usize>() {
+                Ok(n) => length = Some(n),
+                Err(_) => {
+                    return Err(Answer::Invalid(format!(
+                        "bad Content-Length: {}",
+                        excerpt(value.as_bytes(), 30)
+                    )))
+                }
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.to_ascii_lowercase().contains("chunked");
+        }
+    }
+    Ok(Head {
+        status,
+        length,
+        chunked,
+    })
+}
+
 /// Parses what has arrived; `closed`: the lamp has closed the connection,
 /// so nothing more will come.
 pub(super) fn parse(buf: &[u8], closed: bool) -> Answer {
@@ -64,50 +126,14 @@ pub(super) fn parse(buf: &[u8], closed: bool) -> Answer {
             Answer::Partial
         };
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]);
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.split(' ');
-    let status = match (parts.next(), parts.next()) {
-        (Some(v), Some(code)) if v.starts_with("HTTP/") && code.len() == 3 => {
-            match code.parse::<u16>() {
-                Ok(c) => c,
-                Err(_) => {
-                    return Answer::Invalid(format!(
-                        "bad status line: {}",
-                        excerpt(status_line.as_bytes(), 60)
-                    ))
-                }
-            }
-        }
-        _ => {
-            return Answer::Invalid(format!(
-                "not an HTTP answer: {}",
-                excerpt(status_line.as_bytes(), 60)
-            ))
-        }
+    let Head {
+        status,
+        length,
+        chunked,
+    } = match head(&buf[..head_end]) {
+        Ok(head) => head,
+        Err(verdict) => return verdict,
     };
-    let mut length = None;
-    let mut chunked = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            match value.parse::<usize>() {
-                Ok(n) => length = Some(n),
-                Err(_) => {
-                    return Answer::Invalid(format!(
-                        "bad Content-Length: {}",
-                        excerpt(value.as_bytes(), 30)
-                    ))
-                }
-            }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().contains("chunked");
-        }
-    }
     let rest = &buf[head_end + 4..];
     if chunked {
         return match dechunk(rest) {
@@ -130,6 +156,72 @@ pub(super) fn parse(buf: &[u8], closed: bool) -> Answer {
             body: rest.to_vec(),
         },
         None => Answer::Partial,
+    }
+}
+
+/// Tells, read after read, whether the answer read so far is no longer
+/// `Partial` for [`parse`], looking only at what each read added: going
+/// over the whole answer after every read made a lamp that sends it a byte
+/// at a time cost time quadratic in its length (16 KB: ~10^8 steps).
+#[derive(Debug, Default)]
+struct Whole {
+    /// How many bytes have been searched for the end of the head.
+    looked: usize,
+    /// Once the head is in: how the rest of the answer ends.
+    end: Option<End>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum End {
+    /// The head itself is the verdict.
+    Now,
+    /// This many bytes in all (head and body).
+    At(usize),
+    /// Chunked: the body starts at `body`; bytes before `seen` were there
+    /// at the last check.
+    Chunked { body: usize, seen: usize },
+    /// No length: the lamp ends the body by closing.
+    Closed,
+}
+
+impl Whole {
+    fn check(&mut self, buf: &[u8]) -> bool {
+        let end = match self.end {
+            Some(end) => end,
+            None => {
+                // "\r\n\r\n" may straddle the last read: 3 bytes back.
+                let from = self.looked.saturating_sub(3);
+                self.looked = buf.len();
+                let Some(at) = buf.get(from..).and_then(|b| find(b, b"\r\n\r\n")) else {
+                    return false;
+                };
+                let body = from + at + 4;
+                let end = match head(&buf[..from + at]) {
+                    Err(_) => End::Now,
+                    Ok(Head { chunked: true, .. }) => End::Chunked { body, seen: body },
+                    Ok(Head {
+                        length: Some(n), ..
+                    }) => End::At(body.saturating_add(n)),
+                    Ok(_) => End::Closed,
+                };
+                self.end = Some(end);
+                end
+            }
+        };
+        match end {
+            End::Now => true,
+            End::At(total) => buf.len() >= total,
+            End::Closed => false,
+            End::Chunked { body, seen } => {
+                // A chunked body is only ever completed by a line end.
+                let line_ended = buf.get(seen..).is_some_and(|new| new.contains(&b'\n'));
+                self.end = Some(End::Chunked {
+                    body,
+                    seen: buf.len(),
+                });
+                line_ended && buf.get(body..).and_then(dechunk).is_some()
+            }
+        }
     }
 }
 
@@ -201,11 +293,10 @@ pub(crate) async fn answer<S: AsyncRead + Unpin>(
     stream: &mut S,
     step: Duration,
 ) -> Result<(), Failure> {
-    let (buf, closed) = read_reply(stream, step, MAX_ANSWER, |b| {
-        !matches!(parse(b, false), Answer::Partial)
-    })
-    .await
-    .map_err(Failure::Unreachable)?;
+    let mut whole = Whole::default();
+    let (buf, closed) = read_reply(stream, step, MAX_ANSWER, |b| whole.check(b))
+        .await
+        .map_err(Failure::Unreachable)?;
     match parse(&buf, closed || buf.len() >= MAX_ANSWER) {
         Answer::Complete { status, body } => judge(status, &body),
         Answer::Partial => Err(Failure::Unreachable("the answer is incomplete".into())),
@@ -290,6 +381,51 @@ mod tests {
             parse(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false),
             Answer::Invalid(_)
         ));
+    }
+
+    /// `Whole` ends the reading exactly where parsing the whole answer
+    /// again would, whatever the reads' sizes.
+    #[test]
+    fn whole_agrees_with_parse() {
+        let answers: &[&[u8]] = &[
+            b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSuccess.more",
+            b"HTTP/1.0 200 OK\r\n\r\nError.\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nSucc\r\n4\r\ness.\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n1;x=y\r\n\n\r\n0\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nx\r\n",
+            b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nx",
+            b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+            b"SSH-2.0-x\r\n\r\n",
+            b"\r\n\r\n\r\n\r\n",
+        ];
+        for answer in answers {
+            for piece in 1..=answer.len() {
+                let mut whole = Whole::default();
+                let mut len = 0;
+                let mut ended = None;
+                while len < answer.len() {
+                    len = (len + piece).min(answer.len());
+                    if whole.check(&answer[..len]) {
+                        ended = Some(len);
+                        break;
+                    }
+                }
+                // Where parse stops answering `Partial`, among the same
+                // read boundaries.
+                let expected = (1..)
+                    .map(|k| (k * piece).min(answer.len()))
+                    .take_while(|&n| n <= answer.len())
+                    .take(answer.len().div_ceil(piece))
+                    .find(|&n| parse(&answer[..n], false) != Answer::Partial);
+                assert_eq!(
+                    ended,
+                    expected,
+                    "{:?} read {piece} at a time",
+                    String::from_utf8_lossy(answer)
+                );
+            }
+        }
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub(super) async fn read_reply<S: AsyncRead + Unpin>(
     stream: &mut S,
     step: Duration,
     max: usize,
-    done: impl Fn(&[u8]) -> bool,
+    mut done: impl FnMut(&[u8]) -> bool,
 ) -> Result<(Vec<u8>, bool), String> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
