@@ -471,18 +471,15 @@ impl MailNotifier {
         if self.remove_running || self.to_remove.is_empty() {
             return;
         }
-        if self.write_running || !self.to_write.is_empty() {
-            let now = Instant::now();
-            let due = self.to_remove_since.unwrap_or(now) + REMOVAL_WAIT;
-            if due > now {
-                if self.removal_wake.is_none() {
-                    self.removal_wake = Some(ctx.run_later(due - now, |act, ctx| {
-                        act.removal_wake = None;
-                        act.remove_next(ctx);
-                    }));
-                }
-                return;
+        let writing = self.write_running || !self.to_write.is_empty();
+        if let Some(wait) = removal_wait(writing, self.to_remove_since, Instant::now()) {
+            if self.removal_wake.is_none() {
+                self.removal_wake = Some(ctx.run_later(wait, |act, ctx| {
+                    act.removal_wake = None;
+                    act.remove_next(ctx);
+                }));
             }
+            return;
         }
         if let Some(h) = self.removal_wake.take() {
             ctx.cancel_future(h);
@@ -629,6 +626,19 @@ impl Handler<SendTest> for MailNotifier {
     }
 }
 
+/// How much longer the files of sent mails should wait before they are
+/// removed (`None`: remove them now). They wait only while the spool is
+/// writing (so that removals do not slow a burst's writes), and the
+/// oldest of them never longer than [`REMOVAL_WAIT`] (`since`: when it was
+/// sent).
+fn removal_wait(writing: bool, since: Option<Instant>, now: Instant) -> Option<Duration> {
+    if !writing {
+        return None;
+    }
+    let due = since.unwrap_or(now) + REMOVAL_WAIT;
+    (due > now).then(|| due - now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,5 +654,30 @@ mod tests {
             max: Duration::from_millis(400),
         };
         assert_eq!(fast.pause(4), Duration::from_millis(400));
+    }
+
+    /// Sent mails' files wait for the spool's writes, the oldest never
+    /// past REMOVAL_WAIT however long the writes go on.
+    #[test]
+    fn removals_wait_for_writes_at_most_removal_wait() {
+        let now = Instant::now() + Duration::from_secs(60);
+        let ago = |ms| Some(now - Duration::from_millis(ms));
+        assert_eq!(removal_wait(false, ago(0), now), None);
+        assert_eq!(removal_wait(false, ago(60_000), now), None);
+        assert_eq!(removal_wait(true, ago(0), now), Some(REMOVAL_WAIT));
+        assert_eq!(
+            removal_wait(true, ago(1_500), now),
+            Some(REMOVAL_WAIT - Duration::from_millis(1_500))
+        );
+        assert_eq!(removal_wait(true, ago(5_000), now), None);
+        assert_eq!(removal_wait(true, ago(60_000), now), None);
+        // A burst that keeps writing: the wake-up it asks for, followed,
+        // lands exactly at the bound and then the removal goes ahead.
+        let since = now;
+        let mut t = now;
+        while let Some(wait) = removal_wait(true, Some(since), t) {
+            t += wait.min(Duration::from_millis(700));
+        }
+        assert_eq!(t - since, REMOVAL_WAIT);
     }
 }
