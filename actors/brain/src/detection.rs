@@ -143,11 +143,14 @@ impl Detection {
     }
 
     /// Monitoring begins (cluster start, target became active, resume).
+    /// A new watch: the reason of an earlier failure is not this one's
+    /// (status would show it beside Pending, as if the new check failed).
     pub fn start(&mut self) -> Vec<Effect> {
         let mut out = Vec::new();
         self.failures = 0;
         self.settled = false;
         self.recovering = false;
+        self.last_detail = None;
         self.go(MonitorState::Pending, String::new(), &mut out);
         out
     }
@@ -336,6 +339,28 @@ mod tests {
                 detail: String::new()
             }]
         );
+    }
+
+    #[test]
+    fn a_new_watch_forgets_the_last_failure() {
+        let mut d = Detection::new(policy(0));
+        d.start();
+        d.on_result(failed());
+        d.recovery_done(true);
+        // The target stops (failover): Offline still says why it failed.
+        d.stop();
+        assert_eq!(d.state(), MonitorState::Offline);
+        assert_eq!(d.last_detail(), Some("connection refused"));
+        // The group comes back here: Pending, nothing checked yet.
+        d.start();
+        assert_eq!(d.state(), MonitorState::Pending);
+        assert_eq!(d.last_detail(), None);
+        // A failure within the retries is shown while Pending.
+        let mut d = Detection::new(policy(1));
+        d.start();
+        d.on_result(failed());
+        assert_eq!(d.state(), MonitorState::Pending);
+        assert_eq!(d.last_detail(), Some("connection refused"));
     }
 
     #[test]
