@@ -526,6 +526,7 @@ impl Script {
     pub fn stream(&self) -> ScriptStream {
         ScriptStream {
             turns: self.turns.iter().cloned().collect(),
+            at: 0,
             piece: self.piece,
         }
     }
@@ -537,6 +538,9 @@ impl crate::notify::mail::smtp::Link for ScriptStream {}
 #[derive(Debug)]
 pub struct ScriptStream {
     turns: VecDeque<Vec<u8>>,
+    /// How much of the front turn was read (an offset: moving the rest
+    /// after each read would cost time quadratic in a turn's length).
+    at: usize,
     piece: usize,
 }
 
@@ -547,17 +551,19 @@ impl AsyncRead for ScriptStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        // An empty turn sends nothing: the next one is what arrives.
-        while this.turns.front().is_some_and(Vec::is_empty) {
+        // A turn read to its end (or empty, which sends nothing): the next
+        // one is what arrives.
+        while this.turns.front().is_some_and(|t| this.at >= t.len()) {
             this.turns.pop_front();
+            this.at = 0;
         }
-        if let Some(turn) = this.turns.front_mut() {
-            let mut n = turn.len().min(buf.remaining());
+        if let Some(rest) = this.turns.front().and_then(|t| t.get(this.at..)) {
+            let mut n = rest.len().min(buf.remaining());
             if this.piece > 0 {
                 n = n.min(this.piece);
             }
-            buf.put_slice(&turn[..n]);
-            turn.drain(..n);
+            buf.put_slice(&rest[..n]);
+            this.at += n;
         }
         Poll::Ready(Ok(()))
     }
@@ -703,14 +709,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_script_is_read_turn_by_turn_in_pieces() {
+    /// Every read of `script` with a buffer of `room` bytes, to the end.
+    fn reads(script: &Script, room: usize) -> Vec<Vec<u8>> {
         use tokio::io::AsyncReadExt;
-        let script = Script::new(b"220 a\r\n\xff\xff250 b\r\n", 4);
         let mut stream = script.stream();
         let mut reads = Vec::new();
         run(async {
-            let mut buf = [0u8; 64];
+            let mut buf = vec![0u8; room];
             loop {
                 let n = stream.read(&mut buf).await.unwrap();
                 if n == 0 {
@@ -719,7 +724,17 @@ mod tests {
                 reads.push(buf[..n].to_vec());
             }
         });
+        reads
+    }
+
+    #[test]
+    fn a_script_is_read_turn_by_turn_in_pieces() {
+        let script = Script::new(b"220 a\r\n\xff\xff250 b\r\n", 4);
         let expected: [&[u8]; 4] = [b"220 ", b"a\r\n", b"250 ", b"b\r\n"];
-        assert_eq!(reads, expected);
+        assert_eq!(reads(&script, 64), expected);
+        // Whole turns (piece 0), as far as the reader's buffer takes them.
+        let script = Script::new(b"220 a\r\n\xff250 b\r\n", 0);
+        let expected: [&[u8]; 6] = [b"220", b" a\r", b"\n", b"250", b" b\r", b"\n"];
+        assert_eq!(reads(&script, 3), expected);
     }
 }
