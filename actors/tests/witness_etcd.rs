@@ -303,6 +303,84 @@ async fn one_vote_between_two_drivers_and_handover_after_until() {
     assert_eq!(n2.stats().votes_won, 1);
 }
 
+/// An orderly stop: the holder's brain gives the vote up (campaign off),
+/// its driver deletes it at a round run at once, and `hand_over` (the end
+/// of the stop sequence) returns after the other driver has had a round to
+/// take it: the vote changes hands long before the holder's lease would
+/// have run out, and never held twice.
+#[actix_rt::test]
+async fn an_orderly_stop_hands_the_vote_over_before_the_lease_runs_out() {
+    require!("etcd", "etcd-server");
+    let dir = TestDir::new("handover");
+    let etcd = Etcd::start(&dir, None);
+    let ttl = 3;
+    let s = settings(&etcd.endpoint, ttl);
+    let round = s.round_interval();
+    let (n1, r1) = driver(&s, "n1");
+    wait_for("n1 to hold the vote", &etcd, || {
+        r1.last().is_some_and(|r| r.holds)
+    })
+    .await;
+    let (n2, r2) = driver(&s, "n2");
+    wait_for("n2 to find the vote taken", &etcd, || {
+        r2.last().is_some_and(|r| !r.holds && r.error.is_none())
+    })
+    .await;
+
+    let asked = since_start();
+    n1.set_campaign(false);
+    let handed = n1.hand_over();
+    handed.await;
+    let returned = since_start();
+    let lease_end = r1.max_until();
+    let given_up = r1
+        .all()
+        .iter()
+        .find(|(at, r)| *at >= asked && !r.holds)
+        .map(|(at, _)| *at)
+        .expect("n1 reported a round without the vote");
+    wait_for("n2 to take the vote", &etcd, || {
+        r2.last().is_some_and(|r| r.holds)
+    })
+    .await;
+    let (taken, _) = r2.claims()[0];
+    eprintln!(
+        "hand-over: n1 gave the vote up {:?} after it was asked, hand_over returned {:?} after, \
+         n2 holds {:?} after (n1's lease would have lasted {:?} after)",
+        given_up - asked,
+        returned - asked,
+        taken - asked,
+        lease_end.saturating_sub(asked)
+    );
+    // Deleted, not expired: taken before n1's lease could have run out.
+    assert!(
+        taken < lease_end,
+        "n2 holds at {taken:?}, n1's lease lasted to {lease_end:?}"
+    );
+    // The wait is bounded: two rounds for the give-up, one and a half
+    // after it (three times that for a loaded machine).
+    let bound = 3 * (2 * round + round * 3 / 2);
+    assert!(
+        returned - asked <= bound,
+        "{:?} > {bound:?}",
+        returned - asked
+    );
+    // n1's claims end when it gives the vote up (its brain stops counting
+    // the vote before it asks its driver to let it go): every claim of n2
+    // begins after that, and n1 claims nothing more.
+    assert!(
+        r1.claims().iter().all(|(at, _)| *at < asked),
+        "{:?}",
+        r1.all()
+    );
+    assert!(
+        r2.claims().iter().all(|(at, _)| *at > asked),
+        "{:?}",
+        r2.all()
+    );
+    assert_eq!(n2.stats().votes_won, 1);
+}
+
 #[actix_rt::test]
 async fn etcd_frozen_then_killed_until_stops_growing() {
     use nix::sys::signal::Signal;

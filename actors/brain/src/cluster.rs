@@ -871,20 +871,27 @@ impl Brain {
     /// holds none, while a peer heard both ways (a member of its quorum)
     /// holds some, gives the vote up; it stops counting it at once, before
     /// its driver lets it go, so that two servers never count it together.
+    /// A server stopping its cluster service gives it up too once nothing
+    /// of its groups is active here (those handed over included): its
+    /// driver lets it go before the daemon leaves, so that the server that
+    /// takes the groups over need not wait for the lease to run out.
     fn campaign(&mut self, now: Duration, out: &mut Vec<Command>) {
         if self.partition.as_ref().and_then(|p| p.witness()).is_none() {
             return;
         }
-        let holding = self.groups.values().any(|g| {
-            g.state.is_some_and(|s| s.may_be_active()) || !g.pending.is_empty() || g.moving
-        });
+        let active = self
+            .groups
+            .values()
+            .any(|g| g.state.is_some_and(|s| s.may_be_active()) || !g.pending.is_empty());
+        let holding = active || self.groups.values().any(|g| g.moving);
         let members = self.members(now);
         let peer_active = members.keys().any(|m| {
             self.peers
                 .get(m)
                 .is_some_and(|a| self.hears(m) && a.groups.iter().any(|g| g.state.runs_or_starts()))
         });
-        let want = holding || !peer_active;
+        let leaving = self.stopping.is_some() && !active;
+        let want = !leaving && (holding || !peer_active);
         if want != self.campaign {
             self.campaign = want;
             if !want {
@@ -3261,6 +3268,75 @@ mod tests {
         // s1 goes silent: s2 wants the vote again (to take web over).
         let out = at(&mut b, 600, Input::Tick);
         assert_eq!(campaigns(&out), vec![true], "{out:?}");
+    }
+
+    #[test]
+    fn a_server_stopping_in_order_gives_the_witness_vote_up_once_its_groups_are_stopped() {
+        // s1 holds the vote and starts web; s2 is up, idle.
+        let c = witnessed().config.clone();
+        let mut b = brain(&c, "s1");
+        at(
+            &mut b,
+            5,
+            Input::Witness {
+                holds: true,
+                until: Duration::from_millis(60_000),
+            },
+        );
+        let mut started = Vec::new();
+        let mut t = 10;
+        while t <= 1010 {
+            let out = at(
+                &mut b,
+                t,
+                heard("s2", 1, t, seeing(Advert::default(), &["s1"])),
+            );
+            started.extend(starts(&out));
+            t += 100;
+        }
+        assert_eq!(started, vec![("web".to_string(), None)]);
+        at(&mut b, 1020, web(RunState::OnlinePending));
+        at(&mut b, 1030, web(RunState::Online));
+        let out = at(&mut b, 1031, done(true));
+        assert!(campaigns(&out).is_empty(), "{out:?}");
+        // The cluster service stops, web handed over to s2: the vote stays
+        // while web is active here and goes once web is stopped, although
+        // web is still moving (s2 has not answered yet).
+        at(
+            &mut b,
+            1040,
+            Input::Moving {
+                group: "web".into(),
+                on: true,
+            },
+        );
+        let out = at(&mut b, 1041, Input::Stopping { handover: true });
+        assert!(campaigns(&out).is_empty(), "{out:?}");
+        let out = at(&mut b, 1050, web(RunState::OfflinePending));
+        assert!(campaigns(&out).is_empty(), "{out:?}");
+        assert!(b
+            .members(Duration::from_millis(1050))
+            .contains_key(partition::WITNESS));
+        let out = at(&mut b, 1060, web(RunState::Offline));
+        assert_eq!(campaigns(&out), vec![false], "{out:?}");
+        // No longer counted; s2's support keeps the quorum: no action.
+        let members = b.members(Duration::from_millis(1060));
+        assert_eq!(members.keys().collect::<Vec<_>>(), ["s2"], "{members:?}");
+        assert!(b.is_quorate());
+        assert_eq!(np_actions(&out), 0, "{out:?}");
+        // A report of a round before it was given up is not counted.
+        let out = at(
+            &mut b,
+            1070,
+            Input::Witness {
+                holds: true,
+                until: Duration::from_millis(60_000),
+            },
+        );
+        assert!(campaigns(&out).is_empty(), "{out:?}");
+        assert!(!b
+            .members(Duration::from_millis(1070))
+            .contains_key(partition::WITNESS));
     }
 
     #[test]

@@ -114,6 +114,15 @@ enum Ev {
     WitnessRound {
         host: usize,
         inc: u64,
+        /// The daemon's round series: a change of campaign starts a new
+        /// one at once (the driver's wake-up), the old one ends.
+        series: u64,
+    },
+    /// A daemon whose orderly stop is over hands the witness's vote on
+    /// before it leaves (see [`World::hand_over`]).
+    HandOver {
+        host: usize,
+        inc: u64,
     },
     /// The check that hosts cut off from their targets let go in time.
     GateCheck,
@@ -197,6 +206,12 @@ struct Daemon {
     /// Whether its witness driver holds on to the vote (the brain's
     /// `WitnessCampaign`).
     campaign: bool,
+    /// Its witness driver's current round series.
+    series: u64,
+    /// When its driver last deleted the vote it held (a give-up round).
+    released_at: Option<Time>,
+    /// When its orderly stop was over and the hand-over of the vote began.
+    handing_over: Option<Time>,
 }
 
 struct Host {
@@ -666,7 +681,8 @@ impl<'a> World<'a> {
                 self.device_armed[host] = false;
                 self.power_off(host, "the watchdog device resets the box");
             }
-            Ev::WitnessRound { host, inc } => self.witness_round(host, inc),
+            Ev::WitnessRound { host, inc, series } => self.witness_round(host, inc, series),
+            Ev::HandOver { host, inc } => self.hand_over(host, inc),
             Ev::TargetRound { host, inc } => self.target_round(host, inc),
             Ev::GateCheck => self.check_gates(),
             Ev::Reboot { host } => {
@@ -744,6 +760,9 @@ impl<'a> World<'a> {
             deferred: Vec::new(),
             watchdog: None,
             campaign: true,
+            series: 0,
+            released_at: None,
+            handing_over: None,
         });
         self.alive_log[host].push((self.now, None));
         if self.hosts[host].other_config {
@@ -760,7 +779,14 @@ impl<'a> World<'a> {
         if let Some(w) = &self.witness {
             let round = w.ttl / 3;
             let t = self.now + Duration::from_micros(self.rng.below(round.as_micros() as u64));
-            self.at(t, Ev::WitnessRound { host, inc });
+            self.at(
+                t,
+                Ev::WitnessRound {
+                    host,
+                    inc,
+                    series: 0,
+                },
+            );
         }
         if !self.gates.is_empty() {
             let t = self.now
@@ -867,8 +893,15 @@ impl<'a> World<'a> {
             Command::MailOnly(event) => self.note_report(host, &event),
             Command::Lamp { .. } | Command::Reply(_) => {}
             Command::WitnessCampaign(campaign) => {
+                // The driver acts on a change at once: a round now, the
+                // next ones a round interval after it.
                 if let Some(d) = self.hosts[host].daemon.as_mut() {
-                    d.campaign = campaign;
+                    if d.campaign != campaign {
+                        d.campaign = campaign;
+                        d.series += 1;
+                        let (inc, series, t) = (d.inc, d.series, self.now);
+                        self.at(t, Ev::WitnessRound { host, inc, series });
+                    }
                 }
             }
             Command::NpAction(action) => self.np_action(host, action),
@@ -1400,16 +1433,16 @@ impl<'a> World<'a> {
         }
     }
 
-    fn witness_round(&mut self, host: usize, inc: u64) {
+    fn witness_round(&mut self, host: usize, inc: u64, series: u64) {
         let now = self.now;
-        let Some(d) = self.daemon(host, inc) else {
+        let Some(d) = self.daemon(host, inc).filter(|d| d.series == series) else {
             return;
         };
         let (frozen, epoch, campaign) = (d.frozen, d.epoch, d.campaign);
         let Some(ttl) = self.witness.as_ref().map(|w| w.ttl) else {
             return;
         };
-        self.at(now + ttl / 3, Ev::WitnessRound { host, inc });
+        self.at(now + ttl / 3, Ev::WitnessRound { host, inc, series });
         let loss = self.loss.iter().map(|l| l.1).max().unwrap_or(0);
         if frozen || !self.reaches_witness(host) || (loss > 0 && self.rng.chance(loss)) {
             return;
@@ -1420,6 +1453,12 @@ impl<'a> World<'a> {
             // Given up: the key deleted, free for the others at once.
             w.holder = None;
             self.trace(Some(host), || "gives the witness's vote up".into());
+            if let Some(d) = self.daemon(host, inc) {
+                d.released_at = Some(now);
+                if d.handing_over.is_some() {
+                    self.at(now, Ev::HandOver { host, inc });
+                }
+            }
         }
         let w = self.witness.as_mut().expect("witness");
         let free = w
@@ -1441,8 +1480,44 @@ impl<'a> World<'a> {
             .daemon(host, inc)
             .is_some_and(|d| d.leaving && d.ops.values().all(|q| q.is_empty()));
         if done {
-            self.leave(host, false);
+            self.hand_over(host, inc);
         }
+    }
+
+    /// The end of an orderly stop, as the shell's stop sequence ends: with
+    /// a witness, a daemon that holds the vote waits for its driver to give
+    /// it up (the brain asks once nothing is active here), for at most two
+    /// round intervals; a vote given up less than one and a half round
+    /// intervals ago is left that long to the others' drivers. Then the
+    /// daemon leaves.
+    fn hand_over(&mut self, host: usize, inc: u64) {
+        let now = self.now;
+        let Some(w) = &self.witness else {
+            self.leave(host, false);
+            return;
+        };
+        let interval = w.ttl / 3;
+        let holds = w.holder == Some((host, inc));
+        let Some(d) = self.daemon(host, inc) else {
+            return;
+        };
+        if d.frozen {
+            // The stop sequence is part of the frozen daemon.
+            self.at(now + interval / 4, Ev::HandOver { host, inc });
+            return;
+        }
+        let began = *d.handing_over.get_or_insert(now);
+        let released = d.released_at;
+        if holds && now < began + 2 * interval {
+            // The give-up round, if it comes first, calls again.
+            self.at(began + 2 * interval, Ev::HandOver { host, inc });
+            return;
+        }
+        if let Some(r) = released.filter(|r| now < *r + interval * 3 / 2) {
+            self.at(r + interval * 3 / 2, Ev::HandOver { host, inc });
+            return;
+        }
+        self.leave(host, false);
     }
 
     fn leave(&mut self, host: usize, died: bool) {

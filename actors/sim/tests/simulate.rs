@@ -441,6 +441,34 @@ fn the_survivor_of_two_servers_with_a_witness_keeps_the_groups_when_the_vote_hol
     }
 }
 
+/// The vote holder of two servers with a witness stops its cluster
+/// service in order (no fault at all): its groups go to the other server,
+/// which must keep them. Before the holder handed the vote over as it
+/// left, the survivor counted one vote of three until the holder's etcd
+/// lease ran out, and stopped the groups it had just taken over, to start
+/// them again once the vote came.
+#[test]
+fn the_vote_holder_stopping_in_order_hands_the_vote_over_and_the_survivor_keeps_the_groups() {
+    let config = sample_config_full(2, &[WEB_GROUP, BATCH_GROUP], Partition::Witness, false);
+    let s = schedule(vec![fault(3000, 6000, FaultKind::Stop, 0)]);
+    holds(&config, &s, "orderly stop of n1, the holder of the vote");
+    for seed in 1..=20 {
+        let t = replay_traced(&config, &s, seed);
+        let survivor: Vec<&String> = t.trace.iter().filter(|l| l.contains(" n2 ")).collect();
+        let took = survivor
+            .iter()
+            .position(|l| l.contains("holds the witness's vote"));
+        let released = survivor
+            .iter()
+            .find(|l| l.ends_with(" stopped") || l.contains("alert nm 30") || l.contains("Stop {"));
+        assert!(
+            took.is_some() && released.is_none(),
+            "world seed {seed}: n2 took the vote: {took:?}; released: {released:?}\n{}",
+            t.trace.join("\n")
+        );
+    }
+}
+
 /// A server that left lends nobody its vote: the schedules the search
 /// found while the vote of a server that left was counted for a while
 /// (on both sides of a cut, seed 833; with a server back from an orderly

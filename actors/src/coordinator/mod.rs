@@ -337,6 +337,8 @@ impl Coordinator {
         let os = self.settings.config.os_actions.clone();
         let peers = self.cluster.peers.clone();
         let leaving = self.leaving_future();
+        // The witness's vote is handed over before the leave notice.
+        let hand_over = self.cluster.witness.as_ref().map(|w| w.hand_over());
         let lamps = self.lamps();
         let local_name = self.settings.local.clone();
         let names: Vec<String> = self.groups.keys().cloned().collect();
@@ -392,6 +394,9 @@ impl Coordinator {
                     state: crate::notify::lamp::LampState::Off,
                 });
                 let _ = l.send(crate::notify::lamp::Drain).await;
+            }
+            if let Some(hand_over) = hand_over {
+                hand_over.await;
             }
             leaving.await;
             let argv = match os_action {

@@ -42,6 +42,7 @@ use etcd_client::{
     LeaseKeepAliveStream, LeaseKeeper, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse,
 };
 use serde::{Deserialize, Serialize};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
 
@@ -227,6 +228,18 @@ pub struct EtcdWitness {
     task: JoinHandle<()>,
     counters: Arc<Counters>,
     campaign: Arc<AtomicBool>,
+    /// Wakes the driver for a round at once (a change of campaign).
+    wake: Arc<Notify>,
+    held: watch::Receiver<Held>,
+    interval: Duration,
+}
+
+/// What the driver's last round found of its vote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Held {
+    holds: bool,
+    /// When a round of this driver last deleted the vote it held.
+    given_up: Option<Instant>,
 }
 
 impl EtcdWitness {
@@ -234,11 +247,36 @@ impl EtcdWitness {
         self.counters.get()
     }
 
-    /// Whether to hold the vote (`true`, the start): when not, the next
-    /// round deletes the vote if this server holds it (then another server
-    /// may take it at once) and takes it no more. The lease is kept.
+    /// Whether to hold the vote (`true`, the start): when not, a round
+    /// deletes the vote if this server holds it (then another server may
+    /// take it at once) and takes it no more. The lease is kept. A change
+    /// runs a round at once.
     pub fn set_campaign(&self, campaign: bool) {
-        self.campaign.store(campaign, Ordering::Release);
+        if self.campaign.swap(campaign, Ordering::AcqRel) != campaign {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The end of an orderly stop, before the leave notice: while this
+    /// driver holds the vote, waits for the round that gives it up (the
+    /// brain asks once nothing is active here), at most two round
+    /// intervals; then, if it was given up less than one and a half round
+    /// intervals ago, waits out that time, in which the server that took
+    /// the groups over takes the vote at a round of its own. Without this,
+    /// that server counts one vote of three from the leave notice until the
+    /// lease runs out, and lets the groups go meanwhile.
+    pub fn hand_over(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let mut held = self.held.clone();
+        let interval = self.interval;
+        async move {
+            if held.borrow().holds {
+                let _ = timeout(2 * interval, held.wait_for(|h| !h.holds)).await;
+            }
+            let given_up = held.borrow().given_up;
+            if let Some(at) = given_up {
+                sleep_until(at + interval * 3 / 2).await;
+            }
+        }
     }
 
     /// Ends the driver (as dropping it does).
@@ -280,17 +318,27 @@ where
     }
     let counters = Arc::new(Counters::default());
     let campaign = Arc::new(AtomicBool::new(true));
+    let wake = Arc::new(Notify::new());
+    let (held_tx, held) = watch::channel(Held::default());
+    let interval = settings.round_interval();
     let task = tokio::spawn(run(
         settings,
         server,
         report,
         counters.clone(),
-        campaign.clone(),
+        Steering {
+            campaign: campaign.clone(),
+            wake: wake.clone(),
+            held: held_tx,
+        },
     ));
     Ok(EtcdWitness {
         task,
         counters,
         campaign,
+        wake,
+        held,
+        interval,
     })
 }
 
@@ -422,12 +470,19 @@ struct Session {
     lease_lost: bool,
 }
 
+/// The driver's side of what [`EtcdWitness`] steers and watches.
+struct Steering {
+    campaign: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+    held: watch::Sender<Held>,
+}
+
 async fn run<F>(
     settings: EtcdWitnessSettings,
     server: String,
     mut report: F,
     counters: Arc<Counters>,
-    campaign: Arc<AtomicBool>,
+    steering: Steering,
 ) where
     F: FnMut(WitnessReport),
 {
@@ -453,7 +508,7 @@ async fn run<F>(
                 &key,
                 &mut session,
                 &counters,
-                campaign.load(Ordering::Acquire),
+                steering.campaign.load(Ordering::Acquire),
             ),
         )
         .await
@@ -475,8 +530,13 @@ async fn run<F>(
             verdict.lease_lost();
         }
         let next = match outcome {
-            Ok((holds, until)) => {
+            Ok((holds, until, gave_up)) => {
                 verdict.succeeded(holds, until);
+                if gave_up {
+                    steering
+                        .held
+                        .send_modify(|h| h.given_up = Some(Instant::now()));
+                }
                 if failures > 0 {
                     tracing::info!(
                         "etcd witness: answering again after {failures} failed round(s)"
@@ -528,12 +588,17 @@ async fn run<F>(
                 tracing::warn!("etcd witness: {server} no longer holds the vote");
             }
         }
-        sleep_until(next).await;
+        steering.held.send_modify(|h| h.holds = verdict.holds);
+        tokio::select! {
+            _ = sleep_until(next) => {}
+            _ = steering.wake.notified() => {}
+        }
     }
 }
 
 /// One round: the lease renewed (or granted), then the vote checked or
-/// taken. Ok((holds, until of the lease)).
+/// taken, or given up. Ok((holds, until of the lease, whether this round
+/// deleted the vote)).
 async fn round(
     settings: &EtcdWitnessSettings,
     server: &str,
@@ -541,7 +606,7 @@ async fn round(
     session: &mut Session,
     counters: &Counters,
     campaign: bool,
-) -> Result<(bool, Duration), Fault> {
+) -> Result<(bool, Duration, bool), Fault> {
     if session.client.is_none() {
         session.client = Some(connect(settings).await?);
         Counters::add(&counters.connects);
@@ -582,13 +647,13 @@ async fn round(
         }
     };
     let lease = session.lease.as_ref().expect("renewed or granted above").id;
-    let holds = if campaign {
-        vote(client, key, server, lease).await?
+    if campaign {
+        let holds = vote(client, key, server, lease).await?;
+        Ok((holds, until, false))
     } else {
-        give_up(client, key, server, lease).await?;
-        false
-    };
-    Ok((holds, until))
+        let gave_up = give_up(client, key, server, lease).await?;
+        Ok((false, until, gave_up))
+    }
 }
 
 /// One keepalive of `lease`, answered: the instant up to which it lives.
@@ -644,9 +709,9 @@ async fn vote(client: &mut Client, key: &str, server: &str, lease: i64) -> Resul
     }))
 }
 
-/// The vote given up: deleted if `server` holds it with `lease`, left alone
-/// otherwise.
-async fn give_up(client: &mut Client, key: &str, server: &str, lease: i64) -> Result<(), Fault> {
+/// The vote given up: deleted if `server` holds it with `lease` (true),
+/// left alone otherwise.
+async fn give_up(client: &mut Client, key: &str, server: &str, lease: i64) -> Result<bool, Fault> {
     let txn = Txn::new()
         .when([
             Compare::value(key, CompareOp::Equal, server),
@@ -658,9 +723,9 @@ async fn give_up(client: &mut Client, key: &str, server: &str, lease: i64) -> Re
         .await
         .map_err(|e| Fault::from_etcd("vote given up", e))?;
     if answer.succeeded() {
-        tracing::info!("etcd witness: {server} gave the vote up (a peer runs the groups)");
+        tracing::info!("etcd witness: {server} gave the vote up (a peer runs the groups, or this server stops)");
     }
-    Ok(())
+    Ok(answer.succeeded())
 }
 
 async fn connect(settings: &EtcdWitnessSettings) -> Result<Client, Fault> {
