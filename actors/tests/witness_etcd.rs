@@ -237,21 +237,29 @@ fn assert_one_holder(a: &Reports, b: &Reports) {
     }
 }
 
-#[actix_rt::test]
-async fn one_vote_between_two_drivers_and_handover_after_until() {
-    require!("etcd", "etcd-server");
-    let dir = TestDir::new("vote");
-    let etcd = Etcd::start(&dir, None);
-    // 3 s: a round (1 s) that fails under load does not let the vote lapse.
-    let ttl = 3;
-    let s = settings(&etcd.endpoint, ttl);
-    let round = s.round_interval();
+/// A TTL of 3 s: a round (1 s) that fails under load does not let the
+/// vote lapse.
+const TTL: u32 = 3;
 
+/// etcd in `dir`, the settings of its drivers (TTL [`TTL`]), and n1's
+/// driver once it holds the vote.
+async fn etcd_and_holder(dir: &TestDir) -> (Etcd, EtcdWitnessSettings, EtcdWitness, Reports) {
+    let etcd = Etcd::start(dir, None);
+    let s = settings(&etcd.endpoint, TTL);
     let (n1, r1) = driver(&s, "n1");
     wait_for("n1 to hold the vote", &etcd, || {
         r1.last().is_some_and(|r| r.holds)
     })
     .await;
+    (etcd, s, n1, r1)
+}
+
+#[actix_rt::test]
+async fn one_vote_between_two_drivers_and_handover_after_until() {
+    require!("etcd", "etcd-server");
+    let dir = TestDir::new("vote");
+    let (etcd, s, n1, r1) = etcd_and_holder(&dir).await;
+    let (ttl, round) = (TTL, s.round_interval());
     let (n2, r2) = driver(&s, "n2");
     // Both run for a few seconds: n1 keeps the vote, n2 hears it is taken.
     let start = since_start();
@@ -312,15 +320,8 @@ async fn one_vote_between_two_drivers_and_handover_after_until() {
 async fn an_orderly_stop_hands_the_vote_over_before_the_lease_runs_out() {
     require!("etcd", "etcd-server");
     let dir = TestDir::new("handover");
-    let etcd = Etcd::start(&dir, None);
-    let ttl = 3;
-    let s = settings(&etcd.endpoint, ttl);
+    let (etcd, s, n1, r1) = etcd_and_holder(&dir).await;
     let round = s.round_interval();
-    let (n1, r1) = driver(&s, "n1");
-    wait_for("n1 to hold the vote", &etcd, || {
-        r1.last().is_some_and(|r| r.holds)
-    })
-    .await;
     let (n2, r2) = driver(&s, "n2");
     wait_for("n2 to find the vote taken", &etcd, || {
         r2.last().is_some_and(|r| !r.holds && r.error.is_none())
@@ -386,14 +387,8 @@ async fn etcd_frozen_then_killed_until_stops_growing() {
     use nix::sys::signal::Signal;
     require!("etcd", "etcd-server");
     let dir = TestDir::new("frozen");
-    let mut etcd = Etcd::start(&dir, None);
-    let s = settings(&etcd.endpoint, 3);
+    let (mut etcd, s, n1, r1) = etcd_and_holder(&dir).await;
     let round = s.round_interval();
-    let (n1, r1) = driver(&s, "n1");
-    wait_for("n1 to hold the vote", &etcd, || {
-        r1.last().is_some_and(|r| r.holds)
-    })
-    .await;
 
     // Frozen: connections stay open, nothing answers.
     etcd.signal(Signal::SIGSTOP);
