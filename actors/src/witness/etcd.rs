@@ -529,14 +529,11 @@ async fn run<F>(
             tracing::warn!("etcd witness: etcd no longer knows the lease (expired)");
             verdict.lease_lost();
         }
+        let mut gave_up = false;
         let next = match outcome {
-            Ok((holds, until, gave_up)) => {
+            Ok((holds, until, deleted)) => {
                 verdict.succeeded(holds, until);
-                if gave_up {
-                    steering
-                        .held
-                        .send_modify(|h| h.given_up = Some(Instant::now()));
-                }
+                gave_up = deleted;
                 if failures > 0 {
                     tracing::info!(
                         "etcd witness: answering again after {failures} failed round(s)"
@@ -588,7 +585,14 @@ async fn run<F>(
                 tracing::warn!("etcd witness: {server} no longer holds the vote");
             }
         }
-        steering.held.send_modify(|h| h.holds = verdict.holds);
+        // One update: `hand_over` reads when the vote was given up as soon
+        // as it sees it no longer held.
+        steering.held.send_modify(|h| {
+            h.holds = verdict.holds;
+            if gave_up {
+                h.given_up = Some(Instant::now());
+            }
+        });
         tokio::select! {
             _ = sleep_until(next) => {}
             _ = steering.wake.notified() => {}
